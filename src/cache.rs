@@ -1,0 +1,108 @@
+//! In-process caches (the memcached of the classic stack), built on moka.
+//!
+//! - photo records by id,
+//! - gallery pages (a page of photo records) by cursor,
+//! - media bytes by storage key, bounded by total bytes.
+//!
+//! Whoever changes a photo calls [`Caches::invalidate_photo`]; that drops its
+//! record and every gallery page (pages are cheap to rebuild, and a precise
+//! index of which page holds which photo is not worth its bugs). Media bytes
+//! live under immutable keys and only need dropping when a blob is deleted.
+//! Hits and misses are counted for `/metrics`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use moka::future::Cache;
+use prometheus::IntCounterVec;
+
+use crate::config::CacheConfig;
+use crate::db::Photo;
+use crate::domain::{Millis, PhotoId};
+
+/// Bytes of a stored blob with the facts needed for HTTP validators.
+#[derive(Clone)]
+pub struct CachedBlob {
+    pub bytes: Bytes,
+    pub last_modified: Millis,
+}
+
+/// All of Scoot's caches; cheap to clone.
+#[derive(Clone)]
+pub struct Caches {
+    photos: Cache<PhotoId, Arc<Photo>>,
+    pages: Cache<String, Arc<Vec<Photo>>>,
+    media: Cache<String, CachedBlob>,
+    media_max_object: u64,
+    lookups: IntCounterVec,
+}
+
+impl Caches {
+    /// `lookups` is a counter vec labelled `(cache, result)`.
+    pub fn new(cfg: &CacheConfig, lookups: IntCounterVec) -> Self {
+        let media = Cache::builder()
+            .max_capacity(cfg.media_bytes)
+            .weigher(|_key: &String, blob: &CachedBlob| {
+                u32::try_from(blob.bytes.len()).unwrap_or(u32::MAX)
+            })
+            .build();
+        Self {
+            photos: Cache::new(cfg.entries),
+            pages: Cache::new(cfg.entries / 10 + 1),
+            media,
+            media_max_object: cfg.media_max_object,
+            lookups,
+        }
+    }
+
+    fn count(&self, cache: &str, hit: bool) {
+        self.lookups
+            .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    pub async fn photo(&self, id: &PhotoId) -> Option<Arc<Photo>> {
+        let found = self.photos.get(id).await;
+        self.count("photo", found.is_some());
+        found
+    }
+
+    pub async fn put_photo(&self, photo: Arc<Photo>) {
+        self.photos.insert(photo.id.clone(), photo).await;
+    }
+
+    pub async fn page(&self, key: &str) -> Option<Arc<Vec<Photo>>> {
+        let found = self.pages.get(key).await;
+        self.count("page", found.is_some());
+        found
+    }
+
+    pub async fn put_page(&self, key: String, photos: Arc<Vec<Photo>>) {
+        self.pages.insert(key, photos).await;
+    }
+
+    /// Forget everything derived from this photo's row.
+    pub async fn invalidate_photo(&self, id: &PhotoId) {
+        self.photos.invalidate(id).await;
+        self.pages.invalidate_all();
+    }
+
+    pub async fn media(&self, key: &str) -> Option<CachedBlob> {
+        let found = self.media.get(key).await;
+        self.count("media", found.is_some());
+        found
+    }
+
+    /// Whether a blob of `size` bytes is worth caching.
+    pub fn media_fits(&self, size: u64) -> bool {
+        size <= self.media_max_object
+    }
+
+    pub async fn put_media(&self, key: String, blob: CachedBlob) {
+        self.media.insert(key, blob).await;
+    }
+
+    pub async fn invalidate_media(&self, key: &str) {
+        self.media.invalidate(key).await;
+    }
+}

@@ -1,0 +1,65 @@
+//! What the CLI subcommands do, apart from argument parsing (which stays in
+//! `main.rs`). Every command acts on the data that `scoot serve` uses,
+//! because all of them read the same [`Config`].
+
+use std::io::BufRead;
+
+use crate::auth::{self, AuthError};
+use crate::config::Config;
+use crate::{StartError, db};
+
+/// A command that could not do its job; printed, then exit status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// `scoot migrate`: applies pending migrations and reports the database.
+pub async fn migrate(config: &Config) -> Result<String, CommandError> {
+    let url = config.database_url();
+    db::open(&url).await?;
+    Ok(format!("{url}: schema up to date"))
+}
+
+/// Reads a password from the first line of `input` (stdin in practice).
+pub fn read_password(mut input: impl BufRead) -> Result<String, CommandError> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| CommandError::Input(format!("reading password from stdin: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(CommandError::Input(
+            "no password on stdin (e.g. `echo 'secret pass' | scoot user add NAME`)".into(),
+        ));
+    }
+    Ok(password)
+}
+
+/// `scoot user add NAME [--admin]`.
+pub async fn user_add(
+    config: &Config,
+    name: &str,
+    password: &str,
+    admin: bool,
+) -> Result<String, CommandError> {
+    let db = db::open(&config.database_url()).await?;
+    let user = auth::create_user(db.as_ref(), name, password, admin, false)
+        .await?
+        .ok_or_else(|| CommandError::Input("user was not created".into()))?;
+    let role = if user.is_admin { "admin" } else { "user" };
+    Ok(format!("created {role} {}", user.name))
+}
+
+/// `scoot token create NAME`: the new bearer token, and nothing else.
+pub async fn token_create(config: &Config, name: &str) -> Result<String, CommandError> {
+    let db = db::open(&config.database_url()).await?;
+    Ok(auth::api_token_for(db.as_ref(), name).await?)
+}

@@ -1,0 +1,296 @@
+//! Configuration: one struct, one source of defaults, four layers.
+//!
+//! Lowest to highest: [`Config::default`], an optional TOML file
+//! (`--config` / `SCOOT_CONFIG`), `SCOOT_*` environment variables (nested
+//! keys with `__`, e.g. `SCOOT_RENDER__THREADS=2`), then command-line flags.
+//! With nothing set, Scoot listens on 127.0.0.1:8080 and keeps everything in
+//! `./data`. This module depends on nothing else in Scoot.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::VariantSpec;
+
+/// Everything Scoot can be told. Each subsystem gets only its own section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and local object store live by default.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`; empty means `sqlite://DATA_DIR/scoot.db`.
+    pub database_url: String,
+    /// `file://PATH` or `memory://`; empty means `file://DATA_DIR/media`.
+    pub store_url: String,
+    /// `text` (human) or `json` (one object per line).
+    pub log_format: String,
+    pub upload: UploadConfig,
+    pub render: RenderConfig,
+    pub cache: CacheConfig,
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            store_url: String::new(),
+            log_format: "text".into(),
+            upload: UploadConfig::default(),
+            render: RenderConfig::default(),
+            cache: CacheConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// Limits applied to every upload before anything is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Largest accepted original, in bytes.
+    pub max_bytes: u64,
+    /// Largest accepted image area, in pixels.
+    pub max_pixels: u64,
+    /// Largest accepted width or height, in pixels.
+    pub max_side: u32,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_side: 16_384,
+        }
+    }
+}
+
+/// The background render pool and what it produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenderConfig {
+    /// Worker threads; 0 means one fewer than the CPU count, at least one.
+    pub threads: usize,
+    /// JPEG quality of variants, 1–100.
+    pub jpeg_quality: u8,
+    /// Attempts before a job that keeps hitting transient errors fails.
+    pub max_attempts: u32,
+    /// The sizes every photo is rendered to.
+    pub variants: Vec<VariantSpec>,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            jpeg_quality: 82,
+            max_attempts: 5,
+            variants: vec![
+                VariantSpec::new("thumb", 400),
+                VariantSpec::new("display", 1600),
+            ],
+        }
+    }
+}
+
+impl RenderConfig {
+    /// The worker count after applying the "0 means cores − 1" rule.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.saturating_sub(1).max(1)
+    }
+}
+
+/// In-process caches (the memcached of the classic stack).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Budget for cached media bytes.
+    pub media_bytes: u64,
+    /// Objects larger than this are streamed from the store, not cached.
+    pub media_max_object: u64,
+    /// How many photo records and gallery pages to keep.
+    pub entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            media_bytes: 256 * 1024 * 1024,
+            media_max_object: 8 * 1024 * 1024,
+            entries: 10_000,
+        }
+    }
+}
+
+/// Sessions and passwords.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a browser session lasts.
+    pub session_days: u32,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_days: 30,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Builds the effective configuration from all four layers. `file` is the
+    /// TOML file from `--config`; without it `SCOOT_CONFIG` is consulted.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env_file = std::env::var_os("SCOOT_CONFIG").map(PathBuf::from);
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file) {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("SCOOT_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.render.variants.is_empty() {
+            return invalid("render.variants must name at least one size".into());
+        }
+        for (i, v) in self.render.variants.iter().enumerate() {
+            if !VariantSpec::valid_name(&v.name) {
+                return invalid(format!("variant name {:?} must be [a-z0-9_]{{1,32}}", v.name));
+            }
+            if !(16..=8192).contains(&v.long_edge) {
+                return invalid(format!("variant {} long_edge must be 16..=8192", v.name));
+            }
+            if self.render.variants[..i].iter().any(|o| o.name == v.name) {
+                return invalid(format!("variant {} is named twice", v.name));
+            }
+        }
+        if !(1..=100).contains(&self.render.jpeg_quality) {
+            return invalid("render.jpeg_quality must be 1..=100".into());
+        }
+        if self.upload.max_bytes == 0 || self.upload.max_pixels == 0 || self.upload.max_side == 0 {
+            return invalid("upload limits must be positive".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return invalid("log_format must be \"text\" or \"json\"".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL with the data-dir default applied.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("scoot.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The store URL with the data-dir default applied.
+    pub fn store_url(&self) -> String {
+        if self.store_url.is_empty() {
+            format!("file://{}", self.data_dir.join("media").display())
+        } else {
+            self.store_url.clone()
+        }
+    }
+
+    /// The effective configuration as TOML, for `scoot config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://data/scoot.db");
+        assert_eq!(c.store_url(), "file://data/media");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scoot.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/x\"\n[render]\njpeg_quality = 90\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("0.0.0.0:1234".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(&file), &flags).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:1234");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
+        assert_eq!(c.render.jpeg_quality, 90);
+        assert_eq!(c.render.variants.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scoot.toml");
+        std::fs::write(&file, "[render]\njpeg_quality = 0\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        std::fs::write(&file, "no_such_key = 1\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! The database: the truth about what exists (DESIGN.md invariant 1).
+//!
+//! [`Repo`] speaks in domain terms (photos, users, render jobs); each engine
+//! implements it. Today that is SQLite ([`sqlite`]); Postgres runs the same
+//! migrations (`migrations/NNNN_name.sql`, in the SQL subset both engines
+//! share) and gets its own implementation later.
+//!
+//! Invariants: this module knows nothing of HTTP, rendering or the object
+//! store. Every multi-row change is one transaction: a photo is never visible
+//! without its render job, and never `ready` without its variants.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, UserId};
+
+/// The migrations, in order. Applied at start-up by every engine.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("migrations/0001_init.sql"),
+)];
+
+/// A database failure. Expected outcomes (a duplicate photo, a missing row)
+/// are values in the `Ok` side, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A uniqueness rule was broken, e.g. a user name that is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The engine failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A row holds something the code cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("bad database url: {0}")]
+    Url(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Opens the database named by `url` and applies pending migrations.
+pub async fn open(url: &str) -> DbResult<Arc<dyn Repo>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let repo = sqlite::SqliteRepo::open(path.into()).await?;
+        Ok(Arc::new(repo))
+    } else {
+        Err(DbError::Url(format!(
+            "{url}: expected sqlite://PATH (postgres:// is not supported yet)"
+        )))
+    }
+}
+
+/// A user account as the rest of Scoot sees it (no password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// What kind of secret a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A browser session cookie; expires.
+    Session,
+    /// An API bearer token; lasts until revoked.
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// A photo as accepted by an upload, before it is rendered.
+#[derive(Debug, Clone)]
+pub struct NewPhoto {
+    pub id: PhotoId,
+    pub owner: UserId,
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub title: String,
+    pub caption: String,
+    pub taken_at: Option<String>,
+    pub camera: Option<String>,
+}
+
+/// A stored photo with its rendered variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    pub id: PhotoId,
+    pub owner: UserId,
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub status: PhotoStatus,
+    pub error: Option<String>,
+    pub title: String,
+    pub caption: String,
+    pub taken_at: Option<String>,
+    pub camera: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub variants: Vec<Variant>,
+}
+
+impl Photo {
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// One rendered size of a photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub name: String,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
+    pub key: String,
+}
+
+/// The outcome of recording an upload.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    /// A new photo and its render job were committed.
+    New(Photo),
+    /// The owner already had these bytes; this is that photo (re-queued for
+    /// rendering if it had failed).
+    Duplicate(Photo),
+}
+
+impl Inserted {
+    pub fn photo(&self) -> &Photo {
+        match self {
+            Self::New(p) | Self::Duplicate(p) => p,
+        }
+    }
+}
+
+/// A position in the newest-first photo list: the last item of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: Millis,
+    pub id: PhotoId,
+}
+
+impl Cursor {
+    pub fn after(photo: &Photo) -> Self {
+        Self {
+            created_at: photo.created_at,
+            id: photo.id.clone(),
+        }
+    }
+
+    /// The opaque form used in URLs: `MILLIS-ID`.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.created_at, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (millis, id) = s.split_once('-')?;
+        Some(Self {
+            created_at: millis.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// A render job handed to a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub photo_id: PhotoId,
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    /// Attempts including this one.
+    pub attempts: u32,
+}
+
+/// What a deleted photo leaves for the caller to clean up in the store.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub photo: Photo,
+    /// Another photo (another owner's upload of the same bytes) still uses
+    /// the original and its variants, so the blobs must stay.
+    pub blobs_shared: bool,
+}
+
+/// Everything Scoot asks of a database, in domain terms.
+#[async_trait]
+pub trait Repo: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> DbResult<()>;
+
+    async fn user_count(&self) -> DbResult<u64>;
+    /// Creates a user; `Conflict` if the name is taken. With `only_if_first`,
+    /// creates it only when there are no users at all (returns `None` if there
+    /// are), atomically, for the first-run setup page.
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        is_admin: bool,
+        only_if_first: bool,
+    ) -> DbResult<Option<User>>;
+    /// The user and their password hash.
+    async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>>;
+
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        kind: TokenKind,
+        label: &str,
+        expires_at: Option<Millis>,
+    ) -> DbResult<()>;
+    /// The user a live token of `kind` belongs to.
+    async fn user_by_token(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        now: Millis,
+    ) -> DbResult<Option<User>>;
+    async fn delete_token(&self, token_hash: &str) -> DbResult<()>;
+
+    /// Records an upload: the photo row and its render job, in one transaction.
+    async fn insert_photo(&self, photo: NewPhoto, now: Millis) -> DbResult<Inserted>;
+    async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>>;
+    /// Newest first, strictly after `cursor`.
+    async fn list_photos(&self, limit: u32, cursor: Option<&Cursor>) -> DbResult<Vec<Photo>>;
+    /// Removes a photo, its variants and any job; `None` if it did not exist.
+    async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>>;
+
+    /// Claims up to `limit` due jobs (queued and due, or running with an
+    /// expired lease), leasing them until `now + lease_ms`.
+    async fn claim_jobs(&self, limit: u32, now: Millis, lease_ms: i64)
+    -> DbResult<Vec<ClaimedJob>>;
+    /// After a restart of a single node, nothing can still be running.
+    async fn requeue_running(&self) -> DbResult<u64>;
+    /// Jobs not yet finished (queued or running).
+    async fn queue_depth(&self) -> DbResult<u64>;
+    /// Stores the variants, marks the photo ready and removes the job, in one
+    /// transaction. `false` if the job no longer exists (photo deleted).
+    async fn complete_job(
+        &self,
+        job: &JobId,
+        photo: &PhotoId,
+        variants: &[Variant],
+        now: Millis,
+    ) -> DbResult<bool>;
+    /// Marks the photo failed with `reason` and removes the job.
+    async fn fail_job(&self, job: &JobId, photo: &PhotoId, reason: &str, now: Millis)
+    -> DbResult<()>;
+    /// Puts the job back in the queue, due at `run_after`.
+    async fn retry_job(&self, job: &JobId, reason: &str, run_after: Millis) -> DbResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = Cursor {
+            created_at: 1_700_000_000_123,
+            id: PhotoId::generate(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode("12-../x"), None);
+    }
+}

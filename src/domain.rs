@@ -1,0 +1,286 @@
+//! Domain types shared by every layer: identifiers, content hashes, image
+//! formats, photo status and variant specs.
+//!
+//! Everything that arrives as a string from the outside (a URL segment, a DB
+//! column, a config entry) is parsed into one of these types at the edge, so
+//! the rest of the code never passes raw strings around.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_millis() -> Millis {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `n` random bytes from the OS generator, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    hex::encode(bytes)
+}
+
+macro_rules! random_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id: 16 hex characters (64 bits), unguessable.
+            pub fn generate() -> Self {
+                Self(random_hex(8))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                let ok = s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                if ok { Ok(Self(s.to_owned())) } else { Err(InvalidId) }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+random_id!(
+    /// Identifies a photo; appears in page and API URLs.
+    PhotoId
+);
+random_id!(
+    /// Identifies a user account.
+    UserId
+);
+random_id!(
+    /// Identifies a render job.
+    JobId
+);
+
+/// A string that is not a well-formed id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed id")]
+pub struct InvalidId;
+
+/// The SHA-256 of an original's bytes, lower-case hex. Originals are stored
+/// under it, so the same bytes uploaded twice are stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    pub fn from_digest(digest: Sha256) -> Self {
+        Self(hex::encode(digest.finalize()))
+    }
+
+    pub fn of(bytes: &[u8]) -> Self {
+        Self::from_digest(Sha256::new_with_prefix(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ContentHash {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        let ok = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId)
+        }
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The raster formats Scoot accepts as originals and writes as variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl ImageFormat {
+    pub const ALL: [ImageFormat; 4] = [Self::Jpeg, Self::Png, Self::Webp, Self::Gif];
+
+    /// The name used in the API, the database and file extensions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+            Self::Webp => "webp",
+            Self::Gif => "gif",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            other => other.as_str(),
+        }
+    }
+
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.extension() == ext)
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Webp => "image/webp",
+            Self::Gif => "image/gif",
+        }
+    }
+}
+
+impl FromStr for ImageFormat {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or(InvalidId)
+    }
+}
+
+impl fmt::Display for ImageFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a photo is in its life: accepted, rendered, or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoStatus {
+    Pending,
+    Ready,
+    Failed,
+}
+
+impl PhotoStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for PhotoStatus {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "ready" => Ok(Self::Ready),
+            "failed" => Ok(Self::Failed),
+            _ => Err(InvalidId),
+        }
+    }
+}
+
+/// One size that the render pipeline produces for every photo, e.g. `thumb`
+/// with a long edge of 400 px. Images are never upscaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantSpec {
+    pub name: String,
+    pub long_edge: u32,
+}
+
+impl VariantSpec {
+    pub fn new(name: &str, long_edge: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            long_edge,
+        }
+    }
+
+    /// The size of this variant for a source of `width` × `height`: the long
+    /// edge scaled down to `long_edge`, aspect ratio kept, never upscaled.
+    pub fn fit(&self, width: u32, height: u32) -> (u32, u32) {
+        let long = width.max(height);
+        if long <= self.long_edge || long == 0 {
+            return (width.max(1), height.max(1));
+        }
+        let scale = f64::from(self.long_edge) / f64::from(long);
+        let scaled = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+        (scaled(width), scaled(height))
+    }
+
+    /// A valid spec name: short, lower-case letters, digits and `_`, so it is
+    /// safe in storage keys and URLs.
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_never_upscales_and_keeps_aspect() {
+        let thumb = VariantSpec::new("thumb", 400);
+        assert_eq!(thumb.fit(4000, 3000), (400, 300));
+        assert_eq!(thumb.fit(3000, 4000), (300, 400));
+        assert_eq!(thumb.fit(200, 100), (200, 100));
+        assert_eq!(thumb.fit(10000, 1), (400, 1));
+    }
+
+    #[test]
+    fn ids_parse_only_what_generate_makes() {
+        let id = PhotoId::generate();
+        assert_eq!(id.as_str().parse::<PhotoId>().unwrap(), id);
+        assert!("../etc/passwd".parse::<PhotoId>().is_err());
+        assert!("ABCDEF0123456789".parse::<PhotoId>().is_err());
+    }
+
+    #[test]
+    fn content_hash_is_sha256_hex() {
+        let h = ContentHash::of(b"abc");
+        assert_eq!(
+            h.as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(h.as_str().parse::<ContentHash>().is_ok());
+    }
+}

@@ -1,0 +1,185 @@
+//! Accepting an original: the path every upload takes, from a staged file to
+//! a committed photo with its render job.
+//!
+//! Order matters (DESIGN.md invariants 1 and 3): the bytes are staged to a
+//! temp file while hashed, probed (format, size limits) from the header, put
+//! in the store under their hash, and only then is the photo row and its job
+//! committed in one transaction. A crash before the commit leaves at most an
+//! orphan blob; after it, the job is durable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tempfile::TempPath;
+use tokio::io::AsyncWriteExt;
+
+use crate::cache::Caches;
+use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
+use crate::domain::{ContentHash, PhotoId, now_millis};
+use crate::render::RenderQueue;
+use crate::render::probe::{PixelLimits, ProbeError, probe};
+use crate::store::{BlobKey, Store, StoreError};
+
+/// Why an upload was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is over the byte limit.
+    #[error("upload is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    /// The bytes are not an acceptable image.
+    #[error("{0}")]
+    Refused(#[from] ProbeError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("staging upload: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An upload being written to a temp file and hashed as it arrives.
+pub struct Staging {
+    path: TempPath,
+    file: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+}
+
+/// A fully received upload, waiting in a temp file (removed on drop).
+pub struct Staged {
+    path: TempPath,
+    pub hash: ContentHash,
+    pub size: u64,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Staging {
+    /// Starts a temp file in `dir`, refusing more than `limit` bytes.
+    pub async fn new(dir: &Path, limit: u64) -> Result<Self, IngestError> {
+        let dir = dir.to_path_buf();
+        let (path, file) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            std::fs::create_dir_all(&dir)?;
+            let tmp = tempfile::Builder::new()
+                .prefix("upload-")
+                .tempfile_in(&dir)?;
+            let file = tmp.reopen()?;
+            Ok((tmp.into_temp_path(), file))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(Self {
+            path,
+            file: tokio::fs::File::from_std(file),
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+        })
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), IngestError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(IngestError::TooLarge { limit: self.limit });
+        }
+        self.hasher.update(chunk);
+        self.file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    pub async fn finish(mut self) -> Result<Staged, IngestError> {
+        self.file.flush().await?;
+        Ok(Staged {
+            path: self.path,
+            hash: ContentHash::from_digest(self.hasher),
+            size: self.size,
+        })
+    }
+}
+
+/// Removes temp files a killed process left behind.
+pub fn clear_staging_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("upload-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Titles and captions as given by the uploader.
+#[derive(Debug, Clone, Default)]
+pub struct Describe {
+    pub title: String,
+    pub caption: String,
+}
+
+/// Everything needed to turn a staged file into a photo.
+#[derive(Clone)]
+pub struct Ingest {
+    pub db: Arc<dyn Repo>,
+    pub store: Store,
+    pub caches: Caches,
+    pub queue: RenderQueue,
+    pub limits: PixelLimits,
+    pub staging_dir: PathBuf,
+    pub max_bytes: u64,
+}
+
+impl Ingest {
+    pub async fn staging(&self) -> Result<Staging, IngestError> {
+        Staging::new(&self.staging_dir, self.max_bytes).await
+    }
+
+    /// Probes, stores and records a staged upload for `owner`.
+    pub async fn accept(
+        &self,
+        staged: &Staged,
+        owner: &User,
+        describe: Describe,
+    ) -> Result<Inserted, IngestError> {
+        let path = staged.path().to_path_buf();
+        let limits = self.limits;
+        let probed = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
+            let file = std::io::BufReader::new(std::fs::File::open(path)?);
+            Ok(probe(file, &limits)?)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+
+        let key = BlobKey::original(&staged.hash, probed.format);
+        if self.store.head(&key).await?.is_none() {
+            self.store.put_file(&key, staged.path()).await?;
+        }
+        let inserted = self
+            .db
+            .insert_photo(
+                NewPhoto {
+                    id: PhotoId::generate(),
+                    owner: owner.id.clone(),
+                    hash: staged.hash.clone(),
+                    format: probed.format,
+                    byte_size: staged.size,
+                    width: probed.width,
+                    height: probed.height,
+                    title: describe.title,
+                    caption: describe.caption,
+                    taken_at: probed.taken_at,
+                    camera: probed.camera,
+                },
+                now_millis(),
+            )
+            .await?;
+        self.caches.invalidate_photo(&inserted.photo().id).await;
+        self.queue.wake();
+        Ok(inserted)
+    }
+}

@@ -1,0 +1,233 @@
+//! Scoot: a photo site in one binary.
+//!
+//! People upload photos; Scoot keeps the originals in an object store,
+//! renders the sizes pages need on a background pool, and serves gallery
+//! pages and image bytes with the caching semantics a CDN expects. See
+//! `DESIGN.md` for the classic stack each part stands in for.
+//!
+//! # Code map
+//!
+//! ```text
+//! main.rs ─▶ commands ─▶ start() ─┬─▶ web ──────┬─▶ ingest ─▶ store, db, render::queue (wake)
+//!                                 │             ├─▶ db      (the truth: rows, jobs)
+//!                                 │             ├─▶ store   (immutable blobs)
+//!                                 │             └─▶ cache   (moka: rows, pages, bytes)
+//!                                 └─▶ render::queue ─▶ render::pipeline (bytes in, bytes out)
+//! ```
+//!
+//! # Architecture invariants
+//!
+//! - `db` and `store` know nothing of `web` or `render`; `config`, `domain`
+//!   and `error` types depend on nothing of ours.
+//! - `render::pipeline` and `render::probe` never touch the database, the
+//!   store or the network.
+//! - A photo row is committed only after its original is in the store, and
+//!   together with its render job (no accepted upload is ever lost).
+//! - The async runtime never blocks: SQLite runs on the blocking pool,
+//!   decoding and resizing on the render threads.
+
+/// Accounts, password hashing and tokens.
+pub mod auth;
+/// In-process caches for rows, pages and media bytes.
+pub mod cache;
+/// The layered configuration.
+pub mod config;
+/// What the CLI subcommands do.
+pub mod commands;
+/// The database trait and its SQLite engine.
+pub mod db;
+/// Ids, hashes, formats and variant specs.
+pub mod domain;
+/// From a staged upload to a committed photo and render job.
+pub mod ingest;
+/// Prometheus metrics.
+pub mod metrics;
+/// Probing, rendering and the render queue.
+pub mod render;
+/// The object store wrapper and key layout.
+pub mod store;
+/// HTTP: pages, API, media, assets, health.
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+use tokio::sync::oneshot;
+
+use crate::cache::Caches;
+use crate::config::Config;
+use crate::db::{DbError, Repo};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
+use crate::store::{Store, StoreError};
+use crate::web::AppState;
+
+/// Why Scoot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The database and store named by a configuration.
+pub async fn open_backends(config: &Config) -> Result<(Arc<dyn Repo>, Store), StartError> {
+    let db = db::open(&config.database_url()).await?;
+    let store = Store::open(&config.store_url())?;
+    Ok((db, store))
+}
+
+/// A running Scoot: HTTP server and render pool.
+pub struct RunningApp {
+    addr: SocketAddr,
+    setup_url: Option<String>,
+    state: AppState,
+    stop_http: oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<()>,
+    render: RenderPool,
+}
+
+impl RunningApp {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first-run setup link, if there were no users at start.
+    pub fn setup_url(&self) -> Option<&str> {
+        self.setup_url.as_deref()
+    }
+
+    /// Graceful stop: `/readyz` turns 503, the listener closes, in-flight
+    /// requests finish, running renders finish (queued ones stay queued).
+    pub async fn shutdown(self) {
+        self.state.draining.store(true, Ordering::SeqCst);
+        let _ = self.stop_http.send(());
+        if tokio::time::timeout(Duration::from_secs(30), self.http)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP connections still open after 30 s; closing");
+        }
+        self.render.shutdown(Duration::from_secs(60)).await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Opens the backends, starts the render pool and the HTTP server, and
+/// returns once Scoot is listening.
+pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    let (db, store) = open_backends(&config).await?;
+    let requeued = db.requeue_running().await?;
+    if requeued > 0 {
+        tracing::info!(jobs = requeued, "re-queued renders interrupted by the last shutdown");
+    }
+    let staging_dir = config.data_dir.join("tmp");
+    ingest::clear_staging_dir(&staging_dir);
+
+    let metrics = Metrics::new();
+    let caches = Caches::new(&config.cache, metrics.cache_lookups.clone());
+    let limits = PixelLimits {
+        max_pixels: config.upload.max_pixels,
+        max_side: config.upload.max_side,
+    };
+    let render = RenderPool::start(
+        config.render.clone(),
+        RenderSettings {
+            variants: config.render.variants.clone(),
+            jpeg_quality: config.render.jpeg_quality,
+            limits,
+        },
+        RenderDeps {
+            db: db.clone(),
+            store: store.clone(),
+            caches: caches.clone(),
+            metrics: metrics.clone(),
+        },
+    );
+    let ingest = Ingest {
+        db: db.clone(),
+        store: store.clone(),
+        caches: caches.clone(),
+        queue: render.queue(),
+        limits,
+        staging_dir,
+        max_bytes: config.upload.max_bytes,
+    };
+
+    let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
+    let state = AppState {
+        db,
+        store,
+        caches,
+        metrics,
+        ingest,
+        auth: config.auth.clone(),
+        setup_token: Arc::new(Mutex::new(setup_token.clone())),
+        draining: Arc::new(AtomicBool::new(false)),
+    };
+
+    let listener = bind(config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let server = warp::serve(web::routes(state.clone()))
+        .incoming(listener)
+        .graceful(async {
+            let _ = stopped.await;
+        });
+    let http = tokio::spawn(server.run());
+    tracing::info!(%addr, "listening");
+
+    let setup_url = setup_token.map(|t| format!("http://{addr}/setup?token={t}"));
+    if let Some(url) = &setup_url {
+        tracing::info!("no users yet: open {url} to create the admin account");
+    }
+    Ok(RunningApp {
+        addr,
+        setup_url,
+        state,
+        stop_http,
+        http,
+        render,
+    })
+}
+
+/// Runs Scoot until `shutdown` resolves, then drains gracefully.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let app = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    Ok(())
+}
+
+/// A listener with `TCP_NODELAY` (inherited by accepted sockets), which warp
+/// does not set: without it, small streamed replies stall on delayed ACKs.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}

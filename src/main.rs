@@ -1,0 +1,155 @@
+//! The `scoot` command: parse arguments, load configuration, set up logging,
+//! then hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use scoot::commands;
+use scoot::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "scoot", version, about = "A photo site in one binary")]
+struct Cli {
+    /// TOML configuration file [env: SCOOT_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: SCOOT_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Directory for the database, media and temp files [env: SCOOT_DATA_DIR] [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH [env: SCOOT_DATABASE_URL] [default: sqlite://DATA_DIR/scoot.db]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// file://PATH or memory:// [env: SCOOT_STORE_URL] [default: file://DATA_DIR/media]
+    #[arg(long, global = true, value_name = "URL")]
+    store_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server and render pool
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the effective configuration as TOML
+    Config,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from the first line of stdin
+    Add {
+        name: String,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API bearer token for a user and print only the token
+    Create { name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen,
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        store_url: cli.store_url.clone(),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scoot: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("scoot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => scoot::run(config, shutdown_signal())
+                .await
+                .map(|()| None)
+                .map_err(commands::CommandError::from),
+            Command::Migrate => commands::migrate(&config).await.map(Some),
+            Command::User(UserCommand::Add { name, admin }) => {
+                let password = commands::read_password(std::io::stdin().lock())?;
+                commands::user_add(&config, &name, &password, admin)
+                    .await
+                    .map(Some)
+            }
+            Command::Token(TokenCommand::Create { name }) => {
+                commands::token_create(&config, &name).await.map(Some)
+            }
+            Command::Config => Ok(Some(config.to_toml())),
+        }
+    });
+    match result {
+        Ok(Some(out)) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scoot: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so that commands' output on stdout stays clean.
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

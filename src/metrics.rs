@@ -1,0 +1,99 @@
+//! Prometheus metrics: one registry per running app (never a global, so
+//! tests can run several apps in one process).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Every metric Scoot exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub render_queue_depth: IntGauge,
+    pub render_duration: HistogramVec,
+    pub renders: IntCounterVec,
+    pub cache_lookups: IntCounterVec,
+    pub uploads: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("scoot".into()), None)
+            .expect("a valid metric prefix");
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let render_queue_depth =
+            IntGauge::new("render_queue_depth", "Render jobs queued or running").expect("valid");
+        let render_duration = HistogramVec::new(
+            HistogramOpts::new("render_duration_seconds", "Time to render one photo")
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let renders = IntCounterVec::new(
+            Opts::new("renders_total", "Render attempts by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let cache_lookups = IntCounterVec::new(
+            Opts::new("cache_lookups_total", "Cache lookups by cache and result"),
+            &["cache", "result"],
+        )
+        .expect("valid metric");
+        let uploads = IntCounterVec::new(
+            Opts::new("uploads_total", "Uploads by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(render_queue_depth.clone()),
+            Box::new(render_duration.clone()),
+            Box::new(renders.clone()),
+            Box::new(cache_lookups.clone()),
+            Box::new(uploads.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            render_queue_depth,
+            render_duration,
+            renders,
+            cache_lookups,
+            uploads,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,18 @@
+//! Rendering photos: looking at uploads, and turning originals into the
+//! sizes pages need.
+//!
+//! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
+//! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
+//! - [`queue`]: the durable job queue, dispatcher and worker pool around the
+//!   pipeline; the only part that does I/O.
+//!
+//! Architecture invariant: `probe` and `pipeline` never touch the database,
+//! the store or the network.
+
+pub mod pipeline;
+pub mod probe;
+pub mod queue;
+
+pub use pipeline::RenderSettings;
+pub use probe::PixelLimits;
+pub use queue::{RenderDeps, RenderPool, RenderQueue};

@@ -1,0 +1,251 @@
+//! The render pipeline: original bytes in, variant bytes out.
+//!
+//! Decode once (under the `image` crate's limits), apply EXIF orientation,
+//! then resize each variant with a SIMD Lanczos3 resizer — largest first,
+//! each smaller size resized from the previous one — and encode it with all
+//! metadata stripped (we only ever encode raw pixels). JPEG unless the source
+//! has an alpha channel, which gets PNG so transparency survives.
+//!
+//! Architecture invariant: this module touches no database, store, cache or
+//! network. It is deterministic: the same bytes and settings give the same
+//! output bytes (DESIGN.md invariant 4).
+
+use std::io::Cursor;
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader};
+
+use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
+use crate::domain::{ImageFormat, VariantSpec};
+
+/// What the pipeline needs to know; nothing else.
+#[derive(Debug, Clone)]
+pub struct RenderSettings {
+    pub variants: Vec<VariantSpec>,
+    pub jpeg_quality: u8,
+    pub limits: PixelLimits,
+}
+
+/// One encoded variant.
+#[derive(Debug, Clone)]
+pub struct RenderedVariant {
+    pub spec: VariantSpec,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Why a render failed; all are permanent for these bytes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0}")]
+    Decode(#[from] ProbeError),
+    #[error("resize failed: {0}")]
+    Resize(String),
+    #[error("encode failed: {0}")]
+    Encode(String),
+}
+
+/// Decoded pixels in one of the two layouts the pipeline works in.
+struct Pixels {
+    width: u32,
+    height: u32,
+    alpha: bool,
+    data: Vec<u8>,
+}
+
+impl Pixels {
+    fn pixel_type(&self) -> PixelType {
+        if self.alpha {
+            PixelType::U8x4
+        } else {
+            PixelType::U8x3
+        }
+    }
+}
+
+/// Renders every variant in `settings` from an original's bytes.
+pub fn render(
+    original: &[u8],
+    format: ImageFormat,
+    settings: &RenderSettings,
+) -> Result<Vec<RenderedVariant>, RenderError> {
+    let source = decode(original, format, &settings.limits)?;
+    let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
+    specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
+
+    let mut resizer = Resizer::new();
+    let mut out = Vec::with_capacity(specs.len());
+    // The image the next (smaller) variant is resized from.
+    let mut previous: Option<Pixels> = None;
+    for spec in specs {
+        let (w, h) = spec.fit(source.width, source.height);
+        let from = previous
+            .as_ref()
+            .filter(|p| p.width >= w && p.height >= h)
+            .unwrap_or(&source);
+        let pixels = resize(&mut resizer, from, w, h)?;
+        let (format, bytes) = encode(&pixels, settings.jpeg_quality)?;
+        out.push(RenderedVariant {
+            spec: spec.clone(),
+            format,
+            width: w,
+            height: h,
+            bytes,
+        });
+        previous = Some(pixels);
+    }
+    Ok(out)
+}
+
+/// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
+fn decode(original: &[u8], format: ImageFormat, limits: &PixelLimits) -> Result<Pixels, RenderError> {
+    let mut reader = ImageReader::with_format(Cursor::new(original), to_image_format(format));
+    reader.limits(limits.decoder_limits());
+    let mut decoder = reader.into_decoder().map_err(refusal)?;
+    let (w, h) = decoder.dimensions();
+    // The upload was checked already; check again in case limits shrank.
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > limits.max_pixels || w > limits.max_side || h > limits.max_side {
+        return Err(ProbeError::TooLarge {
+            width: w,
+            height: h,
+            limits: *limits,
+        }
+        .into());
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(refusal)?;
+    image.apply_orientation(orientation);
+    let (width, height) = (image.width(), image.height());
+    let alpha = image.color().has_alpha();
+    let data = if alpha {
+        image.into_rgba8().into_raw()
+    } else {
+        image.into_rgb8().into_raw()
+    };
+    Ok(Pixels {
+        width,
+        height,
+        alpha,
+        data,
+    })
+}
+
+fn resize(resizer: &mut Resizer, src: &Pixels, w: u32, h: u32) -> Result<Pixels, RenderError> {
+    let err = |e: &dyn std::fmt::Display| RenderError::Resize(e.to_string());
+    if (w, h) == (src.width, src.height) {
+        return Ok(Pixels {
+            data: src.data.clone(),
+            ..*src
+        });
+    }
+    let view = ImageRef::new(src.width, src.height, &src.data, src.pixel_type()).map_err(|e| err(&e))?;
+    let mut dst = Image::new(w, h, src.pixel_type());
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    resizer
+        .resize(&view, &mut dst, &options)
+        .map_err(|e| err(&e))?;
+    Ok(Pixels {
+        width: w,
+        height: h,
+        alpha: src.alpha,
+        data: dst.into_vec(),
+    })
+}
+
+fn encode(p: &Pixels, quality: u8) -> Result<(ImageFormat, Vec<u8>), RenderError> {
+    let err = |e: image::ImageError| RenderError::Encode(e.to_string());
+    let mut bytes = Vec::new();
+    if p.alpha {
+        PngEncoder::new(&mut bytes)
+            .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgba8)
+            .map_err(err)?;
+        Ok((ImageFormat::Png, bytes))
+    } else {
+        JpegEncoder::new_with_quality(&mut bytes, quality)
+            .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgb8)
+            .map_err(err)?;
+        Ok((ImageFormat::Jpeg, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RenderSettings {
+        RenderSettings {
+            variants: vec![VariantSpec::new("thumb", 40), VariantSpec::new("display", 160)],
+            jpeg_quality: 82,
+            limits: PixelLimits {
+                max_pixels: 50_000_000,
+                max_side: 16_384,
+            },
+        }
+    }
+
+    fn png(img: DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn renders_each_size_without_upscaling() {
+        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(300, 100, |x, _| {
+            image::Rgb([(x % 256) as u8, 80, 160])
+        })));
+        let out = render(&src, ImageFormat::Png, &settings()).unwrap();
+        let sizes: Vec<_> = out
+            .iter()
+            .map(|v| (v.spec.name.as_str(), v.width, v.height, v.format))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("display", 160, 53, ImageFormat::Jpeg),
+                ("thumb", 40, 13, ImageFormat::Jpeg)
+            ]
+        );
+        let small = png(DynamicImage::ImageRgb8(image::RgbImage::new(20, 10)));
+        let out = render(&small, ImageFormat::Png, &settings()).unwrap();
+        assert!(out.iter().all(|v| (v.width, v.height) == (20, 10)));
+    }
+
+    #[test]
+    fn alpha_is_kept_as_png() {
+        let src = png(DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            64,
+            64,
+            image::Rgba([255, 0, 0, 0]),
+        )));
+        let out = render(&src, ImageFormat::Png, &settings()).unwrap();
+        assert!(out.iter().all(|v| v.format == ImageFormat::Png));
+        let thumb = image::load_from_memory(&out[1].bytes).unwrap().into_rgba8();
+        assert_eq!(thumb.get_pixel(5, 5).0[3], 0, "transparent stays transparent");
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(200, 150, |x, y| {
+            image::Rgb([(x * y % 256) as u8, x as u8, y as u8])
+        })));
+        let a = render(&src, ImageFormat::Png, &settings()).unwrap();
+        let b = render(&src, ImageFormat::Png, &settings()).unwrap();
+        assert!(a.iter().zip(&b).all(|(a, b)| a.bytes == b.bytes));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        let err = render(b"\xFF\xD8\xFF\xE0garbage", ImageFormat::Jpeg, &settings()).unwrap_err();
+        assert!(matches!(err, RenderError::Decode(_)));
+    }
+}

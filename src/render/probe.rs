@@ -1,0 +1,284 @@
+//! Looking at an image without decoding it: format from the magic bytes,
+//! dimensions and EXIF from the header. Uploads are accepted or refused on
+//! what this finds (DESIGN.md invariant 6), before any pixel is decoded.
+
+use std::io::{BufRead, Cursor, Seek};
+
+use image::{ImageDecoder, ImageReader, Limits, metadata::Orientation};
+
+use crate::domain::ImageFormat;
+
+/// Pixel limits an image must be within to be accepted or decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct PixelLimits {
+    pub max_pixels: u64,
+    pub max_side: u32,
+}
+
+impl PixelLimits {
+    /// The `image` crate limits matching these: strict sides, and a decode
+    /// allocation budget of the largest RGBA16 frame plus slack.
+    pub fn decoder_limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(self.max_side);
+        limits.max_image_height = Some(self.max_side);
+        limits.max_alloc = Some(self.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+        limits
+    }
+
+    fn check(&self, width: u32, height: u32) -> Result<(), ProbeError> {
+        let pixels = u64::from(width) * u64::from(height);
+        if width == 0 || height == 0 {
+            return Err(ProbeError::Corrupt("image has no pixels".into()));
+        }
+        if width > self.max_side || height > self.max_side || pixels > self.max_pixels {
+            return Err(ProbeError::TooLarge {
+                width,
+                height,
+                limits: *self,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What an upload's header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub format: ImageFormat,
+    /// As displayed, i.e. after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// `DateTimeOriginal` as `YYYY-MM-DD HH:MM:SS`.
+    pub taken_at: Option<String>,
+    /// Make and model, e.g. `Canon EOS 5D`.
+    pub camera: Option<String>,
+}
+
+/// Why an image is refused. All of these are the uploader's problem (4xx).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error("not an image Scoot accepts (JPEG, PNG, WebP or GIF)")]
+    NotAnImage,
+    #[error("{0} images are not accepted (JPEG, PNG, WebP or GIF only)")]
+    Unsupported(String),
+    #[error(
+        "image is {width}×{height}; the limit is {} px a side and {} megapixels",
+        limits.max_side,
+        limits.max_pixels / 1_000_000
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        limits: PixelLimits,
+    },
+    #[error("cannot read image: {0}")]
+    Corrupt(String),
+}
+
+/// The format named by the first bytes, if Scoot accepts it.
+pub fn sniff(head: &[u8]) -> Result<ImageFormat, ProbeError> {
+    match image::guess_format(head) {
+        Ok(image::ImageFormat::Jpeg) => Ok(ImageFormat::Jpeg),
+        Ok(image::ImageFormat::Png) => Ok(ImageFormat::Png),
+        Ok(image::ImageFormat::WebP) => Ok(ImageFormat::Webp),
+        Ok(image::ImageFormat::Gif) => Ok(ImageFormat::Gif),
+        Ok(other) => Err(ProbeError::Unsupported(format!("{other:?}"))),
+        Err(_) => Err(ProbeError::NotAnImage),
+    }
+}
+
+pub(crate) fn to_image_format(f: ImageFormat) -> image::ImageFormat {
+    match f {
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+        ImageFormat::Gif => image::ImageFormat::Gif,
+    }
+}
+
+/// Reads format, size, orientation and EXIF facts from an image's header.
+pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<Probe, ProbeError> {
+    let mut head = [0u8; 32];
+    let n = read_up_to(&mut reader, &mut head)?;
+    let format = sniff(&head[..n])?;
+    reader
+        .rewind()
+        .map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    // Header only: the size check below gives the clearer refusal, so the
+    // decoder's own dimension limits are not set here.
+    let image_reader = ImageReader::with_format(reader, to_image_format(format));
+    let mut decoder = image_reader.into_decoder().map_err(refusal)?;
+    let (w, h) = decoder.dimensions();
+    limits.check(w, h)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let (width, height) = displayed_size(w, h, orientation);
+    let exif = decoder.exif_metadata().ok().flatten();
+    let facts = exif.as_deref().map(ExifFacts::parse).unwrap_or_default();
+    Ok(Probe {
+        format,
+        width,
+        height,
+        taken_at: facts.taken_at,
+        camera: facts.camera,
+    })
+}
+
+/// Probes an image held in memory.
+pub fn probe_bytes(bytes: &[u8], limits: &PixelLimits) -> Result<Probe, ProbeError> {
+    probe(Cursor::new(bytes), limits)
+}
+
+fn read_up_to<R: std::io::Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ProbeError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(ProbeError::Corrupt(e.to_string())),
+        }
+    }
+    Ok(n)
+}
+
+/// Maps a decoder error to the reason given to the uploader.
+pub(crate) fn refusal(e: image::ImageError) -> ProbeError {
+    match e {
+        image::ImageError::Limits(l) => ProbeError::Corrupt(format!("over decoder limits: {l}")),
+        image::ImageError::Unsupported(u) => ProbeError::Unsupported(u.to_string()),
+        other => ProbeError::Corrupt(other.to_string()),
+    }
+}
+
+/// Width and height after applying `orientation`.
+pub fn displayed_size(w: u32, h: u32, orientation: Orientation) -> (u32, u32) {
+    match orientation {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => (h, w),
+        _ => (w, h),
+    }
+}
+
+/// The EXIF facts Scoot shows on a photo page.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExifFacts {
+    pub taken_at: Option<String>,
+    pub camera: Option<String>,
+}
+
+impl ExifFacts {
+    /// Parses a raw EXIF block (TIFF structure, with or without the JPEG
+    /// `Exif\0\0` prefix). Anything unreadable is simply absent.
+    pub fn parse(raw: &[u8]) -> Self {
+        let raw = raw.strip_prefix(b"Exif\0\0").unwrap_or(raw);
+        let Ok(exif) = exif::Reader::new().read_raw(raw.to_vec()) else {
+            return Self::default();
+        };
+        let text = |tag| {
+            let field = exif.get_field(tag, exif::In::PRIMARY)?;
+            match &field.value {
+                exif::Value::Ascii(parts) => {
+                    let s: String = parts
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let s = s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_owned();
+                    (!s.is_empty()).then_some(s)
+                }
+                _ => None,
+            }
+        };
+        let taken_at = text(exif::Tag::DateTimeOriginal)
+            .or_else(|| text(exif::Tag::DateTime))
+            .and_then(|s| normalise_exif_date(&s));
+        let make = text(exif::Tag::Make);
+        let model = text(exif::Tag::Model);
+        let camera = match (make, model) {
+            // Models often repeat the make ("Canon" / "Canon EOS 5D").
+            (Some(make), Some(model)) if model.starts_with(&make) => Some(model),
+            (Some(make), Some(model)) => Some(format!("{make} {model}")),
+            (make, model) => make.or(model),
+        };
+        Self {
+            taken_at,
+            camera: camera.map(|c| c.chars().take(128).collect()),
+        }
+    }
+}
+
+/// `2021:07:04 18:30:00` → `2021-07-04 18:30:00`; anything else → `None`.
+fn normalise_exif_date(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shape = digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && digits(11..13)
+        && digits(14..16)
+        && digits(17..19);
+    if !shape || &s[0..4] == "0000" {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{} {}:{}:{}",
+        &s[0..4],
+        &s[5..7],
+        &s[8..10],
+        &s[11..13],
+        &s[14..16],
+        &s[17..19]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_knows_only_accepted_formats() {
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest").unwrap(), ImageFormat::Jpeg);
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n").unwrap(), ImageFormat::Png);
+        assert_eq!(sniff(b"GIF89a").unwrap(), ImageFormat::Gif);
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(), ImageFormat::Webp);
+        assert!(matches!(sniff(b"BM\0\0"), Err(ProbeError::Unsupported(_))));
+        assert!(matches!(sniff(b"hello world"), Err(ProbeError::NotAnImage)));
+    }
+
+    #[test]
+    fn exif_dates_are_normalised() {
+        assert_eq!(
+            normalise_exif_date("2021:07:04 18:30:00").as_deref(),
+            Some("2021-07-04 18:30:00")
+        );
+        assert_eq!(normalise_exif_date("0000:00:00 00:00:00"), None);
+        assert_eq!(normalise_exif_date("yesterday"), None);
+    }
+
+    #[test]
+    fn pixel_limits_are_checked_from_the_header() {
+        let limits = PixelLimits {
+            max_pixels: 1000,
+            max_side: 100,
+        };
+        let mut png = Vec::new();
+        image::RgbImage::new(101, 2)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert!(matches!(
+            probe_bytes(&png, &limits),
+            Err(ProbeError::TooLarge { width: 101, .. })
+        ));
+        let mut ok = Vec::new();
+        image::RgbImage::new(40, 20)
+            .write_to(&mut Cursor::new(&mut ok), image::ImageFormat::Png)
+            .unwrap();
+        let p = probe_bytes(&ok, &limits).unwrap();
+        assert_eq!((p.format, p.width, p.height), (ImageFormat::Png, 40, 20));
+    }
+}

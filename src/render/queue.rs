@@ -1,0 +1,305 @@
+//! The render queue (Celery + RabbitMQ of the classic stack): durable jobs in
+//! the database, a dispatcher that claims them, and a pool of workers.
+//!
+//! ```text
+//!  upload ──commit job──▶ render_jobs ◀──claim── dispatcher (tokio task)
+//!                                                  │ crossbeam (bounded)
+//!                                                  ▼
+//!                                    workers on a rayon pool: fetch original,
+//!                                    pipeline::render, put variants, commit
+//! ```
+//!
+//! A semaphore with one permit per worker means the dispatcher claims a job
+//! only when a worker is free, so claimed jobs never wait in a channel where
+//! a crash would strand them (and their lease would bring them back anyway).
+//! Workers run on their own threads, so they block on store and database
+//! calls with the runtime handle; the async runtime itself never blocks.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use super::pipeline::{self, RenderSettings};
+use crate::cache::Caches;
+use crate::config::RenderConfig;
+use crate::db::{ClaimedJob, Repo, Variant};
+use crate::domain::now_millis;
+use crate::metrics::Metrics;
+use crate::store::{BlobKey, Store, StoreError};
+
+/// How long a claimed job is leased before another claim may take it.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+/// How often an idle dispatcher looks for jobs whose retry time has come.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The I/O a worker needs around the pure pipeline.
+#[derive(Clone)]
+pub struct RenderDeps {
+    pub db: Arc<dyn Repo>,
+    pub store: Store,
+    pub caches: Caches,
+    pub metrics: Metrics,
+}
+
+/// A cheap handle for waking the dispatcher after committing a job.
+#[derive(Clone, Default)]
+pub struct RenderQueue {
+    wake: Arc<Notify>,
+}
+
+impl RenderQueue {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The running pool. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
+pub struct RenderPool {
+    queue: RenderQueue,
+    stop: watch::Sender<bool>,
+    dispatcher: tokio::task::JoinHandle<()>,
+    workers_done: mpsc::Receiver<()>,
+}
+
+struct Task {
+    job: ClaimedJob,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// What became of one attempt.
+enum Outcome {
+    Ready,
+    /// Permanent: the photo is marked failed with this reason.
+    Failed(String),
+    /// Transient: try again later, unless attempts are used up.
+    Retry(String),
+    /// The photo was deleted while it rendered.
+    Gone,
+}
+
+impl RenderPool {
+    /// Starts the dispatcher and `cfg.effective_threads()` workers. Must be
+    /// called inside a tokio runtime.
+    pub fn start(cfg: RenderConfig, settings: RenderSettings, deps: RenderDeps) -> Self {
+        let threads = cfg.effective_threads();
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(threads);
+        let (done_tx, workers_done) = mpsc::channel::<()>(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("render-{i}"))
+            .build()
+            .expect("spawning render threads");
+        let worker = Arc::new(Worker {
+            deps: deps.clone(),
+            settings,
+            max_attempts: cfg.max_attempts,
+            runtime: Handle::current(),
+        });
+        for _ in 0..threads {
+            let (rx, worker, done) = (rx.clone(), worker.clone(), done_tx.clone());
+            pool.spawn(move || {
+                worker.serve(rx);
+                drop(done);
+            });
+        }
+        let queue = RenderQueue::default();
+        let (stop, stop_rx) = watch::channel(false);
+        let dispatcher = tokio::spawn(dispatch(
+            deps.db,
+            tx,
+            Arc::new(Semaphore::new(threads)),
+            queue.clone(),
+            stop_rx,
+        ));
+        tracing::info!(threads, "render pool started");
+        Self {
+            queue,
+            stop,
+            dispatcher,
+            workers_done,
+        }
+    }
+
+    pub fn queue(&self) -> RenderQueue {
+        self.queue.clone()
+    }
+
+    /// Stops claiming jobs, lets running renders finish (up to `grace`), and
+    /// returns. Jobs not started stay queued in the database.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.dispatcher.await;
+        if tokio::time::timeout(grace, self.workers_done.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("render workers still busy after {grace:?}; their leases will expire");
+        }
+    }
+}
+
+async fn dispatch(
+    db: Arc<dyn Repo>,
+    tx: Sender<Task>,
+    slots: Arc<Semaphore>,
+    queue: RenderQueue,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
+            _ = stop.changed() => break,
+        };
+        let claimed = db.claim_jobs(1, now_millis(), LEASE_MS).await;
+        let idle = match claimed {
+            Ok(mut jobs) if !jobs.is_empty() => {
+                let task = Task {
+                    job: jobs.remove(0),
+                    _slot: slot,
+                };
+                match tx.try_send(task) {
+                    Ok(()) => None,
+                    // Cannot happen while slots == channel capacity; the
+                    // lease brings the job back if it ever does.
+                    Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) => {
+                        tracing::error!(job = %t.job.id, "render channel refused a job");
+                        Some(IDLE_POLL)
+                    }
+                }
+            }
+            Ok(_) => Some(IDLE_POLL),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim render jobs");
+                Some(IDLE_POLL * 5)
+            }
+        };
+        if let Some(wait) = idle {
+            tokio::select! {
+                _ = queue.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => break,
+            }
+        }
+    }
+    // Dropping `tx` here lets the workers drain the channel and exit.
+}
+
+struct Worker {
+    deps: RenderDeps,
+    settings: RenderSettings,
+    max_attempts: u32,
+    runtime: Handle,
+}
+
+impl Worker {
+    fn serve(&self, rx: Receiver<Task>) {
+        while let Ok(task) = rx.recv() {
+            self.run(&task.job);
+        }
+    }
+
+    fn run(&self, job: &ClaimedJob) {
+        let started = Instant::now();
+        let outcome = self.attempt(job);
+        let label = match &outcome {
+            Outcome::Ready => "ready",
+            Outcome::Failed(_) => "failed",
+            Outcome::Retry(_) => "retry",
+            Outcome::Gone => "gone",
+        };
+        let m = &self.deps.metrics;
+        m.renders.with_label_values(&[label]).inc();
+        m.render_duration
+            .with_label_values(&[label])
+            .observe(started.elapsed().as_secs_f64());
+        let db = &self.deps.db;
+        let now = now_millis();
+        let recorded = match outcome {
+            Outcome::Ready => {
+                tracing::info!(photo = %job.photo_id, ms = started.elapsed().as_millis() as u64, "rendered");
+                Ok(())
+            }
+            Outcome::Gone => Ok(()),
+            Outcome::Failed(reason) => {
+                tracing::warn!(photo = %job.photo_id, %reason, "render failed");
+                self.runtime
+                    .block_on(db.fail_job(&job.id, &job.photo_id, &reason, now))
+            }
+            Outcome::Retry(reason) if job.attempts >= self.max_attempts => {
+                let reason = format!("gave up after {} attempts: {reason}", job.attempts);
+                tracing::warn!(photo = %job.photo_id, %reason, "render failed");
+                self.runtime
+                    .block_on(db.fail_job(&job.id, &job.photo_id, &reason, now))
+            }
+            Outcome::Retry(reason) => {
+                let backoff = 1000i64 << job.attempts.min(6);
+                tracing::warn!(photo = %job.photo_id, %reason, backoff_ms = backoff, "render will retry");
+                self.runtime
+                    .block_on(db.retry_job(&job.id, &reason, now + backoff))
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease expires and the job is claimed again.
+            tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome");
+        }
+        self.runtime
+            .block_on(self.deps.caches.invalidate_photo(&job.photo_id));
+    }
+
+    fn attempt(&self, job: &ClaimedJob) -> Outcome {
+        if job.attempts > self.max_attempts {
+            return Outcome::Failed(format!("gave up after {} attempts", job.attempts - 1));
+        }
+        let rt = &self.runtime;
+        let store = &self.deps.store;
+        let original = match rt.block_on(store.get(&BlobKey::original(&job.hash, job.format))) {
+            Ok((bytes, _)) => bytes,
+            Err(StoreError::NotFound) => {
+                return Outcome::Failed("the original is missing from the store".into());
+            }
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let rendered = catch_unwind(AssertUnwindSafe(|| {
+            pipeline::render(&original, job.format, &self.settings)
+        }));
+        drop(original);
+        let rendered = match rendered {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Outcome::Failed(e.to_string()),
+            Err(panic) => return Outcome::Failed(format!("the renderer crashed: {}", panic_message(&panic))),
+        };
+        let mut variants = Vec::with_capacity(rendered.len());
+        for r in rendered {
+            let key = BlobKey::variant(&job.hash, &r.spec, self.settings.jpeg_quality, r.format);
+            let byte_size = r.bytes.len() as u64;
+            if let Err(e) = rt.block_on(store.put(&key, r.bytes.into())) {
+                return Outcome::Retry(e.to_string());
+            }
+            variants.push(Variant {
+                name: r.spec.name,
+                format: r.format,
+                width: r.width,
+                height: r.height,
+                byte_size,
+                key: key.as_str().to_owned(),
+            });
+        }
+        match rt.block_on(self.deps.db.complete_job(&job.id, &job.photo_id, &variants, now_millis())) {
+            Ok(true) => Outcome::Ready,
+            Ok(false) => Outcome::Gone,
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -1,0 +1,245 @@
+//! The JSON API under `/api` (shapes in DESIGN.md, "The HTTP and CLI
+//! contract"). Errors are `{"error": "…"}`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::multipart::FormData;
+use warp::{Filter, Rejection, Reply};
+
+use super::error::Failure;
+use super::pages::media_url;
+use super::session::require_user;
+use super::upload::{self, Received};
+use super::{AppState, OrReject, with_state};
+use crate::db::{Cursor, Inserted, Photo, User};
+use crate::domain::PhotoId;
+use crate::store::BlobKey;
+
+/// The photo JSON of the contract.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct PhotoJson {
+    pub id: String,
+    pub status: String,
+    pub width: u32,
+    pub height: u32,
+    pub title: String,
+    pub caption: String,
+    pub original_url: String,
+    pub variants: Vec<VariantJson>,
+    pub error: Option<String>,
+    pub taken_at: Option<String>,
+    pub camera: Option<String>,
+    pub created_at: i64,
+    pub page_url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct VariantJson {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub url: String,
+}
+
+impl From<&Photo> for PhotoJson {
+    fn from(p: &Photo) -> Self {
+        Self {
+            id: p.id.to_string(),
+            status: p.status.as_str().to_owned(),
+            width: p.width,
+            height: p.height,
+            title: p.title.clone(),
+            caption: p.caption.clone(),
+            original_url: media_url(BlobKey::original(&p.hash, p.format).as_str()),
+            variants: p
+                .variants
+                .iter()
+                .map(|v| VariantJson {
+                    name: v.name.clone(),
+                    width: v.width,
+                    height: v.height,
+                    format: v.format.as_str().to_owned(),
+                    url: media_url(&v.key),
+                })
+                .collect(),
+            error: p.error.clone(),
+            taken_at: p.taken_at.clone(),
+            camera: p.camera.clone(),
+            created_at: p.created_at,
+            page_url: format!("/photos/{}", p.id),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PhotoList {
+    pub photos: Vec<PhotoJson>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+/// A photo by id, through the cache.
+pub async fn load_photo(state: &AppState, id: &PhotoId) -> Result<Option<Arc<Photo>>, Failure> {
+    if let Some(p) = state.caches.photo(id).await {
+        return Ok(Some(p));
+    }
+    match state.db.photo(id).await? {
+        Some(p) => {
+            let p = Arc::new(p);
+            state.caches.put_photo(p.clone()).await;
+            Ok(Some(p))
+        }
+        None => Ok(None),
+    }
+}
+
+/// One page of the newest-first list, through the cache, plus the cursor of
+/// the page after it (if there may be one).
+pub async fn load_page(
+    state: &AppState,
+    limit: u32,
+    cursor: Option<&Cursor>,
+) -> Result<(Arc<Vec<Photo>>, Option<Cursor>), Failure> {
+    let key = format!("{limit}:{}", cursor.map(Cursor::encode).unwrap_or_default());
+    let photos = match state.caches.page(&key).await {
+        Some(p) => p,
+        None => {
+            let p = Arc::new(state.db.list_photos(limit, cursor).await?);
+            state.caches.put_page(key, p.clone()).await;
+            p
+        }
+    };
+    let next = (photos.len() == limit as usize)
+        .then(|| photos.last().map(Cursor::after))
+        .flatten();
+    Ok((photos, next))
+}
+
+/// Removes a photo if `user` may: its row (and variants and job) first, then
+/// — unless another upload of the same bytes still uses them — its blobs.
+pub async fn delete_photo(state: &AppState, user: &User, id: &PhotoId) -> Result<(), Failure> {
+    let photo = load_photo(state, id).await?.ok_or_else(|| Failure::not_found("photo"))?;
+    if photo.owner != user.id && !user.is_admin {
+        return Err(Failure::forbidden());
+    }
+    let Some(deleted) = state.db.delete_photo(id).await? else {
+        return Err(Failure::not_found("photo"));
+    };
+    state.caches.invalidate_photo(id).await;
+    let p = &deleted.photo;
+    let keys = p
+        .variants
+        .iter()
+        .filter_map(|v| BlobKey::parse(&v.key))
+        .chain(std::iter::once(BlobKey::original(&p.hash, p.format)));
+    for key in keys {
+        state.caches.invalidate_media(key.as_str()).await;
+        if !deleted.blobs_shared {
+            // The row is gone; a blob left behind is an orphan for
+            // `scoot check --repair`, never a dangling reference.
+            if let Err(e) = state.store.delete(&key).await {
+                tracing::warn!(key = key.as_str(), error = %e, "could not delete blob");
+            }
+        }
+    }
+    tracing::info!(photo = %id, user = %user.name, "photo deleted");
+    Ok(())
+}
+
+fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
+    s.parse().map_err(|_| Failure::not_found("photo").reject())
+}
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let list = warp::path!("api" / "photos")
+        .and(warp::get())
+        .and(warp::query::<ListQuery>())
+        .and(with_state(state.clone()))
+        .and_then(|q: ListQuery, state: AppState| async move {
+            let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+            let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+                Some(c) => Some(
+                    Cursor::decode(c).ok_or_else(|| Failure::bad_request("malformed cursor").reject())?,
+                ),
+                None => None,
+            };
+            let (photos, next) = load_page(&state, limit, cursor.as_ref()).await.or_reject()?;
+            let body = PhotoList {
+                photos: photos.iter().map(PhotoJson::from).collect(),
+                next_cursor: next.map(|c| c.encode()),
+            };
+            Ok::<_, Rejection>(warp::reply::json(&body).into_response())
+        });
+
+    let get = warp::path!("api" / "photos" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and_then(|id: String, state: AppState| async move {
+            let id = parse_id(&id)?;
+            let photo = load_photo(&state, &id)
+                .await
+                .or_reject()?
+                .ok_or_else(|| Failure::not_found("photo").reject())?;
+            Ok::<_, Rejection>(warp::reply::json(&PhotoJson::from(photo.as_ref())).into_response())
+        });
+
+    let delete = warp::path!("api" / "photos" / String)
+        .and(warp::delete())
+        .and(require_user(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(|id: String, user: User, state: AppState| async move {
+            let id = parse_id(&id)?;
+            delete_photo(&state, &user, &id).await.or_reject()?;
+            Ok::<_, Rejection>(StatusCode::NO_CONTENT.into_response())
+        });
+
+    let create = warp::path!("api" / "photos")
+        .and(warp::post())
+        // Credentials are checked before a byte of the body is read.
+        .and(require_user(state.clone()))
+        .and(upload::form_body(state.ingest.max_bytes))
+        .and(with_state(state))
+        .and_then(|user: User, form: FormData, state: AppState| async move {
+            let received = upload::receive(form, &state).await.or_reject()?;
+            create_photo(&state, &user, received).await.or_reject()
+        });
+
+    list.or(get).unify().or(delete).unify().or(create).unify()
+}
+
+async fn create_photo(
+    state: &AppState,
+    user: &User,
+    received: Received,
+) -> Result<warp::reply::Response, Failure> {
+    let mut files = received.files.into_iter();
+    let (Some(file), None) = (files.next(), files.next()) else {
+        return Err(Failure::bad_request("send exactly one multipart field named \"file\""));
+    };
+    let staged = file.staged?;
+    let result = state.ingest.accept(&staged, user, received.describe).await;
+    upload::count(state, &result);
+    let (status, photo) = match result? {
+        Inserted::New(p) => (StatusCode::CREATED, p),
+        Inserted::Duplicate(p) => (StatusCode::OK, p),
+    };
+    let mut resp = warp::reply::with_status(warp::reply::json(&PhotoJson::from(&photo)), status)
+        .into_response();
+    if let Ok(loc) = format!("/api/photos/{}", photo.id).parse() {
+        resp.headers_mut().insert(warp::http::header::LOCATION, loc);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,176 @@
+//! The one place errors become HTTP responses.
+//!
+//! Handlers reject with a [`Failure`], which knows its status, a message that
+//! is safe to show, and whether the client wants JSON (`/api/…`) or a page.
+//! Internal errors are logged in full and shown only as "internal error".
+//! Warp's own rejections (no route, wrong method, bad body) are mapped here
+//! too, so every error a client sees has a reason.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use warp::http::StatusCode;
+use warp::reject::Reject;
+use warp::{Rejection, Reply};
+
+use super::pages::ErrorPage;
+use crate::db::DbError;
+use crate::ingest::IngestError;
+use crate::store::StoreError;
+
+/// How a failure is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Json,
+    Html,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub message: String,
+    pub shape: Shape,
+}
+
+impl Reject for Failure {}
+
+impl Failure {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            shape: Shape::Json,
+        }
+    }
+
+    /// A server-side fault: logged with its detail, shown without it.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "log in or send a bearer token")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "not allowed")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The same failure, rendered as an HTML page.
+    pub fn html(mut self) -> Self {
+        self.shape = Shape::Html;
+        self
+    }
+
+    pub fn reject(self) -> Rejection {
+        warp::reject::custom(self)
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<IngestError> for Failure {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            IngestError::Refused(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<askama::Error> for Failure {
+    fn from(e: askama::Error) -> Self {
+        Self::internal(e).html()
+    }
+}
+
+/// No API endpoint at this path; ranks below every other rejection, so a
+/// matching path with the wrong method still answers 405.
+#[derive(Debug)]
+pub struct ApiNotFound;
+
+impl Reject for ApiNotFound {}
+
+/// Any error type that converts to a [`Failure`] becomes a rejection.
+pub fn reject<E: Into<Failure>>(e: E) -> Rejection {
+    e.into().reject()
+}
+
+/// The final `recover` of the route tree.
+pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let failure = if let Some(f) = err.find::<Failure>() {
+        Failure {
+            status: f.status,
+            message: f.message.clone(),
+            shape: f.shape,
+        }
+    } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+        Failure::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if err.find::<ApiNotFound>().is_some() {
+        Failure::not_found("endpoint")
+    } else if err.is_not_found() {
+        Failure::not_found("page").html()
+    } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
+        Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if err.find::<warp::reject::LengthRequired>().is_some() {
+        Failure::new(StatusCode::LENGTH_REQUIRED, "Content-Length required")
+    } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type")
+    } else if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
+        Failure::bad_request(e.to_string())
+    } else if let Some(e) = err.find::<warp::reject::InvalidHeader>() {
+        Failure::bad_request(e.to_string())
+    } else if let Some(e) = err.find::<warp::reject::MissingHeader>() {
+        Failure::bad_request(e.to_string())
+    } else if let Some(e) = err.find::<warp::body::BodyDeserializeError>() {
+        Failure::bad_request(e.to_string())
+    } else {
+        tracing::warn!(rejection = ?err, "unhandled rejection");
+        Failure::bad_request("bad request")
+    };
+    Ok(render(&failure))
+}
+
+/// Renders a failure in its shape.
+pub fn render(f: &Failure) -> warp::reply::Response {
+    match f.shape {
+        Shape::Json => warp::reply::with_status(
+            warp::reply::json(&serde_json::json!({ "error": f.message })),
+            f.status,
+        )
+        .into_response(),
+        Shape::Html => {
+            let page = ErrorPage {
+                status: f.status.as_u16(),
+                reason: f.status.canonical_reason().unwrap_or("Error"),
+                message: &f.message,
+                viewer: None,
+            };
+            let body = page
+                .render()
+                .unwrap_or_else(|_| format!("{} {}", f.status, f.message));
+            warp::reply::with_status(warp::reply::html(body), f.status).into_response()
+        }
+    }
+}

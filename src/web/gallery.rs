@@ -1,0 +1,49 @@
+//! The gallery `/`: a grid of thumbnails, newest first, keyset-paginated with
+//! `?after=<cursor>` (stable under inserts, unlike page numbers).
+
+use serde::Deserialize;
+use warp::{Filter, Rejection};
+
+use super::api::load_page;
+use super::error::Failure;
+use super::pages::{GalleryPage, Tile, html};
+use super::session::viewer;
+use super::{AppState, OrReject, with_state};
+use crate::db::{Cursor, User};
+
+/// Photos per gallery page.
+pub const PAGE_SIZE: u32 = 48;
+
+#[derive(Deserialize)]
+struct GalleryQuery {
+    after: Option<String>,
+}
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path::end()
+        .and(warp::get())
+        .and(warp::query::<GalleryQuery>())
+        .and(viewer(state.clone()))
+        .and(with_state(state))
+        .and_then(|q: GalleryQuery, viewer: Option<User>, state: AppState| async move {
+            let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
+                Some(s) => Some(
+                    Cursor::decode(s)
+                        .ok_or_else(|| Failure::bad_request("malformed page cursor").html().reject())?,
+                ),
+                None => None,
+            };
+            let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref())
+                .await
+                .or_reject_html()?;
+            html(&GalleryPage {
+                viewer,
+                tiles: photos.iter().map(Tile::of).collect(),
+                first_page: cursor.is_none(),
+                next_cursor: next.map(|c| c.encode()),
+            })
+            .or_reject_html()
+        })
+}

@@ -1,0 +1,186 @@
+//! The HTTP layer (nginx + uWSGI + the Python app of the classic stack):
+//! warp filters, one file per feature.
+//!
+//! - [`pages`]: askama template structs shared by the HTML handlers.
+//! - [`session`]: who is asking (cookie or bearer token), login, logout, setup.
+//! - [`gallery`], [`photo`], [`upload`]: the HTML pages.
+//! - [`api`]: the JSON API under `/api`.
+//! - [`media`]: image bytes with HTTP caching semantics.
+//! - [`assets`]: embedded, fingerprinted CSS/JS/icons.
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`error`]: the one mapping from errors to responses.
+//!
+//! Arrows point one way: `web` uses `db`, `store`, `cache`, `ingest` and the
+//! render queue's handle; nothing below it knows about HTTP.
+
+pub mod api;
+pub mod assets;
+pub mod error;
+pub mod gallery;
+pub mod health;
+pub mod media;
+pub mod pages;
+pub mod photo;
+pub mod session;
+pub mod upload;
+
+use std::convert::Infallible;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use warp::http::{HeaderValue, header};
+use warp::{Filter, Rejection, Reply};
+
+use crate::cache::Caches;
+use crate::config::AuthConfig;
+use crate::db::Repo;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Everything handlers share; cheap to clone (all `Arc`s inside).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<dyn Repo>,
+    pub store: Store,
+    pub caches: Caches,
+    pub metrics: Metrics,
+    pub ingest: Ingest,
+    pub auth: AuthConfig,
+    /// The one-time first-run setup token, while there are no users.
+    pub setup_token: Arc<Mutex<Option<String>>>,
+    /// Set when a shutdown has begun; `/readyz` then answers 503.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Hands a clone of the state to a handler.
+pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// The whole site.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let metrics = state.metrics.clone();
+    let api_not_found = warp::path("api").and_then(|| async {
+        Err::<warp::reply::Response, _>(warp::reject::custom(error::ApiNotFound))
+    });
+    health::routes(state.clone())
+        .or(media::route(state.clone()))
+        .unify()
+        .or(assets::route())
+        .unify()
+        .or(api::routes(state.clone()))
+        .unify()
+        .or(api_not_found)
+        .unify()
+        .or(gallery::routes(state.clone()))
+        .unify()
+        .or(photo::routes(state.clone()))
+        .unify()
+        .or(upload::routes(state.clone()))
+        .unify()
+        .or(session::routes(state))
+        .unify()
+        .recover(error::recover)
+        .unify()
+        .map(security_headers)
+        .with(warp::log::custom(move |info| {
+            let route = route_label(info.path());
+            let status = info.status().as_str().to_owned();
+            metrics
+                .http_requests
+                .with_label_values(&[route, status.as_str()])
+                .inc();
+            metrics
+                .http_duration
+                .with_label_values(&[route])
+                .observe(info.elapsed().as_secs_f64());
+            tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), "request");
+        }))
+}
+
+/// Headers every response carries.
+fn security_headers(mut resp: warp::reply::Response) -> warp::reply::Response {
+    let h = resp.headers_mut();
+    let set = |h: &mut warp::http::HeaderMap, name, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+         script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    );
+    resp
+}
+
+/// A low-cardinality label for a request path, for metrics.
+pub fn route_label(path: &str) -> &'static str {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("media"), Some("originals"), _) => "/media/originals",
+        (Some("media"), Some("variants"), _) => "/media/variants",
+        (Some("media"), _, _) => "/media/other",
+        (Some("assets"), _, _) => "/assets",
+        (Some("photos"), Some(_), None) => "/photos/:id",
+        (Some("photos"), Some(_), Some(_)) => "/photos/:id/action",
+        (Some("api"), Some("photos"), None) => "/api/photos",
+        (Some("api"), Some("photos"), Some(_)) => "/api/photos/:id",
+        (Some("api"), _, _) => "/api/other",
+        (Some(page), None, None) => match page {
+            "" => "/",
+            "upload" => "/upload",
+            "login" => "/login",
+            "logout" => "/logout",
+            "setup" => "/setup",
+            "healthz" => "/healthz",
+            "readyz" => "/readyz",
+            "metrics" => "/metrics",
+            _ => "other",
+        },
+        _ => "other",
+    }
+}
+
+/// Converts any reply into the response type the route tree carries.
+pub fn respond(r: impl Reply) -> warp::reply::Response {
+    r.into_response()
+}
+
+/// Helper for handlers: `Result<T, E: Into<Failure>>` → `Result<T, Rejection>`.
+pub trait OrReject<T> {
+    fn or_reject(self) -> Result<T, Rejection>;
+    fn or_reject_html(self) -> Result<T, Rejection>;
+}
+
+impl<T, E: Into<error::Failure>> OrReject<T> for Result<T, E> {
+    fn or_reject(self) -> Result<T, Rejection> {
+        self.map_err(|e| e.into().reject())
+    }
+
+    fn or_reject_html(self) -> Result<T, Rejection> {
+        self.map_err(|e| e.into().html().reject())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn route_labels_are_few() {
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/photos/0123456789abcdef"), "/photos/:id");
+        assert_eq!(route_label("/api/photos"), "/api/photos");
+        assert_eq!(route_label("/api/photos/0123456789abcdef"), "/api/photos/:id");
+        assert_eq!(route_label("/media/variants/ab/x/y.jpg"), "/media/variants");
+        assert_eq!(route_label("/upload"), "/upload");
+        assert_eq!(route_label("/wp-admin/x"), "other");
+    }
+}

@@ -1,0 +1,172 @@
+//! The askama template structs behind every HTML page. Templates live in
+//! `templates/`, extend `base.html`, and are auto-escaped.
+
+use askama::Template;
+
+use crate::db::{Photo, User};
+use crate::domain::PhotoStatus;
+
+/// The URL a stored blob is served under.
+pub fn media_url(key: &str) -> String {
+    format!("/media/{key}")
+}
+
+/// Alt text for a photo: its title, else its caption, else a generic word.
+pub fn alt_text(photo: &Photo) -> String {
+    [&photo.title, &photo.caption]
+        .into_iter()
+        .find(|s| !s.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| "Photo".to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub reason: &'a str,
+    pub message: &'a str,
+    pub viewer: Option<User>,
+}
+
+/// One cell of the gallery grid.
+pub struct Tile {
+    pub id: String,
+    pub width: u32,
+    pub height: u32,
+    pub alt: String,
+    pub src: Option<String>,
+    pub thumb_width: u32,
+    pub thumb_height: u32,
+    pub failed: bool,
+}
+
+impl Tile {
+    pub fn of(photo: &Photo) -> Self {
+        let thumb = photo
+            .variant("thumb")
+            .or_else(|| photo.variants.first())
+            .filter(|_| photo.status == PhotoStatus::Ready);
+        Self {
+            id: photo.id.to_string(),
+            width: photo.width,
+            height: photo.height,
+            alt: alt_text(photo),
+            src: thumb.map(|v| media_url(&v.key)),
+            thumb_width: thumb.map_or(photo.width, |v| v.width),
+            thumb_height: thumb.map_or(photo.height, |v| v.height),
+            failed: photo.status == PhotoStatus::Failed,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "gallery.html")]
+pub struct GalleryPage {
+    pub viewer: Option<User>,
+    pub tiles: Vec<Tile>,
+    pub first_page: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// An image reference with its size, for `width`/`height` attributes.
+pub struct Img {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Template)]
+#[template(path = "photo.html")]
+pub struct PhotoPage {
+    pub viewer: Option<User>,
+    pub id: String,
+    pub title: String,
+    pub caption: String,
+    pub alt: String,
+    pub width: u32,
+    pub height: u32,
+    pub display: Option<Img>,
+    pub error: Option<String>,
+    pub camera: Option<String>,
+    pub taken_at: Option<String>,
+    pub original_url: String,
+    pub original_size: String,
+    pub can_delete: bool,
+}
+
+/// What happened to one file of a form upload.
+pub struct UploadResult {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+pub struct UploadPage {
+    pub viewer: Option<User>,
+    pub results: Vec<UploadResult>,
+    pub max_mib: u64,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub viewer: Option<User>,
+    pub error: Option<String>,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub viewer: Option<User>,
+    pub error: Option<String>,
+    pub token: String,
+}
+
+/// `1536000` → `1.5 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn html(page: &impl Template) -> Result<warp::reply::Response, askama::Error> {
+    use warp::Reply;
+    Ok(warp::reply::html(page.render()?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(1_536_000), "1.5 MB");
+    }
+
+    #[test]
+    fn pages_escape_user_text() {
+        let page = LoginPage {
+            viewer: None,
+            error: Some("<script>alert(1)</script>".into()),
+            next: "\"><b>".into(),
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("\"><b>"));
+    }
+}

@@ -5,9 +5,9 @@
 //! (`scoot user add`, `scoot token create`). Knows the database only through
 //! [`Repo`]; knows nothing of HTTP.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 
 use crate::db::{DbError, Repo, TokenKind, User};
 use crate::domain::{ContentHash, now_millis, random_hex};
@@ -52,8 +52,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// The stored form of a token.
@@ -137,7 +140,8 @@ pub async fn user_for_token(
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
     }
-    db.user_by_token(&token_hash(token), kind, now_millis()).await
+    db.user_by_token(&token_hash(token), kind, now_millis())
+        .await
 }
 
 #[cfg(test)]

@@ -15,6 +15,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::VariantSpec;
 
+/// The top-level keys of [`Config`]. `SCOOT_*` variables outside these (the
+/// `SCOOT_CONFIG` path, test switches) are not settings and are ignored;
+/// misspelt keys inside a section are still refused.
+const SECTIONS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "store_url",
+    "log_format",
+    "upload",
+    "render",
+    "cache",
+    "auth",
+];
+
 /// Everything Scoot can be told. Each subsystem gets only its own section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -191,7 +206,10 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("SCOOT_").split("__").ignore(&["config"]))
+            .merge(Env::prefixed("SCOOT_").split("__").filter(|key| {
+                let section = key.as_str().split('.').next().unwrap_or("");
+                SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+            }))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -206,7 +224,10 @@ impl Config {
         }
         for (i, v) in self.render.variants.iter().enumerate() {
             if !VariantSpec::valid_name(&v.name) {
-                return invalid(format!("variant name {:?} must be [a-z0-9_]{{1,32}}", v.name));
+                return invalid(format!(
+                    "variant name {:?} must be [a-z0-9_]{{1,32}}",
+                    v.name
+                ));
             }
             if !(16..=8192).contains(&v.long_edge) {
                 return invalid(format!("variant {} long_edge must be 16..=8192", v.name));
@@ -282,6 +303,16 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
         assert_eq!(c.render.jpeg_quality, 90);
         assert_eq!(c.render.variants.len(), 2);
+    }
+
+    #[test]
+    fn sections_list_every_top_level_key() {
+        let value = serde_json::to_value(Config::default()).unwrap();
+        let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+        let mut sections: Vec<_> = SECTIONS.iter().map(|s| s.to_string()).collect();
+        keys.sort();
+        sections.sort();
+        assert_eq!(keys, sections);
     }
 
     #[test]

@@ -106,7 +106,9 @@ impl FromStr for ContentHash {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        let ok = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {

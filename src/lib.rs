@@ -30,10 +30,10 @@
 pub mod auth;
 /// In-process caches for rows, pages and media bytes.
 pub mod cache;
-/// The layered configuration.
-pub mod config;
 /// What the CLI subcommands do.
 pub mod commands;
+/// The layered configuration.
+pub mod config;
 /// The database trait and its SQLite engine.
 pub mod db;
 /// Ids, hashes, formats and variant specs.
@@ -131,7 +131,10 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     let (db, store) = open_backends(&config).await?;
     let requeued = db.requeue_running().await?;
     if requeued > 0 {
-        tracing::info!(jobs = requeued, "re-queued renders interrupted by the last shutdown");
+        tracing::info!(
+            jobs = requeued,
+            "re-queued renders interrupted by the last shutdown"
+        );
     }
     let staging_dir = config.data_dir.join("tmp");
     ingest::clear_staging_dir(&staging_dir);

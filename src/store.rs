@@ -65,18 +65,19 @@ impl BlobKey {
             rest.parse::<ContentHash>().is_ok() && rest.starts_with(prefix) && prefix.len() == 2
         };
         let ok = match parts.as_slice() {
-            ["originals", prefix, file] => file
-                .rsplit_once('.')
-                .is_some_and(|(hash, ext)| {
-                    hash_ok(prefix, hash) && ImageFormat::from_extension(ext).is_some()
-                }),
+            ["originals", prefix, file] => file.rsplit_once('.').is_some_and(|(hash, ext)| {
+                hash_ok(prefix, hash) && ImageFormat::from_extension(ext).is_some()
+            }),
             ["variants", prefix, hash, file] => {
                 hash_ok(prefix, hash)
                     && file.rsplit_once('.').is_some_and(|(stem, ext)| {
                         ImageFormat::from_extension(ext).is_some()
                             && !stem.is_empty()
                             && stem.bytes().all(|b| {
-                                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                                b.is_ascii_lowercase()
+                                    || b.is_ascii_digit()
+                                    || b == b'-'
+                                    || b == b'_'
                             })
                     })
             }
@@ -194,7 +195,11 @@ impl Store {
         let mut upload = self.inner.put_multipart(&key.path()).await?;
         loop {
             let mut buf = Vec::with_capacity(CHUNK);
-            (&mut f).take(CHUNK as u64).read_to_end(&mut buf).await.map_err(io)?;
+            (&mut f)
+                .take(CHUNK as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(io)?;
             if buf.is_empty() {
                 break;
             }
@@ -248,7 +253,8 @@ mod tests {
     fn keys_round_trip_through_parse() {
         let hash = ContentHash::of(b"photo");
         let original = BlobKey::original(&hash, ImageFormat::Jpeg);
-        let variant = BlobKey::variant(&hash, &VariantSpec::new("thumb", 400), 82, ImageFormat::Png);
+        let variant =
+            BlobKey::variant(&hash, &VariantSpec::new("thumb", 400), 82, ImageFormat::Png);
         assert_eq!(BlobKey::parse(original.as_str()), Some(original.clone()));
         assert_eq!(BlobKey::parse(variant.as_str()), Some(variant.clone()));
         assert_eq!(variant.format(), Some(ImageFormat::Png));

@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, UserId};
 
+/// Creates the table that records applied migrations.
+pub const MIGRATIONS_TABLE: &str = include_str!("schema_migrations.sql");
+
 /// The migrations, in order. Applied at start-up by every engine.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("migrations/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("migrations/0001_init.sql"))];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
 /// are values in the `Ok` side, not errors.
@@ -266,8 +266,13 @@ pub trait Repo: Send + Sync + 'static {
         now: Millis,
     ) -> DbResult<bool>;
     /// Marks the photo failed with `reason` and removes the job.
-    async fn fail_job(&self, job: &JobId, photo: &PhotoId, reason: &str, now: Millis)
-    -> DbResult<()>;
+    async fn fail_job(
+        &self,
+        job: &JobId,
+        photo: &PhotoId,
+        reason: &str,
+        now: Millis,
+    ) -> DbResult<()>;
     /// Puts the job back in the queue, due at `run_after`.
     async fn retry_job(&self, job: &JobId, reason: &str, run_after: Millis) -> DbResult<()>;
 }

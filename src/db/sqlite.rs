@@ -54,10 +54,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &mut Connection) -> DbResult<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )?;
+    conn.execute_batch(super::MIGRATIONS_TABLE)?;
     for &(version, name, sql) in MIGRATIONS {
         let tx = conn.transaction()?;
         let applied: bool = tx.query_row(
@@ -225,10 +222,7 @@ fn load_photo(conn: &Connection, id: &PhotoId) -> DbResult<Option<Photo>> {
 
 fn user_from_row(r: &Row<'_>) -> DbResult<User> {
     Ok(User {
-        id: r
-            .get::<_, String>(0)?
-            .parse()
-            .map_err(corrupt("user id"))?,
+        id: r.get::<_, String>(0)?.parse().map_err(corrupt("user id"))?,
         name: r.get(1)?,
         is_admin: r.get::<_, i64>(2)? != 0,
     })
@@ -365,7 +359,10 @@ impl Repo for SqliteRepo {
     async fn delete_token(&self, token_hash: &str) -> DbResult<()> {
         let token_hash = token_hash.to_owned();
         self.write(move |tx| {
-            tx.execute("DELETE FROM auth_tokens WHERE token_hash = ?1", [token_hash])?;
+            tx.execute(
+                "DELETE FROM auth_tokens WHERE token_hash = ?1",
+                [token_hash],
+            )?;
             Ok(())
         })
         .await
@@ -502,7 +499,10 @@ impl Repo for SqliteRepo {
             while let Some(r) = rows.next()? {
                 jobs.push(ClaimedJob {
                     id: r.get::<_, String>(0)?.parse().map_err(corrupt("job id"))?,
-                    photo_id: r.get::<_, String>(1)?.parse().map_err(corrupt("photo id"))?,
+                    photo_id: r
+                        .get::<_, String>(1)?
+                        .parse()
+                        .map_err(corrupt("photo id"))?,
                     attempts: to_u32(r.get::<_, i64>(2)? + 1, "attempts")?,
                     hash: r.get::<_, String>(3)?.parse().map_err(corrupt("hash"))?,
                     format: r.get::<_, String>(4)?.parse().map_err(corrupt("format"))?,

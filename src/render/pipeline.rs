@@ -103,7 +103,11 @@ pub fn render(
 }
 
 /// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
-fn decode(original: &[u8], format: ImageFormat, limits: &PixelLimits) -> Result<Pixels, RenderError> {
+fn decode(
+    original: &[u8],
+    format: ImageFormat,
+    limits: &PixelLimits,
+) -> Result<Pixels, RenderError> {
     let mut reader = ImageReader::with_format(Cursor::new(original), to_image_format(format));
     reader.limits(limits.decoder_limits());
     let mut decoder = reader.into_decoder().map_err(refusal)?;
@@ -146,7 +150,8 @@ fn resize(resizer: &mut Resizer, src: &Pixels, w: u32, h: u32) -> Result<Pixels,
             ..*src
         });
     }
-    let view = ImageRef::new(src.width, src.height, &src.data, src.pixel_type()).map_err(|e| err(&e))?;
+    let view =
+        ImageRef::new(src.width, src.height, &src.data, src.pixel_type()).map_err(|e| err(&e))?;
     let mut dst = Image::new(w, h, src.pixel_type());
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     resizer
@@ -182,7 +187,10 @@ mod tests {
 
     fn settings() -> RenderSettings {
         RenderSettings {
-            variants: vec![VariantSpec::new("thumb", 40), VariantSpec::new("display", 160)],
+            variants: vec![
+                VariantSpec::new("thumb", 40),
+                VariantSpec::new("display", 160),
+            ],
             jpeg_quality: 82,
             limits: PixelLimits {
                 max_pixels: 50_000_000,
@@ -200,9 +208,11 @@ mod tests {
 
     #[test]
     fn renders_each_size_without_upscaling() {
-        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(300, 100, |x, _| {
-            image::Rgb([(x % 256) as u8, 80, 160])
-        })));
+        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+            300,
+            100,
+            |x, _| image::Rgb([(x % 256) as u8, 80, 160]),
+        )));
         let out = render(&src, ImageFormat::Png, &settings()).unwrap();
         let sizes: Vec<_> = out
             .iter()
@@ -230,14 +240,20 @@ mod tests {
         let out = render(&src, ImageFormat::Png, &settings()).unwrap();
         assert!(out.iter().all(|v| v.format == ImageFormat::Png));
         let thumb = image::load_from_memory(&out[1].bytes).unwrap().into_rgba8();
-        assert_eq!(thumb.get_pixel(5, 5).0[3], 0, "transparent stays transparent");
+        assert_eq!(
+            thumb.get_pixel(5, 5).0[3],
+            0,
+            "transparent stays transparent"
+        );
     }
 
     #[test]
     fn output_is_deterministic() {
-        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(200, 150, |x, y| {
-            image::Rgb([(x * y % 256) as u8, x as u8, y as u8])
-        })));
+        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+            200,
+            150,
+            |x, y| image::Rgb([(x * y % 256) as u8, x as u8, y as u8]),
+        )));
         let a = render(&src, ImageFormat::Png, &settings()).unwrap();
         let b = render(&src, ImageFormat::Png, &settings()).unwrap();
         assert!(a.iter().zip(&b).all(|(a, b)| a.bytes == b.bytes));

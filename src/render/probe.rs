@@ -185,7 +185,9 @@ impl ExifFacts {
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .collect::<Vec<_>>()
                         .join(" ");
-                    let s = s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_owned();
+                    let s = s
+                        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                        .to_owned();
                     (!s.is_empty()).then_some(s)
                 }
                 _ => None,

@@ -270,7 +270,9 @@ impl Worker {
         let rendered = match rendered {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Outcome::Failed(e.to_string()),
-            Err(panic) => return Outcome::Failed(format!("the renderer crashed: {}", panic_message(&panic))),
+            Err(panic) => {
+                return Outcome::Failed(format!("the renderer crashed: {}", panic_message(&panic)));
+            }
         };
         let mut variants = Vec::with_capacity(rendered.len());
         for r in rendered {
@@ -288,7 +290,12 @@ impl Worker {
                 key: key.as_str().to_owned(),
             });
         }
-        match rt.block_on(self.deps.db.complete_job(&job.id, &job.photo_id, &variants, now_millis())) {
+        match rt.block_on(self.deps.db.complete_job(
+            &job.id,
+            &job.photo_id,
+            &variants,
+            now_millis(),
+        )) {
             Ok(true) => Outcome::Ready,
             Ok(false) => Outcome::Gone,
             Err(e) => Outcome::Retry(e.to_string()),

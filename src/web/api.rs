@@ -129,7 +129,9 @@ pub async fn load_page(
 /// Removes a photo if `user` may: its row (and variants and job) first, then
 /// — unless another upload of the same bytes still uses them — its blobs.
 pub async fn delete_photo(state: &AppState, user: &User, id: &PhotoId) -> Result<(), Failure> {
-    let photo = load_photo(state, id).await?.ok_or_else(|| Failure::not_found("photo"))?;
+    let photo = load_photo(state, id)
+        .await?
+        .ok_or_else(|| Failure::not_found("photo"))?;
     if photo.owner != user.id && !user.is_admin {
         return Err(Failure::forbidden());
     }
@@ -172,11 +174,14 @@ pub fn routes(
             let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
             let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
                 Some(c) => Some(
-                    Cursor::decode(c).ok_or_else(|| Failure::bad_request("malformed cursor").reject())?,
+                    Cursor::decode(c)
+                        .ok_or_else(|| Failure::bad_request("malformed cursor").reject())?,
                 ),
                 None => None,
             };
-            let (photos, next) = load_page(&state, limit, cursor.as_ref()).await.or_reject()?;
+            let (photos, next) = load_page(&state, limit, cursor.as_ref())
+                .await
+                .or_reject()?;
             let body = PhotoList {
                 photos: photos.iter().map(PhotoJson::from).collect(),
                 next_cursor: next.map(|c| c.encode()),
@@ -227,7 +232,9 @@ async fn create_photo(
 ) -> Result<warp::reply::Response, Failure> {
     let mut files = received.files.into_iter();
     let (Some(file), None) = (files.next(), files.next()) else {
-        return Err(Failure::bad_request("send exactly one multipart field named \"file\""));
+        return Err(Failure::bad_request(
+            "send exactly one multipart field named \"file\"",
+        ));
     };
     let staged = file.staged?;
     let result = state.ingest.accept(&staged, user, received.describe).await;

@@ -71,7 +71,10 @@ pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = Reject
         .and(warp::get().or(warp::head()).unify())
         .and(warp::header::headers_cloned())
         .and_then(|name: String, headers: HeaderMap| async move {
-            let asset = MANIFEST.files.get(&name).ok_or_else(warp::reject::not_found)?;
+            let asset = MANIFEST
+                .files
+                .get(&name)
+                .ok_or_else(warp::reject::not_found)?;
             Ok::<_, Rejection>(serve(asset, &headers))
         })
 }
@@ -80,7 +83,10 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == asset.etag || t.trim() == "*")
+        });
     let mut resp = if fresh {
         let mut r = Response::new(Bytes::new().into());
         *r.status_mut() = StatusCode::NOT_MODIFIED;

@@ -136,7 +136,10 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
     } else if err.find::<warp::reject::LengthRequired>().is_some() {
         Failure::new(StatusCode::LENGTH_REQUIRED, "Content-Length required")
     } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type")
+        Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported content type",
+        )
     } else if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
         Failure::bad_request(e.to_string())
     } else if let Some(e) = err.find::<warp::reject::InvalidHeader>() {

@@ -27,23 +27,26 @@ pub fn routes(
         .and(warp::query::<GalleryQuery>())
         .and(viewer(state.clone()))
         .and(with_state(state))
-        .and_then(|q: GalleryQuery, viewer: Option<User>, state: AppState| async move {
-            let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
-                Some(s) => Some(
-                    Cursor::decode(s)
-                        .ok_or_else(|| Failure::bad_request("malformed page cursor").html().reject())?,
-                ),
-                None => None,
-            };
-            let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref())
-                .await
-                .or_reject_html()?;
-            html(&GalleryPage {
-                viewer,
-                tiles: photos.iter().map(Tile::of).collect(),
-                first_page: cursor.is_none(),
-                next_cursor: next.map(|c| c.encode()),
-            })
-            .or_reject_html()
-        })
+        .and_then(
+            |q: GalleryQuery, viewer: Option<User>, state: AppState| async move {
+                let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
+                    Some(s) => Some(Cursor::decode(s).ok_or_else(|| {
+                        Failure::bad_request("malformed page cursor")
+                            .html()
+                            .reject()
+                    })?),
+                    None => None,
+                };
+                let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref())
+                    .await
+                    .or_reject_html()?;
+                html(&GalleryPage {
+                    viewer,
+                    tiles: photos.iter().map(Tile::of).collect(),
+                    first_page: cursor.is_none(),
+                    next_cursor: next.map(|c| c.encode()),
+                })
+                .or_reject_html()
+            },
+        )
 }

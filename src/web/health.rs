@@ -33,7 +33,10 @@ pub fn routes(
         .and(with_state(state))
         .then(|state: AppState| async move {
             match state.db.queue_depth().await {
-                Ok(n) => state.metrics.render_queue_depth.set(i64::try_from(n).unwrap_or(i64::MAX)),
+                Ok(n) => state
+                    .metrics
+                    .render_queue_depth
+                    .set(i64::try_from(n).unwrap_or(i64::MAX)),
                 Err(e) => tracing::warn!(error = %e, "cannot read render queue depth"),
             }
             warp::reply::with_header(

@@ -15,8 +15,8 @@ use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use warp::path::Tail;
 use warp::{Filter, Rejection, Reply};
 
-use super::error::{Failure, reject};
 use super::AppState;
+use super::error::{Failure, reject};
 use crate::cache::CachedBlob;
 use crate::domain::{ContentHash, Millis};
 use crate::store::{BlobKey, StoreError};
@@ -49,7 +49,10 @@ async fn serve(
     state: AppState,
 ) -> Result<warp::reply::Response, Rejection> {
     let key = BlobKey::parse(tail.as_str()).ok_or_else(|| Failure::not_found("media").reject())?;
-    let etag = format!("\"{}\"", &ContentHash::of(key.as_str().as_bytes()).as_str()[..32]);
+    let etag = format!(
+        "\"{}\"",
+        &ContentHash::of(key.as_str().as_bytes()).as_str()[..32]
+    );
     if matches_etag(headers.get(header::IF_NONE_MATCH), &etag, true) {
         let mut resp = Response::new(Bytes::new().into());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -98,7 +101,11 @@ async fn serve(
             let mut resp = Response::new(Bytes::new().into());
             *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             common_headers(resp.headers_mut(), &etag, Some(last_modified));
-            insert(resp.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{size}"));
+            insert(
+                resp.headers_mut(),
+                header::CONTENT_RANGE,
+                &format!("bytes */{size}"),
+            );
             return Ok(resp);
         }
     };
@@ -125,7 +132,10 @@ async fn serve(
     let h = resp.headers_mut();
     common_headers(h, &etag, Some(last_modified));
     if let Some(format) = key.format() {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.mime_type()));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.mime_type()),
+        );
     }
     insert(h, header::CONTENT_LENGTH, &length.to_string());
     if range.is_some() {
@@ -161,9 +171,9 @@ fn matches_etag(value: Option<&HeaderValue>, etag: &str, weak: bool) -> bool {
     let Some(v) = value.and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    v.split(',').map(str::trim).any(|t| {
-        t == etag || (weak && (t == "*" || t.strip_prefix("W/") == Some(etag)))
-    })
+    v.split(',')
+        .map(str::trim)
+        .any(|t| t == etag || (weak && (t == "*" || t.strip_prefix("W/") == Some(etag))))
 }
 
 /// The byte range to send, `[start, end)`; `Ok(None)` for the whole body,

@@ -54,14 +54,14 @@ pub struct AppState {
 }
 
 /// Hands a clone of the state to a handler.
-pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+pub fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
 /// The whole site.
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = state.metrics.clone();
     let api_not_found = warp::path("api").and_then(|| async {
         Err::<warp::reply::Response, _>(warp::reject::custom(error::ApiNotFound))
@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/photos/0123456789abcdef"), "/photos/:id");
         assert_eq!(route_label("/api/photos"), "/api/photos");
-        assert_eq!(route_label("/api/photos/0123456789abcdef"), "/api/photos/:id");
+        assert_eq!(
+            route_label("/api/photos/0123456789abcdef"),
+            "/api/photos/:id"
+        );
         assert_eq!(route_label("/media/variants/ab/x/y.jpg"), "/media/variants");
         assert_eq!(route_label("/upload"), "/upload");
         assert_eq!(route_label("/wp-admin/x"), "other");

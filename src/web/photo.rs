@@ -4,7 +4,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::api::{delete_photo, load_photo};
 use super::error::Failure;
-use super::pages::{Img, PhotoPage, alt_text, human_bytes, html, media_url};
+use super::pages::{Img, PhotoPage, alt_text, html, human_bytes, media_url};
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::User;
@@ -23,55 +23,62 @@ pub fn routes(
         .and(warp::get())
         .and(viewer(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|id: String, viewer: Option<User>, state: AppState| async move {
-            let id = parse_id(&id)?;
-            let photo = load_photo(&state, &id)
-                .await
-                .or_reject_html()?
-                .ok_or_else(|| Failure::not_found("photo").html().reject())?;
-            let display = photo
-                .variant("display")
-                .or_else(|| photo.variants.last())
-                .filter(|_| photo.status == PhotoStatus::Ready)
-                .map(|v| Img {
-                    url: media_url(&v.key),
-                    width: v.width,
-                    height: v.height,
-                });
-            let can_delete = viewer
-                .as_ref()
-                .is_some_and(|u| u.is_admin || u.id == photo.owner);
-            html(&PhotoPage {
-                viewer,
-                id: photo.id.to_string(),
-                title: photo.title.clone(),
-                caption: photo.caption.clone(),
-                alt: alt_text(&photo),
-                width: photo.width,
-                height: photo.height,
-                display,
-                error: photo.error.clone().filter(|_| photo.status == PhotoStatus::Failed),
-                camera: photo.camera.clone(),
-                taken_at: photo.taken_at.clone(),
-                original_url: media_url(BlobKey::original(&photo.hash, photo.format).as_str()),
-                original_size: human_bytes(photo.byte_size),
-                can_delete,
-            })
-            .or_reject_html()
-        });
+        .and_then(
+            |id: String, viewer: Option<User>, state: AppState| async move {
+                let id = parse_id(&id)?;
+                let photo = load_photo(&state, &id)
+                    .await
+                    .or_reject_html()?
+                    .ok_or_else(|| Failure::not_found("photo").html().reject())?;
+                let display = photo
+                    .variant("display")
+                    .or_else(|| photo.variants.last())
+                    .filter(|_| photo.status == PhotoStatus::Ready)
+                    .map(|v| Img {
+                        url: media_url(&v.key),
+                        width: v.width,
+                        height: v.height,
+                    });
+                let can_delete = viewer
+                    .as_ref()
+                    .is_some_and(|u| u.is_admin || u.id == photo.owner);
+                html(&PhotoPage {
+                    viewer,
+                    id: photo.id.to_string(),
+                    title: photo.title.clone(),
+                    caption: photo.caption.clone(),
+                    alt: alt_text(&photo),
+                    width: photo.width,
+                    height: photo.height,
+                    display,
+                    error: photo
+                        .error
+                        .clone()
+                        .filter(|_| photo.status == PhotoStatus::Failed),
+                    camera: photo.camera.clone(),
+                    taken_at: photo.taken_at.clone(),
+                    original_url: media_url(BlobKey::original(&photo.hash, photo.format).as_str()),
+                    original_size: human_bytes(photo.byte_size),
+                    can_delete,
+                })
+                .or_reject_html()
+            },
+        );
 
     let delete = warp::path!("photos" / String / "delete")
         .and(warp::post())
         .and(viewer(state.clone()))
         .and(with_state(state))
-        .and_then(|id: String, viewer: Option<User>, state: AppState| async move {
-            let id = parse_id(&id)?;
-            let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
-            delete_photo(&state, &user, &id).await.or_reject_html()?;
-            Ok::<_, Rejection>(
-                warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),
-            )
-        });
+        .and_then(
+            |id: String, viewer: Option<User>, state: AppState| async move {
+                let id = parse_id(&id)?;
+                let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
+                delete_photo(&state, &user, &id).await.or_reject_html()?;
+                Ok::<_, Rejection>(
+                    warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),
+                )
+            },
+        );
 
     page.or(delete).unify()
 }

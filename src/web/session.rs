@@ -29,7 +29,9 @@ pub fn viewer(
             |cookie: Option<String>, authorization: Option<String>, state: AppState| async move {
                 let db = state.db.as_ref();
                 if let Some(token) = authorization.as_deref().and_then(bearer) {
-                    return auth::user_for_token(db, token, TokenKind::Api).await.or_reject();
+                    return auth::user_for_token(db, token, TokenKind::Api)
+                        .await
+                        .or_reject();
                 }
                 match cookie {
                     Some(token) => auth::user_for_token(db, &token, TokenKind::Session)
@@ -47,9 +49,7 @@ fn bearer(header: &str) -> Option<&str> {
 }
 
 /// The logged-in user, or a 401.
-pub fn require_user(
-    state: AppState,
-) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
+pub fn require_user(state: AppState) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
     viewer(state).and_then(|viewer: Option<User>| async move {
         viewer.ok_or_else(|| Failure::unauthorized().reject())
     })
@@ -76,12 +76,20 @@ fn with_cookie(mut resp: warp::reply::Response, cookie: &str) -> warp::reply::Re
 }
 
 fn session_cookie(state: &AppState, token: &str) -> String {
-    let secure = if state.auth.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.auth.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let max_age = u64::from(state.auth.session_days) * 86_400;
     format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-async fn start_session(state: &AppState, user: &User, next: &str) -> Result<warp::reply::Response, Rejection> {
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    next: &str,
+) -> Result<warp::reply::Response, Rejection> {
     let token = auth::issue_token(
         state.db.as_ref(),
         user,
@@ -215,11 +223,16 @@ pub fn routes(
                 }
                 Ok(None) => {
                     take_setup_token(&state);
-                    Err(Failure::new(StatusCode::CONFLICT, "Scoot is already set up; log in instead.")
-                        .html()
-                        .reject())
+                    Err(Failure::new(
+                        StatusCode::CONFLICT,
+                        "Scoot is already set up; log in instead.",
+                    )
+                    .html()
+                    .reject())
                 }
-                Err(e @ (AuthError::BadName | AuthError::BadPassword | AuthError::NameTaken(_))) => {
+                Err(
+                    e @ (AuthError::BadName | AuthError::BadPassword | AuthError::NameTaken(_)),
+                ) => {
                     let page = SetupPage {
                         viewer: None,
                         error: Some(e.to_string()),
@@ -250,11 +263,16 @@ fn check_setup_token(state: &AppState, presented: &str) -> Result<(), Rejection>
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     match current {
-        None => Err(Failure::not_found("setup page (Scoot is already set up)").html().reject()),
-        Some(t) if auth::token_hash(&t) == auth::token_hash(presented) => Ok(()),
-        Some(_) => Err(Failure::new(StatusCode::FORBIDDEN, "This setup link is not valid; use the one printed in the server log.")
+        None => Err(Failure::not_found("setup page (Scoot is already set up)")
             .html()
             .reject()),
+        Some(t) if auth::token_hash(&t) == auth::token_hash(presented) => Ok(()),
+        Some(_) => Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "This setup link is not valid; use the one printed in the server log.",
+        )
+        .html()
+        .reject()),
     }
 }
 

@@ -39,10 +39,9 @@ pub fn form_body(max: u64) -> impl Filter<Extract = (FormData,), Error = Rejecti
     warp::header::optional::<u64>("content-length")
         .and_then(move |len: Option<u64>| async move {
             match len {
-                Some(n) if n > max.saturating_add(FORM_OVERHEAD) => Err(Failure::from(
-                    IngestError::TooLarge { limit: max },
-                )
-                .reject()),
+                Some(n) if n > max.saturating_add(FORM_OVERHEAD) => {
+                    Err(Failure::from(IngestError::TooLarge { limit: max }).reject())
+                }
                 _ => Ok(()),
             }
         })
@@ -59,7 +58,12 @@ pub async fn receive(mut form: FormData, state: &AppState) -> Result<Received, F
     while let Some(part) = form.try_next().await.map_err(malformed)? {
         match part.name() {
             "file" => {
-                let name = part.filename().unwrap_or("upload").chars().take(200).collect();
+                let name = part
+                    .filename()
+                    .unwrap_or("upload")
+                    .chars()
+                    .take(200)
+                    .collect();
                 let staged = stage(part, state).await;
                 if let Err(e @ IngestError::TooLarge { .. }) = staged {
                     return Err(e.into());
@@ -150,21 +154,27 @@ pub fn routes(
     let submit = warp::path!("upload")
         .and(warp::post())
         .and(viewer(state.clone()))
-        .and(form_body(state.ingest.max_bytes).or_else(|r: Rejection| async move {
-            // Keep refusals on this route as pages, not JSON.
-            match r.find::<Failure>() {
-                Some(f) => Err(Failure::new(f.status, f.message.clone()).html().reject()),
-                None => Err(r),
-            }
-        }))
+        .and(
+            form_body(state.ingest.max_bytes).or_else(|r: Rejection| async move {
+                // Keep refusals on this route as pages, not JSON.
+                match r.find::<Failure>() {
+                    Some(f) => Err(Failure::new(f.status, f.message.clone()).html().reject()),
+                    None => Err(r),
+                }
+            }),
+        )
         .and(with_state(state))
-        .and_then(move |viewer: Option<User>, form: FormData, state: AppState| async move {
-            let Some(user) = viewer else {
-                return Ok(login_redirect());
-            };
-            let received = receive(form, &state).await.or_reject_html()?;
-            submit_files(&state, &user, received, max_mib).await.or_reject_html()
-        });
+        .and_then(
+            move |viewer: Option<User>, form: FormData, state: AppState| async move {
+                let Some(user) = viewer else {
+                    return Ok(login_redirect());
+                };
+                let received = receive(form, &state).await.or_reject_html()?;
+                submit_files(&state, &user, received, max_mib)
+                    .await
+                    .or_reject_html()
+            },
+        );
 
     page.or(submit).unify()
 }

@@ -1,0 +1,152 @@
+//! DESIGN.md invariant 3: no accepted upload is ever lost. The real binary is
+//! killed with SIGKILL while renders are queued, restarted on the same data,
+//! and every accepted photo must end up rendered.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use scoot::web::api::{PhotoJson, PhotoList};
+
+use crate::helpers::{file_form, read_fixture};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scoot");
+
+fn scoot(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .env("SCOOT_LOG_FORMAT", "json")
+        .env("SCOOT_RENDER__THREADS", "1")
+        .env_remove("SCOOT_CONFIG")
+        .env_remove("SCOOT_LISTEN");
+    cmd
+}
+
+/// Starts `scoot serve` on a free port; returns the child and its address.
+fn serve(data: &Path) -> (Child, String) {
+    let mut child = scoot(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scoot binary runs");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "listening"
+            {
+                let _ = tx.send(v["fields"]["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("scoot logs its address");
+    (child, format!("http://{addr}"))
+}
+
+fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = scoot(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "scoot {args:?} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn kill_9_with_queued_renders_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert_eq!(
+        cli(
+            data,
+            &["user", "add", "carol", "--admin"],
+            "a good password\n"
+        ),
+        "created admin carol"
+    );
+    let token = cli(data, &["token", "create", "carol"], "");
+    assert_eq!(token.len(), 64, "only the token is printed: {token:?}");
+
+    let (mut child, base) = serve(data);
+    let client = reqwest::Client::new();
+    let mut accepted = Vec::new();
+    for shape in ["Landscape", "Portrait"] {
+        for n in 0..=8 {
+            let bytes = read_fixture(&format!("orientation/{shape}_{n}.jpg"));
+            let resp = client
+                .post(format!("{base}/api/photos"))
+                .bearer_auth(&token)
+                .multipart(file_form("p.jpg", bytes))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            accepted.push(resp.json::<PhotoJson>().await.unwrap().id);
+        }
+    }
+    let list: PhotoList = client
+        .get(format!("{base}/api/photos?limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let pending = list.photos.iter().filter(|p| p.status == "pending").count();
+    assert!(pending > 0, "the kill must land while renders are queued");
+
+    let (mut child, base) = serve(data);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list: PhotoList = client
+            .get(format!("{base}/api/photos?limit=100"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut ids: Vec<_> = list.photos.iter().map(|p| p.id.clone()).collect();
+        ids.sort();
+        let mut expected = accepted.clone();
+        expected.sort();
+        assert_eq!(ids, expected, "every accepted photo is still there");
+        if list.photos.iter().all(|p| p.status == "ready") {
+            break;
+        }
+        assert!(
+            list.photos.iter().all(|p| p.status != "failed"),
+            "a photo failed after the restart"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "renders did not finish after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SIGTERM drains and exits cleanly.
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful exit, got {status}");
+}

@@ -1,0 +1,224 @@
+//! `spawn_app()`: a real Scoot on port 0 with a temp data dir, a user with an
+//! API token, and a real HTTP client.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, Response, StatusCode};
+use scoot::RunningApp;
+use scoot::config::Config;
+use scoot::db::TokenKind;
+use scoot::web::api::PhotoJson;
+use tempfile::TempDir;
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+pub fn read_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// A tiny PNG of one colour; distinct colours give distinct uploads.
+pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    /// Bearer token of `alice`, an admin.
+    pub token: String,
+    pub config: Config,
+    app: Option<RunningApp>,
+    _dir: TempDir,
+}
+
+/// A test configuration: port 0, everything under `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.render.threads = 2;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    adjust(&mut config);
+    let token = create_user(&config, "alice", true).await;
+    let app = scoot::start(config.clone()).await.expect("scoot starts");
+    TestApp {
+        base: format!("http://{}", app.local_addr()),
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        token,
+        config,
+        app: Some(app),
+        _dir: dir,
+    }
+}
+
+/// Creates a user (password `password-NAME`) and returns an API token.
+pub async fn create_user(config: &Config, name: &str, admin: bool) -> String {
+    let db = scoot::db::open(&config.database_url()).await.unwrap();
+    let user =
+        scoot::auth::create_user(db.as_ref(), name, &format!("password-{name}"), admin, false)
+            .await
+            .unwrap()
+            .unwrap();
+    scoot::auth::issue_token(db.as_ref(), &user, TokenKind::Api, "test", None)
+        .await
+        .unwrap()
+}
+
+pub fn file_form(name: &str, bytes: Vec<u8>) -> Form {
+    Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Uploads `bytes` as `name` with the admin's token.
+    pub async fn upload_bytes(&self, name: &str, bytes: Vec<u8>) -> Response {
+        self.upload_form(file_form(name, bytes), Some(&self.token))
+            .await
+    }
+
+    pub async fn upload_form(&self, form: Form, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url("/api/photos")).multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Uploads a fixture and returns the accepted photo.
+    pub async fn upload_fixture(&self, rel: &str) -> PhotoJson {
+        let name = rel.rsplit('/').next().unwrap();
+        let resp = self.upload_bytes(name, read_fixture(rel)).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "{rel}");
+        resp.json().await.unwrap()
+    }
+
+    pub async fn photo(&self, id: &str) -> Option<PhotoJson> {
+        let resp = self.get(&format!("/api/photos/{id}")).await;
+        match resp.status() {
+            StatusCode::OK => Some(resp.json().await.unwrap()),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("GET photo {id}: {other}"),
+        }
+    }
+
+    /// Waits until a photo is no longer pending.
+    pub async fn settled(&self, id: &str) -> PhotoJson {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let p = self.photo(id).await.expect("photo exists");
+            if p.status != "pending" {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "photo {id} still pending");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn bytes(&self, path: &str) -> Vec<u8> {
+        let resp = self.get(path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        resp.bytes().await.unwrap().to_vec()
+    }
+
+    /// Files in the object store (originals and variants), for "nothing was
+    /// stored" checks.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        walk(&self.data_dir().join("media"))
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A small JPEG carrying EXIF camera make, model and date.
+pub fn jpeg_with_exif(make: &str, model: &str, date: &str) -> Vec<u8> {
+    use exif::experimental::Writer;
+    use exif::{Field, In, Tag, Value};
+    let ascii = |tag, s: &str| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
+    };
+    let fields = [
+        ascii(Tag::Make, make),
+        ascii(Tag::Model, model),
+        ascii(Tag::DateTimeOriginal, date),
+    ];
+    let mut writer = Writer::new();
+    for f in &fields {
+        writer.push_field(f);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    let tiff = tiff.into_inner();
+
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .unwrap();
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend([0xFF, 0xE1]);
+    out.extend(u16::try_from(tiff.len() + 8).unwrap().to_be_bytes());
+    out.extend(b"Exif\0\0");
+    out.extend(&tiff);
+    out.extend(&jpeg[2..]);
+    out
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real app on port 0 (or the real binary, for the
+//! crash test), a temp data dir, a real HTTP client.
+
+mod crash;
+mod helpers;
+mod media;
+mod pages;
+mod photos;
+mod render;
+mod upload;

@@ -1,0 +1,169 @@
+//! HTTP caching semantics of media URLs.
+
+use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+    IF_RANGE, LAST_MODIFIED, RANGE,
+};
+
+use crate::helpers::{TestApp, read_fixture, spawn_app, spawn_app_with};
+
+async fn check_media(app: &TestApp, url: &str, expected: &[u8], mime: &str) {
+    let full = app.get(url).await;
+    assert_eq!(full.status(), StatusCode::OK);
+    let h = full.headers().clone();
+    assert_eq!(h[CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(h[CONTENT_TYPE], mime);
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h[ACCEPT_RANGES], "bytes");
+    assert!(h.contains_key(LAST_MODIFIED));
+    let etag = h[ETAG].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "strong etag {etag}"
+    );
+    assert_eq!(&full.bytes().await.unwrap()[..], expected);
+
+    // Conditional GET.
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(resp.headers()[ETAG], etag.as_str());
+    assert!(resp.bytes().await.unwrap().is_empty());
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(IF_NONE_MATCH, "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Ranges.
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(RANGE, "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    let total = expected.len();
+    assert_eq!(
+        resp.headers()[CONTENT_RANGE],
+        format!("bytes 10-19/{total}").as_str()
+    );
+    assert_eq!(&resp.bytes().await.unwrap()[..], &expected[10..20]);
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(RANGE, "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&resp.bytes().await.unwrap()[..], &expected[total - 5..]);
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(RANGE, format!("bytes={total}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        resp.headers()[CONTENT_RANGE],
+        format!("bytes */{total}").as_str()
+    );
+    // If-Range with a stale validator: the whole body.
+    let resp = app
+        .client
+        .get(app.url(url))
+        .header(RANGE, "bytes=0-0")
+        .header(IF_RANGE, "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().len(), total);
+
+    // HEAD: same headers, no body.
+    let resp = app.client.head(app.url(url)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[ETAG], etag.as_str());
+    assert_eq!(resp.headers()[CONTENT_LENGTH], total.to_string().as_str());
+    assert!(resp.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn variants_and_originals_have_cdn_semantics() {
+    // A small cached-object limit so originals take the streaming path.
+    let app = spawn_app_with(|c| c.cache.media_max_object = 64 * 1024).await;
+    let original = read_fixture("orientation/Portrait_3.jpg");
+    let photo = app.upload_fixture("orientation/Portrait_3.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    check_media(&app, &photo.original_url, &original, "image/jpeg").await;
+    for v in &photo.variants {
+        let bytes = app.bytes(&v.url).await;
+        check_media(&app, &v.url, &bytes, "image/jpeg").await;
+        // A second read comes from the byte cache and is identical.
+        assert_eq!(app.bytes(&v.url).await, bytes);
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malicious_media_paths_are_404() {
+    let app = spawn_app().await;
+    let h = "a".repeat(64);
+    for path in [
+        "/media/scoot.db".to_owned(),
+        "/media/../scoot.db".to_owned(),
+        format!("/media/originals/aa/{h}.jpg"),
+        format!("/media/originals/aa/{h}.exe"),
+        "/media/".to_owned(),
+    ] {
+        let resp = app.get(&path).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn assets_are_fingerprinted_and_immutable() {
+    let app = spawn_app().await;
+    let html = app.get("/login").await.text().await.unwrap();
+    let css = html
+        .split('"')
+        .find(|s| s.starts_with("/assets/style.") && s.ends_with(".css"))
+        .expect("fingerprinted stylesheet link")
+        .to_owned();
+    let resp = app.get(&css).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        resp.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let etag = resp.headers()[ETAG].clone();
+    let resp = app
+        .client
+        .get(app.url(&css))
+        .header(IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        app.get("/assets/style.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

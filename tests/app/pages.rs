@@ -1,0 +1,291 @@
+//! The HTML side: first-run setup, login, upload form, gallery and photo
+//! pages, and the operational endpoints.
+
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::multipart::{Form, Part};
+
+use crate::helpers::{png, read_fixture, spawn_app, test_config};
+
+fn session_cookie(resp: &reqwest::Response) -> String {
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn first_run_setup_creates_the_admin_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scoot::start(test_config(dir.path())).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let setup = app
+        .setup_url()
+        .expect("a setup link with no users")
+        .to_owned();
+    let token = setup.split("token=").nth(1).unwrap().to_owned();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let page = client.get(&setup).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Create account"));
+    let wrong = client
+        .get(format!("{base}/setup?token=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+
+    let short = client
+        .post(format!("{base}/setup"))
+        .form(&[
+            ("token", token.as_str()),
+            ("name", "root"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+
+    let done = client
+        .post(format!("{base}/setup"))
+        .form(&[
+            ("token", token.as_str()),
+            ("name", "root"),
+            ("password", "a long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let cookie = session_cookie(&done);
+    let home = client
+        .get(&base)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let html = home.text().await.unwrap();
+    assert!(html.contains("root") && html.contains("Upload"), "{html}");
+
+    let again = client.get(&setup).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn login_upload_form_and_logout() {
+    let app = spawn_app().await;
+    // Logged out, the upload page sends you to log in.
+    let resp = app.get("/upload").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/login?next=/upload");
+
+    let bad = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("name", "alice"), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(bad.text().await.unwrap().contains("Wrong name or password"));
+
+    let ok = app
+        .client
+        .post(app.url("/login"))
+        .form(&[
+            ("name", "alice"),
+            ("password", "password-alice"),
+            ("next", "/upload"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()[LOCATION], "/upload");
+    let cookie = session_cookie(&ok);
+
+    let page = app
+        .client
+        .get(app.url("/upload"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("multipart/form-data"));
+
+    // The form takes several files; a bad one is reported by name.
+    let form = Form::new()
+        .part(
+            "file",
+            Part::bytes(read_fixture("orientation/Landscape_2.jpg")).file_name("one.jpg"),
+        )
+        .part(
+            "file",
+            Part::bytes(png(20, 10, [5, 5, 5])).file_name("two.png"),
+        )
+        .part(
+            "file",
+            Part::bytes(b"not an image".to_vec()).file_name("three.txt"),
+        )
+        .text("title", "Batch");
+    let resp = app
+        .client
+        .post(app.url("/upload"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("three.txt: not an image"), "{html}");
+    assert!(html.contains("one.jpg: uploaded"));
+
+    // The session works for the API too, and the gallery shows both photos.
+    let list: scoot::web::api::PhotoList = app.get("/api/photos").await.json().await.unwrap();
+    assert_eq!(list.photos.len(), 2);
+    assert!(list.photos.iter().all(|p| p.title == "Batch"));
+
+    let out = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let page = app
+        .client
+        .get(app.url("/upload"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "session ended");
+}
+
+#[tokio::test]
+async fn photo_page_shows_the_display_variant_and_facts() {
+    let app = spawn_app().await;
+    let form = crate::helpers::file_form("p.jpg", read_fixture("orientation/Portrait_5.jpg"))
+        .text("title", "Tall <one>")
+        .text("caption", "A caption & more");
+    let accepted: scoot::web::api::PhotoJson = app
+        .upload_form(form, Some(&app.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // While pending, the page shows a placeholder that the script swaps.
+    let pending = app
+        .get(&format!("/photos/{}", accepted.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let photo = app.settled(&accepted.id).await;
+    assert!(pending.contains("data-pending") || pending.contains(&photo.variants[1].url));
+
+    let html = app
+        .get(&format!("/photos/{}", photo.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let display = photo.variants.iter().find(|v| v.name == "display").unwrap();
+    assert!(html.contains(&display.url));
+    assert!(html.contains(&format!(
+        "width=\"{}\" height=\"{}\"",
+        display.width, display.height
+    )));
+    assert!(
+        html.contains("Tall &#60;one&#62;") || html.contains("Tall &lt;one&gt;"),
+        "escaped title"
+    );
+    assert!(!html.contains("Tall <one>"));
+    assert!(html.contains(&photo.original_url));
+    assert!(html.contains(&format!("{} × {}", photo.width, photo.height)));
+
+    let gallery = app.get("/").await.text().await.unwrap();
+    let thumb = photo.variants.iter().find(|v| v.name == "thumb").unwrap();
+    assert!(gallery.contains(&thumb.url));
+
+    let missing = app.get("/photos/0123456789abcdef").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.unwrap().contains("not found"));
+    assert_eq!(
+        app.get("/photos/..%2Fetc").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn exif_camera_and_date_are_shown() {
+    // Landscape_1 carries no camera tags; build a JPEG that does.
+    let app = spawn_app().await;
+    let jpeg = crate::helpers::jpeg_with_exif("Scoot Optics", "Model T", "2021:07:04 18:30:00");
+    let resp = app.upload_bytes("exif.jpg", jpeg).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let photo: scoot::web::api::PhotoJson = resp.json().await.unwrap();
+    assert_eq!(photo.camera.as_deref(), Some("Scoot Optics Model T"));
+    assert_eq!(photo.taken_at.as_deref(), Some("2021-07-04 18:30:00"));
+    let html = app
+        .get(&format!("/photos/{}", photo.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Scoot Optics Model T") && html.contains("2021-07-04 18:30:00"));
+    // Variants carry none of it.
+    let photo = app.settled(&photo.id).await;
+    for v in &photo.variants {
+        let bytes = app.bytes(&v.url).await;
+        assert!(
+            !bytes.windows(12).any(|w| w == b"Scoot Optics"),
+            "{} leaks EXIF",
+            v.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_ready_metrics_and_json_errors() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.get("/").await;
+    app.get("/nope").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "scoot_http_requests_total{route=\"/\",status=\"200\"}",
+        "scoot_http_requests_total{route=\"other\",status=\"404\"}",
+        "scoot_render_queue_depth",
+        "scoot_cache_lookups_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+    }
+    let resp = app.get("/api/nothing-here").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].is_string());
+    let resp = app.client.put(app.url("/api/photos")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let page = app.get("/nope").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    app.shutdown().await;
+}

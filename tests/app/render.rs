@@ -1,0 +1,128 @@
+//! Rendering: orientation is applied and variants show the right picture.
+
+use image::imageops::FilterType;
+use image::{DynamicImage, RgbImage};
+
+use crate::helpers::spawn_app;
+
+/// A small greyscale-free thumbnail for comparing pictures, not bytes.
+fn signature(bytes: &[u8]) -> RgbImage {
+    image::load_from_memory(bytes)
+        .unwrap()
+        .resize_exact(24, 16, FilterType::Triangle)
+        .into_rgb8()
+}
+
+fn signature_portrait(bytes: &[u8]) -> RgbImage {
+    image::load_from_memory(bytes)
+        .unwrap()
+        .resize_exact(16, 24, FilterType::Triangle)
+        .into_rgb8()
+}
+
+/// Mean absolute difference per channel, 0–255.
+fn distance(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+#[tokio::test]
+async fn every_exif_orientation_comes_out_upright() {
+    let app = spawn_app().await;
+    let mut uploaded = Vec::new();
+    for shape in ["Landscape", "Portrait"] {
+        for n in 0..=8 {
+            let rel = format!("orientation/{shape}_{n}.jpg");
+            uploaded.push((shape, n, app.upload_fixture(&rel).await));
+        }
+    }
+    let mut reference = std::collections::HashMap::new();
+    let mut rendered = Vec::new();
+    for (shape, n, accepted) in uploaded {
+        let photo = app.settled(&accepted.id).await;
+        assert_eq!(photo.status, "ready", "{shape}_{n}: {:?}", photo.error);
+        let landscape = shape == "Landscape";
+        assert_eq!(
+            photo.width > photo.height,
+            landscape,
+            "{shape}_{n} API size"
+        );
+        // The size is known (from the header) before rendering, too.
+        assert_eq!(
+            (accepted.width, accepted.height),
+            (photo.width, photo.height)
+        );
+        let names: Vec<_> = photo.variants.iter().map(|v| v.name.as_str()).collect();
+        assert!(
+            names.contains(&"thumb") && names.contains(&"display"),
+            "{names:?}"
+        );
+        for v in &photo.variants {
+            assert_eq!(v.format, "jpeg");
+            assert_eq!(v.width > v.height, landscape, "{shape}_{n} {}", v.name);
+            assert!(v.width.max(v.height) <= if v.name == "thumb" { 400 } else { 1600 });
+            let bytes = app.bytes(&v.url).await;
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((decoded.width(), decoded.height()), (v.width, v.height));
+        }
+        let display = photo.variants.iter().find(|v| v.name == "display").unwrap();
+        let bytes = app.bytes(&display.url).await;
+        let sig = if landscape {
+            signature(&bytes)
+        } else {
+            signature_portrait(&bytes)
+        };
+        if n == 1 {
+            reference.insert(shape, sig.clone());
+        }
+        rendered.push((shape, n, sig));
+    }
+    for (shape, n, sig) in &rendered {
+        let d = distance(sig, &reference[shape]);
+        assert!(d < 6.0, "{shape}_{n} differs from orientation 1 by {d:.1}");
+    }
+    // The check can fail: a mirrored picture is far from the upright one.
+    for shape in ["Landscape", "Portrait"] {
+        let upright = &reference[shape];
+        let mirrored = image::imageops::flip_horizontal(upright);
+        let flipped = image::imageops::flip_vertical(upright);
+        assert!(distance(upright, &mirrored) > 15.0, "{shape} mirror");
+        assert!(distance(upright, &flipped) > 15.0, "{shape} flip");
+    }
+}
+
+#[tokio::test]
+async fn small_images_are_not_upscaled_and_alpha_becomes_png() {
+    let app = spawn_app().await;
+    let rgba = image::RgbaImage::from_fn(120, 80, |x, _| image::Rgba([255, 0, 0, (x * 2) as u8]));
+    let mut bytes = Vec::new();
+    DynamicImage::ImageRgba8(rgba)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let resp = app.upload_bytes("alpha.png", bytes).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let accepted: scoot::web::api::PhotoJson = resp.json().await.unwrap();
+    let photo = app.settled(&accepted.id).await;
+    assert_eq!(photo.status, "ready");
+    for v in &photo.variants {
+        assert_eq!((v.width, v.height, v.format.as_str()), (120, 80, "png"));
+        let decoded = image::load_from_memory(&app.bytes(&v.url).await)
+            .unwrap()
+            .into_rgba8();
+        assert_eq!(
+            decoded.get_pixel(0, 40).0[3],
+            0,
+            "transparent edge survives"
+        );
+        assert!(decoded.get_pixel(119, 40).0[3] > 200);
+    }
+}

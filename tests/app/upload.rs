@@ -1,0 +1,206 @@
+//! Accepting and refusing uploads.
+
+use futures_util::stream;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+
+use crate::helpers::{file_form, png, read_fixture, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn duplicate_upload_returns_the_same_photo_and_stores_once() {
+    let app = spawn_app().await;
+    let bytes = read_fixture("orientation/Landscape_3.jpg");
+    let first = app.upload_bytes("a.jpg", bytes.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: scoot::web::api::PhotoJson = first.json().await.unwrap();
+    let second = app.upload_bytes("b.jpg", bytes).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    let second: scoot::web::api::PhotoJson = second.json().await.unwrap();
+    assert_eq!(first.id, second.id);
+    app.settled(&first.id).await;
+    let originals = app
+        .stored_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/originals/"))
+        .count();
+    assert_eq!(originals, 1);
+    let list: serde_json::Value = app.get("/api/photos").await.json().await.unwrap();
+    assert_eq!(list["photos"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn upload_without_credentials_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    let form = file_form("x.png", png(8, 8, [1, 2, 3]));
+    let resp = app.upload_form(form, None).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("log in"));
+
+    let form = file_form("x.png", png(8, 8, [1, 2, 3]));
+    let resp = app.upload_form(form, Some("not-a-token")).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(app.stored_files().is_empty());
+}
+
+#[tokio::test]
+async fn oversize_upload_is_413_with_or_without_content_length() {
+    let app = spawn_app_with(|c| c.upload.max_bytes = 64 * 1024).await;
+    let big = read_fixture("orientation/Landscape_1.jpg");
+    assert!(big.len() > 64 * 1024 + 1024 * 1024 || big.len() > 64 * 1024);
+
+    // Declared length over the limit (+ form overhead): refused up front.
+    let mut huge = big.clone();
+    while huge.len() < 2 * 1024 * 1024 {
+        huge.extend_from_slice(&big);
+    }
+    let resp = app.upload_bytes("huge.jpg", huge).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Within the declared overhead: refused while streaming.
+    let resp = app.upload_bytes("big.jpg", big.clone()).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("limit"));
+
+    // Chunked, no Content-Length at all.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let part = Part::stream(reqwest::Body::wrap_stream(stream::iter(chunks))).file_name("c.jpg");
+    let resp = app
+        .upload_form(Form::new().part("file", part), Some(&app.token))
+        .await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert!(app.stored_files().is_empty());
+    let list: serde_json::Value = app.get("/api/photos").await.json().await.unwrap();
+    assert!(list["photos"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn non_images_and_over_limit_images_are_415() {
+    let app = spawn_app_with(|c| {
+        c.upload.max_pixels = 10_000;
+        c.upload.max_side = 200;
+    })
+    .await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text.jpg", b"hello, this is not an image".to_vec()),
+        ("empty.png", Vec::new()),
+        ("bitmap.bmp", b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0".to_vec()),
+        ("truncated.png", png(50, 50, [9, 9, 9])[..40].to_vec()),
+        ("wide.png", png(201, 10, [1, 1, 1])),
+        ("many-pixels.png", png(150, 150, [1, 1, 1])),
+    ];
+    for (name, bytes) in cases {
+        let resp = app.upload_bytes(name, bytes).await;
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(!body["error"].as_str().unwrap().is_empty(), "{name}");
+    }
+    assert!(app.stored_files().is_empty());
+    let list: serde_json::Value = app.get("/api/photos").await.json().await.unwrap();
+    assert!(list["photos"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn form_fields_are_kept_and_checked() {
+    let app = spawn_app().await;
+    let form = file_form("t.png", png(30, 20, [200, 10, 10]))
+        .text("title", "Sunset <over> the bay")
+        .text("caption", "Taken from the pier");
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let photo: scoot::web::api::PhotoJson = resp.json().await.unwrap();
+    assert_eq!(photo.title, "Sunset <over> the bay");
+    assert_eq!(photo.caption, "Taken from the pier");
+    assert_eq!((photo.width, photo.height), (30, 20));
+
+    let form = file_form("t2.png", png(30, 20, [10, 200, 10])).text("title", "x".repeat(201));
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    let form = Form::new().text("title", "no file");
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let list: serde_json::Value = app.get("/api/photos").await.json().await.unwrap();
+    assert_eq!(list["photos"].as_array().unwrap().len(), 1);
+}
+
+/// Each malformed fixture gets a clean 4xx (and nothing stored) or is
+/// accepted and ends `ready` or `failed` with a reason; the server stays
+/// healthy and keeps rendering.
+pub async fn check_malformed(files: Vec<std::path::PathBuf>) {
+    assert!(!files.is_empty());
+    let app = spawn_app().await;
+    let mut accepted = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let resp = app.upload_bytes(&name, std::fs::read(path).unwrap()).await;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        match status {
+            StatusCode::CREATED | StatusCode::OK => {
+                accepted.push((name, body["id"].as_str().unwrap().to_owned()))
+            }
+            s if s.is_client_error() => {
+                assert!(
+                    body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{name}: {body}"
+                )
+            }
+            s => panic!("{name}: {s} {body}"),
+        }
+    }
+    for (name, id) in &accepted {
+        let p = app.settled(id).await;
+        match p.status.as_str() {
+            "ready" => assert!(!p.variants.is_empty(), "{name}"),
+            "failed" => assert!(p.error.as_deref().is_some_and(|e| !e.is_empty()), "{name}"),
+            other => panic!("{name}: {other}"),
+        }
+    }
+    // Refused uploads left nothing behind: one original per accepted photo.
+    let originals = app
+        .stored_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/originals/"))
+        .count();
+    assert_eq!(originals, accepted.len());
+    // Still alive and still rendering.
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let good = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    assert_eq!(app.settled(&good.id).await.status, "ready");
+}
+
+#[tokio::test]
+async fn malformed_fixtures_never_5xx_or_wedge() {
+    let dir = crate::helpers::fixture("malformed");
+    let files = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    check_malformed(files).await;
+}
+
+/// The whole shared corpus, when `SCOOT_TEST_CORPUS` names it (CI does).
+#[tokio::test]
+async fn malformed_corpus_when_named() {
+    let Ok(corpus) = std::env::var("SCOOT_TEST_CORPUS") else {
+        eprintln!("SCOOT_TEST_CORPUS not set; the full malformed corpus is not checked");
+        return;
+    };
+    let root = std::path::Path::new(&corpus).join("malformed");
+    let mut files = Vec::new();
+    for kind in ["jpg", "png", "gif"] {
+        let dir = root.join(kind);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "SCOOT_TEST_CORPUS is set but {} is unreadable: {e}",
+                dir.display()
+            )
+        });
+        files.extend(entries.map(|e| e.unwrap().path()));
+    }
+    check_malformed(files).await;
+}

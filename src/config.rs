@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "database_url",
     "store_url",
     "log_format",
+    "drain_seconds",
     "upload",
     "render",
     "cache",
@@ -44,6 +45,9 @@ pub struct Config {
     pub store_url: String,
     /// `text` (human) or `json` (one object per line).
     pub log_format: String,
+    /// On SIGTERM, how long `/readyz` answers 503 before the listener closes,
+    /// so a load balancer stops sending traffic first.
+    pub drain_seconds: u64,
     pub upload: UploadConfig,
     pub render: RenderConfig,
     pub cache: CacheConfig,
@@ -58,6 +62,7 @@ impl Default for Config {
             database_url: String::new(),
             store_url: String::new(),
             log_format: "text".into(),
+            drain_seconds: 0,
             upload: UploadConfig::default(),
             render: RenderConfig::default(),
             cache: CacheConfig::default(),

@@ -93,6 +93,7 @@ pub struct RunningApp {
     addr: SocketAddr,
     setup_url: Option<String>,
     state: AppState,
+    drain: Duration,
     stop_http: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<()>,
     render: RenderPool,
@@ -109,10 +110,18 @@ impl RunningApp {
         self.setup_url.as_deref()
     }
 
-    /// Graceful stop: `/readyz` turns 503, the listener closes, in-flight
-    /// requests finish, running renders finish (queued ones stay queued).
+    /// Graceful stop: `/readyz` turns 503 (for `drain_seconds`), then the
+    /// listener closes, in-flight requests finish, and running renders
+    /// finish (queued ones stay queued in the database).
     pub async fn shutdown(self) {
         self.state.draining.store(true, Ordering::SeqCst);
+        if !self.drain.is_zero() {
+            tracing::info!(
+                seconds = self.drain.as_secs(),
+                "draining: /readyz answers 503"
+            );
+            tokio::time::sleep(self.drain).await;
+        }
         let _ = self.stop_http.send(());
         if tokio::time::timeout(Duration::from_secs(30), self.http)
             .await
@@ -206,6 +215,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         addr,
         setup_url,
         state,
+        drain: Duration::from_secs(config.drain_seconds),
         stop_http,
         http,
         render,

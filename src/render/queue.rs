@@ -91,6 +91,9 @@ impl RenderPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("render-{i}"))
+            // Rayon aborts the process on a panic without a handler; a
+            // render must never take the site down.
+            .panic_handler(|p| tracing::error!("render thread panicked: {}", panic_message(&p)))
             .build()
             .expect("spawning render threads");
         let worker = Arc::new(Worker {
@@ -198,7 +201,11 @@ struct Worker {
 impl Worker {
     fn serve(&self, rx: Receiver<Task>) {
         while let Ok(task) = rx.recv() {
-            self.run(&task.job);
+            // The pipeline has its own catch_unwind; this one covers the I/O
+            // around it, so a worker survives to take the next job.
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.run(&task.job))) {
+                tracing::error!(photo = %task.job.photo_id, "render job panicked: {}", panic_message(&p));
+            }
         }
     }
 

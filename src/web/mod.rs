@@ -148,11 +148,6 @@ pub fn route_label(path: &str) -> &'static str {
     }
 }
 
-/// Converts any reply into the response type the route tree carries.
-pub fn respond(r: impl Reply) -> warp::reply::Response {
-    r.into_response()
-}
-
 /// Helper for handlers: `Result<T, E: Into<Failure>>` → `Result<T, Rejection>`.
 pub trait OrReject<T> {
     fn or_reject(self) -> Result<T, Rejection>;

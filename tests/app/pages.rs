@@ -289,3 +289,24 @@ async fn health_ready_metrics_and_json_errors() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn readyz_turns_503_while_draining() {
+    let app = crate::helpers::spawn_app_with(|c| c.drain_seconds = 2).await;
+    let client = app.client.clone();
+    let url = app.url("/readyz");
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let stopping = tokio::spawn(app.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.text().await.unwrap().contains("draining"));
+    stopping.await.unwrap();
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "listener closed after the drain"
+    );
+}

@@ -101,6 +101,8 @@ pub struct RenderConfig {
     pub threads: usize,
     /// JPEG quality of variants, 1–100.
     pub jpeg_quality: u8,
+    /// Progressive JPEG variants (smaller, and they draw coarse-to-fine).
+    pub jpeg_progressive: bool,
     /// Attempts before a job that keeps hitting transient errors fails.
     pub max_attempts: u32,
     /// The sizes every photo is rendered to.
@@ -112,6 +114,7 @@ impl Default for RenderConfig {
         Self {
             threads: 0,
             jpeg_quality: 82,
+            jpeg_progressive: true,
             max_attempts: 5,
             variants: vec![
                 VariantSpec::new("thumb", 400),

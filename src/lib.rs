@@ -159,6 +159,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         RenderSettings {
             variants: config.render.variants.clone(),
             jpeg_quality: config.render.jpeg_quality,
+            jpeg_progressive: config.render.jpeg_progressive,
             limits,
         },
         RenderDeps {

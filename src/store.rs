@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! originals/<h0h1>/<sha256>.<ext>                         the uploaded bytes
-//! variants/<h0h1>/<sha256>/<name>-<edge>-q<quality>-r<rev>.<ext>   a rendered size
+//! variants/<h0h1>/<sha256>/<name>-<edge>-<encoding>-r<rev>.<ext>  a rendered size
 //! ```
 //!
 //! Invariant: this module knows nothing of the database, HTTP or rendering;
@@ -29,7 +29,7 @@ use crate::domain::{ContentHash, ImageFormat, Millis, VariantSpec};
 /// The version of the render pipeline baked into variant keys. Bump it when
 /// the pipeline's output for the same input changes, so that new renders get
 /// new URLs and caches never serve stale bytes.
-pub const RENDER_REVISION: u32 = 1;
+pub const RENDER_REVISION: u32 = 2;
 
 /// A validated storage key; also the tail of its `/media/` URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,15 +41,17 @@ impl BlobKey {
         Self(format!("originals/{}/{h}.{}", &h[..2], format.extension()))
     }
 
+    /// `encoding` names the encoder settings (e.g. `q82p`: quality 82,
+    /// progressive), so different settings never share a key.
     pub fn variant(
         hash: &ContentHash,
         spec: &VariantSpec,
-        quality: u8,
+        encoding: &str,
         format: ImageFormat,
     ) -> Self {
         let h = hash.as_str();
         Self(format!(
-            "variants/{}/{h}/{}-{}-q{quality}-r{RENDER_REVISION}.{}",
+            "variants/{}/{h}/{}-{}-{encoding}-r{RENDER_REVISION}.{}",
             &h[..2],
             spec.name,
             spec.long_edge,
@@ -253,8 +255,12 @@ mod tests {
     fn keys_round_trip_through_parse() {
         let hash = ContentHash::of(b"photo");
         let original = BlobKey::original(&hash, ImageFormat::Jpeg);
-        let variant =
-            BlobKey::variant(&hash, &VariantSpec::new("thumb", 400), 82, ImageFormat::Png);
+        let variant = BlobKey::variant(
+            &hash,
+            &VariantSpec::new("thumb", 400),
+            "q82p",
+            ImageFormat::Png,
+        );
         assert_eq!(BlobKey::parse(original.as_str()), Some(original.clone()));
         assert_eq!(BlobKey::parse(variant.as_str()), Some(variant.clone()));
         assert_eq!(variant.format(), Some(ImageFormat::Png));

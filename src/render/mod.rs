@@ -3,12 +3,14 @@
 //!
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
+//! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
 //!   pipeline; the only part that does I/O.
 //!
 //! Architecture invariant: `probe` and `pipeline` never touch the database,
 //! the store or the network.
 
+pub mod jpeg;
 pub mod pipeline;
 pub mod probe;
 pub mod queue;

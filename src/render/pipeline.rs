@@ -1,10 +1,12 @@
 //! The render pipeline: original bytes in, variant bytes out.
 //!
-//! Decode once (under the `image` crate's limits), apply EXIF orientation,
-//! then resize each variant with a SIMD Lanczos3 resizer — largest first,
-//! each smaller size resized from the previous one — and encode it with all
-//! metadata stripped (we only ever encode raw pixels). JPEG unless the source
-//! has an alpha channel, which gets PNG so transparency survives.
+//! Decode once — JPEGs through libjpeg-turbo with shrink-on-load (see
+//! [`super::jpeg`]), other formats with the `image` crate under its limits —
+//! apply EXIF orientation, then resize each variant with a SIMD Lanczos3
+//! resizer, largest first, each smaller size resized from the previous one,
+//! and encode it with all metadata stripped (we only ever encode raw
+//! pixels). JPEG unless the source has an alpha channel, which gets PNG so
+//! transparency survives.
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same
@@ -14,10 +16,11 @@ use std::io::Cursor;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
+use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader};
 
+use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
 use crate::domain::{ImageFormat, VariantSpec};
 
@@ -26,7 +29,17 @@ use crate::domain::{ImageFormat, VariantSpec};
 pub struct RenderSettings {
     pub variants: Vec<VariantSpec>,
     pub jpeg_quality: u8,
+    pub jpeg_progressive: bool,
     pub limits: PixelLimits,
+}
+
+impl RenderSettings {
+    /// Names the encoder settings in variant keys: `q82p` is quality 82,
+    /// progressive.
+    pub fn encoding_tag(&self) -> String {
+        let p = if self.jpeg_progressive { "p" } else { "" };
+        format!("q{}{p}", self.jpeg_quality)
+    }
 }
 
 /// One encoded variant.
@@ -50,12 +63,13 @@ pub enum RenderError {
     Encode(String),
 }
 
-/// Decoded pixels in one of the two layouts the pipeline works in.
-struct Pixels {
-    width: u32,
-    height: u32,
-    alpha: bool,
-    data: Vec<u8>,
+/// Decoded pixels in one of the two layouts the pipeline works in: 8-bit
+/// RGB, or 8-bit RGBA when `alpha`.
+pub struct Pixels {
+    pub width: u32,
+    pub height: u32,
+    pub alpha: bool,
+    pub data: Vec<u8>,
 }
 
 impl Pixels {
@@ -74,7 +88,19 @@ pub fn render(
     format: ImageFormat,
     settings: &RenderSettings,
 ) -> Result<Vec<RenderedVariant>, RenderError> {
-    let source = decode(original, format, &settings.limits)?;
+    let largest = settings
+        .variants
+        .iter()
+        .map(|v| v.long_edge)
+        .max()
+        .unwrap_or(0);
+    let source = match format {
+        ImageFormat::Jpeg => {
+            let decoded = jpeg::decode(original, largest, &settings.limits)?;
+            orient(decoded.pixels, decoded.orientation)
+        }
+        _ => decode(original, format, &settings.limits)?,
+    };
     let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
     specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
 
@@ -89,7 +115,7 @@ pub fn render(
             .filter(|p| p.width >= w && p.height >= h)
             .unwrap_or(&source);
         let pixels = resize(&mut resizer, from, w, h)?;
-        let (format, bytes) = encode(&pixels, settings.jpeg_quality)?;
+        let (format, bytes) = encode(&pixels, settings)?;
         out.push(RenderedVariant {
             spec: spec.clone(),
             format,
@@ -122,9 +148,7 @@ fn decode(
         }
         .into());
     }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(refusal)?;
     image.apply_orientation(orientation);
     let (width, height) = (image.width(), image.height());
@@ -165,20 +189,37 @@ fn resize(resizer: &mut Resizer, src: &Pixels, w: u32, h: u32) -> Result<Pixels,
     })
 }
 
-fn encode(p: &Pixels, quality: u8) -> Result<(ImageFormat, Vec<u8>), RenderError> {
-    let err = |e: image::ImageError| RenderError::Encode(e.to_string());
-    let mut bytes = Vec::new();
-    if p.alpha {
-        PngEncoder::new(&mut bytes)
-            .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgba8)
-            .map_err(err)?;
-        Ok((ImageFormat::Png, bytes))
-    } else {
-        JpegEncoder::new_with_quality(&mut bytes, quality)
-            .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgb8)
-            .map_err(err)?;
-        Ok((ImageFormat::Jpeg, bytes))
+/// Applies an EXIF orientation to decoded pixels.
+fn orient(p: Pixels, orientation: Orientation) -> Pixels {
+    if orientation == Orientation::NoTransforms {
+        return p;
     }
+    let (w, h, alpha) = (p.width, p.height, p.alpha);
+    let mut image = if alpha {
+        image::RgbaImage::from_raw(w, h, p.data).map(DynamicImage::ImageRgba8)
+    } else {
+        image::RgbImage::from_raw(w, h, p.data).map(DynamicImage::ImageRgb8)
+    }
+    .expect("pixel buffer matches its size");
+    image.apply_orientation(orientation);
+    Pixels {
+        width: image.width(),
+        height: image.height(),
+        alpha,
+        data: image.into_bytes(),
+    }
+}
+
+fn encode(p: &Pixels, settings: &RenderSettings) -> Result<(ImageFormat, Vec<u8>), RenderError> {
+    if !p.alpha {
+        let bytes = jpeg::encode(p, settings.jpeg_quality, settings.jpeg_progressive)?;
+        return Ok((ImageFormat::Jpeg, bytes));
+    }
+    let mut bytes = Vec::new();
+    PngEncoder::new(&mut bytes)
+        .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgba8)
+        .map_err(|e| RenderError::Encode(e.to_string()))?;
+    Ok((ImageFormat::Png, bytes))
 }
 
 #[cfg(test)]
@@ -192,6 +233,7 @@ mod tests {
                 VariantSpec::new("display", 160),
             ],
             jpeg_quality: 82,
+            jpeg_progressive: true,
             limits: PixelLimits {
                 max_pixels: 50_000_000,
                 max_side: 16_384,

@@ -118,7 +118,7 @@ impl RenderPool {
             queue.clone(),
             stop_rx,
         ));
-        tracing::info!(threads, "render pool started");
+        tracing::info!(threads, jpeg = super::jpeg::CODEC, "render pool started");
         Self {
             queue,
             stop,
@@ -283,7 +283,7 @@ impl Worker {
         };
         let mut variants = Vec::with_capacity(rendered.len());
         for r in rendered {
-            let key = BlobKey::variant(&job.hash, &r.spec, self.settings.jpeg_quality, r.format);
+            let key = BlobKey::variant(&job.hash, &r.spec, &self.settings.encoding_tag(), r.format);
             let byte_size = r.bytes.len() as u64;
             if let Err(e) = rt.block_on(store.put(&key, r.bytes.into())) {
                 return Outcome::Retry(e.to_string());

@@ -1,0 +1,248 @@
+//! JPEG in and out.
+//!
+//! With the `turbojpeg` feature (the default), libjpeg-turbo 3 does both.
+//! Decoding uses shrink-on-load: libjpeg-turbo scales in the DCT domain, so a
+//! 12 MP photo destined for a 1600 px variant decodes straight to
+//! 2000 × 1500, skipping three quarters of the IDCT, colour conversion and
+//! upsampling work, and of the memory. Only the power-of-two factors are
+//! used: those have SIMD kernels. Without the feature, the `image` crate
+//! decodes at full size and encodes baseline JPEGs (several times slower).
+//!
+//! Metadata (orientation, ICC profile) is read with the `image` crate's
+//! header parser in both cases.
+
+use std::io::Cursor;
+
+use image::ImageDecoder;
+use image::codecs::jpeg::JpegDecoder;
+use image::metadata::Orientation;
+
+use super::pipeline::{Pixels, RenderError};
+use super::probe::{PixelLimits, ProbeError, refusal};
+
+/// Which JPEG codec this build uses, for logs and benchmarks.
+pub const CODEC: &str = if cfg!(feature = "turbojpeg") {
+    "libjpeg-turbo 3 (shrink-on-load)"
+} else {
+    "image crate (pure Rust, full-size decode)"
+};
+
+/// A decoded JPEG: pixels as stored (not yet oriented) and its metadata.
+pub struct DecodedJpeg {
+    pub pixels: Pixels,
+    pub orientation: Orientation,
+    pub icc: Option<Vec<u8>>,
+}
+
+#[cfg_attr(not(feature = "turbojpeg"), allow(dead_code))]
+fn corrupt(msg: impl std::fmt::Display) -> RenderError {
+    RenderError::Decode(ProbeError::Corrupt(msg.to_string()))
+}
+
+/// The smallest power-of-two DCT scale `n/8` whose output long edge still
+/// covers `target`; 8 (no scaling) when nothing smaller does.
+pub fn scale_numerator(long_edge: u32, target: u32) -> u8 {
+    [1u8, 2, 4]
+        .into_iter()
+        .find(|&n| (u64::from(long_edge) * u64::from(n)).div_ceil(8) >= u64::from(target))
+        .unwrap_or(8)
+}
+
+/// What the header says: stored size, orientation and ICC profile.
+struct Header {
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    icc: Option<Vec<u8>>,
+}
+
+fn metadata(bytes: &[u8], limits: &PixelLimits) -> Result<Header, RenderError> {
+    let mut header = JpegDecoder::new(Cursor::new(bytes)).map_err(refusal)?;
+    let (w, h) = header.dimensions();
+    if u64::from(w) * u64::from(h) > limits.max_pixels || w > limits.max_side || h > limits.max_side
+    {
+        return Err(ProbeError::TooLarge {
+            width: w,
+            height: h,
+            limits: *limits,
+        }
+        .into());
+    }
+    let orientation = header.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = header.icc_profile().ok().flatten();
+    Ok(Header {
+        width: w,
+        height: h,
+        orientation,
+        icc,
+    })
+}
+
+/// Decodes `bytes` as 8-bit RGB, shrunk on load (where the codec can) so the
+/// long edge is still at least `target_long_edge`.
+pub fn decode(
+    bytes: &[u8],
+    target_long_edge: u32,
+    limits: &PixelLimits,
+) -> Result<DecodedJpeg, RenderError> {
+    let header = metadata(bytes, limits)?;
+    let scale = scale_numerator(header.width.max(header.height), target_long_edge);
+    Ok(DecodedJpeg {
+        pixels: decode_pixels(bytes, scale, limits)?,
+        orientation: header.orientation,
+        icc: header.icc,
+    })
+}
+
+#[cfg(feature = "turbojpeg")]
+fn decode_pixels(bytes: &[u8], scale: u8, _limits: &PixelLimits) -> Result<Pixels, RenderError> {
+    use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
+    let mut d = Decompressor::new().map_err(corrupt)?;
+    let header = d.read_header(bytes).map_err(corrupt)?;
+    let factor = ScalingFactor::new(usize::from(scale), 8);
+    d.set_scaling_factor(factor).map_err(corrupt)?;
+    let scaled = header.scaled(factor);
+    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let format = if cmyk {
+        PixelFormat::CMYK
+    } else {
+        PixelFormat::RGB
+    };
+    let mut data = vec![0u8; scaled.width * scaled.height * format.size()];
+    let image = Image {
+        pixels: &mut data[..],
+        width: scaled.width,
+        pitch: scaled.width * format.size(),
+        height: scaled.height,
+        format,
+    };
+    d.decompress(bytes, image).map_err(corrupt)?;
+    let data = if cmyk { cmyk_to_rgb(&data) } else { data };
+    Ok(Pixels {
+        width: u32::try_from(scaled.width).map_err(corrupt)?,
+        height: u32::try_from(scaled.height).map_err(corrupt)?,
+        alpha: false,
+        data,
+    })
+}
+
+#[cfg(not(feature = "turbojpeg"))]
+fn decode_pixels(bytes: &[u8], _scale: u8, limits: &PixelLimits) -> Result<Pixels, RenderError> {
+    let mut decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(refusal)?;
+    decoder
+        .set_limits(limits.decoder_limits())
+        .map_err(refusal)?;
+    let image = image::DynamicImage::from_decoder(decoder).map_err(refusal)?;
+    Ok(Pixels {
+        width: image.width(),
+        height: image.height(),
+        alpha: false,
+        data: image.into_rgb8().into_raw(),
+    })
+}
+
+/// CMYK → RGB for JPEGs as Photoshop writes them (inverted CMYK; YCCK has
+/// already been undone by the decoder). A profile-exact conversion needs the
+/// embedded CMYK profile; this is the usual fallback.
+#[cfg_attr(not(feature = "turbojpeg"), allow(dead_code))]
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = u16::from(px[3]);
+        for &c in &px[..3] {
+            out.push(((u16::from(c) * k + 127) / 255) as u8);
+        }
+    }
+    out
+}
+
+/// Encodes 8-bit RGB as a JPEG with 4:2:0 chroma and no metadata at all.
+#[cfg(feature = "turbojpeg")]
+pub fn encode(p: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>, RenderError> {
+    use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
+    let err = |e: turbojpeg::Error| RenderError::Encode(e.to_string());
+    let mut c = Compressor::new().map_err(err)?;
+    c.set_quality(i32::from(quality)).map_err(err)?;
+    c.set_subsamp(Subsamp::Sub2x2).map_err(err)?;
+    c.set_optimize(true).map_err(err)?;
+    c.set_progressive(progressive).map_err(err)?;
+    let image = Image {
+        pixels: &p.data[..],
+        width: p.width as usize,
+        pitch: p.width as usize * 3,
+        height: p.height as usize,
+        format: PixelFormat::RGB,
+    };
+    c.compress_to_vec(image).map_err(err)
+}
+
+/// Encodes 8-bit RGB as a baseline JPEG (the pure-Rust encoder has no
+/// progressive mode) with no metadata.
+#[cfg(not(feature = "turbojpeg"))]
+pub fn encode(p: &Pixels, quality: u8, _progressive: bool) -> Result<Vec<u8>, RenderError> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .write_image(&p.data, p.width, p.height, image::ExtendedColorType::Rgb8)
+        .map_err(|e| RenderError::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: PixelLimits = PixelLimits {
+        max_pixels: 1 << 30,
+        max_side: 1 << 15,
+    };
+
+    #[test]
+    fn scale_covers_the_target_with_power_of_two_factors() {
+        assert_eq!(scale_numerator(4000, 1600), 4); // 2000
+        assert_eq!(scale_numerator(6000, 1600), 4); // 3000
+        assert_eq!(scale_numerator(6000, 400), 1); // 750
+        assert_eq!(scale_numerator(1800, 1600), 8);
+        assert_eq!(scale_numerator(3200, 1600), 4); // exactly 1600
+        assert_eq!(scale_numerator(100, 1600), 8);
+    }
+
+    #[test]
+    fn round_trip_and_shrink_on_load() {
+        let img = image::RgbImage::from_fn(640, 480, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let pixels = Pixels {
+            width: 640,
+            height: 480,
+            alpha: false,
+            data: img.into_raw(),
+        };
+        for progressive in [false, true] {
+            let bytes = encode(&pixels, 85, progressive).unwrap();
+            let full = decode(&bytes, 640, &LIMITS).unwrap();
+            assert_eq!((full.pixels.width, full.pixels.height), (640, 480));
+            let half = decode(&bytes, 300, &LIMITS).unwrap();
+            let expected = if cfg!(feature = "turbojpeg") {
+                (320, 240)
+            } else {
+                (640, 480)
+            };
+            assert_eq!((half.pixels.width, half.pixels.height), expected);
+            assert!(half.icc.is_none());
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(b"\xFF\xD8\xFF\xE0 nothing here", 100, &LIMITS).is_err());
+        assert!(decode(b"", 100, &LIMITS).is_err());
+    }
+
+    #[test]
+    fn cmyk_conversion() {
+        assert_eq!(cmyk_to_rgb(&[255, 255, 255, 255]), vec![255, 255, 255]);
+        assert_eq!(cmyk_to_rgb(&[255, 0, 0, 255]), vec![255, 0, 0]);
+        assert_eq!(cmyk_to_rgb(&[10, 20, 30, 0]), vec![0, 0, 0]);
+    }
+}

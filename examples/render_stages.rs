@@ -12,8 +12,11 @@ fn main() {
             VariantSpec::new("thumb", 400),
             VariantSpec::new("display", 1600),
         ],
-        jpeg_quality: 82,
-        jpeg_progressive: std::env::var("BASELINE").is_err(),
+        jpeg: scoot::render::pipeline::JpegOptions {
+            quality: 82,
+            progressive: std::env::var("PROGRESSIVE").is_ok(),
+            optimize_coding: std::env::var("OPTIMIZE").is_ok(),
+        },
         limits: PixelLimits {
             max_pixels: 50_000_000,
             max_side: 16_384,
@@ -37,13 +40,16 @@ fn main() {
                 .collect(),
         };
         for progressive in [false, true] {
+            let options = scoot::render::pipeline::JpegOptions {
+                quality: 82,
+                progressive,
+                optimize_coding: false,
+            };
             let mut best = std::time::Duration::MAX;
             let mut len = 0;
             for _ in 0..5 {
                 let t = Instant::now();
-                len = scoot::render::jpeg::encode(&small, 82, progressive)
-                    .unwrap()
-                    .len();
+                len = scoot::render::jpeg::encode(&small, &options).unwrap().len();
                 best = best.min(t.elapsed());
             }
             println!("encode 1600x1200 progressive={progressive}: {best:?}, {len} bytes");

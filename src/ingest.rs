@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::cache::Caches;
 use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
-use crate::domain::{ContentHash, PhotoId, now_millis};
+use crate::domain::{ContentHash, PhotoId, PhotoStatus, now_millis};
 use crate::render::RenderQueue;
 use crate::render::probe::{PixelLimits, ProbeError, probe};
 use crate::store::{BlobKey, Store, StoreError};
@@ -47,9 +47,11 @@ pub struct Staging {
     limit: u64,
 }
 
-/// A fully received upload, waiting in a temp file (removed on drop).
+/// A fully received original: an upload waiting in a temp file (removed on
+/// drop), or a file being imported where it lies.
 pub struct Staged {
-    path: TempPath,
+    path: PathBuf,
+    _temp: Option<TempPath>,
     pub hash: ContentHash,
     pub size: u64,
 }
@@ -57,6 +59,34 @@ pub struct Staged {
 impl Staged {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A file already on disk (`scoot import`), hashed in place and never
+    /// removed.
+    pub async fn existing(path: PathBuf) -> std::io::Result<Self> {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = std::fs::File::open(&path)?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Ok(Self {
+                path,
+                _temp: None,
+                hash: ContentHash::from_digest(hasher),
+                size,
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -96,7 +126,8 @@ impl Staging {
     pub async fn finish(mut self) -> Result<Staged, IngestError> {
         self.file.flush().await?;
         Ok(Staged {
-            path: self.path,
+            path: self.path.to_path_buf(),
+            _temp: Some(self.path),
             hash: ContentHash::from_digest(self.hasher),
             size: self.size,
         })
@@ -146,6 +177,12 @@ impl Ingest {
         owner: &User,
         describe: Describe,
     ) -> Result<Inserted, IngestError> {
+        // Already here (and not failed): nothing to probe, store or queue.
+        if let Some(photo) = self.db.photo_by_hash(&owner.id, &staged.hash).await?
+            && photo.status != PhotoStatus::Failed
+        {
+            return Ok(Inserted::Duplicate(photo));
+        }
         let path = staged.path().to_path_buf();
         let limits = self.limits;
         let probed = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {

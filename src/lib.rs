@@ -38,6 +38,8 @@ pub mod config;
 pub mod db;
 /// Ids, hashes, formats and variant specs.
 pub mod domain;
+/// `scoot import`: bulk import through the upload path.
+pub mod import;
 /// From a staged upload to a committed photo and render job.
 pub mod ingest;
 /// Prometheus metrics.
@@ -63,6 +65,7 @@ use crate::config::Config;
 use crate::db::{DbError, Repo};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::render::pipeline::JpegOptions;
 use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
@@ -134,10 +137,21 @@ impl RunningApp {
     }
 }
 
-/// Opens the backends, starts the render pool and the HTTP server, and
-/// returns once Scoot is listening.
-pub async fn start(config: Config) -> Result<RunningApp, StartError> {
-    let (db, store) = open_backends(&config).await?;
+/// Everything but HTTP: backends, caches, metrics, the render pool and the
+/// ingest path. `scoot serve` puts a web server in front of it; `scoot
+/// import` feeds it files.
+pub struct Core {
+    pub db: Arc<dyn Repo>,
+    pub store: Store,
+    pub caches: Caches,
+    pub metrics: Metrics,
+    pub ingest: Ingest,
+    pub render: RenderPool,
+}
+
+/// Opens the backends, recovers interrupted work and starts the render pool.
+pub async fn start_core(config: &Config) -> Result<Core, StartError> {
+    let (db, store) = open_backends(config).await?;
     let requeued = db.requeue_running().await?;
     if requeued > 0 {
         tracing::info!(
@@ -158,8 +172,11 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         config.render.clone(),
         RenderSettings {
             variants: config.render.variants.clone(),
-            jpeg_quality: config.render.jpeg_quality,
-            jpeg_progressive: config.render.jpeg_progressive,
+            jpeg: JpegOptions {
+                quality: config.render.jpeg_quality,
+                progressive: config.render.jpeg_progressive,
+                optimize_coding: config.render.jpeg_optimize_coding,
+            },
             limits,
         },
         RenderDeps {
@@ -167,6 +184,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
             store: store.clone(),
             caches: caches.clone(),
             metrics: metrics.clone(),
+            events: tokio::sync::broadcast::channel(1024).0,
         },
     );
     let ingest = Ingest {
@@ -178,7 +196,26 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         staging_dir,
         max_bytes: config.upload.max_bytes,
     };
+    Ok(Core {
+        db,
+        store,
+        caches,
+        metrics,
+        ingest,
+        render,
+    })
+}
 
+/// Starts the core and the HTTP server, and returns once Scoot is listening.
+pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    let Core {
+        db,
+        store,
+        caches,
+        metrics,
+        ingest,
+        render,
+    } = start_core(&config).await?;
     let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
     let state = AppState {
         db,

@@ -222,6 +222,8 @@ pub trait Repo: Send + Sync + 'static {
     ) -> DbResult<Option<User>>;
     /// The user and their password hash.
     async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>>;
+    /// The oldest administrator, if any.
+    async fn first_admin(&self) -> DbResult<Option<User>>;
 
     async fn insert_token(
         &self,
@@ -243,6 +245,8 @@ pub trait Repo: Send + Sync + 'static {
     /// Records an upload: the photo row and its render job, in one transaction.
     async fn insert_photo(&self, photo: NewPhoto, now: Millis) -> DbResult<Inserted>;
     async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>>;
+    /// The owner's photo of these bytes, if they uploaded them before.
+    async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>>;
     /// Newest first, strictly after `cursor`.
     async fn list_photos(&self, limit: u32, cursor: Option<&Cursor>) -> DbResult<Vec<Photo>>;
     /// Removes a photo, its variants and any job; `None` if it did not exist.

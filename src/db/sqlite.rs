@@ -17,7 +17,7 @@ use super::{
     ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted, MIGRATIONS, NewPhoto, Photo, Repo,
     TokenKind, User, Variant,
 };
-use crate::domain::{JobId, Millis, PhotoId, PhotoStatus, UserId};
+use crate::domain::{ContentHash, JobId, Millis, PhotoId, PhotoStatus, UserId};
 
 const READERS: usize = 4;
 
@@ -310,6 +310,18 @@ impl Repo for SqliteRepo {
         .await
     }
 
+    async fn first_admin(&self) -> DbResult<Option<User>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, is_admin FROM users WHERE is_admin = 1
+                 ORDER BY created_at, id LIMIT 1",
+            )?;
+            let mut rows = stmt.query([])?;
+            rows.next()?.map(user_from_row).transpose()
+        })
+        .await
+    }
+
     async fn insert_token(
         &self,
         token_hash: &str,
@@ -422,6 +434,24 @@ impl Repo for SqliteRepo {
     async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>> {
         let id = id.clone();
         self.read(move |c| load_photo(c, &id)).await
+    }
+
+    async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>> {
+        let (owner, hash) = (owner.clone(), hash.clone());
+        self.read(move |c| {
+            let id: Option<String> = c
+                .query_row(
+                    "SELECT id FROM photos WHERE owner_id = ?1 AND original_hash = ?2",
+                    params![owner.as_str(), hash.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match id {
+                Some(id) => load_photo(c, &id.parse().map_err(corrupt("photo id"))?),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     async fn list_photos(&self, limit: u32, cursor: Option<&Cursor>) -> DbResult<Vec<Photo>> {

@@ -8,17 +8,13 @@
 //! used: those have SIMD kernels. Without the feature, the `image` crate
 //! decodes at full size and encodes baseline JPEGs (several times slower).
 //!
-//! Metadata (orientation, ICC profile) is read with the `image` crate's
-//! header parser in both cases.
+//! Headers (size, orientation, ICC profile, EXIF) are read in place with
+//! zune-jpeg's header parser in both cases.
 
-use std::io::Cursor;
-
-use image::ImageDecoder;
-use image::codecs::jpeg::JpegDecoder;
 use image::metadata::Orientation;
 
-use super::pipeline::{Pixels, RenderError};
-use super::probe::{PixelLimits, ProbeError, refusal};
+use super::pipeline::{JpegOptions, Pixels, RenderError};
+use super::probe::{PixelLimits, ProbeError};
 
 /// Which JPEG codec this build uses, for logs and benchmarks.
 pub const CODEC: &str = if cfg!(feature = "turbojpeg") {
@@ -48,33 +44,37 @@ pub fn scale_numerator(long_edge: u32, target: u32) -> u8 {
         .unwrap_or(8)
 }
 
-/// What the header says: stored size, orientation and ICC profile.
-struct Header {
-    width: u32,
-    height: u32,
-    orientation: Orientation,
-    icc: Option<Vec<u8>>,
+/// What a JPEG's header says, read without decoding any pixels.
+pub struct JpegHeader {
+    /// As stored (before orientation).
+    pub width: u32,
+    pub height: u32,
+    pub orientation: Orientation,
+    pub icc: Option<Vec<u8>>,
+    /// The raw EXIF block (TIFF structure).
+    pub exif: Option<Vec<u8>>,
 }
 
-fn metadata(bytes: &[u8], limits: &PixelLimits) -> Result<Header, RenderError> {
-    let mut header = JpegDecoder::new(Cursor::new(bytes)).map_err(refusal)?;
-    let (w, h) = header.dimensions();
-    if u64::from(w) * u64::from(h) > limits.max_pixels || w > limits.max_side || h > limits.max_side
-    {
-        return Err(ProbeError::TooLarge {
-            width: w,
-            height: h,
-            limits: *limits,
-        }
-        .into());
-    }
-    let orientation = header.orientation().unwrap_or(Orientation::NoTransforms);
-    let icc = header.icc_profile().ok().flatten();
-    Ok(Header {
-        width: w,
-        height: h,
+/// Parses the header (markers up to the first scan) in place, without
+/// copying `bytes`; only the markers need to be present.
+pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
+    let mut d = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(bytes));
+    d.decode_headers()
+        .map_err(|e| ProbeError::Corrupt(format!("bad JPEG header: {e}")))?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| ProbeError::Corrupt("JPEG has no frame header".into()))?;
+    let exif = d.exif().cloned();
+    let orientation = exif
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    Ok(JpegHeader {
+        width: u32::try_from(w).map_err(|_| ProbeError::Corrupt("absurd width".into()))?,
+        height: u32::try_from(h).map_err(|_| ProbeError::Corrupt("absurd height".into()))?,
         orientation,
-        icc,
+        icc: d.icc_profile(),
+        exif,
     })
 }
 
@@ -85,7 +85,8 @@ pub fn decode(
     target_long_edge: u32,
     limits: &PixelLimits,
 ) -> Result<DecodedJpeg, RenderError> {
-    let header = metadata(bytes, limits)?;
+    let header = read_header(bytes)?;
+    limits.check(header.width, header.height)?;
     let scale = scale_numerator(header.width.max(header.height), target_long_edge);
     Ok(DecodedJpeg {
         pixels: decode_pixels(bytes, scale, limits)?,
@@ -128,7 +129,10 @@ fn decode_pixels(bytes: &[u8], scale: u8, _limits: &PixelLimits) -> Result<Pixel
 
 #[cfg(not(feature = "turbojpeg"))]
 fn decode_pixels(bytes: &[u8], _scale: u8, limits: &PixelLimits) -> Result<Pixels, RenderError> {
-    let mut decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(refusal)?;
+    use super::probe::refusal;
+    use image::ImageDecoder;
+    let mut decoder =
+        image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes)).map_err(refusal)?;
     decoder
         .set_limits(limits.decoder_limits())
         .map_err(refusal)?;
@@ -158,14 +162,14 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
 
 /// Encodes 8-bit RGB as a JPEG with 4:2:0 chroma and no metadata at all.
 #[cfg(feature = "turbojpeg")]
-pub fn encode(p: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>, RenderError> {
+pub fn encode(p: &Pixels, options: &JpegOptions) -> Result<Vec<u8>, RenderError> {
     use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
     let err = |e: turbojpeg::Error| RenderError::Encode(e.to_string());
     let mut c = Compressor::new().map_err(err)?;
-    c.set_quality(i32::from(quality)).map_err(err)?;
+    c.set_quality(i32::from(options.quality)).map_err(err)?;
     c.set_subsamp(Subsamp::Sub2x2).map_err(err)?;
-    c.set_optimize(true).map_err(err)?;
-    c.set_progressive(progressive).map_err(err)?;
+    c.set_optimize(options.optimize_coding).map_err(err)?;
+    c.set_progressive(options.progressive).map_err(err)?;
     let image = Image {
         pixels: &p.data[..],
         width: p.width as usize,
@@ -179,10 +183,10 @@ pub fn encode(p: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>, Ren
 /// Encodes 8-bit RGB as a baseline JPEG (the pure-Rust encoder has no
 /// progressive mode) with no metadata.
 #[cfg(not(feature = "turbojpeg"))]
-pub fn encode(p: &Pixels, quality: u8, _progressive: bool) -> Result<Vec<u8>, RenderError> {
+pub fn encode(p: &Pixels, options: &JpegOptions) -> Result<Vec<u8>, RenderError> {
     use image::ImageEncoder;
     let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, options.quality)
         .write_image(&p.data, p.width, p.height, image::ExtendedColorType::Rgb8)
         .map_err(|e| RenderError::Encode(e.to_string()))?;
     Ok(bytes)
@@ -218,8 +222,13 @@ mod tests {
             alpha: false,
             data: img.into_raw(),
         };
-        for progressive in [false, true] {
-            let bytes = encode(&pixels, 85, progressive).unwrap();
+        for (progressive, optimize_coding) in [(false, false), (false, true), (true, false)] {
+            let options = JpegOptions {
+                quality: 85,
+                progressive,
+                optimize_coding,
+            };
+            let bytes = encode(&pixels, &options).unwrap();
             let full = decode(&bytes, 640, &LIMITS).unwrap();
             assert_eq!((full.pixels.width, full.pixels.height), (640, 480));
             let half = decode(&bytes, 300, &LIMITS).unwrap();

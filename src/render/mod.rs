@@ -17,4 +17,4 @@ pub mod queue;
 
 pub use pipeline::RenderSettings;
 pub use probe::PixelLimits;
-pub use queue::{RenderDeps, RenderPool, RenderQueue};
+pub use queue::{RenderDeps, RenderEvent, RenderPool, RenderQueue};

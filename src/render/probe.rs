@@ -2,7 +2,7 @@
 //! dimensions and EXIF from the header. Uploads are accepted or refused on
 //! what this finds (DESIGN.md invariant 6), before any pixel is decoded.
 
-use std::io::{BufRead, Cursor, Seek};
+use std::io::{BufRead, Cursor, Read, Seek};
 
 use image::{ImageDecoder, ImageReader, Limits, metadata::Orientation};
 
@@ -26,7 +26,8 @@ impl PixelLimits {
         limits
     }
 
-    fn check(&self, width: u32, height: u32) -> Result<(), ProbeError> {
+    /// Refuses images over the limits (or with no pixels).
+    pub fn check(&self, width: u32, height: u32) -> Result<(), ProbeError> {
         let pixels = u64::from(width) * u64::from(height);
         if width == 0 || height == 0 {
             return Err(ProbeError::Corrupt("image has no pixels".into()));
@@ -105,6 +106,9 @@ pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<P
     reader
         .rewind()
         .map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    if format == ImageFormat::Jpeg {
+        return probe_jpeg(reader, limits);
+    }
     // Header only: the size check below gives the clearer refusal, so the
     // decoder's own dimension limits are not set here.
     let image_reader = ImageReader::with_format(reader, to_image_format(format));
@@ -117,6 +121,40 @@ pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<P
     let facts = exif.as_deref().map(ExifFacts::parse).unwrap_or_default();
     Ok(Probe {
         format,
+        width,
+        height,
+        taken_at: facts.taken_at,
+        camera: facts.camera,
+    })
+}
+
+/// JPEG headers come first in the file: read a prefix, not the whole photo.
+fn probe_jpeg<R: Read>(mut reader: R, limits: &PixelLimits) -> Result<Probe, ProbeError> {
+    const PREFIX: u64 = 1 << 20;
+    let io = |e: std::io::Error| ProbeError::Corrupt(e.to_string());
+    let mut buf = Vec::new();
+    (&mut reader)
+        .take(PREFIX)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let header = match super::jpeg::read_header(&buf) {
+        Ok(h) => h,
+        // Markers bigger than the prefix (huge previews, profiles): read on.
+        Err(_) if buf.len() as u64 == PREFIX => {
+            reader.read_to_end(&mut buf).map_err(io)?;
+            super::jpeg::read_header(&buf)?
+        }
+        Err(e) => return Err(e),
+    };
+    limits.check(header.width, header.height)?;
+    let (width, height) = displayed_size(header.width, header.height, header.orientation);
+    let facts = header
+        .exif
+        .as_deref()
+        .map(ExifFacts::parse)
+        .unwrap_or_default();
+    Ok(Probe {
+        format: ImageFormat::Jpeg,
         width,
         height,
         taken_at: facts.taken_at,

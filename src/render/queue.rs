@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 
 use super::pipeline::{self, RenderSettings};
 use crate::cache::Caches;
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo, Variant};
-use crate::domain::now_millis;
+use crate::domain::{PhotoId, PhotoStatus, now_millis};
 use crate::metrics::Metrics;
 use crate::store::{BlobKey, Store, StoreError};
 
@@ -43,6 +43,15 @@ pub struct RenderDeps {
     pub store: Store,
     pub caches: Caches,
     pub metrics: Metrics,
+    /// Told about every photo that became `ready` or `failed`.
+    pub events: broadcast::Sender<RenderEvent>,
+}
+
+/// A photo reached its final state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderEvent {
+    pub photo: PhotoId,
+    pub status: PhotoStatus,
 }
 
 /// A cheap handle for waking the dispatcher after committing a job.
@@ -60,6 +69,7 @@ impl RenderQueue {
 /// The running pool. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
 pub struct RenderPool {
     queue: RenderQueue,
+    events: broadcast::Sender<RenderEvent>,
     stop: watch::Sender<bool>,
     dispatcher: tokio::task::JoinHandle<()>,
     workers_done: mpsc::Receiver<()>,
@@ -112,7 +122,7 @@ impl RenderPool {
         let queue = RenderQueue::default();
         let (stop, stop_rx) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatch(
-            deps.db,
+            deps.db.clone(),
             tx,
             Arc::new(Semaphore::new(threads)),
             queue.clone(),
@@ -121,6 +131,7 @@ impl RenderPool {
         tracing::info!(threads, jpeg = super::jpeg::CODEC, "render pool started");
         Self {
             queue,
+            events: deps.events,
             stop,
             dispatcher,
             workers_done,
@@ -129,6 +140,11 @@ impl RenderPool {
 
     pub fn queue(&self) -> RenderQueue {
         self.queue.clone()
+    }
+
+    /// Photos reaching `ready` or `failed` from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RenderEvent> {
+        self.events.subscribe()
     }
 
     /// Stops claiming jobs, lets running renders finish (up to `grace`), and
@@ -225,6 +241,12 @@ impl Worker {
             .observe(started.elapsed().as_secs_f64());
         let db = &self.deps.db;
         let now = now_millis();
+        let final_status = match &outcome {
+            Outcome::Ready => Some(PhotoStatus::Ready),
+            Outcome::Failed(_) => Some(PhotoStatus::Failed),
+            Outcome::Retry(_) if job.attempts >= self.max_attempts => Some(PhotoStatus::Failed),
+            Outcome::Retry(_) | Outcome::Gone => None,
+        };
         let recorded = match outcome {
             Outcome::Ready => {
                 tracing::info!(photo = %job.photo_id, ms = started.elapsed().as_millis() as u64, "rendered");
@@ -249,12 +271,22 @@ impl Worker {
                     .block_on(db.retry_job(&job.id, &reason, now + backoff))
             }
         };
-        if let Err(e) = recorded {
-            // The lease expires and the job is claimed again.
-            tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome");
-        }
         self.runtime
             .block_on(self.deps.caches.invalidate_photo(&job.photo_id));
+        match (recorded, final_status) {
+            // The lease expires and the job is claimed again.
+            (Err(e), _) => {
+                tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome")
+            }
+            (Ok(()), Some(status)) => {
+                // Nobody listening is fine.
+                let _ = self.deps.events.send(RenderEvent {
+                    photo: job.photo_id.clone(),
+                    status,
+                });
+            }
+            (Ok(()), None) => {}
+        }
     }
 
     fn attempt(&self, job: &ClaimedJob) -> Outcome {
@@ -283,7 +315,7 @@ impl Worker {
         };
         let mut variants = Vec::with_capacity(rendered.len());
         for r in rendered {
-            let key = BlobKey::variant(&job.hash, &r.spec, &self.settings.encoding_tag(), r.format);
+            let key = BlobKey::variant(&job.hash, &r.spec, &self.settings.jpeg.tag(), r.format);
             let byte_size = r.bytes.len() as u64;
             if let Err(e) = rt.block_on(store.put(&key, r.bytes.into())) {
                 return Outcome::Retry(e.to_string());

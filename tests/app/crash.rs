@@ -5,25 +5,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use scoot::web::api::{PhotoJson, PhotoList};
 
-use crate::helpers::{file_form, read_fixture};
-
-const BIN: &str = env!("CARGO_BIN_EXE_scoot");
-
-fn scoot(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir")
-        .arg(data)
-        .env("SCOOT_LOG_FORMAT", "json")
-        .env("SCOOT_RENDER__THREADS", "1")
-        .env_remove("SCOOT_CONFIG")
-        .env_remove("SCOOT_LISTEN");
-    cmd
-}
+use crate::helpers::{cli, file_form, read_fixture, scoot};
 
 /// Starts `scoot serve` on a free port; returns the child and its address.
 fn serve(data: &Path) -> (Child, String) {
@@ -48,26 +36,6 @@ fn serve(data: &Path) -> (Child, String) {
         .recv_timeout(Duration::from_secs(30))
         .expect("scoot logs its address");
     (child, format!("http://{addr}"))
-}
-
-fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = scoot(data)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "scoot {args:?} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[tokio::test]

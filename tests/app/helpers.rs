@@ -2,6 +2,7 @@
 //! API token, and a real HTTP client.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
@@ -221,4 +222,39 @@ pub fn jpeg_with_exif(make: &str, model: &str, date: &str) -> Vec<u8> {
     out.extend(&tiff);
     out.extend(&jpeg[2..]);
     out
+}
+
+/// The real binary, for tests that need a process (kill -9, the CLI).
+const BIN: &str = env!("CARGO_BIN_EXE_scoot");
+
+pub fn scoot(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .env("SCOOT_LOG_FORMAT", "json")
+        .env("SCOOT_RENDER__THREADS", "1")
+        .env_remove("SCOOT_CONFIG")
+        .env_remove("SCOOT_LISTEN");
+    cmd
+}
+
+/// Runs a CLI command to completion and returns its stdout, trimmed.
+pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = scoot(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "scoot {args:?} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

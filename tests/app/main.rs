@@ -3,6 +3,7 @@
 
 mod crash;
 mod helpers;
+mod import;
 mod media;
 mod pages;
 mod photos;

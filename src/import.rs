@@ -1,0 +1,385 @@
+//! `scoot import DIR…`: bulk import through the same path uploads take.
+//!
+//! Walks the folders, and for every supported image: hashes it in place,
+//! skips it if the owner already has these bytes (so an interrupted import
+//! can simply be run again), otherwise probes, stores and records it like an
+//! upload, and lets the render pool render it. Then waits for the renders
+//! and reports imported / duplicates / failed (with reasons).
+//!
+//! Interrupting (Ctrl-C) stops taking new files and lets running renders
+//! finish; anything accepted but not yet rendered stays queued in the
+//! database and is finished by the next `scoot serve` or `scoot import`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::config::Config;
+use crate::db::{Inserted, User};
+use crate::domain::{PhotoId, PhotoStatus};
+use crate::ingest::{Describe, IngestError, Staged};
+use crate::render::RenderEvent;
+use crate::{Core, StartError, start_core};
+
+/// Extensions worth opening; the content is still sniffed.
+const EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif"];
+
+/// A photo of this run that is still rendering.
+struct Pending {
+    path: PathBuf,
+    /// Counted as imported (else as a duplicate).
+    new: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportSummary {
+    pub imported: usize,
+    pub duplicates: usize,
+    pub failed: Vec<(PathBuf, String)>,
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    /// The closing report, one line per failure.
+    pub fn report(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let done = self.imported + self.duplicates + self.failed.len();
+        let mut out = format!(
+            "{}imported {}, duplicates {}, failed {} ({done} files in {secs:.1} s, {:.1} files/s)\n",
+            if self.interrupted {
+                "interrupted: "
+            } else {
+                ""
+            },
+            self.imported,
+            self.duplicates,
+            self.failed.len(),
+            done as f64 / secs.max(1e-9),
+        );
+        for (path, reason) in &self.failed {
+            out.push_str(&format!("failed: {}: {reason}\n", path.display()));
+        }
+        out
+    }
+}
+
+/// Why an import could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Every supported image under `paths` (files are taken as given), sorted
+/// so that runs are repeatable.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
+    let mut files = Vec::new();
+    for root in paths {
+        if !root.exists() {
+            return Err(ImportError::Setup(format!(
+                "{}: no such file or directory",
+                root.display()
+            )));
+        }
+        for entry in walkdir::WalkDir::new(root).follow_links(true) {
+            let entry = entry.map_err(|e| ImportError::Setup(e.to_string()))?;
+            if entry.file_type().is_file() && (supported(entry.path()) || entry.depth() == 0) {
+                files.push(entry.into_path());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn supported(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Shows progress on a terminal as a bar, elsewhere as a line every few
+/// seconds.
+struct Progress {
+    bar: ProgressBar,
+    plain: bool,
+    last_line: Instant,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let plain = !std::io::stderr().is_terminal();
+        let bar = if plain {
+            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
+        } else {
+            ProgressBar::new(total as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta} · {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        Self {
+            bar,
+            plain,
+            last_line: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, done: usize, s: &ImportSummary, rendering: usize) {
+        let msg = format!(
+            "imported {} · duplicates {} · failed {} · rendering {rendering}",
+            s.imported,
+            s.duplicates,
+            s.failed.len()
+        );
+        self.bar.set_position(done as u64);
+        if self.plain {
+            if self.last_line.elapsed() >= Duration::from_secs(5) {
+                self.last_line = Instant::now();
+                let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+                let left = self.bar.length().unwrap_or(0).saturating_sub(done as u64);
+                eprintln!(
+                    "import: {done}/{} done, {rate:.1}/s, ETA {:.0} s, {msg}",
+                    self.bar.length().unwrap_or(0),
+                    left as f64 / rate.max(1e-9)
+                );
+            }
+        } else {
+            self.bar.set_message(msg);
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Imports `paths` for `user` (default: the first administrator) until done
+/// or until `interrupt` resolves.
+pub async fn import(
+    config: &Config,
+    paths: &[PathBuf],
+    user: Option<&str>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let files = collect_files(paths)?;
+    let core = start_core(config).await?;
+    let owner = owner(&core, user).await?;
+    let mut events = core.render.subscribe();
+    let mut summary = ImportSummary::default();
+    let mut rendering: HashMap<PhotoId, Pending> = HashMap::new();
+    let mut progress = Progress::new(files.len());
+    let mut interrupt = std::pin::pin!(interrupt);
+
+    for path in files {
+        // Between files only: a file is either fully accepted or untouched.
+        if (&mut interrupt).now_or_never().is_some() {
+            summary.interrupted = true;
+            break;
+        }
+        ingest_one(&core, &owner, path, &mut summary, &mut rendering).await;
+        drain_events(&mut events, &core, &mut rendering, &mut summary).await?;
+        let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
+        progress.update(done, &summary, rendering.len());
+    }
+
+    // Wait for what this run queued (and pending duplicates from an
+    // interrupted earlier run).
+    let mut resync = tokio::time::interval(Duration::from_secs(2));
+    while !rendering.is_empty() && !summary.interrupted {
+        tokio::select! {
+            biased;
+            () = &mut interrupt => summary.interrupted = true,
+            event = events.recv() => match event {
+                Ok(e) => settle(&core, e, &mut rendering, &mut summary).await?,
+                Err(RecvError::Lagged(_)) => resync_pending(&core, &mut rendering, &mut summary).await?,
+                Err(RecvError::Closed) => break,
+            },
+            _ = resync.tick() => resync_pending(&core, &mut rendering, &mut summary).await?,
+        }
+        let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
+        progress.update(done, &summary, rendering.len());
+    }
+    progress.finish();
+    core.render.shutdown(Duration::from_secs(60)).await;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+async fn owner(core: &Core, name: Option<&str>) -> Result<User, ImportError> {
+    match name {
+        Some(name) => Ok(core
+            .db
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| ImportError::Setup(format!("no such user: {name}")))?
+            .0),
+        None => core.db.first_admin().await?.ok_or_else(|| {
+            ImportError::Setup(
+                "no administrator to import for: create one with `scoot user add NAME --admin`, or pass --user".into(),
+            )
+        }),
+    }
+}
+
+async fn ingest_one(
+    core: &Core,
+    owner: &User,
+    path: PathBuf,
+    summary: &mut ImportSummary,
+    rendering: &mut HashMap<PhotoId, Pending>,
+) {
+    let staged = match Staged::existing(path.clone()).await {
+        Ok(s) => s,
+        Err(e) => return summary.failed.push((path, e.to_string())),
+    };
+    if staged.size > core.ingest.max_bytes {
+        let e = IngestError::TooLarge {
+            limit: core.ingest.max_bytes,
+        };
+        return summary.failed.push((path, e.to_string()));
+    }
+    match core
+        .ingest
+        .accept(&staged, owner, Describe::default())
+        .await
+    {
+        Ok(Inserted::New(photo)) => {
+            summary.imported += 1;
+            rendering.insert(photo.id, Pending { path, new: true });
+        }
+        Ok(Inserted::Duplicate(photo)) => {
+            summary.duplicates += 1;
+            if photo.status == PhotoStatus::Pending {
+                rendering.insert(photo.id, Pending { path, new: false });
+            }
+        }
+        Err(e) => summary.failed.push((path, e.to_string())),
+    }
+}
+
+async fn drain_events(
+    events: &mut tokio::sync::broadcast::Receiver<RenderEvent>,
+    core: &Core,
+    rendering: &mut HashMap<PhotoId, Pending>,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    loop {
+        match events.try_recv() {
+            Ok(e) => settle(core, e, rendering, summary).await?,
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                resync_pending(core, rendering, summary).await?
+            }
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+/// Records a finished render of one of ours.
+async fn settle(
+    core: &Core,
+    event: RenderEvent,
+    rendering: &mut HashMap<PhotoId, Pending>,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    let Some(pending) = rendering.remove(&event.photo) else {
+        return Ok(());
+    };
+    if event.status == PhotoStatus::Failed {
+        let reason = core
+            .db
+            .photo(&event.photo)
+            .await?
+            .and_then(|p| p.error)
+            .unwrap_or_else(|| "render failed".into());
+        summary.failed.push((pending.path, reason));
+        // It was counted when accepted; it is a failure after all.
+        if pending.new {
+            summary.imported -= 1;
+        } else {
+            summary.duplicates -= 1;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the database about every photo still rendering (after missed events).
+async fn resync_pending(
+    core: &Core,
+    rendering: &mut HashMap<PhotoId, Pending>,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    let ids: Vec<PhotoId> = rendering.keys().cloned().collect();
+    for id in ids {
+        let status = core.db.photo(&id).await?.map(|p| p.status);
+        match status {
+            Some(PhotoStatus::Pending) => {}
+            Some(status) => {
+                settle(core, RenderEvent { photo: id, status }, rendering, summary).await?
+            }
+            None => {
+                if let Some(p) = rendering.remove(&id) {
+                    summary
+                        .failed
+                        .push((p.path, "deleted while importing".into()));
+                    if p.new {
+                        summary.imported -= 1;
+                    } else {
+                        summary.duplicates -= 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_supported_files_recursively_and_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        for f in [
+            "z.JPG",
+            "a/b/x.png",
+            "a/notes.txt",
+            "a/y.webp",
+            "a/b/.hidden.gif",
+        ] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        let files = collect_files(&[d.to_path_buf()]).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a/b/.hidden.gif", "a/b/x.png", "a/y.webp", "z.JPG"]);
+        assert!(collect_files(&[d.join("missing")]).is_err());
+        // A file named directly is taken whatever its extension.
+        let one = collect_files(&[d.join("a/notes.txt")]).unwrap();
+        assert_eq!(one.len(), 1);
+    }
+}

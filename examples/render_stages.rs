@@ -1,10 +1,26 @@
-//! Times each stage of the render pipeline on the given JPEGs (one thread):
-//! `cargo run --release --example render_stages -- photo.jpg…`
-use std::time::Instant;
+//! Times the render pipeline on the given JPEGs on one thread: the decode
+//! alone, then whole renders with a reused scratch (as a render worker does).
+//! For profiling, e.g. `perf record`:
+//!
+//!     cargo run --release --example render_stages -- photo.jpg…
+//!
+//! `PROGRESSIVE=1` / `OPTIMIZE=1` switch the JPEG encoder options.
+use std::time::{Duration, Instant};
 
 use scoot::domain::{ImageFormat, VariantSpec};
 use scoot::render::PixelLimits;
-use scoot::render::pipeline::{RenderSettings, render};
+use scoot::render::pipeline::{JpegOptions, RenderSettings, Scratch, render_with};
+
+fn best_of(runs: u32, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
 
 fn main() {
     let settings = RenderSettings {
@@ -12,64 +28,28 @@ fn main() {
             VariantSpec::new("thumb", 400),
             VariantSpec::new("display", 1600),
         ],
-        jpeg: scoot::render::pipeline::JpegOptions {
+        jpeg: JpegOptions {
             quality: 82,
-            progressive: std::env::var("PROGRESSIVE").is_ok(),
-            optimize_coding: std::env::var("OPTIMIZE").is_ok(),
+            progressive: std::env::var_os("PROGRESSIVE").is_some(),
+            optimize_coding: std::env::var_os("OPTIMIZE").is_some(),
         },
         limits: PixelLimits {
             max_pixels: 50_000_000,
             max_side: 16_384,
         },
     };
+    let mut scratch = Scratch::default();
     for path in std::env::args().skip(1) {
-        let bytes = std::fs::read(&path).unwrap();
-        let t = Instant::now();
-        let decoded = scoot::render::jpeg::decode(&bytes, 1600, &settings.limits).unwrap();
-        let t_decode = t.elapsed();
-        let small = scoot::render::pipeline::Pixels {
-            width: 1600,
-            height: 1200,
-            alpha: false,
-            data: decoded
-                .pixels
-                .data
-                .chunks(decoded.pixels.width as usize * 3)
-                .take(1200)
-                .flat_map(|row| row[..1600 * 3].to_vec())
-                .collect(),
-        };
-        for progressive in [false, true] {
-            let options = scoot::render::pipeline::JpegOptions {
-                quality: 82,
-                progressive,
-                optimize_coding: false,
-            };
-            let mut best = std::time::Duration::MAX;
-            let mut len = 0;
-            for _ in 0..5 {
-                let t = Instant::now();
-                len = scoot::render::jpeg::encode(&small, &options).unwrap().len();
-                best = best.min(t.elapsed());
-            }
-            println!("encode 1600x1200 progressive={progressive}: {best:?}, {len} bytes");
-        }
-        let runs = 10;
-        let t = Instant::now();
-        for _ in 0..runs {
-            render(&bytes, ImageFormat::Jpeg, &settings).unwrap();
-        }
-        let per = t.elapsed() / runs;
+        let bytes = std::fs::read(&path).expect("readable file");
+        let decode = best_of(5, || {
+            scoot::render::jpeg::decode(&bytes, 1600, &settings.limits, |n| vec![0; n]).unwrap();
+        });
+        let render = best_of(10, || {
+            render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings).unwrap();
+        });
         println!(
-            "{path}: decode→{}x{} {:?}; full render {:?} ({:.1}/s)",
-            decoded.pixels.width,
-            decoded.pixels.height,
-            t_decode,
-            per,
-            1.0 / per.as_secs_f64()
+            "{path}: decode {decode:.1?}, render {render:.1?} ({:.1}/s)",
+            1.0 / render.as_secs_f64()
         );
     }
 }
-
-#[allow(dead_code)]
-fn encode_only() {}

@@ -6,11 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Renders allocate and free tens of megabytes per photo; glibc's malloc
-/// hands those back to the kernel and faults them in again every time
-/// (~10 % of a render's CPU in `perf`). mimalloc keeps them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use scoot::commands;
 use scoot::config::{Config, Overrides};
 

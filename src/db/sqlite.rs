@@ -123,8 +123,26 @@ impl SqliteRepo {
     }
 
     /// Runs `f` inside one write transaction in the blocking pool; commits if
-    /// `f` succeeds.
+    /// `f` succeeds, durably (synced to disk before it returns).
     async fn write<T, F>(&self, f: F) -> DbResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> DbResult<T> + Send + 'static,
+    {
+        self.write_with(Sync::Full, f).await
+    }
+
+    /// A write whose loss on power failure (not on a crash: the WAL has it)
+    /// only means redoing work: render-job bookkeeping. Skips the fsync.
+    async fn write_relaxed<T, F>(&self, f: F) -> DbResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> DbResult<T> + Send + 'static,
+    {
+        self.write_with(Sync::Normal, f).await
+    }
+
+    async fn write_with<T, F>(&self, sync: Sync, f: F) -> DbResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> DbResult<T> + Send + 'static,
@@ -132,6 +150,11 @@ impl SqliteRepo {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = lock(&writer);
+            let level = match sync {
+                Sync::Full => "FULL",
+                Sync::Normal => "NORMAL",
+            };
+            conn.pragma_update(None, "synchronous", level)?;
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
@@ -140,6 +163,16 @@ impl SqliteRepo {
         .await
         .map_err(|e| DbError::Backend(e.to_string()))?
     }
+}
+
+/// How hard a commit waits for the disk.
+#[derive(Clone, Copy)]
+enum Sync {
+    /// fsync on every commit: survives power loss.
+    Full,
+    /// fsync at checkpoints: survives a killed process, may lose the last
+    /// commits on power loss.
+    Normal,
 }
 
 /// A poisoned lock only means another call panicked mid-use; the connection
@@ -516,7 +549,7 @@ impl Repo for SqliteRepo {
         now: Millis,
         lease_ms: i64,
     ) -> DbResult<Vec<ClaimedJob>> {
-        self.write(move |tx| {
+        self.write_relaxed(move |tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format
                  FROM render_jobs j JOIN photos p ON p.id = j.photo_id
@@ -551,7 +584,7 @@ impl Repo for SqliteRepo {
     }
 
     async fn requeue_running(&self) -> DbResult<u64> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             let n = tx.execute(
                 "UPDATE render_jobs SET state = 'queued', lease_until = NULL WHERE state = 'running'",
                 [],
@@ -577,7 +610,7 @@ impl Repo for SqliteRepo {
         now: Millis,
     ) -> DbResult<bool> {
         let (job, photo, variants) = (job.clone(), photo.clone(), variants.to_vec());
-        self.write(move |tx| {
+        self.write_relaxed(move |tx| {
             let gone = tx.execute("DELETE FROM render_jobs WHERE id = ?1", [job.as_str()])? == 0;
             if gone {
                 return Ok(false);
@@ -615,7 +648,7 @@ impl Repo for SqliteRepo {
         now: Millis,
     ) -> DbResult<()> {
         let (job, photo, reason) = (job.clone(), photo.clone(), reason.to_owned());
-        self.write(move |tx| {
+        self.write_relaxed(move |tx| {
             tx.execute("DELETE FROM render_jobs WHERE id = ?1", [job.as_str()])?;
             tx.execute(
                 "UPDATE photos SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
@@ -628,7 +661,7 @@ impl Repo for SqliteRepo {
 
     async fn retry_job(&self, job: &JobId, reason: &str, run_after: Millis) -> DbResult<()> {
         let (job, reason) = (job.clone(), reason.to_owned());
-        self.write(move |tx| {
+        self.write_relaxed(move |tx| {
             tx.execute(
                 "UPDATE render_jobs SET state = 'queued', lease_until = NULL, run_after = ?2,
                      last_error = ?3 WHERE id = ?1",

@@ -79,24 +79,31 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
 }
 
 /// Decodes `bytes` as 8-bit RGB, shrunk on load (where the codec can) so the
-/// long edge is still at least `target_long_edge`.
+/// long edge is still at least `target_long_edge`. `buffer(len)` provides
+/// the memory to decode into.
 pub fn decode(
     bytes: &[u8],
     target_long_edge: u32,
     limits: &PixelLimits,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
 ) -> Result<DecodedJpeg, RenderError> {
     let header = read_header(bytes)?;
     limits.check(header.width, header.height)?;
     let scale = scale_numerator(header.width.max(header.height), target_long_edge);
     Ok(DecodedJpeg {
-        pixels: decode_pixels(bytes, scale, limits)?,
+        pixels: decode_pixels(bytes, scale, limits, buffer)?,
         orientation: header.orientation,
         icc: header.icc,
     })
 }
 
 #[cfg(feature = "turbojpeg")]
-fn decode_pixels(bytes: &[u8], scale: u8, _limits: &PixelLimits) -> Result<Pixels, RenderError> {
+fn decode_pixels(
+    bytes: &[u8],
+    scale: u8,
+    _limits: &PixelLimits,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Pixels, RenderError> {
     use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
     let mut d = Decompressor::new().map_err(corrupt)?;
     let header = d.read_header(bytes).map_err(corrupt)?;
@@ -109,7 +116,7 @@ fn decode_pixels(bytes: &[u8], scale: u8, _limits: &PixelLimits) -> Result<Pixel
     } else {
         PixelFormat::RGB
     };
-    let mut data = vec![0u8; scaled.width * scaled.height * format.size()];
+    let mut data = buffer(scaled.width * scaled.height * format.size());
     let image = Image {
         pixels: &mut data[..],
         width: scaled.width,
@@ -128,7 +135,12 @@ fn decode_pixels(bytes: &[u8], scale: u8, _limits: &PixelLimits) -> Result<Pixel
 }
 
 #[cfg(not(feature = "turbojpeg"))]
-fn decode_pixels(bytes: &[u8], _scale: u8, limits: &PixelLimits) -> Result<Pixels, RenderError> {
+fn decode_pixels(
+    bytes: &[u8],
+    _scale: u8,
+    limits: &PixelLimits,
+    _buffer: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Pixels, RenderError> {
     use super::probe::refusal;
     use image::ImageDecoder;
     let mut decoder =
@@ -229,9 +241,9 @@ mod tests {
                 optimize_coding,
             };
             let bytes = encode(&pixels, &options).unwrap();
-            let full = decode(&bytes, 640, &LIMITS).unwrap();
+            let full = decode(&bytes, 640, &LIMITS, |n| vec![0; n]).unwrap();
             assert_eq!((full.pixels.width, full.pixels.height), (640, 480));
-            let half = decode(&bytes, 300, &LIMITS).unwrap();
+            let half = decode(&bytes, 300, &LIMITS, |n| vec![0; n]).unwrap();
             let expected = if cfg!(feature = "turbojpeg") {
                 (320, 240)
             } else {
@@ -244,8 +256,14 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(decode(b"\xFF\xD8\xFF\xE0 nothing here", 100, &LIMITS).is_err());
-        assert!(decode(b"", 100, &LIMITS).is_err());
+        assert!(
+            decode(b"\xFF\xD8\xFF\xE0 nothing here", 100, &LIMITS, |n| vec![
+                0;
+                n
+            ])
+            .is_err()
+        );
+        assert!(decode(b"", 100, &LIMITS, |n| vec![0; n]).is_err());
     }
 
     #[test]

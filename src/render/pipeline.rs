@@ -95,8 +95,52 @@ impl Pixels {
     }
 }
 
+/// What a render worker keeps between jobs: the resizer's internal buffers
+/// and spare pixel buffers, so that decoding and resizing a photo writes
+/// into memory that is already mapped instead of faulting in fresh pages.
+#[derive(Default)]
+pub struct Scratch {
+    resizer: Resizer,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    /// A buffer of exactly `len` bytes (contents unspecified), reusing a
+    /// spare one when one is big enough.
+    fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut v = match self.spare.iter().position(|b| b.capacity() >= len) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        v.resize(len, 0);
+        v
+    }
+
+    /// Keeps a buffer for the next job (at most a few).
+    fn keep(&mut self, buffer: Vec<u8>) {
+        const SPARE: usize = 4;
+        if self.spare.len() < SPARE {
+            self.spare.push(buffer);
+        } else if let Some(smallest) = self.spare.iter_mut().min_by_key(|b| b.capacity())
+            && smallest.capacity() < buffer.capacity()
+        {
+            *smallest = buffer;
+        }
+    }
+}
+
 /// Renders every variant in `settings` from an original's bytes.
 pub fn render(
+    original: &[u8],
+    format: ImageFormat,
+    settings: &RenderSettings,
+) -> Result<Vec<RenderedVariant>, RenderError> {
+    render_with(&mut Scratch::default(), original, format, settings)
+}
+
+/// [`render`], reusing a worker's [`Scratch`] buffers.
+pub fn render_with(
+    scratch: &mut Scratch,
     original: &[u8],
     format: ImageFormat,
     settings: &RenderSettings,
@@ -109,7 +153,9 @@ pub fn render(
         .unwrap_or(0);
     let source = match format {
         ImageFormat::Jpeg => {
-            let decoded = jpeg::decode(original, largest, &settings.limits)?;
+            let decoded = jpeg::decode(original, largest, &settings.limits, |len| {
+                scratch.buffer(len)
+            })?;
             orient(decoded.pixels, decoded.orientation)
         }
         _ => decode(original, format, &settings.limits)?,
@@ -117,7 +163,6 @@ pub fn render(
     let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
     specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
 
-    let mut resizer = Resizer::new();
     let mut out = Vec::with_capacity(specs.len());
     // The image the next (smaller) variant is resized from.
     let mut previous: Option<Pixels> = None;
@@ -127,7 +172,7 @@ pub fn render(
             .as_ref()
             .filter(|p| p.width >= w && p.height >= h)
             .unwrap_or(&source);
-        let pixels = resize(&mut resizer, from, w, h)?;
+        let pixels = resize(scratch, from, w, h)?;
         let (format, bytes) = encode(&pixels, settings)?;
         out.push(RenderedVariant {
             spec: spec.clone(),
@@ -136,7 +181,13 @@ pub fn render(
             height: h,
             bytes,
         });
-        previous = Some(pixels);
+        if let Some(done) = previous.replace(pixels) {
+            scratch.keep(done.data);
+        }
+    }
+    scratch.keep(source.data);
+    if let Some(last) = previous {
+        scratch.keep(last.data);
     }
     Ok(out)
 }
@@ -179,19 +230,19 @@ fn decode(
     })
 }
 
-fn resize(resizer: &mut Resizer, src: &Pixels, w: u32, h: u32) -> Result<Pixels, RenderError> {
+fn resize(scratch: &mut Scratch, src: &Pixels, w: u32, h: u32) -> Result<Pixels, RenderError> {
     let err = |e: &dyn std::fmt::Display| RenderError::Resize(e.to_string());
+    let mut data = scratch.buffer(w as usize * h as usize * src.pixel_type().size());
     if (w, h) == (src.width, src.height) {
-        return Ok(Pixels {
-            data: src.data.clone(),
-            ..*src
-        });
+        data.copy_from_slice(&src.data);
+        return Ok(Pixels { data, ..*src });
     }
     let view =
         ImageRef::new(src.width, src.height, &src.data, src.pixel_type()).map_err(|e| err(&e))?;
-    let mut dst = Image::new(w, h, src.pixel_type());
+    let mut dst = Image::from_vec_u8(w, h, data, src.pixel_type()).map_err(|e| err(&e))?;
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    resizer
+    scratch
+        .resizer
         .resize(&view, &mut dst, &options)
         .map_err(|e| err(&e))?;
     Ok(Pixels {
@@ -315,6 +366,26 @@ mod tests {
         let a = render(&src, ImageFormat::Png, &settings()).unwrap();
         let b = render(&src, ImageFormat::Png, &settings()).unwrap();
         assert!(a.iter().zip(&b).all(|(a, b)| a.bytes == b.bytes));
+    }
+
+    #[test]
+    fn reused_scratch_gives_the_same_bytes() {
+        let big = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+            500,
+            300,
+            |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 7]),
+        )));
+        let small = png(DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+            120,
+            90,
+            |x, y| image::Rgb([(x * 2) as u8, 200, (y * 2) as u8]),
+        )));
+        let mut scratch = Scratch::default();
+        for src in [&big, &small, &big] {
+            let fresh = render(src, ImageFormat::Png, &settings()).unwrap();
+            let reused = render_with(&mut scratch, src, ImageFormat::Png, &settings()).unwrap();
+            assert!(fresh.iter().zip(&reused).all(|(a, b)| a.bytes == b.bytes));
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 
-use super::pipeline::{self, RenderSettings};
+use super::pipeline::{self, RenderSettings, Scratch};
 use crate::cache::Caches;
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo, Variant};
@@ -169,26 +169,32 @@ async fn dispatch(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let slot = tokio::select! {
+        let first = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
             _ = stop.changed() => break,
         };
-        let claimed = db.claim_jobs(1, now_millis(), LEASE_MS).await;
+        // One claim for every idle worker: fewer write transactions.
+        let mut free = vec![first];
+        while let Ok(slot) = slots.clone().try_acquire_owned() {
+            free.push(slot);
+        }
+        let claimed = db
+            .claim_jobs(free.len() as u32, now_millis(), LEASE_MS)
+            .await;
         let idle = match claimed {
-            Ok(mut jobs) if !jobs.is_empty() => {
-                let task = Task {
-                    job: jobs.remove(0),
-                    _slot: slot,
-                };
-                match tx.try_send(task) {
-                    Ok(()) => None,
-                    // Cannot happen while slots == channel capacity; the
-                    // lease brings the job back if it ever does.
-                    Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) => {
+            Ok(jobs) if !jobs.is_empty() => {
+                let mut idle = None;
+                for (job, slot) in jobs.into_iter().zip(free) {
+                    // Cannot fail while slots == channel capacity; the lease
+                    // brings the job back if it ever does.
+                    if let Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) =
+                        tx.try_send(Task { job, _slot: slot })
+                    {
                         tracing::error!(job = %t.job.id, "render channel refused a job");
-                        Some(IDLE_POLL)
+                        idle = Some(IDLE_POLL);
                     }
                 }
+                idle
             }
             Ok(_) => Some(IDLE_POLL),
             Err(e) => {
@@ -216,18 +222,19 @@ struct Worker {
 
 impl Worker {
     fn serve(&self, rx: Receiver<Task>) {
+        let mut scratch = Scratch::default();
         while let Ok(task) = rx.recv() {
             // The pipeline has its own catch_unwind; this one covers the I/O
             // around it, so a worker survives to take the next job.
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.run(&task.job))) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.run(&task.job, &mut scratch))) {
                 tracing::error!(photo = %task.job.photo_id, "render job panicked: {}", panic_message(&p));
             }
         }
     }
 
-    fn run(&self, job: &ClaimedJob) {
+    fn run(&self, job: &ClaimedJob, scratch: &mut Scratch) {
         let started = Instant::now();
-        let outcome = self.attempt(job);
+        let outcome = self.attempt(job, scratch);
         let label = match &outcome {
             Outcome::Ready => "ready",
             Outcome::Failed(_) => "failed",
@@ -289,7 +296,7 @@ impl Worker {
         }
     }
 
-    fn attempt(&self, job: &ClaimedJob) -> Outcome {
+    fn attempt(&self, job: &ClaimedJob, scratch: &mut Scratch) -> Outcome {
         if job.attempts > self.max_attempts {
             return Outcome::Failed(format!("gave up after {} attempts", job.attempts - 1));
         }
@@ -303,13 +310,14 @@ impl Worker {
             Err(e) => return Outcome::Retry(e.to_string()),
         };
         let rendered = catch_unwind(AssertUnwindSafe(|| {
-            pipeline::render(&original, job.format, &self.settings)
+            pipeline::render_with(scratch, &original, job.format, &self.settings)
         }));
         drop(original);
         let rendered = match rendered {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Outcome::Failed(e.to_string()),
             Err(panic) => {
+                *scratch = Scratch::default();
                 return Outcome::Failed(format!("the renderer crashed: {}", panic_message(&panic)));
             }
         };

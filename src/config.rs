@@ -108,6 +108,9 @@ pub struct RenderConfig {
     pub jpeg_optimize_coding: bool,
     /// Attempts before a job that keeps hitting transient errors fails.
     pub max_attempts: u32,
+    /// Renders run concurrently only while their estimated memory (decoded
+    /// pixels and buffers) fits in this many MiB; a bigger one runs alone.
+    pub memory_budget_mb: u32,
     /// The sizes every photo is rendered to.
     pub variants: Vec<VariantSpec>,
 }
@@ -120,6 +123,7 @@ impl Default for RenderConfig {
             jpeg_progressive: false,
             jpeg_optimize_coding: false,
             max_attempts: 5,
+            memory_budget_mb: 1024,
             variants: vec![
                 VariantSpec::new("thumb", 400),
                 VariantSpec::new("display", 1600),
@@ -247,6 +251,9 @@ impl Config {
             if self.render.variants[..i].iter().any(|o| o.name == v.name) {
                 return invalid(format!("variant {} is named twice", v.name));
             }
+        }
+        if self.render.memory_budget_mb == 0 {
+            return invalid("render.memory_budget_mb must be positive".into());
         }
         if !(1..=100).contains(&self.render.jpeg_quality) {
             return invalid("render.jpeg_quality must be 1..=100".into());

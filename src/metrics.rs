@@ -12,6 +12,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub render_queue_depth: IntGauge,
+    pub render_memory_reserved: IntGauge,
+    pub render_memory_reserved_peak: IntGauge,
+    pub renders_in_flight: IntGauge,
+    pub renders_in_flight_peak: IntGauge,
     pub render_duration: HistogramVec,
     pub renders: IntCounterVec,
     pub cache_lookups: IntCounterVec,
@@ -38,6 +42,20 @@ impl Metrics {
         .expect("valid metric");
         let render_queue_depth =
             IntGauge::new("render_queue_depth", "Render jobs queued or running").expect("valid");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let render_memory_reserved = gauge(
+            "render_memory_reserved_bytes",
+            "Estimated memory of the renders running now (admission is bounded by render.memory_budget_mb)",
+        );
+        let render_memory_reserved_peak = gauge(
+            "render_memory_reserved_peak_bytes",
+            "Highest render_memory_reserved_bytes since start",
+        );
+        let renders_in_flight = gauge("renders_in_flight", "Renders running now");
+        let renders_in_flight_peak = gauge(
+            "renders_in_flight_peak",
+            "Most renders running at once since start",
+        );
         let render_duration = HistogramVec::new(
             HistogramOpts::new("render_duration_seconds", "Time to render one photo")
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]),
@@ -63,6 +81,10 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(render_queue_depth.clone()),
+            Box::new(render_memory_reserved.clone()),
+            Box::new(render_memory_reserved_peak.clone()),
+            Box::new(renders_in_flight.clone()),
+            Box::new(renders_in_flight_peak.clone()),
             Box::new(render_duration.clone()),
             Box::new(renders.clone()),
             Box::new(cache_lookups.clone()),
@@ -75,6 +97,10 @@ impl Metrics {
             http_requests,
             http_duration,
             render_queue_depth,
+            render_memory_reserved,
+            render_memory_reserved_peak,
+            renders_in_flight,
+            renders_in_flight_peak,
             render_duration,
             renders,
             cache_lookups,

@@ -190,6 +190,10 @@ pub struct ClaimedJob {
     pub photo_id: PhotoId,
     pub hash: ContentHash,
     pub format: ImageFormat,
+    /// As displayed; what the render will decode.
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
     /// Attempts including this one.
     pub attempts: u32,
 }

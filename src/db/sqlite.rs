@@ -551,7 +551,8 @@ impl Repo for SqliteRepo {
     ) -> DbResult<Vec<ClaimedJob>> {
         self.write_relaxed(move |tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format
+                "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format,
+                        p.width, p.height, p.original_size
                  FROM render_jobs j JOIN photos p ON p.id = j.photo_id
                  WHERE (j.state = 'queued' AND j.run_after <= ?1)
                     OR (j.state = 'running' AND j.lease_until < ?1)
@@ -569,6 +570,9 @@ impl Repo for SqliteRepo {
                     attempts: to_u32(r.get::<_, i64>(2)? + 1, "attempts")?,
                     hash: r.get::<_, String>(3)?.parse().map_err(corrupt("hash"))?,
                     format: r.get::<_, String>(4)?.parse().map_err(corrupt("format"))?,
+                    width: to_u32(r.get(5)?, "width")?,
+                    height: to_u32(r.get(6)?, "height")?,
+                    byte_size: u64::try_from(r.get::<_, i64>(7)?).map_err(corrupt("size"))?,
                 });
             }
             for job in &jobs {

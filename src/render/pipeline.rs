@@ -95,6 +95,40 @@ impl Pixels {
     }
 }
 
+/// A generous estimate of the memory one render of an original of
+/// `width` × `height` pixels and `byte_size` bytes takes at its peak: the
+/// original's bytes, the decoded image (shrunk on load for JPEG, up to 16-bit
+/// RGBA plus its 8-bit conversion otherwise), a rotated copy, and the
+/// largest variant with the resizer's intermediate rows.
+pub fn memory_estimate(
+    width: u32,
+    height: u32,
+    byte_size: u64,
+    format: ImageFormat,
+    settings: &RenderSettings,
+) -> u64 {
+    let largest = settings
+        .variants
+        .iter()
+        .map(|v| v.long_edge)
+        .max()
+        .unwrap_or(0);
+    let (w, h) = (u64::from(width), u64::from(height));
+    let decoded = match format {
+        ImageFormat::Jpeg if cfg!(feature = "turbojpeg") => {
+            let n = u64::from(jpeg::scale_numerator(width.max(height), largest));
+            w.saturating_mul(n).div_ceil(8) * h.saturating_mul(n).div_ceil(8) * 3
+        }
+        ImageFormat::Jpeg => w * h * 3,
+        _ => w * h * (8 + 4),
+    };
+    let variant = {
+        let (vw, vh) = VariantSpec::new("largest", largest).fit(width, height);
+        u64::from(vw) * u64::from(vh) * 4 * 2
+    };
+    byte_size + decoded * 2 + variant + (4 << 20)
+}
+
 /// What a render worker keeps between jobs: the resizer's internal buffers
 /// and spare pixel buffers, so that decoding and resizing a photo writes
 /// into memory that is already mapped instead of faulting in fresh pages.

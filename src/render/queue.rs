@@ -78,6 +78,7 @@ pub struct RenderPool {
 struct Task {
     job: ClaimedJob,
     _slot: OwnedSemaphorePermit,
+    _memory: Reservation,
 }
 
 /// What became of one attempt.
@@ -121,13 +122,21 @@ impl RenderPool {
         }
         let queue = RenderQueue::default();
         let (stop, stop_rx) = watch::channel(false);
-        let dispatcher = tokio::spawn(dispatch(
-            deps.db.clone(),
-            tx,
-            Arc::new(Semaphore::new(threads)),
-            queue.clone(),
-            stop_rx,
-        ));
+        let budget_mb = cfg.memory_budget_mb.max(1);
+        let dispatcher = tokio::spawn(
+            Dispatcher {
+                db: deps.db.clone(),
+                tx,
+                slots: Arc::new(Semaphore::new(threads)),
+                memory: Arc::new(Semaphore::new(budget_mb as usize)),
+                budget_mb,
+                settings: worker.settings.clone(),
+                metrics: deps.metrics.clone(),
+                queue: queue.clone(),
+                stop: stop_rx,
+            }
+            .run(),
+        );
         tracing::info!(threads, jpeg = super::jpeg::CODEC, "render pool started");
         Self {
             queue,
@@ -161,56 +170,115 @@ impl RenderPool {
     }
 }
 
-async fn dispatch(
+/// Claims jobs and hands them to workers, one per idle worker, admitting
+/// each only when its estimated memory fits in the budget.
+struct Dispatcher {
     db: Arc<dyn Repo>,
     tx: Sender<Task>,
     slots: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+    budget_mb: u32,
+    settings: RenderSettings,
+    metrics: Metrics,
     queue: RenderQueue,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let first = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
-            _ = stop.changed() => break,
-        };
-        // One claim for every idle worker: fewer write transactions.
-        let mut free = vec![first];
-        while let Ok(slot) = slots.clone().try_acquire_owned() {
-            free.push(slot);
-        }
-        let claimed = db
-            .claim_jobs(free.len() as u32, now_millis(), LEASE_MS)
-            .await;
-        let idle = match claimed {
-            Ok(jobs) if !jobs.is_empty() => {
-                let mut idle = None;
-                for (job, slot) in jobs.into_iter().zip(free) {
-                    // Cannot fail while slots == channel capacity; the lease
-                    // brings the job back if it ever does.
-                    if let Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) =
-                        tx.try_send(Task { job, _slot: slot })
-                    {
-                        tracing::error!(job = %t.job.id, "render channel refused a job");
-                        idle = Some(IDLE_POLL);
-                    }
-                }
-                idle
-            }
-            Ok(_) => Some(IDLE_POLL),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot claim render jobs");
-                Some(IDLE_POLL * 5)
-            }
-        };
-        if let Some(wait) = idle {
-            tokio::select! {
-                _ = queue.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => break,
-            }
-        }
+    stop: watch::Receiver<bool>,
+}
+
+/// Memory reserved for one render; given back (and counted) on drop.
+struct Reservation {
+    _permit: OwnedSemaphorePermit,
+    bytes: i64,
+    metrics: Metrics,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.metrics.render_memory_reserved.sub(self.bytes);
     }
-    // Dropping `tx` here lets the workers drain the channel and exit.
+}
+
+impl Dispatcher {
+    async fn run(mut self) {
+        loop {
+            let first = tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
+                _ = self.stop.changed() => break,
+            };
+            // One claim for every idle worker: fewer write transactions.
+            let mut free = vec![first];
+            while let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                free.push(slot);
+            }
+            let claimed = self
+                .db
+                .claim_jobs(free.len() as u32, now_millis(), LEASE_MS)
+                .await;
+            let idle = match claimed {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for (job, slot) in jobs.into_iter().zip(free) {
+                        let Some(memory) = self.reserve(&job).await else {
+                            return; // stopping; the lease brings the job back
+                        };
+                        // Cannot fail while slots == channel capacity; the
+                        // lease brings the job back if it ever does.
+                        let task = Task {
+                            job,
+                            _slot: slot,
+                            _memory: memory,
+                        };
+                        if let Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) =
+                            self.tx.try_send(task)
+                        {
+                            tracing::error!(job = %t.job.id, "render channel refused a job");
+                        }
+                    }
+                    None
+                }
+                Ok(_) => Some(IDLE_POLL),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim render jobs");
+                    Some(IDLE_POLL * 5)
+                }
+            };
+            if let Some(wait) = idle {
+                tokio::select! {
+                    _ = self.queue.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.stop.changed() => break,
+                }
+            }
+        }
+        // Dropping `tx` here lets the workers drain the channel and exit.
+    }
+
+    /// Waits until the job's estimated memory fits in the budget. A job
+    /// bigger than the whole budget waits for all of it, so it runs alone.
+    async fn reserve(&mut self, job: &ClaimedJob) -> Option<Reservation> {
+        let estimate = pipeline::memory_estimate(
+            job.width,
+            job.height,
+            job.byte_size,
+            job.format,
+            &self.settings,
+        );
+        let mb = u32::try_from(estimate.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_mb);
+        let permit = tokio::select! {
+            p = self.memory.clone().acquire_many_owned(mb) => p.expect("semaphore never closed"),
+            _ = self.stop.changed() => return None,
+        };
+        let bytes = i64::from(mb) << 20;
+        let reserved = &self.metrics.render_memory_reserved;
+        reserved.add(bytes);
+        let peak = &self.metrics.render_memory_reserved_peak;
+        peak.set(peak.get().max(reserved.get()));
+        Some(Reservation {
+            _permit: permit,
+            bytes,
+            metrics: self.metrics.clone(),
+        })
+    }
 }
 
 struct Worker {
@@ -234,7 +302,15 @@ impl Worker {
 
     fn run(&self, job: &ClaimedJob, scratch: &mut Scratch) {
         let started = Instant::now();
+        let m = &self.deps.metrics;
+        m.renders_in_flight.inc();
+        m.renders_in_flight_peak.set(
+            m.renders_in_flight_peak
+                .get()
+                .max(m.renders_in_flight.get()),
+        );
         let outcome = self.attempt(job, scratch);
+        m.renders_in_flight.dec();
         let label = match &outcome {
             Outcome::Ready => "ready",
             Outcome::Failed(_) => "failed",

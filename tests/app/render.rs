@@ -126,3 +126,61 @@ async fn small_images_are_not_upscaled_and_alpha_becomes_png() {
         assert!(decoded.get_pixel(119, 40).0[3] > 200);
     }
 }
+
+/// A noisy PNG: slow enough to decode that two renders overlap.
+fn heavy_png(seed: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(2400, 1600, |x, y| {
+        let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ (seed << 16)) >> 7;
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    });
+    let mut out = Vec::new();
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+/// Two workers; runs the same burst of big images under `budget_mb`.
+async fn peak_concurrency(budget_mb: u32) -> (f64, f64) {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.render.threads = 2;
+        c.render.memory_budget_mb = budget_mb;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for seed in 0..6 {
+        let resp = app.upload_bytes("big.png", heavy_png(seed)).await;
+        assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+        ids.push(resp.json::<scoot::web::api::PhotoJson>().await.unwrap().id);
+    }
+    for id in &ids {
+        assert_eq!(app.settled(id).await.status, "ready");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    (
+        gauge(&metrics, "scoot_renders_in_flight_peak"),
+        gauge(&metrics, "scoot_render_memory_reserved_peak_bytes"),
+    )
+}
+
+#[tokio::test]
+async fn renders_are_admitted_within_the_memory_budget() {
+    // One 2400×1600 PNG is estimated at ~100 MB: 150 MB admits one at a time.
+    let (in_flight, reserved) = peak_concurrency(150).await;
+    assert_eq!(in_flight, 1.0, "a second render started over budget");
+    assert!(
+        reserved <= 150.0 * 1048576.0 && reserved > 50.0 * 1048576.0,
+        "{reserved}"
+    );
+    // The same burst with room for two does run two at once.
+    let (in_flight, reserved) = peak_concurrency(1024).await;
+    assert_eq!(in_flight, 2.0);
+    assert!(reserved > 150.0 * 1048576.0, "{reserved}");
+}

@@ -7,5 +7,6 @@ mod import;
 mod media;
 mod pages;
 mod photos;
+mod quality;
 mod render;
 mod upload;

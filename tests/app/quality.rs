@@ -1,0 +1,163 @@
+//! Speed must not be bought with worse pictures: every variant the fast
+//! pipeline makes (shrink-on-load, chained resizes, SIMD Lanczos3) is compared
+//! with a slow reference — full decode, orientation, one Lanczos3 resize per
+//! size with the `image` crate — by DSSIM (0 = identical).
+//!
+//! Any JPEG variant differs from the reference by its own compression, so the
+//! bar is relative: a variant may be at most [`BAR`] times as far from the
+//! reference as the reference itself is after the same JPEG encoder. The
+//! README gives the reasoning and the measured values.
+
+use dssim_core::Dssim;
+use image::imageops::FilterType;
+use image::{DynamicImage, RgbImage};
+use scoot::domain::{ImageFormat, VariantSpec};
+use scoot::render::PixelLimits;
+use scoot::render::pipeline::{JpegOptions, RenderSettings, render};
+
+use crate::helpers::read_fixture;
+
+/// How much worse than "perfect resampling, then the same JPEG encoder" a
+/// variant may be.
+const BAR: f64 = 1.15;
+
+fn settings() -> RenderSettings {
+    RenderSettings {
+        variants: vec![
+            VariantSpec::new("thumb", 400),
+            VariantSpec::new("display", 1600),
+        ],
+        jpeg: JpegOptions {
+            quality: 82,
+            progressive: false,
+            optimize_coding: false,
+        },
+        limits: PixelLimits {
+            max_pixels: 50_000_000,
+            max_side: 16_384,
+        },
+    }
+}
+
+fn dssim(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let d = Dssim::new();
+    let img = |i: &RgbImage| {
+        let px: Vec<rgb::RGB8> = i
+            .pixels()
+            .map(|p| rgb::RGB8::new(p[0], p[1], p[2]))
+            .collect();
+        d.create_image_rgb(&px, i.width() as usize, i.height() as usize)
+            .unwrap()
+    };
+    f64::from(d.compare(&img(a), img(b)).0)
+}
+
+fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(img)
+        .unwrap();
+    out
+}
+
+/// `img` through the pipeline's own JPEG encoder and back: the loss any
+/// variant has before resampling is even considered.
+fn as_variant(img: &RgbImage) -> RgbImage {
+    let pixels = scoot::render::pipeline::Pixels {
+        width: img.width(),
+        height: img.height(),
+        alpha: false,
+        data: img.as_raw().clone(),
+    };
+    let bytes = scoot::render::jpeg::encode(&pixels, &settings().jpeg).unwrap();
+    image::load_from_memory(&bytes).unwrap().into_rgb8()
+}
+
+/// A camera-sized JPEG: a real photo (a fixture) upscaled to `width`, with
+/// mild sensor-like noise for the fine detail upscaling lost (as the
+/// benchmark corpus does), encoded at q92 so shrink-on-load has work to do.
+fn big_photo(fixture: &str, width: u32) -> Vec<u8> {
+    let small = image::load_from_memory(&read_fixture(fixture)).unwrap();
+    let height = width * small.height() / small.width();
+    let mut big = small
+        .resize_exact(width, height, FilterType::Lanczos3)
+        .into_rgb8();
+    let mut state = 0x2545_f491_u32;
+    for v in big.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = (state % 9) as i16 - 4;
+        *v = (i16::from(*v) + noise).clamp(0, 255) as u8;
+    }
+    jpeg(&big, 92)
+}
+
+/// The slow, careful rendering the fast pipeline is held to.
+fn reference(original: &[u8], width: u32, height: u32) -> RgbImage {
+    let mut decoder =
+        image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(original)).unwrap();
+    let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap();
+    let mut full = DynamicImage::from_decoder(decoder).unwrap();
+    full.apply_orientation(orientation);
+    full.resize_exact(width, height, FilterType::Lanczos3)
+        .into_rgb8()
+}
+
+fn check(name: &str, original: &[u8]) {
+    let variants = render(original, ImageFormat::Jpeg, &settings()).unwrap();
+    for v in &variants {
+        let ours = image::load_from_memory(&v.bytes).unwrap().into_rgb8();
+        let reference = reference(original, v.width, v.height);
+        let ours_d = dssim(&reference, &ours);
+        let encoder_d = dssim(&reference, &as_variant(&reference));
+        eprintln!(
+            "{name} {}: DSSIM {ours_d:.5} (q82 of the reference itself: {encoder_d:.5})",
+            v.spec.name
+        );
+        assert!(
+            ours_d <= encoder_d * BAR,
+            "{name} {}: DSSIM {ours_d:.5} vs {encoder_d:.5} for the reference's own JPEG",
+            v.spec.name
+        );
+    }
+}
+
+#[test]
+fn variants_match_a_slow_lanczos3_reference() {
+    // Shrink-on-load at 1/2 (4000 wide) and 1/4 for the thumb; rotated
+    // (orientation 6) and mirrored (7) sources; and a small one (no shrink).
+    check(
+        "landscape 4000",
+        &big_photo("orientation/Landscape_1.jpg", 4000),
+    );
+    check(
+        "portrait 3000",
+        &big_photo("orientation/Portrait_1.jpg", 3000),
+    );
+    check("landscape_6", &read_fixture("orientation/Landscape_6.jpg"));
+    check("portrait_7", &read_fixture("orientation/Portrait_7.jpg"));
+}
+
+#[test]
+fn the_bar_catches_a_bad_resize() {
+    // A nearest-neighbour downscale is visibly worse; the check must see it.
+    let original = big_photo("orientation/Landscape_1.jpg", 4000);
+    let reference = reference(&original, 1600, 1067);
+    let full = image::load_from_memory(&original).unwrap();
+    let nearest = full
+        .resize_exact(1600, 1067, FilterType::Nearest)
+        .into_rgb8();
+    let nearest = as_variant(&nearest);
+    let encoder_d = dssim(&reference, &as_variant(&reference));
+    let bad = dssim(&reference, &nearest);
+    eprintln!(
+        "nearest-neighbour: DSSIM {bad:.5}, bar {:.5}",
+        encoder_d * BAR
+    );
+    assert!(
+        bad > encoder_d * BAR,
+        "nearest {bad:.5} vs bar {encoder_d:.5}"
+    );
+}

@@ -36,6 +36,7 @@ fn main() {
         limits: PixelLimits {
             max_pixels: 50_000_000,
             max_side: 16_384,
+            max_frames: 1000,
         },
     };
     let mut scratch = Scratch::default();

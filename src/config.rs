@@ -81,6 +81,8 @@ pub struct UploadConfig {
     pub max_pixels: u64,
     /// Largest accepted width or height, in pixels.
     pub max_side: u32,
+    /// Most frames an animated GIF or WebP may have.
+    pub max_frames: u32,
 }
 
 impl Default for UploadConfig {
@@ -89,6 +91,7 @@ impl Default for UploadConfig {
             max_bytes: 64 * 1024 * 1024,
             max_pixels: 50_000_000,
             max_side: 16_384,
+            max_frames: 2000,
         }
     }
 }

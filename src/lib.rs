@@ -167,6 +167,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
     let limits = PixelLimits {
         max_pixels: config.upload.max_pixels,
         max_side: config.upload.max_side,
+        max_frames: config.upload.max_frames,
     };
     let render = RenderPool::start(
         config.render.clone(),

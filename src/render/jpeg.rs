@@ -211,6 +211,7 @@ mod tests {
     const LIMITS: PixelLimits = PixelLimits {
         max_pixels: 1 << 30,
         max_side: 1 << 15,
+        max_frames: 1000,
     };
 
     #[test]

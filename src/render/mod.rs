@@ -4,12 +4,14 @@
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
+//! - [`colour`]: embedded ICC profiles converted to sRGB.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
 //!   pipeline; the only part that does I/O.
 //!
 //! Architecture invariant: `probe` and `pipeline` never touch the database,
 //! the store or the network.
 
+pub mod colour;
 pub mod jpeg;
 pub mod pipeline;
 pub mod probe;

@@ -20,6 +20,7 @@ use image::codecs::png::PngEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader};
 
+use super::colour::ToSrgb;
 use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
 use crate::domain::{ImageFormat, VariantSpec};
@@ -74,6 +75,8 @@ pub enum RenderError {
     Resize(String),
     #[error("encode failed: {0}")]
     Encode(String),
+    #[error("colour conversion failed: {0}")]
+    Colour(String),
 }
 
 /// Decoded pixels in one of the two layouts the pipeline works in: 8-bit
@@ -185,14 +188,29 @@ pub fn render_with(
         .map(|v| v.long_edge)
         .max()
         .unwrap_or(0);
-    let source = match format {
+    let (source, icc) = match format {
         ImageFormat::Jpeg => {
             let decoded = jpeg::decode(original, largest, &settings.limits, |len| {
                 scratch.buffer(len)
             })?;
-            orient(decoded.pixels, decoded.orientation)
+            (orient(decoded.pixels, decoded.orientation), decoded.icc)
         }
         _ => decode(original, format, &settings.limits)?,
+    };
+    let source = match icc.and_then(|icc| ToSrgb::from_icc(&icc, source.alpha)) {
+        Some(to_srgb) => {
+            let mut srgb = scratch.buffer(source.data.len());
+            to_srgb.apply(&source, &mut srgb)?;
+            let converted = Pixels {
+                width: source.width,
+                height: source.height,
+                alpha: source.alpha,
+                data: srgb,
+            };
+            scratch.keep(source.data);
+            converted
+        }
+        None => source,
     };
     let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
     specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
@@ -227,11 +245,13 @@ pub fn render_with(
 }
 
 /// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
+/// Full decode with the `image` crate: oriented 8-bit pixels and the
+/// embedded ICC profile, if any.
 fn decode(
     original: &[u8],
     format: ImageFormat,
     limits: &PixelLimits,
-) -> Result<Pixels, RenderError> {
+) -> Result<(Pixels, Option<Vec<u8>>), RenderError> {
     let mut reader = ImageReader::with_format(Cursor::new(original), to_image_format(format));
     reader.limits(limits.decoder_limits());
     let mut decoder = reader.into_decoder().map_err(refusal)?;
@@ -247,6 +267,7 @@ fn decode(
         .into());
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
     let mut image = DynamicImage::from_decoder(decoder).map_err(refusal)?;
     image.apply_orientation(orientation);
     let (width, height) = (image.width(), image.height());
@@ -256,12 +277,15 @@ fn decode(
     } else {
         image.into_rgb8().into_raw()
     };
-    Ok(Pixels {
-        width,
-        height,
-        alpha,
-        data,
-    })
+    Ok((
+        Pixels {
+            width,
+            height,
+            alpha,
+            data,
+        },
+        icc,
+    ))
 }
 
 fn resize(scratch: &mut Scratch, src: &Pixels, w: u32, h: u32) -> Result<Pixels, RenderError> {
@@ -338,6 +362,7 @@ mod tests {
             limits: PixelLimits {
                 max_pixels: 50_000_000,
                 max_side: 16_384,
+                max_frames: 1000,
             },
         }
     }

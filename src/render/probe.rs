@@ -13,6 +13,8 @@ use crate::domain::ImageFormat;
 pub struct PixelLimits {
     pub max_pixels: u64,
     pub max_side: u32,
+    /// Frames of an animated GIF or WebP (only the first is rendered).
+    pub max_frames: u32,
 }
 
 impl PixelLimits {
@@ -73,6 +75,8 @@ pub enum ProbeError {
         height: u32,
         limits: PixelLimits,
     },
+    #[error("animation has more than {limit} frames")]
+    TooManyFrames { limit: u32 },
     #[error("cannot read image: {0}")]
     Corrupt(String),
 }
@@ -109,6 +113,10 @@ pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<P
     if format == ImageFormat::Jpeg {
         return probe_jpeg(reader, limits);
     }
+    count_frames(&mut reader, format, limits.max_frames)?;
+    reader
+        .rewind()
+        .map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     // Header only: the size check below gives the clearer refusal, so the
     // decoder's own dimension limits are not set here.
     let image_reader = ImageReader::with_format(reader, to_image_format(format));
@@ -126,6 +134,44 @@ pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<P
         taken_at: facts.taken_at,
         camera: facts.camera,
     })
+}
+
+/// Refuses animations over `max` frames, counting them without decoding any
+/// (GIF frames are skipped over, WebP says its count in the header).
+fn count_frames<R: BufRead + Seek>(
+    reader: &mut R,
+    format: ImageFormat,
+    max: u32,
+) -> Result<(), ProbeError> {
+    let corrupt = |e: &dyn std::fmt::Display| ProbeError::Corrupt(e.to_string());
+    let frames = match format {
+        ImageFormat::Gif => {
+            let mut options = gif::DecodeOptions::new();
+            options.skip_frame_decoding(true);
+            let mut decoder = options.read_info(reader).map_err(|e| corrupt(&e))?;
+            let mut n = 0u32;
+            while decoder
+                .next_frame_info()
+                .map_err(|e| corrupt(&e))?
+                .is_some()
+            {
+                n += 1;
+                if n > max {
+                    break;
+                }
+            }
+            n
+        }
+        ImageFormat::Webp => image_webp::WebPDecoder::new(reader)
+            .map_err(|e| corrupt(&e))?
+            .num_frames()
+            .max(1),
+        _ => 1,
+    };
+    if frames > max {
+        return Err(ProbeError::TooManyFrames { limit: max });
+    }
+    Ok(())
 }
 
 /// JPEG headers come first in the file: read a prefix, not the whole photo.
@@ -305,6 +351,7 @@ mod tests {
         let limits = PixelLimits {
             max_pixels: 1000,
             max_side: 100,
+            max_frames: 10,
         };
         let mut png = Vec::new();
         image::RgbImage::new(101, 2)

@@ -35,6 +35,7 @@ fn settings() -> RenderSettings {
         limits: PixelLimits {
             max_pixels: 50_000_000,
             max_side: 16_384,
+            max_frames: 1000,
         },
     }
 }

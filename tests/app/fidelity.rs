@@ -1,0 +1,253 @@
+//! Fidelity: the photos people really have come out right — colour profiles,
+//! greyscale, 16-bit, palette, CMYK, alpha, animation, orientation in PNG.
+//! Fixtures are generated here, with known sRGB renderings.
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, RgbImage};
+use moxcms::ColorProfile;
+use scoot::web::api::PhotoJson;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+const W: u32 = 96;
+const H: u32 = 64;
+
+fn flat_jpeg(rgb: [u8; 3], icc: Option<Vec<u8>>) -> Vec<u8> {
+    let img = RgbImage::from_pixel(W, H, image::Rgb(rgb));
+    let mut out = Vec::new();
+    let mut enc = JpegEncoder::new_with_quality(&mut out, 95);
+    if let Some(icc) = icc {
+        enc.set_icc_profile(icc).unwrap();
+    }
+    enc.write_image(img.as_raw(), W, H, ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+fn png_of(bytes: &[u8], w: u32, h: u32, color: ExtendedColorType, icc: Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = PngEncoder::new(&mut out);
+    if let Some(icc) = icc {
+        enc.set_icc_profile(icc).unwrap();
+    }
+    enc.write_image(bytes, w, h, color).unwrap();
+    out
+}
+
+/// Uploads, waits, and returns the photo and its `display` variant decoded.
+async fn rendered(app: &TestApp, name: &str, bytes: Vec<u8>) -> (PhotoJson, DynamicImage) {
+    let resp = app.upload_bytes(name, bytes).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "{name}");
+    let photo: PhotoJson = resp.json().await.unwrap();
+    let photo = app.settled(&photo.id).await;
+    assert_eq!(photo.status, "ready", "{name}: {:?}", photo.error);
+    let display = photo.variants.iter().find(|v| v.name == "display").unwrap();
+    let img = image::load_from_memory(&app.bytes(&display.url).await).unwrap();
+    (photo, img)
+}
+
+fn centre(img: &DynamicImage) -> [u8; 4] {
+    img.to_rgba8()
+        .get_pixel(img.width() / 2, img.height() / 2)
+        .0
+}
+
+fn assert_near(name: &str, got: [u8; 4], want: [u8; 3]) {
+    let ok = got[..3].iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 6);
+    assert!(ok, "{name}: got {got:?}, want ≈ {want:?}");
+}
+
+#[tokio::test]
+async fn embedded_profiles_are_converted_to_srgb() {
+    let app = spawn_app().await;
+    // sRGB's pure red, as Display P3 and as Adobe RGB (1998) write it.
+    let p3 = flat_jpeg(
+        [234, 51, 35],
+        Some(ColorProfile::new_display_p3().encode().unwrap()),
+    );
+    let (_, img) = rendered(&app, "p3.jpg", p3).await;
+    assert_near("Display P3 JPEG", centre(&img), [255, 0, 0]);
+
+    let adobe_px = [219u8, 0, 0].repeat((W * H) as usize);
+    let adobe = png_of(
+        &adobe_px,
+        W,
+        H,
+        ExtendedColorType::Rgb8,
+        Some(ColorProfile::new_adobe_rgb().encode().unwrap()),
+    );
+    let (_, img) = rendered(&app, "adobe.png", adobe).await;
+    assert_near("Adobe RGB PNG", centre(&img), [255, 0, 0]);
+
+    // The same numbers untagged are sRGB already and stay as they are.
+    let (_, img) = rendered(&app, "plain.jpg", flat_jpeg([234, 51, 35], None)).await;
+    assert_near("untagged JPEG", centre(&img), [234, 51, 35]);
+}
+
+#[tokio::test]
+async fn grey_sixteen_bit_and_palette_sources() {
+    let app = spawn_app().await;
+    // Greyscale JPEG.
+    let grey = image::GrayImage::from_pixel(W, H, image::Luma([90]));
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .write_image(grey.as_raw(), W, H, ExtendedColorType::L8)
+        .unwrap();
+    let (_, img) = rendered(&app, "grey.jpg", jpeg).await;
+    assert_near("greyscale JPEG", centre(&img), [90, 90, 90]);
+
+    // 16-bit RGB PNG: 0x8080 is 128 in 8 bits.
+    let sixteen: Vec<u8> = [0x80u8, 0x80, 0x20, 0x20, 0xF0, 0xF0].repeat((W * H) as usize);
+    let png16 = png_of(&sixteen, W, H, ExtendedColorType::Rgb16, None);
+    let (_, img) = rendered(&app, "sixteen.png", png16).await;
+    assert_near("16-bit PNG", centre(&img), [128, 32, 240]);
+
+    // Palette PNG.
+    let mut palette_png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut palette_png, W, H);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(vec![0, 0, 0, 20, 160, 60]);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&vec![1u8; (W * H) as usize]).unwrap();
+    }
+    let (_, img) = rendered(&app, "palette.png", palette_png).await;
+    assert_near("palette PNG", centre(&img), [20, 160, 60]);
+}
+
+#[tokio::test]
+async fn alpha_is_kept_and_animation_gives_its_first_frame() {
+    let app = spawn_app().await;
+    let rgba: Vec<u8> = [10u8, 200, 30, 128].repeat((W * H) as usize);
+    let (photo, img) = rendered(
+        &app,
+        "alpha.png",
+        png_of(&rgba, W, H, ExtendedColorType::Rgba8, None),
+    )
+    .await;
+    assert!(photo.variants.iter().all(|v| v.format == "png"));
+    let px = centre(&img);
+    assert!(px[3].abs_diff(128) <= 1, "alpha kept: {px:?}");
+    assert_near("alpha PNG colour", px, [10, 200, 30]);
+
+    // Two frames: red then blue. The still is the first.
+    let mut gif = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        for rgb in [[220u8, 20, 20], [20, 20, 220]] {
+            let frame =
+                image::RgbaImage::from_pixel(W, H, image::Rgba([rgb[0], rgb[1], rgb[2], 255]));
+            enc.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    let (photo, img) = rendered(&app, "anim.gif", gif.clone()).await;
+    assert_near("animated GIF", centre(&img), [220, 20, 20]);
+    // The original stays downloadable as it was.
+    assert_eq!(app.bytes(&photo.original_url).await, gif);
+}
+
+fn animated_gif(frames: usize) -> Vec<u8> {
+    let mut gif = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        for i in 0..frames {
+            let v = (i * 40 % 256) as u8;
+            let frame = image::RgbaImage::from_pixel(8, 8, image::Rgba([v, 0, 0, 255]));
+            enc.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    gif
+}
+
+#[tokio::test]
+async fn animations_over_the_frame_limit_are_refused_before_decoding() {
+    let app = spawn_app_with(|c| c.upload.max_frames = 5).await;
+    let resp = app.upload_bytes("long.gif", animated_gif(6)).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("frames"), "reason names the limit: {body}");
+    assert!(app.stored_files().is_empty());
+
+    let resp = app.upload_bytes("short.gif", animated_gif(5)).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn png_exif_orientation_is_applied() {
+    let app = spawn_app().await;
+    // 60×30, left half black, right half white; EXIF orientation 6 (rotate
+    // 90° clockwise) makes it 30×60 with black on top.
+    let img = RgbImage::from_fn(60, 30, |x, _| {
+        if x < 30 {
+            image::Rgb([0; 3])
+        } else {
+            image::Rgb([255; 3])
+        }
+    });
+    let exif = {
+        use exif::experimental::Writer;
+        use exif::{Field, In, Tag, Value};
+        let field = Field {
+            tag: Tag::Orientation,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![6]),
+        };
+        let mut w = Writer::new();
+        w.push_field(&field);
+        let mut out = std::io::Cursor::new(Vec::new());
+        w.write(&mut out, false).unwrap();
+        out.into_inner()
+    };
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 60, 30);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        w.write_chunk(png::chunk::ChunkType(*b"eXIf"), &exif)
+            .unwrap();
+        w.write_image_data(img.as_raw()).unwrap();
+    }
+    let (photo, display) = rendered(&app, "rotated.png", bytes).await;
+    assert_eq!(
+        (photo.width, photo.height),
+        (30, 60),
+        "API size is as displayed"
+    );
+    assert_eq!((display.width(), display.height()), (30, 60));
+    let top = display.to_rgb8().get_pixel(15, 5).0;
+    let bottom = display.to_rgb8().get_pixel(15, 55).0;
+    assert!(
+        top[0] < 40 && bottom[0] > 215,
+        "top {top:?} bottom {bottom:?}"
+    );
+}
+
+#[cfg(feature = "turbojpeg")]
+#[tokio::test]
+async fn cmyk_jpegs_come_out_in_colour() {
+    let app = spawn_app().await;
+    // Adobe-style inverted CMYK for a mid green: C=200 M=40 Y=220 K=0 ink,
+    // stored inverted (255 - ink), which is what Photoshop writes.
+    let ink = [200u8, 40, 220, 0];
+    let stored: Vec<u8> = ink
+        .iter()
+        .map(|v| 255 - v)
+        .collect::<Vec<_>>()
+        .repeat((W * H) as usize);
+    let image = turbojpeg::Image {
+        pixels: &stored[..],
+        width: W as usize,
+        pitch: W as usize * 4,
+        height: H as usize,
+        format: turbojpeg::PixelFormat::CMYK,
+    };
+    let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
+        .unwrap()
+        .to_vec();
+    let (_, img) = rendered(&app, "cmyk.jpg", jpeg).await;
+    // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
+    assert_near("CMYK JPEG", centre(&img), [55, 215, 35]);
+}

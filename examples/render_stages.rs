@@ -4,12 +4,13 @@
 //!
 //!     cargo run --release --example render_stages -- photo.jpg…
 //!
-//! `PROGRESSIVE=1` / `OPTIMIZE=1` switch the JPEG encoder options.
+//! `PROGRESSIVE=1` / `OPTIMIZE=1` switch the JPEG encoder options,
+//! `FORMATS=jpeg` leaves out WebP, `WEBP_EFFORT=N` sets its effort.
 use std::time::{Duration, Instant};
 
-use scoot::domain::{ImageFormat, VariantSpec};
+use scoot::domain::{ImageFormat, OutputFormat, VariantSpec};
 use scoot::render::PixelLimits;
-use scoot::render::pipeline::{JpegOptions, RenderSettings, Scratch, render_with};
+use scoot::render::pipeline::{JpegOptions, RenderSettings, Scratch, WebpOptions, render_with};
 
 fn best_of(runs: u32, mut f: impl FnMut()) -> Duration {
     (0..runs)
@@ -28,10 +29,18 @@ fn main() {
             VariantSpec::new("thumb", 400),
             VariantSpec::new("display", 1600),
         ],
+        formats: match std::env::var("FORMATS").as_deref() {
+            Ok("jpeg") => vec![OutputFormat::Jpeg],
+            _ => vec![OutputFormat::Jpeg, OutputFormat::Webp],
+        },
         jpeg: JpegOptions {
             quality: 82,
             progressive: std::env::var_os("PROGRESSIVE").is_some(),
             optimize_coding: std::env::var_os("OPTIMIZE").is_some(),
+        },
+        webp: WebpOptions {
+            quality: 80,
+            effort: std::env::var("WEBP_EFFORT").map_or(2, |e| e.parse().expect("0..=6")),
         },
         limits: PixelLimits {
             max_pixels: 50_000_000,

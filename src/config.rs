@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::VariantSpec;
+use crate::domain::{OutputFormat, VariantSpec};
 
 /// The top-level keys of [`Config`]. `SCOOT_*` variables outside these (the
 /// `SCOOT_CONFIG` path, test switches) are not settings and are ignored;
@@ -109,6 +109,14 @@ pub struct RenderConfig {
     pub jpeg_progressive: bool,
     /// Huffman tables fitted to each image: ~2 % smaller, twice the encode time.
     pub jpeg_optimize_coding: bool,
+    /// The formats every size is written in. `jpeg` (PNG for sources with
+    /// alpha) is required: it is what every browser shows.
+    pub formats: Vec<OutputFormat>,
+    /// WebP quality of variants, 1–100.
+    pub webp_quality: u8,
+    /// libwebp's effort (`method`), 0–6: each step up is slower and a
+    /// little smaller.
+    pub webp_effort: u8,
     /// Attempts before a job that keeps hitting transient errors fails.
     pub max_attempts: u32,
     /// Renders run concurrently only while their estimated memory (decoded
@@ -125,6 +133,9 @@ impl Default for RenderConfig {
             jpeg_quality: 82,
             jpeg_progressive: false,
             jpeg_optimize_coding: false,
+            formats: vec![OutputFormat::Jpeg, OutputFormat::Webp],
+            webp_quality: 80,
+            webp_effort: 2,
             max_attempts: 5,
             memory_budget_mb: 1024,
             variants: vec![
@@ -260,6 +271,21 @@ impl Config {
         }
         if !(1..=100).contains(&self.render.jpeg_quality) {
             return invalid("render.jpeg_quality must be 1..=100".into());
+        }
+        if !(1..=100).contains(&self.render.webp_quality) {
+            return invalid("render.webp_quality must be 1..=100".into());
+        }
+        if self.render.webp_effort > 6 {
+            return invalid("render.webp_effort must be 0..=6".into());
+        }
+        let formats = &self.render.formats;
+        if (1..formats.len()).any(|i| formats[..i].contains(&formats[i])) {
+            return invalid("render.formats names a format twice".into());
+        }
+        if !formats.contains(&OutputFormat::Jpeg) {
+            return invalid(
+                "render.formats must include \"jpeg\": it is what every browser shows".into(),
+            );
         }
         if self.upload.max_bytes == 0 || self.upload.max_pixels == 0 || self.upload.max_side == 0 {
             return invalid("upload limits must be positive".into());

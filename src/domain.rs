@@ -184,6 +184,17 @@ impl fmt::Display for ImageFormat {
     }
 }
 
+/// A format variants are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// What every browser shows: JPEG, or PNG for sources with alpha.
+    Jpeg,
+    /// Lossy WebP (with alpha when the source has it): ~25 % smaller than
+    /// JPEG at the same look, for browsers that accept it.
+    Webp,
+}
+
 /// Where a photo is in its life: accepted, rendered, or given up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

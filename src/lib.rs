@@ -65,7 +65,7 @@ use crate::config::Config;
 use crate::db::{DbError, Repo};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::render::pipeline::JpegOptions;
+use crate::render::pipeline::{JpegOptions, WebpOptions};
 use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
@@ -173,10 +173,15 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         config.render.clone(),
         RenderSettings {
             variants: config.render.variants.clone(),
+            formats: config.render.formats.clone(),
             jpeg: JpegOptions {
                 quality: config.render.jpeg_quality,
                 progressive: config.render.jpeg_progressive,
                 optimize_coding: config.render.jpeg_optimize_coding,
+            },
+            webp: WebpOptions {
+                quality: config.render.webp_quality,
+                effort: config.render.webp_effort,
             },
             limits,
         },

@@ -120,8 +120,12 @@ pub struct Photo {
 }
 
 impl Photo {
+    /// The size `name` in the format every browser shows (JPEG, or PNG
+    /// for images with alpha).
     pub fn variant(&self, name: &str) -> Option<&Variant> {
-        self.variants.iter().find(|v| v.name == name)
+        self.variants
+            .iter()
+            .find(|v| v.name == name && matches!(v.format, ImageFormat::Jpeg | ImageFormat::Png))
     }
 }
 

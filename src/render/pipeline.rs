@@ -4,9 +4,9 @@
 //! [`super::jpeg`]), other formats with the `image` crate under its limits —
 //! apply EXIF orientation, then resize each variant with a SIMD Lanczos3
 //! resizer, largest first, each smaller size resized from the previous one,
-//! and encode it with all metadata stripped (we only ever encode raw
-//! pixels). JPEG unless the source has an alpha channel, which gets PNG so
-//! transparency survives.
+//! and encode it in each configured format with all metadata stripped (we
+//! only ever encode raw pixels): JPEG — or PNG when the source has an alpha
+//! channel, so transparency survives — and WebP (libwebp, lossy, with alpha).
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same
@@ -23,14 +23,44 @@ use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageRe
 use super::colour::ToSrgb;
 use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
-use crate::domain::{ImageFormat, VariantSpec};
+use crate::domain::{ImageFormat, OutputFormat, VariantSpec};
 
 /// What the pipeline needs to know; nothing else.
 #[derive(Debug, Clone)]
 pub struct RenderSettings {
     pub variants: Vec<VariantSpec>,
+    /// Every size is written in each of these formats.
+    pub formats: Vec<OutputFormat>,
     pub jpeg: JpegOptions,
+    pub webp: WebpOptions,
     pub limits: PixelLimits,
+}
+
+impl RenderSettings {
+    /// Names the encoder settings in a variant's storage key, so a change
+    /// of settings gives new keys (and URLs) instead of stale bytes.
+    pub fn encoding_tag(&self, format: ImageFormat) -> String {
+        match format {
+            ImageFormat::Jpeg => self.jpeg.tag(),
+            ImageFormat::Webp => self.webp.tag(),
+            ImageFormat::Png | ImageFormat::Gif => "lossless".into(),
+        }
+    }
+}
+
+/// How WebP variants are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebpOptions {
+    pub quality: u8,
+    /// libwebp's `method`, 0 (fastest) to 6 (smallest).
+    pub effort: u8,
+}
+
+impl WebpOptions {
+    /// `w80e2` is quality 80, effort 2.
+    pub fn tag(&self) -> String {
+        format!("w{}e{}", self.quality, self.effort)
+    }
 }
 
 /// How JPEG variants are encoded (always 4:2:0, never with metadata).
@@ -225,14 +255,16 @@ pub fn render_with(
             .filter(|p| p.width >= w && p.height >= h)
             .unwrap_or(&source);
         let pixels = resize(scratch, from, w, h)?;
-        let (format, bytes) = encode(&pixels, settings)?;
-        out.push(RenderedVariant {
-            spec: spec.clone(),
-            format,
-            width: w,
-            height: h,
-            bytes,
-        });
+        for &output in &settings.formats {
+            let (format, bytes) = encode(&pixels, output, settings)?;
+            out.push(RenderedVariant {
+                spec: spec.clone(),
+                format,
+                width: w,
+                height: h,
+                bytes,
+            });
+        }
         if let Some(done) = previous.replace(pixels) {
             scratch.keep(done.data);
         }
@@ -332,16 +364,39 @@ fn orient(p: Pixels, orientation: Orientation) -> Pixels {
     }
 }
 
-fn encode(p: &Pixels, settings: &RenderSettings) -> Result<(ImageFormat, Vec<u8>), RenderError> {
-    if !p.alpha {
-        let bytes = jpeg::encode(p, &settings.jpeg)?;
-        return Ok((ImageFormat::Jpeg, bytes));
+/// Encodes pixels as one variant in `output`, with the settings' options.
+pub fn encode(
+    p: &Pixels,
+    output: OutputFormat,
+    settings: &RenderSettings,
+) -> Result<(ImageFormat, Vec<u8>), RenderError> {
+    match output {
+        OutputFormat::Jpeg if !p.alpha => Ok((ImageFormat::Jpeg, jpeg::encode(p, &settings.jpeg)?)),
+        OutputFormat::Jpeg => {
+            let mut bytes = Vec::new();
+            PngEncoder::new(&mut bytes)
+                .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgba8)
+                .map_err(|e| RenderError::Encode(e.to_string()))?;
+            Ok((ImageFormat::Png, bytes))
+        }
+        OutputFormat::Webp => Ok((ImageFormat::Webp, encode_webp(p, &settings.webp)?)),
     }
-    let mut bytes = Vec::new();
-    PngEncoder::new(&mut bytes)
-        .write_image(&p.data, p.width, p.height, ExtendedColorType::Rgba8)
-        .map_err(|e| RenderError::Encode(e.to_string()))?;
-    Ok((ImageFormat::Png, bytes))
+}
+
+fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
+    let layout = if p.alpha {
+        webp::PixelLayout::Rgba
+    } else {
+        webp::PixelLayout::Rgb
+    };
+    let mut config =
+        webp::WebPConfig::new().map_err(|()| RenderError::Encode("libwebp config".into()))?;
+    config.quality = f32::from(options.quality);
+    config.method = i32::from(options.effort);
+    let encoded = webp::Encoder::new(&p.data, layout, p.width, p.height)
+        .encode_advanced(&config)
+        .map_err(|e| RenderError::Encode(format!("WebP: {e:?}")))?;
+    Ok(encoded.to_vec())
 }
 
 #[cfg(test)]
@@ -354,10 +409,15 @@ mod tests {
                 VariantSpec::new("thumb", 40),
                 VariantSpec::new("display", 160),
             ],
+            formats: vec![OutputFormat::Jpeg],
             jpeg: JpegOptions {
                 quality: 82,
                 progressive: false,
                 optimize_coding: false,
+            },
+            webp: WebpOptions {
+                quality: 80,
+                effort: 2,
             },
             limits: PixelLimits {
                 max_pixels: 50_000_000,

@@ -399,7 +399,12 @@ impl Worker {
         };
         let mut variants = Vec::with_capacity(rendered.len());
         for r in rendered {
-            let key = BlobKey::variant(&job.hash, &r.spec, &self.settings.jpeg.tag(), r.format);
+            let key = BlobKey::variant(
+                &job.hash,
+                &r.spec,
+                &self.settings.encoding_tag(r.format),
+                r.format,
+            );
             let byte_size = r.bytes.len() as u64;
             if let Err(e) = rt.block_on(store.put(&key, r.bytes.into())) {
                 return Outcome::Retry(e.to_string());

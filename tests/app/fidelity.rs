@@ -35,15 +35,33 @@ fn png_of(bytes: &[u8], w: u32, h: u32, color: ExtendedColorType, icc: Option<Ve
     out
 }
 
-/// Uploads, waits, and returns the photo and its `display` variant decoded.
+/// Uploads, waits, and returns the photo and its `display` variant in the
+/// universal format (JPEG or PNG) decoded, after checking that the WebP one
+/// looks the same at the centre.
 async fn rendered(app: &TestApp, name: &str, bytes: Vec<u8>) -> (PhotoJson, DynamicImage) {
     let resp = app.upload_bytes(name, bytes).await;
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "{name}");
     let photo: PhotoJson = resp.json().await.unwrap();
     let photo = app.settled(&photo.id).await;
     assert_eq!(photo.status, "ready", "{name}: {:?}", photo.error);
-    let display = photo.variants.iter().find(|v| v.name == "display").unwrap();
-    let img = image::load_from_memory(&app.bytes(&display.url).await).unwrap();
+    let display = |format: &str| {
+        let v = photo
+            .variants
+            .iter()
+            .find(|v| v.name == "display" && v.format == format);
+        v.map(|v| v.url.clone())
+    };
+    let universal = display("jpeg")
+        .or_else(|| display("png"))
+        .expect("a JPEG or PNG display");
+    let img = image::load_from_memory(&app.bytes(&universal).await).unwrap();
+    let webp = display("webp").expect("a WebP display");
+    let webp = image::load_from_memory(&app.bytes(&webp).await).unwrap();
+    let (a, b) = (centre(&img), centre(&webp));
+    assert!(
+        a.iter().zip(b).all(|(a, b)| a.abs_diff(b) <= 6),
+        "{name}: WebP {b:?} vs {a:?}"
+    );
     (photo, img)
 }
 
@@ -127,7 +145,12 @@ async fn alpha_is_kept_and_animation_gives_its_first_frame() {
         png_of(&rgba, W, H, ExtendedColorType::Rgba8, None),
     )
     .await;
-    assert!(photo.variants.iter().all(|v| v.format == "png"));
+    assert!(
+        photo
+            .variants
+            .iter()
+            .all(|v| v.format == "png" || v.format == "webp")
+    );
     let px = centre(&img);
     assert!(px[3].abs_diff(128) <= 1, "alpha kept: {px:?}");
     assert_near("alpha PNG colour", px, [10, 200, 30]);

@@ -110,7 +110,7 @@ async fn variants_and_originals_have_cdn_semantics() {
     check_media(&app, &photo.original_url, &original, "image/jpeg").await;
     for v in &photo.variants {
         let bytes = app.bytes(&v.url).await;
-        check_media(&app, &v.url, &bytes, "image/jpeg").await;
+        check_media(&app, &v.url, &bytes, &format!("image/{}", v.format)).await;
         // A second read comes from the byte cache and is identical.
         assert_eq!(app.bytes(&v.url).await, bytes);
     }

@@ -195,6 +195,56 @@ pub enum OutputFormat {
     Webp,
 }
 
+/// What the camera recorded about a shot, read from the original's EXIF at
+/// upload. Variants never carry any of it; [`gps`](Self::gps) is shown to
+/// the photo's owner only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShotFacts {
+    /// `DateTimeOriginal` as `YYYY-MM-DD HH:MM:SS` (camera local time).
+    pub taken_at: Option<String>,
+    /// Make and model, e.g. `Canon EOS 5D`.
+    pub camera: Option<String>,
+    /// Lens model, e.g. `EF24-105mm f/4L IS USM`.
+    pub lens: Option<String>,
+    /// Exposure time in seconds.
+    pub exposure_s: Option<f64>,
+    /// Aperture as an f-number, e.g. 2.8.
+    pub f_number: Option<f64>,
+    /// ISO speed.
+    pub iso: Option<u32>,
+    /// Focal length in millimetres (as on the lens, not 35 mm equivalent).
+    pub focal_mm: Option<f64>,
+    /// Where it was taken. Private: only the owner sees it.
+    pub gps: Option<GeoPoint>,
+}
+
+impl ShotFacts {
+    /// The exposure as photographers write it: `1/250 s`, `0.5 s`, `30 s`.
+    pub fn exposure_text(&self) -> Option<String> {
+        let s = self.exposure_s?;
+        Some(if s > 0.0 && s < 0.25 {
+            format!("1/{} s", (1.0 / s).round())
+        } else {
+            format!("{} s", (s * 10.0).round() / 10.0)
+        })
+    }
+}
+
+/// A position in decimal degrees (WGS 84), north and east positive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl GeoPoint {
+    /// A point, if the coordinates are on the globe.
+    pub fn new(lat: f64, lon: f64) -> Option<Self> {
+        let ok = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
+        ok.then_some(Self { lat, lon })
+    }
+}
+
 /// Where a photo is in its life: accepted, rendered, or given up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

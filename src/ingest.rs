@@ -209,8 +209,7 @@ impl Ingest {
                     height: probed.height,
                     title: describe.title,
                     caption: describe.caption,
-                    taken_at: probed.taken_at,
-                    camera: probed.camera,
+                    shot: probed.shot,
                 },
                 now_millis(),
             )

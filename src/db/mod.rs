@@ -16,14 +16,22 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, UserId};
+use crate::domain::{
+    ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+};
 
 /// Creates the table that records applied migrations.
 pub const MIGRATIONS_TABLE: &str = include_str!("schema_migrations.sql");
 
 /// The migrations, in order. Applied at start-up by every engine.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "shot_facts",
+        include_str!("migrations/0002_shot_facts.sql"),
+    ),
+];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
 /// are values in the `Ok` side, not errors.
@@ -94,12 +102,11 @@ pub struct NewPhoto {
     pub height: u32,
     pub title: String,
     pub caption: String,
-    pub taken_at: Option<String>,
-    pub camera: Option<String>,
+    pub shot: ShotFacts,
 }
 
 /// A stored photo with its rendered variants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Photo {
     pub id: PhotoId,
     pub owner: UserId,
@@ -112,8 +119,9 @@ pub struct Photo {
     pub error: Option<String>,
     pub title: String,
     pub caption: String,
-    pub taken_at: Option<String>,
-    pub camera: Option<String>,
+    pub shot: ShotFacts,
+    /// A ThumbHash of the rendered photo (a ~25-byte blurred preview).
+    pub thumbhash: Option<Vec<u8>>,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub variants: Vec<Variant>,
@@ -275,6 +283,7 @@ pub trait Repo: Send + Sync + 'static {
         job: &JobId,
         photo: &PhotoId,
         variants: &[Variant],
+        thumbhash: Option<&[u8]>,
         now: Millis,
     ) -> DbResult<bool>;
     /// Marks the photo failed with `reason` and removes the job.

@@ -17,12 +17,18 @@ use super::{
     ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted, MIGRATIONS, NewPhoto, Photo, Repo,
     TokenKind, User, Variant,
 };
-use crate::domain::{ContentHash, JobId, Millis, PhotoId, PhotoStatus, UserId};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::domain::{
+    ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+};
 
 const READERS: usize = 4;
 
 const PHOTO_COLUMNS: &str = "id, owner_id, original_hash, original_format, original_size, \
-     width, height, status, error, title, caption, taken_at, camera, created_at, updated_at";
+     width, height, status, error, title, caption, taken_at, camera, created_at, updated_at, \
+     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash";
 
 /// The SQLite engine.
 pub struct SqliteRepo {
@@ -204,8 +210,26 @@ fn photo_from_row(r: &Row<'_>) -> DbResult<Photo> {
         error: r.get(8)?,
         title: text(9)?,
         caption: text(10)?,
-        taken_at: r.get(11)?,
-        camera: r.get(12)?,
+        shot: ShotFacts {
+            taken_at: r.get(11)?,
+            camera: r.get(12)?,
+            lens: r.get(15)?,
+            exposure_s: r.get(16)?,
+            f_number: r.get(17)?,
+            iso: r
+                .get::<_, Option<i64>>(18)?
+                .map(|v| to_u32(v, "iso"))
+                .transpose()?,
+            focal_mm: r.get(19)?,
+            gps: match (r.get(20)?, r.get(21)?) {
+                (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
+                _ => None,
+            },
+        },
+        thumbhash: r
+            .get::<_, Option<String>>(22)?
+            .map(|b| BASE64.decode(b).map_err(corrupt("thumbhash")))
+            .transpose()?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
         variants: Vec::new(),
@@ -439,8 +463,10 @@ impl Repo for SqliteRepo {
             tx.execute(
                 "INSERT INTO photos (id, owner_id, original_hash, original_format, original_size,
                      width, height, status, error, title, caption, taken_at, camera,
-                     created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10, ?11, ?12, ?12)",
+                     created_at, updated_at,
+                     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10, ?11, ?12, ?12,
+                     ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     p.id.as_str(),
                     p.owner.as_str(),
@@ -451,9 +477,16 @@ impl Repo for SqliteRepo {
                     p.height,
                     p.title,
                     p.caption,
-                    p.taken_at,
-                    p.camera,
-                    now
+                    p.shot.taken_at,
+                    p.shot.camera,
+                    now,
+                    p.shot.lens,
+                    p.shot.exposure_s,
+                    p.shot.f_number,
+                    p.shot.iso,
+                    p.shot.focal_mm,
+                    p.shot.gps.map(|g| g.lat),
+                    p.shot.gps.map(|g| g.lon),
                 ],
             )?;
             insert_job(tx, &p.id, now)?;
@@ -611,9 +644,11 @@ impl Repo for SqliteRepo {
         job: &JobId,
         photo: &PhotoId,
         variants: &[Variant],
+        thumbhash: Option<&[u8]>,
         now: Millis,
     ) -> DbResult<bool> {
         let (job, photo, variants) = (job.clone(), photo.clone(), variants.to_vec());
+        let thumbhash = thumbhash.map(|t| BASE64.encode(t));
         self.write_relaxed(move |tx| {
             let gone = tx.execute("DELETE FROM render_jobs WHERE id = ?1", [job.as_str()])? == 0;
             if gone {
@@ -636,8 +671,9 @@ impl Repo for SqliteRepo {
                 )?;
             }
             tx.execute(
-                "UPDATE photos SET status = ?2, error = NULL, updated_at = ?3 WHERE id = ?1",
-                params![photo.as_str(), PhotoStatus::Ready.as_str(), now],
+                "UPDATE photos SET status = ?2, error = NULL, updated_at = ?3, thumbhash = ?4
+                 WHERE id = ?1",
+                params![photo.as_str(), PhotoStatus::Ready.as_str(), now, thumbhash],
             )?;
             Ok(true)
         })

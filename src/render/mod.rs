@@ -2,6 +2,7 @@
 //! sizes pages need.
 //!
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
+//! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
@@ -12,6 +13,7 @@
 //! the store or the network.
 
 pub mod colour;
+pub mod exif;
 pub mod jpeg;
 pub mod pipeline;
 pub mod probe;

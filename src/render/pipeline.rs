@@ -7,6 +7,7 @@
 //! and encode it in each configured format with all metadata stripped (we
 //! only ever encode raw pixels): JPEG — or PNG when the source has an alpha
 //! channel, so transparency survives — and WebP (libwebp, lossy, with alpha).
+//! The smallest size also gives the photo's ThumbHash placeholder.
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same
@@ -94,6 +95,14 @@ pub struct RenderedVariant {
     pub width: u32,
     pub height: u32,
     pub bytes: Vec<u8>,
+}
+
+/// Everything a render makes.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub variants: Vec<RenderedVariant>,
+    /// A ThumbHash of the photo: a blurred preview in ~25 bytes.
+    pub thumbhash: Vec<u8>,
 }
 
 /// Why a render failed; all are permanent for these bytes.
@@ -201,7 +210,7 @@ pub fn render(
     original: &[u8],
     format: ImageFormat,
     settings: &RenderSettings,
-) -> Result<Vec<RenderedVariant>, RenderError> {
+) -> Result<Rendered, RenderError> {
     render_with(&mut Scratch::default(), original, format, settings)
 }
 
@@ -211,7 +220,7 @@ pub fn render_with(
     original: &[u8],
     format: ImageFormat,
     settings: &RenderSettings,
-) -> Result<Vec<RenderedVariant>, RenderError> {
+) -> Result<Rendered, RenderError> {
     let largest = settings
         .variants
         .iter()
@@ -269,11 +278,34 @@ pub fn render_with(
             scratch.keep(done.data);
         }
     }
+    let smallest = previous.as_ref().unwrap_or(&source);
+    let thumbhash = thumbhash(scratch, smallest)?;
     scratch.keep(source.data);
     if let Some(last) = previous {
         scratch.keep(last.data);
     }
-    Ok(out)
+    Ok(Rendered {
+        variants: out,
+        thumbhash,
+    })
+}
+
+/// The ThumbHash of an image, computed from a copy at most 100 px a side
+/// (ThumbHash's own limit; more detail would be averaged away anyway).
+fn thumbhash(scratch: &mut Scratch, p: &Pixels) -> Result<Vec<u8>, RenderError> {
+    let (w, h) = VariantSpec::new("thumbhash", 100).fit(p.width, p.height);
+    let small = resize(scratch, p, w, h)?;
+    let rgba: Vec<u8> = if small.alpha {
+        small.data.clone()
+    } else {
+        small
+            .data
+            .chunks_exact(3)
+            .flat_map(|c| [c[0], c[1], c[2], 255])
+            .collect()
+    };
+    scratch.keep(small.data);
+    Ok(thumbhash::rgba_to_thumb_hash(w as usize, h as usize, &rgba))
 }
 
 /// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
@@ -441,7 +473,9 @@ mod tests {
             100,
             |x, _| image::Rgb([(x % 256) as u8, 80, 160]),
         )));
-        let out = render(&src, ImageFormat::Png, &settings()).unwrap();
+        let out = render(&src, ImageFormat::Png, &settings())
+            .unwrap()
+            .variants;
         let sizes: Vec<_> = out
             .iter()
             .map(|v| (v.spec.name.as_str(), v.width, v.height, v.format))
@@ -454,7 +488,9 @@ mod tests {
             ]
         );
         let small = png(DynamicImage::ImageRgb8(image::RgbImage::new(20, 10)));
-        let out = render(&small, ImageFormat::Png, &settings()).unwrap();
+        let out = render(&small, ImageFormat::Png, &settings())
+            .unwrap()
+            .variants;
         assert!(out.iter().all(|v| (v.width, v.height) == (20, 10)));
     }
 
@@ -465,7 +501,9 @@ mod tests {
             64,
             image::Rgba([255, 0, 0, 0]),
         )));
-        let out = render(&src, ImageFormat::Png, &settings()).unwrap();
+        let out = render(&src, ImageFormat::Png, &settings())
+            .unwrap()
+            .variants;
         assert!(out.iter().all(|v| v.format == ImageFormat::Png));
         let thumb = image::load_from_memory(&out[1].bytes).unwrap().into_rgba8();
         assert_eq!(
@@ -484,7 +522,13 @@ mod tests {
         )));
         let a = render(&src, ImageFormat::Png, &settings()).unwrap();
         let b = render(&src, ImageFormat::Png, &settings()).unwrap();
-        assert!(a.iter().zip(&b).all(|(a, b)| a.bytes == b.bytes));
+        assert!(
+            a.variants
+                .iter()
+                .zip(&b.variants)
+                .all(|(a, b)| a.bytes == b.bytes)
+        );
+        assert_eq!(a.thumbhash, b.thumbhash);
     }
 
     #[test]
@@ -501,10 +545,32 @@ mod tests {
         )));
         let mut scratch = Scratch::default();
         for src in [&big, &small, &big] {
-            let fresh = render(src, ImageFormat::Png, &settings()).unwrap();
-            let reused = render_with(&mut scratch, src, ImageFormat::Png, &settings()).unwrap();
+            let fresh = render(src, ImageFormat::Png, &settings()).unwrap().variants;
+            let reused = render_with(&mut scratch, src, ImageFormat::Png, &settings())
+                .unwrap()
+                .variants;
             assert!(fresh.iter().zip(&reused).all(|(a, b)| a.bytes == b.bytes));
         }
+    }
+
+    #[test]
+    fn the_thumbhash_resembles_the_photo() {
+        let src = png(DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            300,
+            200,
+            image::Rgb([200, 40, 40]),
+        )));
+        let hash = render(&src, ImageFormat::Png, &settings())
+            .unwrap()
+            .thumbhash;
+        assert!(hash.len() < 40, "{} bytes", hash.len());
+        let (r, g, b, a) = thumbhash::thumb_hash_to_average_rgba(&hash).unwrap();
+        assert!(
+            (r - 0.78).abs() < 0.05 && g < 0.25 && b < 0.25 && a > 0.99,
+            "{r} {g} {b} {a}"
+        );
+        let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+        assert!((ratio - 1.5).abs() < 0.2, "{ratio}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::io::{BufRead, Cursor, Read, Seek};
 
 use image::{ImageDecoder, ImageReader, Limits, metadata::Orientation};
 
-use crate::domain::ImageFormat;
+use super::exif::shot_facts;
+use crate::domain::{ImageFormat, ShotFacts};
 
 /// Pixel limits an image must be within to be accepted or decoded.
 #[derive(Debug, Clone, Copy)]
@@ -46,16 +47,14 @@ impl PixelLimits {
 }
 
 /// What an upload's header says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
     pub format: ImageFormat,
     /// As displayed, i.e. after EXIF orientation.
     pub width: u32,
     pub height: u32,
-    /// `DateTimeOriginal` as `YYYY-MM-DD HH:MM:SS`.
-    pub taken_at: Option<String>,
-    /// Make and model, e.g. `Canon EOS 5D`.
-    pub camera: Option<String>,
+    /// What the camera recorded, from EXIF.
+    pub shot: ShotFacts,
 }
 
 /// Why an image is refused. All of these are the uploader's problem (4xx).
@@ -126,13 +125,12 @@ pub fn probe<R: BufRead + Seek>(mut reader: R, limits: &PixelLimits) -> Result<P
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let (width, height) = displayed_size(w, h, orientation);
     let exif = decoder.exif_metadata().ok().flatten();
-    let facts = exif.as_deref().map(ExifFacts::parse).unwrap_or_default();
+    let shot = exif.as_deref().map(shot_facts).unwrap_or_default();
     Ok(Probe {
         format,
         width,
         height,
-        taken_at: facts.taken_at,
-        camera: facts.camera,
+        shot,
     })
 }
 
@@ -194,17 +192,11 @@ fn probe_jpeg<R: Read>(mut reader: R, limits: &PixelLimits) -> Result<Probe, Pro
     };
     limits.check(header.width, header.height)?;
     let (width, height) = displayed_size(header.width, header.height, header.orientation);
-    let facts = header
-        .exif
-        .as_deref()
-        .map(ExifFacts::parse)
-        .unwrap_or_default();
     Ok(Probe {
         format: ImageFormat::Jpeg,
         width,
         height,
-        taken_at: facts.taken_at,
-        camera: facts.camera,
+        shot: header.exif.as_deref().map(shot_facts).unwrap_or_default(),
     })
 }
 
@@ -245,83 +237,6 @@ pub fn displayed_size(w: u32, h: u32, orientation: Orientation) -> (u32, u32) {
     }
 }
 
-/// The EXIF facts Scoot shows on a photo page.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ExifFacts {
-    pub taken_at: Option<String>,
-    pub camera: Option<String>,
-}
-
-impl ExifFacts {
-    /// Parses a raw EXIF block (TIFF structure, with or without the JPEG
-    /// `Exif\0\0` prefix). Anything unreadable is simply absent.
-    pub fn parse(raw: &[u8]) -> Self {
-        let raw = raw.strip_prefix(b"Exif\0\0").unwrap_or(raw);
-        let Ok(exif) = exif::Reader::new().read_raw(raw.to_vec()) else {
-            return Self::default();
-        };
-        let text = |tag| {
-            let field = exif.get_field(tag, exif::In::PRIMARY)?;
-            match &field.value {
-                exif::Value::Ascii(parts) => {
-                    let s: String = parts
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    let s = s
-                        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
-                        .to_owned();
-                    (!s.is_empty()).then_some(s)
-                }
-                _ => None,
-            }
-        };
-        let taken_at = text(exif::Tag::DateTimeOriginal)
-            .or_else(|| text(exif::Tag::DateTime))
-            .and_then(|s| normalise_exif_date(&s));
-        let make = text(exif::Tag::Make);
-        let model = text(exif::Tag::Model);
-        let camera = match (make, model) {
-            // Models often repeat the make ("Canon" / "Canon EOS 5D").
-            (Some(make), Some(model)) if model.starts_with(&make) => Some(model),
-            (Some(make), Some(model)) => Some(format!("{make} {model}")),
-            (make, model) => make.or(model),
-        };
-        Self {
-            taken_at,
-            camera: camera.map(|c| c.chars().take(128).collect()),
-        }
-    }
-}
-
-/// `2021:07:04 18:30:00` → `2021-07-04 18:30:00`; anything else → `None`.
-fn normalise_exif_date(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let shape = digits(0..4)
-        && digits(5..7)
-        && digits(8..10)
-        && digits(11..13)
-        && digits(14..16)
-        && digits(17..19);
-    if !shape || &s[0..4] == "0000" {
-        return None;
-    }
-    Some(format!(
-        "{}-{}-{} {}:{}:{}",
-        &s[0..4],
-        &s[5..7],
-        &s[8..10],
-        &s[11..13],
-        &s[14..16],
-        &s[17..19]
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,16 +249,6 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(), ImageFormat::Webp);
         assert!(matches!(sniff(b"BM\0\0"), Err(ProbeError::Unsupported(_))));
         assert!(matches!(sniff(b"hello world"), Err(ProbeError::NotAnImage)));
-    }
-
-    #[test]
-    fn exif_dates_are_normalised() {
-        assert_eq!(
-            normalise_exif_date("2021:07:04 18:30:00").as_deref(),
-            Some("2021-07-04 18:30:00")
-        );
-        assert_eq!(normalise_exif_date("0000:00:00 00:00:00"), None);
-        assert_eq!(normalise_exif_date("yesterday"), None);
     }
 
     #[test]

@@ -397,8 +397,8 @@ impl Worker {
                 return Outcome::Failed(format!("the renderer crashed: {}", panic_message(&panic)));
             }
         };
-        let mut variants = Vec::with_capacity(rendered.len());
-        for r in rendered {
+        let mut variants = Vec::with_capacity(rendered.variants.len());
+        for r in rendered.variants {
             let key = BlobKey::variant(
                 &job.hash,
                 &r.spec,
@@ -422,6 +422,7 @@ impl Worker {
             &job.id,
             &job.photo_id,
             &variants,
+            Some(&rendered.thumbhash),
             now_millis(),
         )) {
             Ok(true) => Outcome::Ready,

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::multipart::FormData;
@@ -10,11 +12,11 @@ use warp::{Filter, Rejection, Reply};
 
 use super::error::Failure;
 use super::pages::media_url;
-use super::session::require_user;
+use super::session::{require_user, viewer};
 use super::upload::{self, Received};
 use super::{AppState, OrReject, with_state};
 use crate::db::{Cursor, Inserted, Photo, User};
-use crate::domain::PhotoId;
+use crate::domain::{GeoPoint, PhotoId};
 use crate::store::BlobKey;
 
 /// The photo JSON of the contract.
@@ -31,6 +33,18 @@ pub struct PhotoJson {
     pub error: Option<String>,
     pub taken_at: Option<String>,
     pub camera: Option<String>,
+    pub lens: Option<String>,
+    /// Seconds.
+    pub exposure_time: Option<f64>,
+    pub f_number: Option<f64>,
+    pub iso: Option<u32>,
+    pub focal_length_mm: Option<f64>,
+    /// Where it was taken: only in answers to the photo's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps: Option<GeoPoint>,
+    /// A ThumbHash (base64) once rendered: a blurred preview for clients
+    /// to draw while the image loads.
+    pub thumbhash: Option<String>,
     pub created_at: i64,
     pub page_url: String,
 }
@@ -44,8 +58,11 @@ pub struct VariantJson {
     pub url: String,
 }
 
-impl From<&Photo> for PhotoJson {
-    fn from(p: &Photo) -> Self {
+impl PhotoJson {
+    /// The photo as `viewer` may see it: everything but the location,
+    /// unless the viewer owns the photo.
+    pub fn for_viewer(p: &Photo, viewer: Option<&User>) -> Self {
+        let owner = viewer.is_some_and(|u| u.id == p.owner);
         Self {
             id: p.id.to_string(),
             status: p.status.as_str().to_owned(),
@@ -66,8 +83,15 @@ impl From<&Photo> for PhotoJson {
                 })
                 .collect(),
             error: p.error.clone(),
-            taken_at: p.taken_at.clone(),
-            camera: p.camera.clone(),
+            taken_at: p.shot.taken_at.clone(),
+            camera: p.shot.camera.clone(),
+            lens: p.shot.lens.clone(),
+            exposure_time: p.shot.exposure_s,
+            f_number: p.shot.f_number,
+            iso: p.shot.iso,
+            focal_length_mm: p.shot.focal_mm,
+            gps: p.shot.gps.filter(|_| owner),
+            thumbhash: p.thumbhash.as_ref().map(|t| BASE64.encode(t)),
             created_at: p.created_at,
             page_url: format!("/photos/{}", p.id),
         }
@@ -169,37 +193,47 @@ pub fn routes(
     let list = warp::path!("api" / "photos")
         .and(warp::get())
         .and(warp::query::<ListQuery>())
+        .and(viewer(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|q: ListQuery, state: AppState| async move {
-            let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-            let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-                Some(c) => Some(
-                    Cursor::decode(c)
-                        .ok_or_else(|| Failure::bad_request("malformed cursor").reject())?,
-                ),
-                None => None,
-            };
-            let (photos, next) = load_page(&state, limit, cursor.as_ref())
-                .await
-                .or_reject()?;
-            let body = PhotoList {
-                photos: photos.iter().map(PhotoJson::from).collect(),
-                next_cursor: next.map(|c| c.encode()),
-            };
-            Ok::<_, Rejection>(warp::reply::json(&body).into_response())
-        });
+        .and_then(
+            |q: ListQuery, viewer: Option<User>, state: AppState| async move {
+                let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+                let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+                    Some(c) => Some(
+                        Cursor::decode(c)
+                            .ok_or_else(|| Failure::bad_request("malformed cursor").reject())?,
+                    ),
+                    None => None,
+                };
+                let (photos, next) = load_page(&state, limit, cursor.as_ref())
+                    .await
+                    .or_reject()?;
+                let body = PhotoList {
+                    photos: photos
+                        .iter()
+                        .map(|p| PhotoJson::for_viewer(p, viewer.as_ref()))
+                        .collect(),
+                    next_cursor: next.map(|c| c.encode()),
+                };
+                Ok::<_, Rejection>(warp::reply::json(&body).into_response())
+            },
+        );
 
     let get = warp::path!("api" / "photos" / String)
         .and(warp::get())
+        .and(viewer(state.clone()))
         .and(with_state(state.clone()))
-        .and_then(|id: String, state: AppState| async move {
-            let id = parse_id(&id)?;
-            let photo = load_photo(&state, &id)
-                .await
-                .or_reject()?
-                .ok_or_else(|| Failure::not_found("photo").reject())?;
-            Ok::<_, Rejection>(warp::reply::json(&PhotoJson::from(photo.as_ref())).into_response())
-        });
+        .and_then(
+            |id: String, viewer: Option<User>, state: AppState| async move {
+                let id = parse_id(&id)?;
+                let photo = load_photo(&state, &id)
+                    .await
+                    .or_reject()?
+                    .ok_or_else(|| Failure::not_found("photo").reject())?;
+                let json = PhotoJson::for_viewer(&photo, viewer.as_ref());
+                Ok::<_, Rejection>(warp::reply::json(&json).into_response())
+            },
+        );
 
     let delete = warp::path!("api" / "photos" / String)
         .and(warp::delete())
@@ -243,8 +277,11 @@ async fn create_photo(
         Inserted::New(p) => (StatusCode::CREATED, p),
         Inserted::Duplicate(p) => (StatusCode::OK, p),
     };
-    let mut resp = warp::reply::with_status(warp::reply::json(&PhotoJson::from(&photo)), status)
-        .into_response();
+    let mut resp = warp::reply::with_status(
+        warp::reply::json(&PhotoJson::for_viewer(&photo, Some(user))),
+        status,
+    )
+    .into_response();
     if let Ok(loc) = format!("/api/photos/{}", photo.id).parse() {
         resp.headers_mut().insert(warp::http::header::LOCATION, loc);
     }

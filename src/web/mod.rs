@@ -7,6 +7,7 @@
 //! - [`api`]: the JSON API under `/api`.
 //! - [`media`]: image bytes with HTTP caching semantics.
 //! - [`assets`]: embedded, fingerprinted CSS/JS/icons.
+//! - [`placeholder`]: ThumbHash previews inlined while images load.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`error`]: the one mapping from errors to responses.
 //!
@@ -21,6 +22,7 @@ pub mod health;
 pub mod media;
 pub mod pages;
 pub mod photo;
+pub mod placeholder;
 pub mod session;
 pub mod upload;
 

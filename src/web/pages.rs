@@ -3,8 +3,9 @@
 
 use askama::Template;
 
+use super::placeholder;
 use crate::db::{Photo, User};
-use crate::domain::PhotoStatus;
+use crate::domain::{GeoPoint, PhotoStatus, ShotFacts};
 
 /// The URL a stored blob is served under.
 pub fn media_url(key: &str) -> String {
@@ -39,6 +40,8 @@ pub struct Tile {
     pub thumb_width: u32,
     pub thumb_height: u32,
     pub failed: bool,
+    /// The ThumbHash preview as a `data:` URL, drawn under the image.
+    pub placeholder: Option<String>,
 }
 
 impl Tile {
@@ -56,6 +59,7 @@ impl Tile {
             thumb_width: thumb.map_or(photo.width, |v| v.width),
             thumb_height: thumb.map_or(photo.height, |v| v.height),
             failed: photo.status == PhotoStatus::Failed,
+            placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
         }
     }
 }
@@ -87,12 +91,52 @@ pub struct PhotoPage {
     pub width: u32,
     pub height: u32,
     pub display: Option<Img>,
+    pub placeholder: Option<String>,
     pub error: Option<String>,
-    pub camera: Option<String>,
-    pub taken_at: Option<String>,
+    /// The EXIF panel: label and value, in reading order.
+    pub facts: Vec<(&'static str, String)>,
+    /// Where it was taken (owner only): text and a map link.
+    pub location: Option<(String, String)>,
     pub original_url: String,
     pub original_size: String,
     pub can_delete: bool,
+}
+
+/// The photo page's EXIF panel: what the camera recorded, as people write
+/// it (`1/250 s`, `ƒ/2.8`, `50 mm`).
+pub fn exif_panel(shot: &ShotFacts) -> Vec<(&'static str, String)> {
+    let trim = |v: f64| format!("{:.1}", v).trim_end_matches(".0").to_owned();
+    [
+        ("Taken", shot.taken_at.clone()),
+        ("Camera", shot.camera.clone()),
+        ("Lens", shot.lens.clone()),
+        ("Exposure", shot.exposure_text()),
+        ("Aperture", shot.f_number.map(|f| format!("ƒ/{}", trim(f)))),
+        ("ISO", shot.iso.map(|i| i.to_string())),
+        (
+            "Focal length",
+            shot.focal_mm.map(|f| format!("{} mm", trim(f))),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| Some((label, value?)))
+    .collect()
+}
+
+/// A location as text (`33.86000° S, 151.20000° E`) and an OpenStreetMap link.
+pub fn location(p: GeoPoint) -> (String, String) {
+    let text = format!(
+        "{:.5}° {}, {:.5}° {}",
+        p.lat.abs(),
+        if p.lat < 0.0 { 'S' } else { 'N' },
+        p.lon.abs(),
+        if p.lon < 0.0 { 'W' } else { 'E' },
+    );
+    let link = format!(
+        "https://www.openstreetmap.org/?mlat={:.5}&mlon={:.5}#map=15/{:.5}/{:.5}",
+        p.lat, p.lon, p.lat, p.lon
+    );
+    (text, link)
 }
 
 /// What happened to one file of a form upload.

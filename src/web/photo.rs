@@ -4,7 +4,8 @@ use warp::{Filter, Rejection, Reply};
 
 use super::api::{delete_photo, load_photo};
 use super::error::Failure;
-use super::pages::{Img, PhotoPage, alt_text, html, human_bytes, media_url};
+use super::pages::{Img, PhotoPage, alt_text, exif_panel, html, human_bytes, location, media_url};
+use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::User;
@@ -39,9 +40,8 @@ pub fn routes(
                         width: v.width,
                         height: v.height,
                     });
-                let can_delete = viewer
-                    .as_ref()
-                    .is_some_and(|u| u.is_admin || u.id == photo.owner);
+                let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
+                let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
                 html(&PhotoPage {
                     viewer,
                     id: photo.id.to_string(),
@@ -55,8 +55,9 @@ pub fn routes(
                         .error
                         .clone()
                         .filter(|_| photo.status == PhotoStatus::Failed),
-                    camera: photo.camera.clone(),
-                    taken_at: photo.taken_at.clone(),
+                    placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
+                    facts: exif_panel(&photo.shot),
+                    location: photo.shot.gps.filter(|_| is_owner).map(location),
                     original_url: media_url(BlobKey::original(&photo.hash, photo.format).as_str()),
                     original_size: human_bytes(photo.byte_size),
                     can_delete,

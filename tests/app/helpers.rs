@@ -186,22 +186,42 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// An EXIF text field of the primary image.
+pub fn exif_ascii(tag: exif::Tag, s: &str) -> exif::Field {
+    exif::Field {
+        tag,
+        ifd_num: exif::In::PRIMARY,
+        value: exif::Value::Ascii(vec![s.as_bytes().to_vec()]),
+    }
+}
+
+/// An EXIF field of rationals (`num/denom` pairs).
+pub fn exif_rational(tag: exif::Tag, v: &[(u32, u32)]) -> exif::Field {
+    exif::Field {
+        tag,
+        ifd_num: exif::In::PRIMARY,
+        value: exif::Value::Rational(
+            v.iter()
+                .map(|&(num, denom)| exif::Rational { num, denom })
+                .collect(),
+        ),
+    }
+}
+
 /// A small JPEG carrying EXIF camera make, model and date.
 pub fn jpeg_with_exif(make: &str, model: &str, date: &str) -> Vec<u8> {
-    use exif::experimental::Writer;
-    use exif::{Field, In, Tag, Value};
-    let ascii = |tag, s: &str| Field {
-        tag,
-        ifd_num: In::PRIMARY,
-        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
-    };
-    let fields = [
-        ascii(Tag::Make, make),
-        ascii(Tag::Model, model),
-        ascii(Tag::DateTimeOriginal, date),
-    ];
-    let mut writer = Writer::new();
-    for f in &fields {
+    use exif::Tag;
+    jpeg_with_exif_fields(&[
+        exif_ascii(Tag::Make, make),
+        exif_ascii(Tag::Model, model),
+        exif_ascii(Tag::DateTimeOriginal, date),
+    ])
+}
+
+/// A small JPEG carrying the given EXIF fields.
+pub fn jpeg_with_exif_fields(fields: &[exif::Field]) -> Vec<u8> {
+    let mut writer = exif::experimental::Writer::new();
+    for f in fields {
         writer.push_field(f);
     }
     let mut tiff = std::io::Cursor::new(Vec::new());

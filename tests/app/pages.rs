@@ -257,6 +257,120 @@ async fn exif_camera_and_date_are_shown() {
 }
 
 #[tokio::test]
+async fn shot_facts_are_read_and_the_location_is_for_the_owner_only() {
+    use crate::helpers::{create_user, exif_ascii, exif_rational, jpeg_with_exif_fields};
+    use exif::Tag;
+    let app = spawn_app().await;
+    let jpeg = jpeg_with_exif_fields(&[
+        exif_ascii(Tag::Make, "Scoot Optics"),
+        exif_ascii(Tag::Model, "Model T"),
+        exif_ascii(Tag::LensModel, "Scoot 50mm F1.8"),
+        exif_rational(Tag::ExposureTime, &[(1, 250)]),
+        exif_rational(Tag::FNumber, &[(18, 10)]),
+        exif::Field {
+            tag: Tag::PhotographicSensitivity,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Short(vec![800]),
+        },
+        exif_rational(Tag::FocalLength, &[(50, 1)]),
+        exif_ascii(Tag::GPSLatitudeRef, "N"),
+        exif_rational(Tag::GPSLatitude, &[(48, 1), (51, 1), (2400, 100)]),
+        exif_ascii(Tag::GPSLongitudeRef, "E"),
+        exif_rational(Tag::GPSLongitude, &[(2, 1), (21, 1), (0, 1)]),
+    ]);
+    let resp = app.upload_bytes("shot.jpg", jpeg).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let photo: scoot::web::api::PhotoJson = resp.json().await.unwrap();
+    assert_eq!(photo.lens.as_deref(), Some("Scoot 50mm F1.8"));
+    assert_eq!(photo.exposure_time, Some(0.004));
+    assert_eq!(
+        (photo.f_number, photo.iso, photo.focal_length_mm),
+        (Some(1.8), Some(800), Some(50.0))
+    );
+    let gps = photo.gps.expect("the uploader sees where it was taken");
+    assert!(
+        (gps.lat - 48.85666).abs() < 1e-4 && (gps.lon - 2.35).abs() < 1e-9,
+        "{gps:?}"
+    );
+    let photo = app.settled(&photo.id).await;
+
+    // Anyone else, logged out or not, gets everything but the location.
+    let bob = create_user(&app.config, "bob", false).await;
+    let api = format!("/api/photos/{}", photo.id);
+    let as_bob: scoot::web::api::PhotoJson = app
+        .client
+        .get(app.url(&api))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let anonymous = app.get(&api).await.text().await.unwrap();
+    assert!(as_bob.gps.is_none() && as_bob.lens.is_some());
+    assert!(
+        !anonymous.contains("gps") && !anonymous.contains("48.85"),
+        "{anonymous}"
+    );
+    let listed = app.get("/api/photos").await.text().await.unwrap();
+    assert!(!listed.contains("gps"), "{listed}");
+
+    // The page: an EXIF panel for everyone, the location for the owner.
+    let page = format!("/photos/{}", photo.id);
+    let public = app.get(&page).await.text().await.unwrap();
+    for shown in ["Scoot 50mm F1.8", "1/250 s", "ƒ/1.8", "800", "50 mm"] {
+        assert!(public.contains(shown), "{shown} missing");
+    }
+    assert!(!public.contains("48.85"));
+    let own = app
+        .client
+        .get(app.url(&page))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        own.contains("48.85667° N, 2.35000° E"),
+        "owner sees the location"
+    );
+
+    // No variant carries EXIF, so none can leak the location.
+    for v in &photo.variants {
+        let bytes = app.bytes(&v.url).await;
+        assert!(
+            !bytes.windows(4).any(|w| w == b"Exif"),
+            "{} {} has EXIF",
+            v.name,
+            v.format
+        );
+    }
+}
+
+#[tokio::test]
+async fn rendered_photos_carry_a_thumbhash_placeholder() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let hash = photo.thumbhash.as_deref().expect("a thumbhash once ready");
+    let hash = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, hash).unwrap();
+    let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+    let want = photo.width as f32 / photo.height as f32;
+    assert!((ratio - want).abs() < 0.2, "{ratio} vs {want}");
+    // Inlined in the gallery and on the photo page, under the image.
+    for page in ["/".to_owned(), format!("/photos/{}", photo.id)] {
+        let html = app.get(&page).await.text().await.unwrap();
+        assert!(
+            html.contains(r#"<img class="ph" src="data:image/png;base64,"#),
+            "{page}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn health_ready_metrics_and_json_errors() {
     let app = spawn_app().await;
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);

@@ -117,7 +117,9 @@ fn reference(original: &[u8], width: u32, height: u32) -> RgbImage {
 }
 
 fn check(name: &str, original: &[u8]) {
-    let variants = render(original, ImageFormat::Jpeg, &settings()).unwrap();
+    let variants = render(original, ImageFormat::Jpeg, &settings())
+        .unwrap()
+        .variants;
     for v in &variants {
         let ours = image::load_from_memory(&v.bytes).unwrap().into_rgb8();
         let reference = reference(original, v.width, v.height);

@@ -3,12 +3,14 @@
 //! ProPhoto, …) is converted with moxcms, a maintained pure-Rust colour
 //! management engine; the variants then carry no profile at all.
 //!
-//! Untagged images, and profiles that cannot be used for RGB pixels (grey
-//! or CMYK profiles: those images are already RGB here) are taken as sRGB.
+//! CMYK JPEGs with a CMYK profile (as print workflows write them) go through
+//! that profile too, straight from the decoder's CMYK ([`ToSrgb::from_cmyk_icc`]).
+//! Untagged images, and profiles that cannot be used (a grey profile, or a
+//! CMYK one the decoder already turned to RGB) are taken as sRGB.
 
 use std::sync::Arc;
 
-use moxcms::{ColorProfile, Layout, TransformExecutor, TransformOptions};
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformExecutor, TransformOptions};
 
 use super::pipeline::{Pixels, RenderError};
 
@@ -34,10 +36,34 @@ impl ToSrgb {
         Some(Self { transform })
     }
 
+    /// The conversion from 8-bit CMYK (ink amounts, 0 = none) under a CMYK
+    /// profile to 8-bit sRGB, or `None` if `icc` is not a usable CMYK profile.
+    pub fn from_cmyk_icc(icc: &[u8]) -> Option<Self> {
+        let source = ColorProfile::new_from_slice(icc).ok()?;
+        if source.color_space != DataColorSpace::Cmyk {
+            return None;
+        }
+        let transform = source
+            .create_transform_8bit(
+                Layout::Rgba,
+                &ColorProfile::new_srgb(),
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .map_err(|e| tracing::debug!(error = %e, "CMYK profile not usable"))
+            .ok()?;
+        Some(Self { transform })
+    }
+
     /// Converts `src` into `dst` (same layout and size).
     pub fn apply(&self, src: &Pixels, dst: &mut [u8]) -> Result<(), RenderError> {
+        self.convert(&src.data, dst)
+    }
+
+    /// Converts raw pixels in the source layout into `dst`.
+    pub fn convert(&self, src: &[u8], dst: &mut [u8]) -> Result<(), RenderError> {
         self.transform
-            .transform(&src.data, dst)
+            .transform(src, dst)
             .map_err(|e| RenderError::Colour(e.to_string()))
     }
 }

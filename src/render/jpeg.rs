@@ -13,6 +13,8 @@
 
 use image::metadata::Orientation;
 
+#[cfg(feature = "turbojpeg")]
+use super::colour::ToSrgb;
 use super::pipeline::{JpegOptions, Pixels, RenderError};
 use super::probe::{PixelLimits, ProbeError};
 
@@ -90,20 +92,26 @@ pub fn decode(
     let header = read_header(bytes)?;
     limits.check(header.width, header.height)?;
     let scale = scale_numerator(header.width.max(header.height), target_long_edge);
+    let (pixels, profile_applied) =
+        decode_pixels(bytes, scale, header.icc.as_deref(), limits, buffer)?;
     Ok(DecodedJpeg {
-        pixels: decode_pixels(bytes, scale, limits, buffer)?,
+        pixels,
         orientation: header.orientation,
-        icc: header.icc,
+        icc: header.icc.filter(|_| !profile_applied),
     })
 }
 
+/// Decodes to 8-bit RGB; also says whether the embedded profile was applied
+/// already (CMYK JPEGs are converted through their CMYK profile here, while
+/// the decoder's CMYK is at hand).
 #[cfg(feature = "turbojpeg")]
 fn decode_pixels(
     bytes: &[u8],
     scale: u8,
+    icc: Option<&[u8]>,
     _limits: &PixelLimits,
     buffer: impl FnOnce(usize) -> Vec<u8>,
-) -> Result<Pixels, RenderError> {
+) -> Result<(Pixels, bool), RenderError> {
     use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
     let mut d = Decompressor::new().map_err(corrupt)?;
     let header = d.read_header(bytes).map_err(corrupt)?;
@@ -125,22 +133,40 @@ fn decode_pixels(
         format,
     };
     d.decompress(bytes, image).map_err(corrupt)?;
-    let data = if cmyk { cmyk_to_rgb(&data) } else { data };
-    Ok(Pixels {
+    let mut profile_applied = false;
+    let data = match icc.filter(|_| cmyk).and_then(ToSrgb::from_cmyk_icc) {
+        Some(to_srgb) => {
+            // Stored inverted, as Photoshop writes CMYK JPEGs (see cmyk_to_rgb).
+            for v in &mut data {
+                *v = 255 - *v;
+            }
+            let mut rgb = vec![0; data.len() / 4 * 3];
+            to_srgb.convert(&data, &mut rgb)?;
+            profile_applied = true;
+            rgb
+        }
+        None if cmyk => cmyk_to_rgb(&data),
+        None => data,
+    };
+    let pixels = Pixels {
         width: u32::try_from(scaled.width).map_err(corrupt)?,
         height: u32::try_from(scaled.height).map_err(corrupt)?,
         alpha: false,
         data,
-    })
+    };
+    Ok((pixels, profile_applied))
 }
 
+/// Decodes to 8-bit RGB at full size. CMYK comes out of the decoder as RGB
+/// already, so a CMYK profile is never applied (`false`).
 #[cfg(not(feature = "turbojpeg"))]
 fn decode_pixels(
     bytes: &[u8],
     _scale: u8,
+    _icc: Option<&[u8]>,
     limits: &PixelLimits,
     _buffer: impl FnOnce(usize) -> Vec<u8>,
-) -> Result<Pixels, RenderError> {
+) -> Result<(Pixels, bool), RenderError> {
     use super::probe::refusal;
     use image::ImageDecoder;
     let mut decoder =
@@ -149,12 +175,13 @@ fn decode_pixels(
         .set_limits(limits.decoder_limits())
         .map_err(refusal)?;
     let image = image::DynamicImage::from_decoder(decoder).map_err(refusal)?;
-    Ok(Pixels {
+    let pixels = Pixels {
         width: image.width(),
         height: image.height(),
         alpha: false,
         data: image.into_rgb8().into_raw(),
-    })
+    };
+    Ok((pixels, false))
 }
 
 /// CMYK → RGB for JPEGs as Photoshop writes them (inverted CMYK; YCCK has

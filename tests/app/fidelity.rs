@@ -274,3 +274,85 @@ async fn cmyk_jpegs_come_out_in_colour() {
     // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
     assert_near("CMYK JPEG", centre(&img), [55, 215, 35]);
 }
+
+/// A small CMYK printer profile (lut16, Lab connection space) whose inks
+/// are not the naive ones: cyan ink prints sRGB (0, 158, 237), magenta
+/// (237, 0, 140), yellow (255, 242, 0); inks multiply, black ink is black.
+/// The 2×2×2×2 grid holds each corner's Lab (D50, ICC v2 16-bit encoding),
+/// computed from those sRGB colours.
+#[cfg(feature = "turbojpeg")]
+fn cmyk_profile() -> Vec<u8> {
+    use moxcms::{
+        DataColorSpace, LutDataType, LutStore, LutType, LutWarehouse, Matrix3d, ProfileClass,
+    };
+    #[rustfmt::skip]
+    let corners: [[u16; 3]; 16] = [
+        [65280, 32769, 32762], [0, 32768, 32768], [61582, 30224, 56098], [0, 32768, 32768],
+        [34181, 53393, 31023], [0, 32768, 32768], [32989, 52351, 49701], [0, 32768, 32768],
+        [40070, 29347, 19903], [0, 32768, 32768], [35218, 19093, 46735], [0, 32768, 32768],
+        [7643, 43400, 15325], [0, 32768, 32768], [0, 32768, 32768], [0, 32768, 32768],
+    ];
+    let lut = LutDataType {
+        num_input_channels: 4,
+        num_output_channels: 3,
+        num_clut_grid_points: 2,
+        matrix: Matrix3d::IDENTITY,
+        num_input_table_entries: 2,
+        num_output_table_entries: 2,
+        input_table: LutStore::Store16([0, 65535].repeat(4)),
+        clut_table: LutStore::Store16(corners.concat()),
+        output_table: LutStore::Store16([0, 65535].repeat(3)),
+        lut_type: LutType::Lut16,
+    };
+    let mut profile = ColorProfile::default();
+    profile.color_space = DataColorSpace::Cmyk;
+    profile.pcs = DataColorSpace::Lab;
+    profile.profile_class = ProfileClass::OutputDevice;
+    profile.lut_a_to_b_perceptual = Some(LutWarehouse::Lut(lut));
+    profile.encode().unwrap()
+}
+
+/// `jpeg` with `icc` embedded in an APP2 marker right after SOI.
+#[cfg(feature = "turbojpeg")]
+fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE2]);
+    out.extend(u16::try_from(2 + 12 + 2 + icc.len()).unwrap().to_be_bytes());
+    out.extend(b"ICC_PROFILE\0");
+    out.extend([1, 1]);
+    out.extend(icc);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+#[cfg(feature = "turbojpeg")]
+#[tokio::test]
+async fn cmyk_jpegs_go_through_their_cmyk_profile() {
+    let app = spawn_app().await;
+    let icc = cmyk_profile();
+    for (ink, want) in [
+        ([255u8, 0, 0, 0], [0u8, 158, 237]),
+        ([0, 255, 0, 0], [237, 0, 140]),
+        ([0, 0, 0, 0], [255, 255, 255]),
+        ([0, 0, 0, 255], [0, 0, 0]),
+    ] {
+        let stored: Vec<u8> = ink
+            .iter()
+            .map(|v| 255 - v)
+            .collect::<Vec<_>>()
+            .repeat((W * H) as usize);
+        let image = turbojpeg::Image {
+            pixels: &stored[..],
+            width: W as usize,
+            pitch: W as usize * 4,
+            height: H as usize,
+            format: turbojpeg::PixelFormat::CMYK,
+        };
+        let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None).unwrap();
+        let (_, img) = rendered(&app, &format!("cmyk-{ink:?}.jpg"), with_icc(&jpeg, &icc)).await;
+        // The naive conversion would give pure cyan (0, 255, 255) for the first.
+        let got = centre(&img);
+        let ok = got[..3].iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 10);
+        assert!(ok, "ink {ink:?}: got {got:?}, want ≈ {want:?}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Fidelity: the photos people really have come out right — colour profiles,
-//! greyscale, 16-bit, palette, CMYK, alpha, animation, orientation in PNG.
+//! greyscale, 16-bit, palette, CMYK, alpha, animation, orientation in PNG
+//! and WebP.
 //! Fixtures are generated here, with known sRGB renderings.
 
 use image::codecs::jpeg::JpegEncoder;
@@ -198,7 +199,7 @@ async fn animations_over_the_frame_limit_are_refused_before_decoding() {
 }
 
 #[tokio::test]
-async fn png_exif_orientation_is_applied() {
+async fn png_and_webp_exif_orientation_is_applied() {
     let app = spawn_app().await;
     // 60×30, left half black, right half white; EXIF orientation 6 (rotate
     // 90° clockwise) makes it 30×60 with black on top.
@@ -223,9 +224,9 @@ async fn png_exif_orientation_is_applied() {
         w.write(&mut out, false).unwrap();
         out.into_inner()
     };
-    let mut bytes = Vec::new();
+    let mut png_bytes = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut bytes, 60, 30);
+        let mut enc = png::Encoder::new(&mut png_bytes, 60, 30);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header().unwrap();
@@ -233,19 +234,50 @@ async fn png_exif_orientation_is_applied() {
             .unwrap();
         w.write_image_data(img.as_raw()).unwrap();
     }
-    let (photo, display) = rendered(&app, "rotated.png", bytes).await;
-    assert_eq!(
-        (photo.width, photo.height),
-        (30, 60),
-        "API size is as displayed"
-    );
-    assert_eq!((display.width(), display.height()), (30, 60));
-    let top = display.to_rgb8().get_pixel(15, 5).0;
-    let bottom = display.to_rgb8().get_pixel(15, 55).0;
-    assert!(
-        top[0] < 40 && bottom[0] > 215,
-        "top {top:?} bottom {bottom:?}"
-    );
+    let webp_bytes = webp_with_exif(&img, &exif);
+    for (name, bytes) in [("rotated.png", png_bytes), ("rotated.webp", webp_bytes)] {
+        let (photo, display) = rendered(&app, name, bytes).await;
+        assert_eq!(
+            (photo.width, photo.height),
+            (30, 60),
+            "{name}: API size is as displayed"
+        );
+        assert_eq!((display.width(), display.height()), (30, 60), "{name}");
+        let top = display.to_rgb8().get_pixel(15, 5).0;
+        let bottom = display.to_rgb8().get_pixel(15, 55).0;
+        assert!(
+            top[0] < 40 && bottom[0] > 215,
+            "{name}: top {top:?} bottom {bottom:?}"
+        );
+    }
+}
+
+/// A lossless WebP of `img` in the extended (VP8X) container with an EXIF
+/// chunk, as cameras and editors write them.
+fn webp_with_exif(img: &RgbImage, exif: &[u8]) -> Vec<u8> {
+    let simple = webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode_lossless();
+    // A simple file is RIFF <size> WEBP <one VP8L chunk>.
+    let image_chunk = &simple[12..];
+    let chunk = |fourcc: &[u8; 4], data: &[u8]| {
+        let mut c = fourcc.to_vec();
+        c.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+        c.extend(data);
+        if data.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    };
+    let mut vp8x = vec![0x08, 0, 0, 0]; // flags: EXIF present
+    vp8x.extend(&(img.width() - 1).to_le_bytes()[..3]);
+    vp8x.extend(&(img.height() - 1).to_le_bytes()[..3]);
+    let mut body = b"WEBP".to_vec();
+    body.extend(chunk(b"VP8X", &vp8x));
+    body.extend(image_chunk);
+    body.extend(chunk(b"EXIF", exif));
+    let mut out = b"RIFF".to_vec();
+    out.extend(u32::try_from(body.len()).unwrap().to_le_bytes());
+    out.extend(body);
+    out
 }
 
 #[cfg(feature = "turbojpeg")]

@@ -12,13 +12,24 @@ function swapWhenReady(el) {
       if (res.ok) {
         const photo = await res.json();
         if (photo.status === "ready") {
-          const v = photo.variants.find((x) => x.name === wanted) || photo.variants[0];
+          // The universal format for <img>, WebP offered next to it.
+          const sizes = photo.variants.filter((x) => x.name === wanted);
+          const v = sizes.find((x) => x.format !== "webp") || photo.variants[0];
+          const webp = sizes.find((x) => x.format === "webp");
           if (v) {
             const img = new Image(v.width, v.height);
             img.src = v.url;
             img.alt = photo.title || photo.caption || "Photo";
             img.decoding = "async";
-            el.replaceWith(img);
+            const picture = document.createElement("picture");
+            if (webp) {
+              const source = document.createElement("source");
+              source.type = "image/webp";
+              source.srcset = webp.url;
+              picture.append(source);
+            }
+            picture.append(img);
+            el.replaceWith(picture);
           }
           return;
         }

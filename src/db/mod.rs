@@ -135,6 +135,13 @@ impl Photo {
             .iter()
             .find(|v| v.name == name && matches!(v.format, ImageFormat::Jpeg | ImageFormat::Png))
     }
+
+    /// The size `name` in exactly `format`, if it was rendered so.
+    pub fn variant_in(&self, name: &str, format: ImageFormat) -> Option<&Variant> {
+        self.variants
+            .iter()
+            .find(|v| v.name == name && v.format == format)
+    }
 }
 
 /// One rendered size of a photo.

@@ -6,6 +6,12 @@
 //! `If-None-Match` (304), `Range`/`If-Range` (206/416) and `HEAD`. Small
 //! blobs (variants) come from the byte cache; large ones (originals) stream
 //! from the store without being held in memory.
+//!
+//! `/photos/<id>/<variant>` names a size without a format: WebP when the
+//! request's `Accept` lists `image/webp`, the universal format otherwise,
+//! with `Vary: Accept`. Each concrete format keeps its own immutable
+//! `/media/…` URL for caches that ignore `Vary`; pages use those in a
+//! `<picture>`.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -16,9 +22,10 @@ use warp::path::Tail;
 use warp::{Filter, Rejection, Reply};
 
 use super::AppState;
+use super::api::load_photo;
 use super::error::{Failure, reject};
 use crate::cache::CachedBlob;
-use crate::domain::{ContentHash, Millis};
+use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId};
 use crate::store::{BlobKey, StoreError};
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -36,6 +43,62 @@ pub fn route(
         .and_then(serve)
 }
 
+/// `GET|HEAD /photos/<id>/<variant>`, negotiated by `Accept`.
+pub fn negotiated(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("photos" / String / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(super::with_state(state))
+        .and_then(
+            |id: String, name: String, method: Method, headers: HeaderMap, state: AppState| async move {
+                let id: PhotoId = id.parse().map_err(|_| Failure::not_found("photo").reject())?;
+                let photo = load_photo(&state, &id)
+                    .await
+                    .map_err(Failure::reject)?
+                    .ok_or_else(|| Failure::not_found("photo").reject())?;
+                let webp = accepts_webp(headers.get(header::ACCEPT))
+                    .then(|| photo.variant_in(&name, ImageFormat::Webp))
+                    .flatten();
+                let variant = webp
+                    .or_else(|| photo.variant(&name))
+                    .ok_or_else(|| Failure::not_found("variant").reject())?;
+                let key = BlobKey::parse(&variant.key)
+                    .ok_or_else(|| Failure::not_found("variant").reject())?;
+                let mut resp = serve_key(key, method, headers, state).await?;
+                let h = resp.headers_mut();
+                h.insert(header::VARY, HeaderValue::from_static("Accept"));
+                // Not content-addressed: the photo may be deleted or re-rendered.
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                );
+                Ok::<_, Rejection>(resp)
+            },
+        )
+}
+
+/// Whether an `Accept` header lists WebP (with a non-zero quality).
+fn accepts_webp(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|a| a.to_str().ok()) else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let is_webp = parts
+            .next()
+            .is_some_and(|t| t.eq_ignore_ascii_case("image/webp"));
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        is_webp && !refused
+    })
+}
+
 /// Where the bytes of a response come from.
 enum Source {
     Cached(CachedBlob),
@@ -49,6 +112,15 @@ async fn serve(
     state: AppState,
 ) -> Result<warp::reply::Response, Rejection> {
     let key = BlobKey::parse(tail.as_str()).ok_or_else(|| Failure::not_found("media").reject())?;
+    serve_key(key, method, headers, state).await
+}
+
+async fn serve_key(
+    key: BlobKey,
+    method: Method,
+    headers: HeaderMap,
+    state: AppState,
+) -> Result<warp::reply::Response, Rejection> {
     let etag = format!(
         "\"{}\"",
         &ContentHash::of(key.as_str().as_bytes()).as_str()[..32]
@@ -232,6 +304,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_str(spec).unwrap());
         requested_range(&h, "\"e\"", size)
+    }
+
+    #[test]
+    fn webp_is_chosen_only_when_listed() {
+        let accepts = |a: &str| accepts_webp(Some(&HeaderValue::from_str(a).unwrap()));
+        assert!(accepts("image/avif,image/webp,*/*"));
+        assert!(accepts("image/png, IMAGE/WEBP;q=0.5"));
+        assert!(!accepts("image/webp;q=0"));
+        assert!(!accepts("image/*,*/*;q=0.8"));
+        assert!(!accepts_webp(None));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     health::routes(state.clone())
         .or(media::route(state.clone()))
         .unify()
+        .or(media::negotiated(state.clone()))
+        .unify()
         .or(assets::route())
         .unify()
         .or(api::routes(state.clone()))

@@ -5,7 +5,7 @@ use askama::Template;
 
 use super::placeholder;
 use crate::db::{Photo, User};
-use crate::domain::{GeoPoint, PhotoStatus, ShotFacts};
+use crate::domain::{GeoPoint, ImageFormat, PhotoStatus, ShotFacts};
 
 /// The URL a stored blob is served under.
 pub fn media_url(key: &str) -> String {
@@ -37,6 +37,8 @@ pub struct Tile {
     pub height: u32,
     pub alt: String,
     pub src: Option<String>,
+    /// The same thumbnail as WebP, offered in a `<picture>` source.
+    pub webp: Option<String>,
     pub thumb_width: u32,
     pub thumb_height: u32,
     pub failed: bool,
@@ -56,6 +58,9 @@ impl Tile {
             height: photo.height,
             alt: alt_text(photo),
             src: thumb.map(|v| media_url(&v.key)),
+            webp: thumb
+                .and_then(|v| photo.variant_in(&v.name, ImageFormat::Webp))
+                .map(|v| media_url(&v.key)),
             thumb_width: thumb.map_or(photo.width, |v| v.width),
             thumb_height: thumb.map_or(photo.height, |v| v.height),
             failed: photo.status == PhotoStatus::Failed,
@@ -76,6 +81,8 @@ pub struct GalleryPage {
 /// An image reference with its size, for `width`/`height` attributes.
 pub struct Img {
     pub url: String,
+    /// The same image as WebP, for a `<picture>` source.
+    pub webp: Option<String>,
     pub width: u32,
     pub height: u32,
 }

@@ -9,7 +9,7 @@ use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::User;
-use crate::domain::{PhotoId, PhotoStatus};
+use crate::domain::{ImageFormat, PhotoId, PhotoStatus};
 use crate::store::BlobKey;
 
 fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
@@ -37,6 +37,9 @@ pub fn routes(
                     .filter(|_| photo.status == PhotoStatus::Ready)
                     .map(|v| Img {
                         url: media_url(&v.key),
+                        webp: photo
+                            .variant_in(&v.name, ImageFormat::Webp)
+                            .map(|w| media_url(&w.key)),
                         width: v.width,
                         height: v.height,
                     });

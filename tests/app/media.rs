@@ -167,3 +167,52 @@ async fn assets_are_fingerprinted_and_immutable() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_size_without_a_format_is_negotiated_by_accept() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let url = format!("/photos/{}/display", photo.id);
+    let fetch = |accept: &'static str| {
+        let req = app.client.get(app.url(&url)).header("accept", accept);
+        async move { req.send().await.unwrap() }
+    };
+    for (accept, mime) in [
+        (
+            "image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
+            "image/webp",
+        ),
+        ("image/png,image/*;q=0.8,*/*;q=0.5", "image/jpeg"),
+        ("image/webp;q=0, */*", "image/jpeg"),
+        ("*/*", "image/jpeg"),
+    ] {
+        let resp = fetch(accept).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{accept}");
+        assert_eq!(resp.headers()[CONTENT_TYPE], mime, "{accept}");
+        assert_eq!(resp.headers()["vary"], "Accept");
+        let want = photo
+            .variants
+            .iter()
+            .find(|v| v.name == "display" && format!("image/{}", v.format) == mime)
+            .unwrap();
+        assert_eq!(resp.bytes().await.unwrap(), app.bytes(&want.url).await);
+    }
+    let missing = app.get(&format!("/photos/{}/poster", photo.id)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // Pages offer the WebP in a <picture>, with the JPEG as the <img>.
+    let webp = photo
+        .variants
+        .iter()
+        .find(|v| v.name == "thumb" && v.format == "webp")
+        .unwrap();
+    let gallery = app.get("/").await.text().await.unwrap();
+    assert!(
+        gallery.contains(&format!(
+            r#"<source type="image/webp" srcset="{}">"#,
+            webp.url
+        )),
+        "{gallery}"
+    );
+}

@@ -11,6 +11,7 @@
 //! Hits and misses are counted for `/metrics`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use moka::future::Cache;
@@ -18,7 +19,7 @@ use prometheus::IntCounterVec;
 
 use crate::config::CacheConfig;
 use crate::db::Photo;
-use crate::domain::{Millis, PhotoId};
+use crate::domain::{Millis, PhotoId, now_millis};
 
 /// Bytes of a stored blob with the facts needed for HTTP validators.
 #[derive(Clone)]
@@ -35,6 +36,9 @@ pub struct Caches {
     media: Cache<String, CachedBlob>,
     media_max_object: u64,
     lookups: IntCounterVec,
+    /// When any photo last changed here (start-up counts as a change):
+    /// the `Last-Modified` floor for pages.
+    changed_at: Arc<AtomicI64>,
 }
 
 impl Caches {
@@ -52,6 +56,7 @@ impl Caches {
             media,
             media_max_object: cfg.media_max_object,
             lookups,
+            changed_at: Arc::new(AtomicI64::new(now_millis())),
         }
     }
 
@@ -83,8 +88,16 @@ impl Caches {
 
     /// Forget everything derived from this photo's row.
     pub async fn invalidate_photo(&self, id: &PhotoId) {
+        self.changed_at.fetch_max(now_millis(), Ordering::Relaxed);
         self.photos.invalidate(id).await;
         self.pages.invalidate_all();
+    }
+
+    /// When a photo last changed (or this process started), whichever is
+    /// later: nothing a page shows is older than this or its photos' own
+    /// `updated_at`, deletions included.
+    pub fn changed_at(&self) -> Millis {
+        self.changed_at.load(Ordering::Relaxed)
     }
 
     pub async fn media(&self, key: &str) -> Option<CachedBlob> {

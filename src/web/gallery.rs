@@ -5,8 +5,9 @@ use serde::Deserialize;
 use warp::{Filter, Rejection};
 
 use super::api::load_page;
+use super::conditional::{Validators, validators};
 use super::error::Failure;
-use super::pages::{GalleryPage, Tile, html};
+use super::pages::{GalleryPage, Tile, html_conditional};
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::{Cursor, User};
@@ -26,9 +27,10 @@ pub fn routes(
         .and(warp::get())
         .and(warp::query::<GalleryQuery>())
         .and(viewer(state.clone()))
+        .and(validators())
         .and(with_state(state))
         .and_then(
-            |q: GalleryQuery, viewer: Option<User>, state: AppState| async move {
+            |q: GalleryQuery, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
                     Some(s) => Some(Cursor::decode(s).ok_or_else(|| {
                         Failure::bad_request("malformed page cursor")
@@ -40,13 +42,17 @@ pub fn routes(
                 let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref())
                     .await
                     .or_reject_html()?;
-                html(&GalleryPage {
+                let last_modified = photos
+                    .iter()
+                    .map(|p| p.updated_at)
+                    .fold(state.caches.changed_at(), i64::max);
+                let page = GalleryPage {
                     viewer,
                     tiles: photos.iter().map(Tile::of).collect(),
                     first_page: cursor.is_none(),
                     next_cursor: next.map(|c| c.encode()),
-                })
-                .or_reject_html()
+                };
+                html_conditional(&page, &validators, last_modified).or_reject_html()
             },
         )
 }

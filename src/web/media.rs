@@ -23,6 +23,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::AppState;
 use super::api::load_photo;
+use super::conditional::matches_etag;
 use super::error::{Failure, reject};
 use crate::cache::CachedBlob;
 use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId};
@@ -235,17 +236,6 @@ fn common_headers(h: &mut HeaderMap, etag: &str, last_modified: Option<Millis>) 
         let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
         insert(h, header::LAST_MODIFIED, &httpdate::fmt_http_date(t));
     }
-}
-
-/// Whether an `If-None-Match` / `If-Range` header names `etag`. `weak`
-/// allows `W/` matches (If-None-Match uses weak comparison; If-Range strong).
-fn matches_etag(value: Option<&HeaderValue>, etag: &str, weak: bool) -> bool {
-    let Some(v) = value.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    v.split(',')
-        .map(str::trim)
-        .any(|t| t == etag || (weak && (t == "*" || t.strip_prefix("W/") == Some(etag))))
 }
 
 /// The byte range to send, `[start, end)`; `Ok(None)` for the whole body,

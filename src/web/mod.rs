@@ -6,6 +6,7 @@
 //! - [`gallery`], [`photo`], [`upload`]: the HTML pages.
 //! - [`api`]: the JSON API under `/api`.
 //! - [`media`]: image bytes with HTTP caching semantics.
+//! - [`conditional`]: ETag / Last-Modified and 304s for pages.
 //! - [`assets`]: embedded, fingerprinted CSS/JS/icons.
 //! - [`placeholder`]: ThumbHash previews inlined while images load.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod conditional;
 pub mod error;
 pub mod gallery;
 pub mod health;

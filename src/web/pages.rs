@@ -3,9 +3,10 @@
 
 use askama::Template;
 
+use super::conditional::{self, Validators};
 use super::placeholder;
 use crate::db::{Photo, User};
-use crate::domain::{GeoPoint, ImageFormat, PhotoStatus, ShotFacts};
+use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts};
 
 /// The URL a stored blob is served under.
 pub fn media_url(key: &str) -> String {
@@ -197,6 +198,19 @@ pub fn human_bytes(n: u64) -> String {
 pub fn html(page: &impl Template) -> Result<warp::reply::Response, askama::Error> {
     use warp::Reply;
     Ok(warp::reply::html(page.render()?).into_response())
+}
+
+/// Renders a page that answers conditional requests (see [`conditional`]).
+pub fn html_conditional(
+    page: &impl Template,
+    validators: &Validators,
+    last_modified: Millis,
+) -> Result<warp::reply::Response, askama::Error> {
+    Ok(conditional::page(
+        page.render()?,
+        validators,
+        Some(last_modified),
+    ))
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 use warp::{Filter, Rejection, Reply};
 
 use super::api::{delete_photo, load_photo};
+use super::conditional::{Validators, validators};
 use super::error::Failure;
-use super::pages::{Img, PhotoPage, alt_text, exif_panel, html, human_bytes, location, media_url};
+use super::pages::{
+    Img, PhotoPage, alt_text, exif_panel, html_conditional, human_bytes, location, media_url,
+};
 use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
@@ -23,9 +26,10 @@ pub fn routes(
     let page = warp::path!("photos" / String)
         .and(warp::get())
         .and(viewer(state.clone()))
+        .and(validators())
         .and(with_state(state.clone()))
         .and_then(
-            |id: String, viewer: Option<User>, state: AppState| async move {
+            |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let id = parse_id(&id)?;
                 let photo = load_photo(&state, &id)
                     .await
@@ -45,7 +49,8 @@ pub fn routes(
                     });
                 let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
                 let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
-                html(&PhotoPage {
+                let last_modified = photo.updated_at.max(state.caches.changed_at());
+                let page = PhotoPage {
                     viewer,
                     id: photo.id.to_string(),
                     title: photo.title.clone(),
@@ -64,8 +69,8 @@ pub fn routes(
                     original_url: media_url(BlobKey::original(&photo.hash, photo.format).as_str()),
                     original_size: human_bytes(photo.byte_size),
                     can_delete,
-                })
-                .or_reject_html()
+                };
+                html_conditional(&page, &validators, last_modified).or_reject_html()
             },
         );
 

@@ -424,3 +424,63 @@ async fn readyz_turns_503_while_draining() {
         "listener closed after the drain"
     );
 }
+
+#[tokio::test]
+async fn pages_answer_conditional_requests() {
+    use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    for page in ["/".to_owned(), format!("/photos/{}", photo.id)] {
+        let first = app.get(&page).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[ETAG].clone();
+        let modified = first.headers()[LAST_MODIFIED].clone();
+        assert_eq!(first.headers()["vary"], "Cookie");
+        assert_eq!(first.headers()["cache-control"], "private, no-cache");
+        let again = |name, value| {
+            let req = app.client.get(app.url(&page)).header(name, value);
+            async move { req.send().await.unwrap() }
+        };
+        let by_etag = again(IF_NONE_MATCH, etag.clone()).await;
+        assert_eq!(by_etag.status(), StatusCode::NOT_MODIFIED, "{page}");
+        assert!(by_etag.bytes().await.unwrap().is_empty());
+        let by_date = again(IF_MODIFIED_SINCE, modified.clone()).await;
+        assert_eq!(by_date.status(), StatusCode::NOT_MODIFIED, "{page}");
+        // Logged in, the page differs (the header names the user): no 304.
+        let other = app
+            .client
+            .get(app.url(&page))
+            .bearer_auth(&app.token)
+            .header(IF_NONE_MATCH, etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), StatusCode::OK, "{page}");
+    }
+
+    // A change (here: a second photo) moves both validators on.
+    let before = app.get("/").await;
+    let (etag, modified) = (
+        before.headers()[ETAG].clone(),
+        before.headers()[LAST_MODIFIED].clone(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.upload_fixture("orientation/Portrait_1.jpg").await;
+    let after = app
+        .client
+        .get(app.url("/"))
+        .header(IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    let after = app
+        .client
+        .get(app.url("/"))
+        .header(IF_MODIFIED_SINCE, modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+}

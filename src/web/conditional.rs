@@ -1,0 +1,153 @@
+//! Conditional requests for pages: a strong `ETag` computed from the page's
+//! bytes and a `Last-Modified`, so a browser revalidating a page it has
+//! gets `304 Not Modified` and no body.
+//!
+//! Pages differ by viewer (the header, the owner's extras), so they are
+//! `Cache-Control: private, no-cache` with `Vary: Cookie`: revalidated on
+//! every use, never stored by a shared cache. The ETag covers everything
+//! in the body, so it is what decides; `If-Modified-Since` is only
+//! consulted when no `If-None-Match` came (RFC 9110 §13.2.2).
+
+use std::convert::Infallible;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use warp::Filter;
+use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+
+use crate::domain::{ContentHash, Millis};
+
+/// The validators a request came with.
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    if_none_match: Option<HeaderValue>,
+    if_modified_since: Option<HeaderValue>,
+}
+
+/// Extracts the request's [`Validators`].
+pub fn validators() -> impl Filter<Extract = (Validators,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().map(|h: HeaderMap| Validators {
+        if_none_match: h.get(header::IF_NONE_MATCH).cloned(),
+        if_modified_since: h.get(header::IF_MODIFIED_SINCE).cloned(),
+    })
+}
+
+/// A rendered page as a response: 200 with the body, or 304 when the
+/// client's copy is current. `last_modified` is when what the page shows
+/// last changed, if known.
+pub fn page(body: String, v: &Validators, last_modified: Option<Millis>) -> warp::reply::Response {
+    let etag = format!("\"{}\"", &ContentHash::of(body.as_bytes()).as_str()[..32]);
+    // HTTP dates have whole seconds.
+    let last_modified = last_modified.map(|ms| ms.div_euclid(1000));
+    let fresh = match (&v.if_none_match, &v.if_modified_since) {
+        (Some(inm), _) => matches_etag(Some(inm), &etag, true),
+        (None, Some(ims)) => {
+            let since = ims
+                .to_str()
+                .ok()
+                .and_then(|s| httpdate::parse_http_date(s).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            matches!((last_modified, since), (Some(lm), Some(since)) if lm <= since)
+        }
+        (None, None) => false,
+    };
+    let mut resp = if fresh {
+        let mut r = Response::new(Bytes::new().into());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(body.into());
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(secs) = last_modified {
+        let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t)) {
+            h.insert(header::LAST_MODIFIED, v);
+        }
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+    resp
+}
+
+/// Whether an `If-None-Match` / `If-Range` header names `etag`. `weak`
+/// allows `W/` matches (If-None-Match uses weak comparison; If-Range strong).
+pub fn matches_etag(value: Option<&HeaderValue>, etag: &str, weak: bool) -> bool {
+    let Some(v) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    v.split(',')
+        .map(str::trim)
+        .any(|t| t == etag || (weak && (t == "*" || t.strip_prefix("W/") == Some(etag))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(inm: Option<&str>, ims: Option<&str>) -> Validators {
+        Validators {
+            if_none_match: inm.map(|s| HeaderValue::from_str(s).unwrap()),
+            if_modified_since: ims.map(|s| HeaderValue::from_str(s).unwrap()),
+        }
+    }
+
+    #[test]
+    fn etag_decides_and_last_modified_is_the_fallback() {
+        let first = page(
+            "<p>hi</p>".into(),
+            &Validators::default(),
+            Some(1_700_000_000_500),
+        );
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let lm = first.headers()[header::LAST_MODIFIED]
+            .to_str()
+            .unwrap()
+            .to_owned();
+
+        let same = page(
+            "<p>hi</p>".into(),
+            &with(Some(&etag), None),
+            Some(1_700_000_000_500),
+        );
+        assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
+        let changed = page(
+            "<p>bye</p>".into(),
+            &with(Some(&etag), Some(&lm)),
+            Some(1_700_000_000_500),
+        );
+        assert_eq!(
+            changed.status(),
+            StatusCode::OK,
+            "a new body wins over an old date"
+        );
+
+        let by_date = page(
+            "<p>hi</p>".into(),
+            &with(None, Some(&lm)),
+            Some(1_700_000_000_999),
+        );
+        assert_eq!(by_date.status(), StatusCode::NOT_MODIFIED);
+        let newer = page(
+            "<p>hi</p>".into(),
+            &with(None, Some(&lm)),
+            Some(1_700_000_001_000),
+        );
+        assert_eq!(newer.status(), StatusCode::OK);
+        let unknown = page("<p>hi</p>".into(), &with(None, Some(&lm)), None);
+        assert_eq!(unknown.status(), StatusCode::OK);
+    }
+}

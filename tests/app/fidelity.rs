@@ -286,12 +286,17 @@ async fn cmyk_jpegs_come_out_in_colour() {
     let app = spawn_app().await;
     // Adobe-style inverted CMYK for a mid green: C=200 M=40 Y=220 K=0 ink,
     // stored inverted (255 - ink), which is what Photoshop writes.
-    let ink = [200u8, 40, 220, 0];
-    let stored: Vec<u8> = ink
-        .iter()
-        .map(|v| 255 - v)
-        .collect::<Vec<_>>()
-        .repeat((W * H) as usize);
+    let jpeg = cmyk_jpeg([200, 40, 220, 0]);
+    let (_, img) = rendered(&app, "cmyk.jpg", jpeg).await;
+    // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
+    assert_near("CMYK JPEG", centre(&img), [55, 215, 35]);
+}
+
+/// A flat CMYK JPEG of `ink` amounts, stored inverted (255 − ink) as
+/// Photoshop writes them (libjpeg adds the Adobe marker that says so).
+#[cfg(feature = "turbojpeg")]
+fn cmyk_jpeg(ink: [u8; 4]) -> Vec<u8> {
+    let stored: Vec<u8> = ink.map(|v| 255 - v).repeat((W * H) as usize);
     let image = turbojpeg::Image {
         pixels: &stored[..],
         width: W as usize,
@@ -299,12 +304,9 @@ async fn cmyk_jpegs_come_out_in_colour() {
         height: H as usize,
         format: turbojpeg::PixelFormat::CMYK,
     };
-    let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
+    turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
         .unwrap()
-        .to_vec();
-    let (_, img) = rendered(&app, "cmyk.jpg", jpeg).await;
-    // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
-    assert_near("CMYK JPEG", centre(&img), [55, 215, 35]);
+        .to_vec()
 }
 
 /// A small CMYK printer profile (lut16, Lab connection space) whose inks
@@ -368,19 +370,7 @@ async fn cmyk_jpegs_go_through_their_cmyk_profile() {
         ([0, 0, 0, 0], [255, 255, 255]),
         ([0, 0, 0, 255], [0, 0, 0]),
     ] {
-        let stored: Vec<u8> = ink
-            .iter()
-            .map(|v| 255 - v)
-            .collect::<Vec<_>>()
-            .repeat((W * H) as usize);
-        let image = turbojpeg::Image {
-            pixels: &stored[..],
-            width: W as usize,
-            pitch: W as usize * 4,
-            height: H as usize,
-            format: turbojpeg::PixelFormat::CMYK,
-        };
-        let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None).unwrap();
+        let jpeg = cmyk_jpeg(ink);
         let (_, img) = rendered(&app, &format!("cmyk-{ink:?}.jpg"), with_icc(&jpeg, &icc)).await;
         // The naive conversion would give pure cyan (0, 255, 255) for the first.
         let got = centre(&img);

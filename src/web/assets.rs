@@ -2,6 +2,11 @@
 //! under fingerprinted URLs (`/assets/style.3f2a9c1d0b.css`) that can be
 //! cached forever: a changed file gets a new URL.
 //!
+//! Text assets are also embedded precompressed (Brotli and gzip, made by
+//! `build.rs` at the slowest, best settings) and sent in the best encoding
+//! the request's `Accept-Encoding` allows, with `Vary: Accept-Encoding` and
+//! an ETag per encoding.
+//!
 //! The manifest is computed once from the embedded bytes; it is a pure
 //! function of the binary, so it is the one `static` here.
 
@@ -12,16 +17,26 @@ use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use warp::{Filter, Rejection};
 
+use super::conditional::matches_etag;
 use super::media::IMMUTABLE;
 
 #[derive(rust_embed::Embed)]
 #[folder = "assets/"]
 struct Embedded;
 
+/// `<name>.br` and `<name>.gz` for each text asset, from `build.rs`.
+#[derive(rust_embed::Embed)]
+#[folder = "$OUT_DIR/assets-compressed/"]
+struct Compressed;
+
 struct Asset {
     bytes: Bytes,
+    /// Brotli and gzip copies, when they are smaller.
+    br: Option<Bytes>,
+    gz: Option<Bytes>,
     mime: String,
-    etag: String,
+    /// The content hash part of the ETag (the encoding is appended).
+    hash: String,
 }
 
 struct Manifest {
@@ -49,7 +64,11 @@ static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
             Asset {
                 mime: file.metadata.mimetype().to_owned(),
                 bytes: Bytes::from(file.data.into_owned()),
-                etag: format!("\"{hash}\""),
+                br: Compressed::get(&format!("{name}.br"))
+                    .map(|f| Bytes::from(f.data.into_owned())),
+                gz: Compressed::get(&format!("{name}.gz"))
+                    .map(|f| Bytes::from(f.data.into_owned())),
+                hash,
             },
         );
     }
@@ -80,29 +99,59 @@ pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = Reject
 }
 
 fn serve(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == asset.etag || t.trim() == "*")
-        });
-    let mut resp = if fresh {
+        .unwrap_or("");
+    let (encoding, bytes) = match (&asset.br, &asset.gz) {
+        (Some(br), _) if accepts_encoding(accept, "br") => (Some("br"), br),
+        (_, Some(gz)) if accepts_encoding(accept, "gzip") => (Some("gzip"), gz),
+        _ => (None, &asset.bytes),
+    };
+    let etag = match encoding {
+        Some(e) => format!("\"{}-{e}\"", asset.hash),
+        None => format!("\"{}\"", asset.hash),
+    };
+    let mut resp = if matches_etag(headers.get(header::IF_NONE_MATCH), &etag, true) {
         let mut r = Response::new(Bytes::new().into());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        Response::new(asset.bytes.clone().into())
+        Response::new(bytes.clone().into())
     };
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    if let Ok(v) = HeaderValue::from_str(&asset.etag) {
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Some(e) = encoding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
     if let Ok(v) = HeaderValue::from_str(&asset.mime) {
         h.insert(header::CONTENT_TYPE, v);
     }
     resp
+}
+
+/// Whether `Accept-Encoding` allows `coding` (named, or by `*`, with q > 0).
+fn accepts_encoding(accept: &str, coding: &str) -> bool {
+    let mut named = None;
+    let mut star = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if name.eq_ignore_ascii_case(coding) {
+            named = Some(q);
+        } else if name == "*" {
+            star = Some(q);
+        }
+    }
+    named.or(star).is_some_and(|q| q > 0.0)
 }
 
 #[cfg(test)]
@@ -118,5 +167,27 @@ mod tests {
             assert!(MANIFEST.files.contains_key(file));
         }
         assert_eq!(url("nope.css"), "/assets/missing");
+    }
+
+    #[test]
+    fn text_assets_are_precompressed_and_smaller() {
+        let css = MANIFEST
+            .files
+            .values()
+            .find(|a| a.mime == "text/css")
+            .unwrap();
+        let (br, gz) = (css.br.as_ref().unwrap(), css.gz.as_ref().unwrap());
+        assert!(br.len() < gz.len() && gz.len() < css.bytes.len());
+    }
+
+    #[test]
+    fn encodings_follow_accept_encoding() {
+        assert!(accepts_encoding("gzip, deflate, br, zstd", "br"));
+        assert!(accepts_encoding("gzip;q=0.5", "gzip"));
+        assert!(!accepts_encoding("gzip;q=0.5", "br"));
+        assert!(!accepts_encoding("br;q=0, *", "br"));
+        assert!(accepts_encoding("*", "gzip"));
+        assert!(!accepts_encoding("", "gzip"));
+        assert!(!accepts_encoding("identity", "gzip"));
     }
 }

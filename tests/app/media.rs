@@ -216,3 +216,68 @@ async fn a_size_without_a_format_is_negotiated_by_accept() {
         "{gallery}"
     );
 }
+
+#[tokio::test]
+async fn assets_are_sent_precompressed_by_accept_encoding() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let html = app.get("/login").await.text().await.unwrap();
+    let css = html
+        .split('"')
+        .find(|s| s.starts_with("/assets/style.") && s.ends_with(".css"))
+        .unwrap()
+        .to_owned();
+    let plain = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/style.css")).unwrap();
+    let get = |encoding: &'static str| {
+        let req = app
+            .client
+            .get(app.url(&css))
+            .header("accept-encoding", encoding);
+        async move { req.send().await.unwrap() }
+    };
+
+    let identity = get("identity").await;
+    assert!(!identity.headers().contains_key("content-encoding"));
+    assert_eq!(identity.headers()["vary"], "Accept-Encoding");
+    let identity_etag = identity.headers()[ETAG].clone();
+    assert_eq!(identity.bytes().await.unwrap(), plain);
+
+    let gzip = get("gzip, deflate").await;
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    assert_eq!(gzip.headers()["vary"], "Accept-Encoding");
+    let gzip_etag = gzip.headers()[ETAG].clone();
+    let body = gzip.bytes().await.unwrap();
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain);
+    assert!(
+        body.len() < plain.len() / 2,
+        "{} of {}",
+        body.len(),
+        plain.len()
+    );
+
+    let br = get("gzip, deflate, br, zstd").await;
+    assert_eq!(br.headers()["content-encoding"], "br");
+    let br_etag = br.headers()[ETAG].clone();
+    let br_len = br.bytes().await.unwrap().len();
+    assert!(
+        br_len > 0 && br_len < body.len(),
+        "brotli {br_len} vs gzip {}",
+        body.len()
+    );
+
+    // Each encoding is its own representation with its own validator.
+    assert!(identity_etag != gzip_etag && gzip_etag != br_etag);
+    let revalidated = app
+        .client
+        .get(app.url(&css))
+        .header("accept-encoding", "br")
+        .header(IF_NONE_MATCH, br_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+}

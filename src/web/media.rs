@@ -211,6 +211,17 @@ async fn serve_key(
         );
     }
     insert(h, header::CONTENT_LENGTH, &length.to_string());
+    // Originals are the uploader's bytes, never re-encoded: whatever else
+    // they may hold (a polyglot file), a browser saves them rather than
+    // rendering them in Scoot's origin. Variants are our own encodes.
+    if key.as_str().starts_with("originals/") {
+        let name = key.as_str().rsplit('/').next().unwrap_or("original");
+        insert(
+            h,
+            header::CONTENT_DISPOSITION,
+            &format!("attachment; filename=\"{name}\""),
+        );
+    }
     if range.is_some() {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         insert(

@@ -108,8 +108,22 @@ async fn variants_and_originals_have_cdn_semantics() {
     let photo = app.upload_fixture("orientation/Portrait_3.jpg").await;
     let photo = app.settled(&photo.id).await;
     check_media(&app, &photo.original_url, &original, "image/jpeg").await;
+    // The uploader's bytes are downloaded, never rendered in our origin;
+    // variants (our own encodes) are shown inline.
+    let disposition = app.get(&photo.original_url).await.headers()["content-disposition"].clone();
+    let name = photo.original_url.rsplit('/').next().unwrap();
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"{name}\"").as_str()
+    );
     for v in &photo.variants {
         let bytes = app.bytes(&v.url).await;
+        assert!(
+            !app.get(&v.url)
+                .await
+                .headers()
+                .contains_key("content-disposition")
+        );
         check_media(&app, &v.url, &bytes, &format!("image/{}", v.format)).await;
         // A second read comes from the byte cache and is identical.
         assert_eq!(app.bytes(&v.url).await, bytes);

@@ -65,7 +65,6 @@ use crate::config::Config;
 use crate::db::{DbError, Repo};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::render::pipeline::{JpegOptions, WebpOptions};
 use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
@@ -171,20 +170,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
     };
     let render = RenderPool::start(
         config.render.clone(),
-        RenderSettings {
-            variants: config.render.variants.clone(),
-            formats: config.render.formats.clone(),
-            jpeg: JpegOptions {
-                quality: config.render.jpeg_quality,
-                progressive: config.render.jpeg_progressive,
-                optimize_coding: config.render.jpeg_optimize_coding,
-            },
-            webp: WebpOptions {
-                quality: config.render.webp_quality,
-                effort: config.render.webp_effort,
-            },
-            limits,
-        },
+        RenderSettings::from_config(&config.render, limits),
         RenderDeps {
             db: db.clone(),
             store: store.clone(),

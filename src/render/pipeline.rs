@@ -24,6 +24,7 @@ use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageRe
 use super::colour::ToSrgb;
 use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
+use crate::config::RenderConfig;
 use crate::domain::{ImageFormat, OutputFormat, VariantSpec};
 
 /// What the pipeline needs to know; nothing else.
@@ -38,6 +39,24 @@ pub struct RenderSettings {
 }
 
 impl RenderSettings {
+    /// What the configured render section asks for, under `limits`.
+    pub fn from_config(render: &RenderConfig, limits: PixelLimits) -> Self {
+        Self {
+            variants: render.variants.clone(),
+            formats: render.formats.clone(),
+            jpeg: JpegOptions {
+                quality: render.jpeg_quality,
+                progressive: render.jpeg_progressive,
+                optimize_coding: render.jpeg_optimize_coding,
+            },
+            webp: WebpOptions {
+                quality: render.webp_quality,
+                effort: render.webp_effort,
+            },
+            limits,
+        }
+    }
+
     /// Names the encoder settings in a variant's storage key, so a change
     /// of settings gives new keys (and URLs) instead of stale bytes.
     pub fn encoding_tag(&self, format: ImageFormat) -> String {

@@ -12,9 +12,10 @@
 use dssim_core::Dssim;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
-use scoot::domain::{ImageFormat, OutputFormat, VariantSpec};
+use scoot::config::RenderConfig;
+use scoot::domain::{ImageFormat, OutputFormat};
 use scoot::render::PixelLimits;
-use scoot::render::pipeline::{JpegOptions, RenderSettings, WebpOptions, render};
+use scoot::render::pipeline::{RenderSettings, render};
 
 use crate::helpers::read_fixture;
 
@@ -22,28 +23,14 @@ use crate::helpers::read_fixture;
 /// variant may be.
 const BAR: f64 = 1.15;
 
+/// Scoot's default variant set and encoder settings.
 fn settings() -> RenderSettings {
-    RenderSettings {
-        variants: vec![
-            VariantSpec::new("thumb", 400),
-            VariantSpec::new("display", 1600),
-        ],
-        formats: vec![OutputFormat::Jpeg, OutputFormat::Webp],
-        jpeg: JpegOptions {
-            quality: 82,
-            progressive: false,
-            optimize_coding: false,
-        },
-        webp: WebpOptions {
-            quality: 80,
-            effort: 2,
-        },
-        limits: PixelLimits {
-            max_pixels: 50_000_000,
-            max_side: 16_384,
-            max_frames: 1000,
-        },
-    }
+    let limits = PixelLimits {
+        max_pixels: 50_000_000,
+        max_side: 16_384,
+        max_frames: 1000,
+    };
+    RenderSettings::from_config(&RenderConfig::default(), limits)
 }
 
 fn dssim(a: &RgbImage, b: &RgbImage) -> f64 {

@@ -39,6 +39,11 @@ pub struct RenderSettings {
 }
 
 impl RenderSettings {
+    /// The long edge of the biggest variant: what a decode must cover.
+    pub fn largest_edge(&self) -> u32 {
+        self.variants.iter().map(|v| v.long_edge).max().unwrap_or(0)
+    }
+
     /// What the configured render section asks for, under `limits`.
     pub fn from_config(render: &RenderConfig, limits: PixelLimits) -> Self {
         Self {
@@ -168,12 +173,7 @@ pub fn memory_estimate(
     format: ImageFormat,
     settings: &RenderSettings,
 ) -> u64 {
-    let largest = settings
-        .variants
-        .iter()
-        .map(|v| v.long_edge)
-        .max()
-        .unwrap_or(0);
+    let largest = settings.largest_edge();
     let (w, h) = (u64::from(width), u64::from(height));
     let decoded = match format {
         ImageFormat::Jpeg if cfg!(feature = "turbojpeg") => {
@@ -240,12 +240,7 @@ pub fn render_with(
     format: ImageFormat,
     settings: &RenderSettings,
 ) -> Result<Rendered, RenderError> {
-    let largest = settings
-        .variants
-        .iter()
-        .map(|v| v.long_edge)
-        .max()
-        .unwrap_or(0);
+    let largest = settings.largest_edge();
     let (source, icc) = match format {
         ImageFormat::Jpeg => {
             let decoded = jpeg::decode(original, largest, &settings.limits, |len| {

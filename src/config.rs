@@ -4,7 +4,7 @@
 //! (`--config` / `SCOOT_CONFIG`), `SCOOT_*` environment variables (nested
 //! keys with `__`, e.g. `SCOOT_RENDER__THREADS=2`), then command-line flags.
 //! With nothing set, Scoot listens on 127.0.0.1:8080 and keeps everything in
-//! `./data`. This module depends on nothing else in Scoot.
+//! `./data`. This module depends on nothing in Scoot but `domain` types.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ const SECTIONS: &[&str] = &[
     "render",
     "cache",
     "auth",
+    "web",
 ];
 
 /// Everything Scoot can be told. Each subsystem gets only its own section.
@@ -52,6 +53,7 @@ pub struct Config {
     pub render: RenderConfig,
     pub cache: CacheConfig,
     pub auth: AuthConfig,
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             render: RenderConfig::default(),
             cache: CacheConfig::default(),
             auth: AuthConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -198,6 +201,32 @@ impl Default for AuthConfig {
     }
 }
 
+/// How pages are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where pages point image URLs: empty for Scoot's own `/media`, or a
+    /// CDN (`https://cdn.example/media` in front of Scoot, or a bucket's
+    /// public URL whose root holds the keys).
+    pub media_base_url: String,
+    /// Where pages point CSS/JS/icons: empty for Scoot's own `/assets`, or a
+    /// CDN in front of it (`https://static.example/assets`).
+    pub asset_base_url: String,
+    /// Pages at least this long are compressed on the fly (Brotli or gzip,
+    /// as the browser allows); 0 turns that off.
+    pub compress_min_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            media_base_url: String::new(),
+            asset_base_url: String::new(),
+            compress_min_bytes: 1024,
+        }
+    }
+}
+
 /// Values given on the command line; `None` leaves the lower layers' value.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Overrides {
@@ -290,6 +319,16 @@ impl Config {
         if self.upload.max_bytes == 0 || self.upload.max_pixels == 0 || self.upload.max_side == 0 {
             return invalid("upload limits must be positive".into());
         }
+        for (key, value) in [
+            ("web.media_base_url", &self.web.media_base_url),
+            ("web.asset_base_url", &self.web.asset_base_url),
+        ] {
+            if !valid_base_url(value) {
+                return invalid(format!(
+                    "{key} must be empty, a path (/media) or an http(s) URL, not {value:?}"
+                ));
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("log_format must be \"text\" or \"json\"".into());
         }
@@ -320,9 +359,50 @@ impl Config {
     }
 }
 
+/// `https://cdn.example:8443/media` → `https://cdn.example:8443`; `None`
+/// for a path (served by Scoot itself) or anything that is not http(s).
+pub fn base_origin(base: &str) -> Option<&str> {
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))?;
+    let host_len = rest.find('/').unwrap_or(rest.len());
+    Some(&base[..base.len() - rest.len() + host_len])
+}
+
+/// A base URL setting is empty, a path, or http(s) with a host; it ends
+/// up in a Content-Security-Policy, so no quotes, spaces or separators.
+fn valid_base_url(s: &str) -> bool {
+    let clean = !s.contains(['"', '\'', ';', ',', ' ']);
+    clean
+        && (s.is_empty()
+            || (s.starts_with('/') && !s.starts_with("//"))
+            || base_origin(s).is_some_and(|o| !o.ends_with("://")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        for ok in ["", "/cdn", "https://cdn.example", "http://localhost:9000/b"] {
+            assert!(valid_base_url(ok), "{ok}");
+        }
+        for bad in [
+            "cdn.example",
+            "//cdn.example",
+            "https://",
+            "https://a b",
+            "ftp://x",
+        ] {
+            assert!(!valid_base_url(bad), "{bad}");
+        }
+        assert_eq!(
+            base_origin("https://cdn.example:8443/media"),
+            Some("https://cdn.example:8443")
+        );
+        assert_eq!(base_origin("/media"), None);
+    }
 
     #[test]
     fn defaults_need_nothing() {

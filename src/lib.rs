@@ -216,6 +216,8 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         metrics,
         ingest,
         auth: config.auth.clone(),
+        urls: web::urls::Urls::new(&config.web),
+        compress_min_bytes: config.web.compress_min_bytes,
         setup_token: Arc::new(Mutex::new(setup_token.clone())),
         draining: Arc::new(AtomicBool::new(false)),
     };

@@ -11,9 +11,9 @@ use warp::multipart::FormData;
 use warp::{Filter, Rejection, Reply};
 
 use super::error::Failure;
-use super::pages::media_url;
 use super::session::{require_user, viewer};
 use super::upload::{self, Received};
+use super::urls::Urls;
 use super::{AppState, OrReject, with_state};
 use crate::db::{Cursor, Inserted, Photo, User};
 use crate::domain::{GeoPoint, PhotoId};
@@ -61,7 +61,7 @@ pub struct VariantJson {
 impl PhotoJson {
     /// The photo as `viewer` may see it: everything but the location,
     /// unless the viewer owns the photo.
-    pub fn for_viewer(p: &Photo, viewer: Option<&User>) -> Self {
+    pub fn for_viewer(p: &Photo, viewer: Option<&User>, urls: &Urls) -> Self {
         let owner = viewer.is_some_and(|u| u.id == p.owner);
         Self {
             id: p.id.to_string(),
@@ -70,7 +70,7 @@ impl PhotoJson {
             height: p.height,
             title: p.title.clone(),
             caption: p.caption.clone(),
-            original_url: media_url(BlobKey::original(&p.hash, p.format).as_str()),
+            original_url: urls.media(BlobKey::original(&p.hash, p.format).as_str()),
             variants: p
                 .variants
                 .iter()
@@ -79,7 +79,7 @@ impl PhotoJson {
                     width: v.width,
                     height: v.height,
                     format: v.format.as_str().to_owned(),
-                    url: media_url(&v.key),
+                    url: urls.media(&v.key),
                 })
                 .collect(),
             error: p.error.clone(),
@@ -211,7 +211,7 @@ pub fn routes(
                 let body = PhotoList {
                     photos: photos
                         .iter()
-                        .map(|p| PhotoJson::for_viewer(p, viewer.as_ref()))
+                        .map(|p| PhotoJson::for_viewer(p, viewer.as_ref(), &state.urls))
                         .collect(),
                     next_cursor: next.map(|c| c.encode()),
                 };
@@ -230,7 +230,7 @@ pub fn routes(
                     .await
                     .or_reject()?
                     .ok_or_else(|| Failure::not_found("photo").reject())?;
-                let json = PhotoJson::for_viewer(&photo, viewer.as_ref());
+                let json = PhotoJson::for_viewer(&photo, viewer.as_ref(), &state.urls);
                 Ok::<_, Rejection>(warp::reply::json(&json).into_response())
             },
         );
@@ -278,7 +278,7 @@ async fn create_photo(
         Inserted::Duplicate(p) => (StatusCode::OK, p),
     };
     let mut resp = warp::reply::with_status(
-        warp::reply::json(&PhotoJson::for_viewer(&photo, Some(user))),
+        warp::reply::json(&PhotoJson::for_viewer(&photo, Some(user), &state.urls)),
         status,
     )
     .into_response();

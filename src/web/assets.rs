@@ -19,6 +19,7 @@ use warp::{Filter, Rejection};
 
 use super::conditional::matches_etag;
 use super::media::IMMUTABLE;
+use super::negotiate::accepts_encoding;
 
 #[derive(rust_embed::Embed)]
 #[folder = "assets/"]
@@ -40,14 +41,14 @@ struct Asset {
 }
 
 struct Manifest {
-    /// `style.css` → `/assets/style.<hash>.css`
-    urls: HashMap<String, String>,
+    /// `style.css` → `style.<hash>.css`
+    names: HashMap<String, String>,
     /// `style.<hash>.css` → the file
     files: HashMap<String, Asset>,
 }
 
 static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
-    let mut urls = HashMap::new();
+    let mut names = HashMap::new();
     let mut files = HashMap::new();
     for name in Embedded::iter() {
         let Some(file) = Embedded::get(&name) else {
@@ -58,7 +59,7 @@ static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
             Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
             None => format!("{name}.{hash}"),
         };
-        urls.insert(name.to_string(), format!("/assets/{fingerprinted}"));
+        names.insert(name.to_string(), fingerprinted.clone());
         files.insert(
             fingerprinted,
             Asset {
@@ -72,16 +73,17 @@ static MANIFEST: LazyLock<Manifest> = LazyLock::new(|| {
             },
         );
     }
-    Manifest { urls, files }
+    Manifest { names, files }
 });
 
-/// The fingerprinted URL of an asset, for templates.
-pub fn url(name: &str) -> &'static str {
+/// The fingerprinted name of an asset (`style.css` → `style.<hash>.css`);
+/// pages build the URL with [`Urls::asset`](super::urls::Urls::asset).
+pub fn fingerprinted(name: &str) -> &'static str {
     MANIFEST
-        .urls
+        .names
         .get(name)
         .map(String::as_str)
-        .unwrap_or("/assets/missing")
+        .unwrap_or("missing")
 }
 
 /// `GET /assets/<fingerprinted name>`.
@@ -134,26 +136,6 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {
     resp
 }
 
-/// Whether `Accept-Encoding` allows `coding` (named, or by `*`, with q > 0).
-fn accepts_encoding(accept: &str, coding: &str) -> bool {
-    let mut named = None;
-    let mut star = None;
-    for item in accept.split(',') {
-        let mut parts = item.split(';').map(str::trim);
-        let name = parts.next().unwrap_or("");
-        let q = parts
-            .find_map(|p| p.strip_prefix("q="))
-            .and_then(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0);
-        if name.eq_ignore_ascii_case(coding) {
-            named = Some(q);
-        } else if name == "*" {
-            star = Some(q);
-        }
-    }
-    named.or(star).is_some_and(|q| q > 0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,12 +143,10 @@ mod tests {
     #[test]
     fn every_asset_has_a_fingerprinted_url() {
         for name in ["style.css", "app.js", "favicon.svg"] {
-            let u = url(name);
-            assert!(u.starts_with("/assets/"), "{name} → {u}");
-            let file = u.trim_start_matches("/assets/");
-            assert!(MANIFEST.files.contains_key(file));
+            let file = fingerprinted(name);
+            assert!(MANIFEST.files.contains_key(file), "{name} → {file}");
         }
-        assert_eq!(url("nope.css"), "/assets/missing");
+        assert_eq!(fingerprinted("nope.css"), "missing");
     }
 
     #[test]
@@ -178,16 +158,5 @@ mod tests {
             .unwrap();
         let (br, gz) = (css.br.as_ref().unwrap(), css.gz.as_ref().unwrap());
         assert!(br.len() < gz.len() && gz.len() < css.bytes.len());
-    }
-
-    #[test]
-    fn encodings_follow_accept_encoding() {
-        assert!(accepts_encoding("gzip, deflate, br, zstd", "br"));
-        assert!(accepts_encoding("gzip;q=0.5", "gzip"));
-        assert!(!accepts_encoding("gzip;q=0.5", "br"));
-        assert!(!accepts_encoding("br;q=0, *", "br"));
-        assert!(accepts_encoding("*", "gzip"));
-        assert!(!accepts_encoding("", "gzip"));
-        assert!(!accepts_encoding("identity", "gzip"));
     }
 }

@@ -7,6 +7,10 @@
 //! every use, never stored by a shared cache. The ETag covers everything
 //! in the body, so it is what decides; `If-Modified-Since` is only
 //! consulted when no `If-None-Match` came (RFC 9110 §13.2.2).
+//!
+//! Long pages are compressed on the fly in the best coding the request
+//! allows ([`Coding`]); each coding is its own representation with its own
+//! ETag (`"<hash>-br"`), so a 304 never needs to compress anything.
 
 use std::convert::Infallible;
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,13 +19,15 @@ use bytes::Bytes;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
+use super::negotiate::Coding;
 use crate::domain::{ContentHash, Millis};
 
-/// The validators a request came with.
+/// The validators a request came with, and the codings it accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Validators {
     if_none_match: Option<HeaderValue>,
     if_modified_since: Option<HeaderValue>,
+    accept_encoding: String,
 }
 
 /// Extracts the request's [`Validators`].
@@ -29,14 +35,31 @@ pub fn validators() -> impl Filter<Extract = (Validators,), Error = Infallible> 
     warp::header::headers_cloned().map(|h: HeaderMap| Validators {
         if_none_match: h.get(header::IF_NONE_MATCH).cloned(),
         if_modified_since: h.get(header::IF_MODIFIED_SINCE).cloned(),
+        accept_encoding: h
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
     })
 }
 
 /// A rendered page as a response: 200 with the body, or 304 when the
 /// client's copy is current. `last_modified` is when what the page shows
-/// last changed, if known.
-pub fn page(body: String, v: &Validators, last_modified: Option<Millis>) -> warp::reply::Response {
-    let etag = format!("\"{}\"", &ContentHash::of(body.as_bytes()).as_str()[..32]);
+/// last changed, if known; bodies of `compress_min` bytes or more are
+/// compressed when the request allows it (0 = never).
+pub fn page(
+    body: String,
+    v: &Validators,
+    last_modified: Option<Millis>,
+    compress_min: usize,
+) -> warp::reply::Response {
+    let coding = Coding::choose(&v.accept_encoding, body.len(), compress_min);
+    let digest = ContentHash::of(body.as_bytes());
+    let hash = &digest.as_str()[..32];
+    let etag = match coding {
+        Some(c) => format!("\"{hash}-{}\"", c.token()),
+        None => format!("\"{hash}\""),
+    };
     // HTTP dates have whole seconds.
     let last_modified = last_modified.map(|ms| ms.div_euclid(1000));
     let fresh = match (&v.if_none_match, &v.if_modified_since) {
@@ -57,7 +80,17 @@ pub fn page(body: String, v: &Validators, last_modified: Option<Millis>) -> warp
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(body.into());
+        let mut r = match coding {
+            Some(c) => {
+                let mut r = Response::new(c.compress(body.as_bytes()).into());
+                r.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    HeaderValue::from_static(c.token()),
+                );
+                r
+            }
+            None => Response::new(body.into()),
+        };
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
@@ -78,7 +111,10 @@ pub fn page(body: String, v: &Validators, last_modified: Option<Millis>) -> warp
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Accept-Encoding"),
+    );
     resp
 }
 
@@ -101,6 +137,7 @@ mod tests {
         Validators {
             if_none_match: inm.map(|s| HeaderValue::from_str(s).unwrap()),
             if_modified_since: ims.map(|s| HeaderValue::from_str(s).unwrap()),
+            accept_encoding: String::new(),
         }
     }
 
@@ -110,6 +147,7 @@ mod tests {
             "<p>hi</p>".into(),
             &Validators::default(),
             Some(1_700_000_000_500),
+            0,
         );
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
@@ -122,12 +160,14 @@ mod tests {
             "<p>hi</p>".into(),
             &with(Some(&etag), None),
             Some(1_700_000_000_500),
+            0,
         );
         assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
         let changed = page(
             "<p>bye</p>".into(),
             &with(Some(&etag), Some(&lm)),
             Some(1_700_000_000_500),
+            0,
         );
         assert_eq!(
             changed.status(),
@@ -139,15 +179,58 @@ mod tests {
             "<p>hi</p>".into(),
             &with(None, Some(&lm)),
             Some(1_700_000_000_999),
+            0,
         );
         assert_eq!(by_date.status(), StatusCode::NOT_MODIFIED);
         let newer = page(
             "<p>hi</p>".into(),
             &with(None, Some(&lm)),
             Some(1_700_000_001_000),
+            0,
         );
         assert_eq!(newer.status(), StatusCode::OK);
-        let unknown = page("<p>hi</p>".into(), &with(None, Some(&lm)), None);
+        let unknown = page("<p>hi</p>".into(), &with(None, Some(&lm)), None, 0);
         assert_eq!(unknown.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn compressed_pages_are_their_own_representation() {
+        let body = "<li>tile</li>".repeat(200);
+        let v = Validators {
+            accept_encoding: "gzip, deflate, br".into(),
+            ..Validators::default()
+        };
+        let br = page(body.clone(), &v, None, 1024);
+        assert_eq!(br.headers()[header::CONTENT_ENCODING], "br");
+        let etag = br.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert!(etag.ends_with("-br\""), "{etag}");
+        assert!(
+            br.headers()[header::VARY]
+                .to_str()
+                .unwrap()
+                .contains("Accept-Encoding")
+        );
+
+        let again = Validators {
+            if_none_match: Some(HeaderValue::from_str(&etag).unwrap()),
+            ..v.clone()
+        };
+        assert_eq!(
+            page(body.clone(), &again, None, 1024).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        let plain = Validators {
+            if_none_match: Some(HeaderValue::from_str(&etag).unwrap()),
+            ..Validators::default()
+        };
+        let resp = page(body.clone(), &plain, None, 1024);
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "identity is another representation"
+        );
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+        let short = page("<p>hi</p>".into(), &v, None, 1024);
+        assert!(short.headers().get(header::CONTENT_ENCODING).is_none());
     }
 }

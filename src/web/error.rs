@@ -14,6 +14,7 @@ use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
 use super::pages::ErrorPage;
+use super::urls::Urls;
 use crate::db::DbError;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
@@ -169,6 +170,7 @@ pub fn render(f: &Failure) -> warp::reply::Response {
                 reason: f.status.canonical_reason().unwrap_or("Error"),
                 message: &f.message,
                 viewer: None,
+                urls: Urls::default(),
             };
             let body = page
                 .render()

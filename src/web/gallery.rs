@@ -48,11 +48,12 @@ pub fn routes(
                     .fold(state.caches.changed_at(), i64::max);
                 let page = GalleryPage {
                     viewer,
-                    tiles: photos.iter().map(Tile::of).collect(),
+                    urls: state.urls.clone(),
+                    tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
                     first_page: cursor.is_none(),
                     next_cursor: next.map(|c| c.encode()),
                 };
-                html_conditional(&page, &validators, last_modified).or_reject_html()
+                html_conditional(&page, &validators, last_modified, state.compress_min_bytes).or_reject_html()
             },
         )
 }

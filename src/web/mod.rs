@@ -7,6 +7,8 @@
 //! - [`api`]: the JSON API under `/api`.
 //! - [`media`]: image bytes with HTTP caching semantics.
 //! - [`conditional`]: ETag / Last-Modified and 304s for pages.
+//! - [`negotiate`]: `Accept` / `Accept-Encoding`, and on-the-fly page compression.
+//! - [`urls`]: where pages point media and assets (Scoot or a CDN), and the CSP.
 //! - [`assets`]: embedded, fingerprinted CSS/JS/icons.
 //! - [`placeholder`]: ThumbHash previews inlined while images load.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
@@ -22,17 +24,19 @@ pub mod error;
 pub mod gallery;
 pub mod health;
 pub mod media;
+pub mod negotiate;
 pub mod pages;
 pub mod photo;
 pub mod placeholder;
 pub mod session;
 pub mod upload;
+pub mod urls;
 
 use std::convert::Infallible;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use warp::http::{HeaderValue, header};
+use warp::http::{HeaderName, HeaderValue, header};
 use warp::{Filter, Rejection, Reply};
 
 use crate::cache::Caches;
@@ -51,6 +55,10 @@ pub struct AppState {
     pub metrics: Metrics,
     pub ingest: Ingest,
     pub auth: AuthConfig,
+    /// Where pages point media and assets.
+    pub urls: urls::Urls,
+    /// Pages this long or longer are compressed on the fly (0 = never).
+    pub compress_min_bytes: usize,
     /// The one-time first-run setup token, while there are no users.
     pub setup_token: Arc<Mutex<Option<String>>>,
     /// Set when a shutdown has begun; `/readyz` then answers 503.
@@ -67,6 +75,7 @@ pub fn with_state(
 /// The whole site.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = state.metrics.clone();
+    let csp = state.urls.content_security_policy();
     let api_not_found = warp::path("api").and_then(|| async {
         Err::<warp::reply::Response, _>(warp::reject::custom(error::ApiNotFound))
     });
@@ -91,7 +100,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .unify()
         .recover(error::recover)
         .unify()
-        .map(security_headers)
+        .map(move |resp| security_headers(resp, &csp))
         .with(warp::log::custom(move |info| {
             let route = route_label(info.path());
             let status = info.status().as_str().to_owned();
@@ -107,8 +116,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         }))
 }
 
-/// Headers every response carries.
-fn security_headers(mut resp: warp::reply::Response) -> warp::reply::Response {
+/// Headers every response carries; `csp` comes from [`urls::Urls`].
+fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp::reply::Response {
     let h = resp.headers_mut();
     let set = |h: &mut warp::http::HeaderMap, name, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
@@ -118,11 +127,11 @@ fn security_headers(mut resp: warp::reply::Response) -> warp::reply::Response {
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(
         h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
-         script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-         frame-ancestors 'none'",
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
     );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| csp.clone());
     resp
 }
 

@@ -5,13 +5,9 @@ use askama::Template;
 
 use super::conditional::{self, Validators};
 use super::placeholder;
+use super::urls::Urls;
 use crate::db::{Photo, User};
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts};
-
-/// The URL a stored blob is served under.
-pub fn media_url(key: &str) -> String {
-    format!("/media/{key}")
-}
 
 /// Alt text for a photo: its title, else its caption, else a generic word.
 pub fn alt_text(photo: &Photo) -> String {
@@ -29,6 +25,7 @@ pub struct ErrorPage<'a> {
     pub reason: &'a str,
     pub message: &'a str,
     pub viewer: Option<User>,
+    pub urls: Urls,
 }
 
 /// One cell of the gallery grid.
@@ -48,7 +45,7 @@ pub struct Tile {
 }
 
 impl Tile {
-    pub fn of(photo: &Photo) -> Self {
+    pub fn of(photo: &Photo, urls: &Urls) -> Self {
         let thumb = photo
             .variant("thumb")
             .or_else(|| photo.variants.first())
@@ -58,10 +55,10 @@ impl Tile {
             width: photo.width,
             height: photo.height,
             alt: alt_text(photo),
-            src: thumb.map(|v| media_url(&v.key)),
+            src: thumb.map(|v| urls.media(&v.key)),
             webp: thumb
                 .and_then(|v| photo.variant_in(&v.name, ImageFormat::Webp))
-                .map(|v| media_url(&v.key)),
+                .map(|v| urls.media(&v.key)),
             thumb_width: thumb.map_or(photo.width, |v| v.width),
             thumb_height: thumb.map_or(photo.height, |v| v.height),
             failed: photo.status == PhotoStatus::Failed,
@@ -74,6 +71,7 @@ impl Tile {
 #[template(path = "gallery.html")]
 pub struct GalleryPage {
     pub viewer: Option<User>,
+    pub urls: Urls,
     pub tiles: Vec<Tile>,
     pub first_page: bool,
     pub next_cursor: Option<String>,
@@ -92,6 +90,7 @@ pub struct Img {
 #[template(path = "photo.html")]
 pub struct PhotoPage {
     pub viewer: Option<User>,
+    pub urls: Urls,
     pub id: String,
     pub title: String,
     pub caption: String,
@@ -158,6 +157,7 @@ pub struct UploadResult {
 #[template(path = "upload.html")]
 pub struct UploadPage {
     pub viewer: Option<User>,
+    pub urls: Urls,
     pub results: Vec<UploadResult>,
     pub max_mib: u64,
 }
@@ -166,6 +166,7 @@ pub struct UploadPage {
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub viewer: Option<User>,
+    pub urls: Urls,
     pub error: Option<String>,
     pub next: String,
 }
@@ -174,6 +175,7 @@ pub struct LoginPage {
 #[template(path = "setup.html")]
 pub struct SetupPage {
     pub viewer: Option<User>,
+    pub urls: Urls,
     pub error: Option<String>,
     pub token: String,
 }
@@ -205,11 +207,13 @@ pub fn html_conditional(
     page: &impl Template,
     validators: &Validators,
     last_modified: Millis,
+    compress_min: usize,
 ) -> Result<warp::reply::Response, askama::Error> {
     Ok(conditional::page(
         page.render()?,
         validators,
         Some(last_modified),
+        compress_min,
     ))
 }
 
@@ -227,6 +231,7 @@ mod tests {
     fn pages_escape_user_text() {
         let page = LoginPage {
             viewer: None,
+            urls: Urls::default(),
             error: Some("<script>alert(1)</script>".into()),
             next: "\"><b>".into(),
         };

@@ -5,9 +5,7 @@ use warp::{Filter, Rejection, Reply};
 use super::api::{delete_photo, load_photo};
 use super::conditional::{Validators, validators};
 use super::error::Failure;
-use super::pages::{
-    Img, PhotoPage, alt_text, exif_panel, html_conditional, human_bytes, location, media_url,
-};
+use super::pages::{Img, PhotoPage, alt_text, exif_panel, html_conditional, human_bytes, location};
 use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
@@ -40,10 +38,10 @@ pub fn routes(
                     .or_else(|| photo.variants.last())
                     .filter(|_| photo.status == PhotoStatus::Ready)
                     .map(|v| Img {
-                        url: media_url(&v.key),
+                        url: state.urls.media(&v.key),
                         webp: photo
                             .variant_in(&v.name, ImageFormat::Webp)
-                            .map(|w| media_url(&w.key)),
+                            .map(|w| state.urls.media(&w.key)),
                         width: v.width,
                         height: v.height,
                     });
@@ -52,6 +50,7 @@ pub fn routes(
                 let last_modified = photo.updated_at.max(state.caches.changed_at());
                 let page = PhotoPage {
                     viewer,
+                    urls: state.urls.clone(),
                     id: photo.id.to_string(),
                     title: photo.title.clone(),
                     caption: photo.caption.clone(),
@@ -66,11 +65,14 @@ pub fn routes(
                     placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
                     facts: exif_panel(&photo.shot),
                     location: photo.shot.gps.filter(|_| is_owner).map(location),
-                    original_url: media_url(BlobKey::original(&photo.hash, photo.format).as_str()),
+                    original_url: state
+                        .urls
+                        .media(BlobKey::original(&photo.hash, photo.format).as_str()),
                     original_size: human_bytes(photo.byte_size),
                     can_delete,
                 };
-                html_conditional(&page, &validators, last_modified).or_reject_html()
+                html_conditional(&page, &validators, last_modified, state.compress_min_bytes)
+                    .or_reject_html()
             },
         );
 

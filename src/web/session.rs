@@ -142,9 +142,11 @@ pub fn routes(
     let login_page = warp::path!("login")
         .and(warp::get())
         .and(warp::query::<NextQuery>())
-        .and_then(|q: NextQuery| async move {
+        .and(with_state(state.clone()))
+        .and_then(|q: NextQuery, state: AppState| async move {
             let page = LoginPage {
                 viewer: None,
+                urls: state.urls.clone(),
                 error: None,
                 next: safe_next(q.next.as_deref()),
             };
@@ -166,6 +168,7 @@ pub fn routes(
                 None => {
                     let page = LoginPage {
                         viewer: None,
+                        urls: state.urls.clone(),
                         error: Some("Wrong name or password.".into()),
                         next,
                     };
@@ -200,6 +203,7 @@ pub fn routes(
             check_setup_token(&state, &token)?;
             html(&SetupPage {
                 viewer: None,
+                urls: state.urls.clone(),
                 error: None,
                 token,
             })
@@ -235,6 +239,7 @@ pub fn routes(
                 ) => {
                     let page = SetupPage {
                         viewer: None,
+                        urls: state.urls.clone(),
                         error: Some(e.to_string()),
                         token: form.token,
                     };

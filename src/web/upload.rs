@@ -139,12 +139,14 @@ pub fn routes(
     let page = warp::path!("upload")
         .and(warp::get())
         .and(viewer(state.clone()))
-        .and_then(move |viewer: Option<User>| async move {
+        .and(with_state(state.clone()))
+        .and_then(move |viewer: Option<User>, state: AppState| async move {
             if viewer.is_none() {
                 return Ok(login_redirect());
             }
             html(&UploadPage {
                 viewer,
+                urls: state.urls.clone(),
                 results: Vec::new(),
                 max_mib,
             })
@@ -229,6 +231,7 @@ async fn submit_files(
     };
     let page = html(&UploadPage {
         viewer: Some(user.clone()),
+        urls: state.urls.clone(),
         results,
         max_mib,
     })?;

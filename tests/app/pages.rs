@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::multipart::{Form, Part};
 
-use crate::helpers::{png, read_fixture, spawn_app, test_config};
+use crate::helpers::{png, read_fixture, spawn_app, spawn_app_with, test_config};
 
 fn session_cookie(resp: &reqwest::Response) -> String {
     let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
@@ -436,7 +436,7 @@ async fn pages_answer_conditional_requests() {
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[ETAG].clone();
         let modified = first.headers()[LAST_MODIFIED].clone();
-        assert_eq!(first.headers()["vary"], "Cookie");
+        assert_eq!(first.headers()["vary"], "Cookie, Accept-Encoding");
         assert_eq!(first.headers()["cache-control"], "private, no-cache");
         let again = |name, value| {
             let req = app.client.get(app.url(&page)).header(name, value);
@@ -483,4 +483,137 @@ async fn pages_answer_conditional_requests() {
         .await
         .unwrap();
     assert_eq!(after.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pages_have_a_strict_csp_and_no_inline_code() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    for page in [
+        "/".to_owned(),
+        format!("/photos/{}", photo.id),
+        "/login".into(),
+    ] {
+        let resp = app.get(&page).await;
+        let h = resp.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+        for part in [
+            "default-src 'none'",
+            "style-src 'self';",
+            "script-src 'self';",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(part), "{page}: {part} not in {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{page}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        let html = resp.text().await.unwrap();
+        assert!(!html.contains(" style="), "{page} has an inline style");
+        assert!(!html.contains("<style"), "{page} has a style element");
+        assert!(!html.contains("<script>"), "{page} has an inline script");
+        let handler = html.match_indices(" on").any(|(i, _)| {
+            let name = &html[i + 3..];
+            let len = name.bytes().take_while(u8::is_ascii_lowercase).count();
+            len > 0 && name[len..].starts_with('=')
+        });
+        assert!(!handler, "{page} has an event handler attribute");
+    }
+}
+
+#[tokio::test]
+async fn long_pages_are_compressed_for_browsers_that_accept_it() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    for name in ["Landscape_1.jpg", "Landscape_2.jpg", "Portrait_1.jpg"] {
+        let p = app.upload_fixture(&format!("orientation/{name}")).await;
+        app.settled(&p.id).await;
+    }
+    let plain = app.get("/").await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    assert!(plain.len() > 1024, "gallery is {} bytes", plain.len());
+
+    for (coding, accept) in [("br", "gzip, deflate, br"), ("gzip", "gzip")] {
+        let resp = app
+            .client
+            .get(app.url("/"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], coding);
+        let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.ends_with(&format!("-{coding}\"")), "{etag}");
+        let body = resp.bytes().await.unwrap();
+        assert!(
+            body.len() * 2 < plain.len(),
+            "{coding}: {} bytes",
+            body.len()
+        );
+        let mut html = String::new();
+        if coding == "br" {
+            brotli::Decompressor::new(&body[..], 4096)
+                .read_to_string(&mut html)
+                .unwrap();
+        } else {
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut html)
+                .unwrap();
+        }
+        assert_eq!(html, plain);
+        let again = app
+            .client
+            .get(app.url("/"))
+            .header("accept-encoding", accept)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    }
+}
+
+#[tokio::test]
+async fn pages_point_media_and_assets_at_a_cdn_when_told() {
+    let app = spawn_app_with(|c| {
+        c.web.media_base_url = "https://img.example.net/media".into();
+        c.web.asset_base_url = "https://static.example.net/assets/".into();
+    })
+    .await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let resp = app.get(&format!("/photos/{}", photo.id)).await;
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(
+            "img-src 'self' data: blob: https://img.example.net https://static.example.net;"
+        ),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("script-src 'self' https://static.example.net;"),
+        "{csp}"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("src=\"https://img.example.net/media/variants/"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"https://static.example.net/assets/style."));
+    assert!(html.contains("src=\"https://static.example.net/assets/app."));
+    // The API hands out the same URLs; Scoot still serves the paths itself.
+    let variant = &photo.variants[0];
+    assert!(
+        variant
+            .url
+            .starts_with("https://img.example.net/media/variants/")
+    );
+    let path = variant.url.trim_start_matches("https://img.example.net");
+    assert_eq!(app.get(path).await.status(), StatusCode::OK);
 }

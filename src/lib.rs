@@ -97,6 +97,7 @@ pub struct RunningApp {
     state: AppState,
     drain: Duration,
     stop_http: oneshot::Sender<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
     http: tokio::task::JoinHandle<()>,
     render: RenderPool,
 }
@@ -124,6 +125,7 @@ impl RunningApp {
             );
             tokio::time::sleep(self.drain).await;
         }
+        let _ = self.stopping.send(true);
         let _ = self.stop_http.send(());
         if tokio::time::timeout(Duration::from_secs(30), self.http)
             .await
@@ -209,6 +211,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         render,
     } = start_core(&config).await?;
     let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         db,
         store,
@@ -220,6 +223,8 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         compress_min_bytes: config.web.compress_min_bytes,
         setup_token: Arc::new(Mutex::new(setup_token.clone())),
         draining: Arc::new(AtomicBool::new(false)),
+        stopping: stopping_rx,
+        render_events: render.events(),
     };
 
     let listener = bind(config.listen).map_err(|source| StartError::Listen {
@@ -249,6 +254,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         state,
         drain: Duration::from_secs(config.drain_seconds),
         stop_http,
+        stopping,
         http,
         render,
     })

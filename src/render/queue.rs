@@ -156,6 +156,12 @@ impl RenderPool {
         self.events.subscribe()
     }
 
+    /// The sender behind [`subscribe`](Self::subscribe), for handing to
+    /// whoever subscribes later (one per SSE stream).
+    pub fn events(&self) -> broadcast::Sender<RenderEvent> {
+        self.events.clone()
+    }
+
     /// Stops claiming jobs, lets running renders finish (up to `grace`), and
     /// returns. Jobs not started stay queued in the database.
     pub async fn shutdown(mut self, grace: Duration) {

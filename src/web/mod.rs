@@ -6,6 +6,7 @@
 //! - [`gallery`], [`photo`], [`upload`]: the HTML pages.
 //! - [`api`]: the JSON API under `/api`.
 //! - [`media`]: image bytes with HTTP caching semantics.
+//! - [`events`]: Server-Sent Events telling pages when renders finish.
 //! - [`conditional`]: ETag / Last-Modified and 304s for pages.
 //! - [`negotiate`]: `Accept` / `Accept-Encoding`, and on-the-fly page compression.
 //! - [`urls`]: where pages point media and assets (Scoot or a CDN), and the CSP.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod assets;
 pub mod conditional;
 pub mod error;
+pub mod events;
 pub mod gallery;
 pub mod health;
 pub mod media;
@@ -44,6 +46,7 @@ use crate::config::AuthConfig;
 use crate::db::Repo;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::render::RenderEvent;
 use crate::store::Store;
 
 /// Everything handlers share; cheap to clone (all `Arc`s inside).
@@ -63,6 +66,10 @@ pub struct AppState {
     pub setup_token: Arc<Mutex<Option<String>>>,
     /// Set when a shutdown has begun; `/readyz` then answers 503.
     pub draining: Arc<AtomicBool>,
+    /// Turns `true` when the listener closes; long-lived streams end then.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Photos reaching `ready` or `failed` (subscribe per listener).
+    pub render_events: tokio::sync::broadcast::Sender<RenderEvent>,
 }
 
 /// Hands a clone of the state to a handler.
@@ -85,6 +92,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(media::negotiated(state.clone()))
         .unify()
         .or(assets::route())
+        .unify()
+        .or(events::route(state.clone()))
         .unify()
         .or(api::routes(state.clone()))
         .unify()
@@ -145,6 +154,7 @@ pub fn route_label(path: &str) -> &'static str {
         (Some("assets"), _, _) => "/assets",
         (Some("photos"), Some(_), None) => "/photos/:id",
         (Some("photos"), Some(_), Some(_)) => "/photos/:id/action",
+        (Some("api"), Some("events"), None) => "/api/events",
         (Some("api"), Some("photos"), None) => "/api/photos",
         (Some("api"), Some("photos"), Some(_)) => "/api/photos/:id",
         (Some("api"), _, _) => "/api/other",

@@ -28,17 +28,59 @@ pub struct ErrorPage<'a> {
     pub urls: Urls,
 }
 
+/// A rendered photo as an `<img>` inside a `<picture>`: the default size in
+/// the universal format (JPEG/PNG) as `src` with its `width`/`height` (so
+/// nothing shifts while loading), every size as `srcset`, and the WebP sizes
+/// as a `<source>`. The browser picks by `sizes` and pixel density.
+pub struct Sources {
+    pub src: String,
+    pub width: u32,
+    pub height: u32,
+    pub srcset: String,
+    pub webp_srcset: Option<String>,
+}
+
+impl Sources {
+    /// `None` until the photo is ready. `default` names the size for `src`.
+    pub fn of(photo: &Photo, default: &str, urls: &Urls) -> Option<Self> {
+        if photo.status != PhotoStatus::Ready {
+            return None;
+        }
+        let universal = |f: ImageFormat| matches!(f, ImageFormat::Jpeg | ImageFormat::Png);
+        let img = photo
+            .variant(default)
+            .or_else(|| photo.variants.iter().find(|v| universal(v.format)))?;
+        let srcset = |keep: &dyn Fn(ImageFormat) -> bool| {
+            let mut sizes: Vec<_> = photo.variants.iter().filter(|v| keep(v.format)).collect();
+            sizes.sort_by_key(|v| v.width);
+            sizes
+                .iter()
+                .map(|v| format!("{} {}w", urls.media(&v.key), v.width))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let webp = srcset(&|f| f == ImageFormat::Webp);
+        Some(Self {
+            src: urls.media(&img.key),
+            width: img.width,
+            height: img.height,
+            srcset: srcset(&universal),
+            webp_srcset: (!webp.is_empty()).then_some(webp),
+        })
+    }
+}
+
+/// `sizes` for grid tiles: one column on phones, two on small screens,
+/// else ~320 px columns (see `.grid` in style.css).
+pub const TILE_SIZES: &str = "(max-width: 520px) 100vw, (max-width: 800px) 50vw, 320px";
+/// `sizes` for the photo page: full width on narrow screens, else ~¾.
+pub const PHOTO_SIZES: &str = "(max-width: 800px) 100vw, 75vw";
+
 /// One cell of the gallery grid.
 pub struct Tile {
     pub id: String,
-    pub width: u32,
-    pub height: u32,
     pub alt: String,
-    pub src: Option<String>,
-    /// The same thumbnail as WebP, offered in a `<picture>` source.
-    pub webp: Option<String>,
-    pub thumb_width: u32,
-    pub thumb_height: u32,
+    pub img: Option<Sources>,
     pub failed: bool,
     /// The ThumbHash preview as a `data:` URL, drawn under the image.
     pub placeholder: Option<String>,
@@ -46,21 +88,10 @@ pub struct Tile {
 
 impl Tile {
     pub fn of(photo: &Photo, urls: &Urls) -> Self {
-        let thumb = photo
-            .variant("thumb")
-            .or_else(|| photo.variants.first())
-            .filter(|_| photo.status == PhotoStatus::Ready);
         Self {
             id: photo.id.to_string(),
-            width: photo.width,
-            height: photo.height,
             alt: alt_text(photo),
-            src: thumb.map(|v| urls.media(&v.key)),
-            webp: thumb
-                .and_then(|v| photo.variant_in(&v.name, ImageFormat::Webp))
-                .map(|v| urls.media(&v.key)),
-            thumb_width: thumb.map_or(photo.width, |v| v.width),
-            thumb_height: thumb.map_or(photo.height, |v| v.height),
+            img: Sources::of(photo, "thumb", urls),
             failed: photo.status == PhotoStatus::Failed,
             placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
         }
@@ -77,15 +108,6 @@ pub struct GalleryPage {
     pub next_cursor: Option<String>,
 }
 
-/// An image reference with its size, for `width`/`height` attributes.
-pub struct Img {
-    pub url: String,
-    /// The same image as WebP, for a `<picture>` source.
-    pub webp: Option<String>,
-    pub width: u32,
-    pub height: u32,
-}
-
 #[derive(Template)]
 #[template(path = "photo.html")]
 pub struct PhotoPage {
@@ -97,7 +119,7 @@ pub struct PhotoPage {
     pub alt: String,
     pub width: u32,
     pub height: u32,
-    pub display: Option<Img>,
+    pub display: Option<Sources>,
     pub placeholder: Option<String>,
     pub error: Option<String>,
     /// The EXIF panel: label and value, in reading order.

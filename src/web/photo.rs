@@ -5,12 +5,14 @@ use warp::{Filter, Rejection, Reply};
 use super::api::{delete_photo, load_photo};
 use super::conditional::{Validators, validators};
 use super::error::Failure;
-use super::pages::{Img, PhotoPage, alt_text, exif_panel, html_conditional, human_bytes, location};
+use super::pages::{
+    PhotoPage, Sources, alt_text, exif_panel, html_conditional, human_bytes, location,
+};
 use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::User;
-use crate::domain::{ImageFormat, PhotoId, PhotoStatus};
+use crate::domain::{PhotoId, PhotoStatus};
 use crate::store::BlobKey;
 
 fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
@@ -33,18 +35,7 @@ pub fn routes(
                     .await
                     .or_reject_html()?
                     .ok_or_else(|| Failure::not_found("photo").html().reject())?;
-                let display = photo
-                    .variant("display")
-                    .or_else(|| photo.variants.last())
-                    .filter(|_| photo.status == PhotoStatus::Ready)
-                    .map(|v| Img {
-                        url: state.urls.media(&v.key),
-                        webp: photo
-                            .variant_in(&v.name, ImageFormat::Webp)
-                            .map(|w| state.urls.media(&w.key)),
-                        width: v.width,
-                        height: v.height,
-                    });
+                let display = Sources::of(&photo, "display", &state.urls);
                 let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
                 let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
                 let last_modified = photo.updated_at.max(state.caches.changed_at());

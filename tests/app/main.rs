@@ -2,6 +2,7 @@
 //! crash test), a temp data dir, a real HTTP client.
 
 mod crash;
+mod events;
 mod fidelity;
 mod helpers;
 mod import;

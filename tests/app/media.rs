@@ -215,20 +215,38 @@ async fn a_size_without_a_format_is_negotiated_by_accept() {
     let missing = app.get(&format!("/photos/{}/poster", photo.id)).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
-    // Pages offer the WebP in a <picture>, with the JPEG as the <img>.
-    let webp = photo
+    // Pages offer the WebP sizes in a <picture>, with the JPEG as the
+    // <img>, each with every size in its srcset.
+    let entry = |name: &str, format: &str| {
+        let v = photo
+            .variants
+            .iter()
+            .find(|v| v.name == name && v.format == format)
+            .unwrap();
+        format!("{} {}w", v.url, v.width)
+    };
+    let gallery = app.get("/").await.text().await.unwrap();
+    let webp = format!(
+        r#"<source type="image/webp" srcset="{}, {}" sizes="#,
+        entry("thumb", "webp"),
+        entry("display", "webp")
+    );
+    assert!(gallery.contains(&webp), "{gallery}");
+    let jpeg = format!(
+        r#"srcset="{}, {}" sizes="#,
+        entry("thumb", "jpeg"),
+        entry("display", "jpeg")
+    );
+    assert!(gallery.contains(&jpeg), "{gallery}");
+    let thumb = photo
         .variants
         .iter()
-        .find(|v| v.name == "thumb" && v.format == "webp")
+        .find(|v| v.name == "thumb" && v.format == "jpeg")
         .unwrap();
-    let gallery = app.get("/").await.text().await.unwrap();
-    assert!(
-        gallery.contains(&format!(
-            r#"<source type="image/webp" srcset="{}">"#,
-            webp.url
-        )),
-        "{gallery}"
-    );
+    assert!(gallery.contains(&format!(
+        r#"width="{}" height="{}""#,
+        thumb.width, thumb.height
+    )));
 }
 
 #[tokio::test]

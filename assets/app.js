@@ -105,3 +105,23 @@ function swapWhenReady(el) {
 }
 
 document.querySelectorAll("[data-pending]").forEach(swapWhenReady);
+
+// ---- photo page -----------------------------------------------------------
+
+// ← / → follow the newer / older links, unless typing in a field.
+document.addEventListener("keydown", (e) => {
+  if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  if (e.target.closest && e.target.closest("input, textarea, select, [contenteditable]")) return;
+  const rel = { ArrowLeft: "prev", ArrowRight: "next" }[e.key];
+  const link = rel && document.querySelector(`nav.steps a[rel="${rel}"]`);
+  if (link) {
+    e.preventDefault();
+    link.click();
+  }
+});
+
+// Share links are rendered as paths; show the whole URL to copy.
+document.querySelectorAll("input[data-share]").forEach((input) => {
+  input.value = new URL(input.value, location.href).href;
+  input.addEventListener("focus", () => input.select());
+});

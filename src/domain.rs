@@ -277,6 +277,50 @@ impl FromStr for PhotoStatus {
     }
 }
 
+/// Who may see a photo (or album) besides its owner: everyone, whoever has
+/// its share link, or nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed in the gallery; anyone may open it.
+    #[default]
+    Public,
+    /// Not listed; opened through an unguessable share link.
+    Unlisted,
+    /// The owner only.
+    Private,
+}
+
+impl Visibility {
+    pub const ALL: [Self; 3] = [Self::Public, Self::Unlisted, Self::Private];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Unlisted => "unlisted",
+            Self::Private => "private",
+        }
+    }
+}
+
+impl FromStr for Visibility {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        match s {
+            "public" => Ok(Self::Public),
+            "unlisted" => Ok(Self::Unlisted),
+            "private" => Ok(Self::Private),
+            _ => Err(InvalidId),
+        }
+    }
+}
+
+/// A share link's secret: 128 random bits, hex.
+pub fn new_share_token() -> String {
+    random_hex(16)
+}
+
 /// One size that the render pipeline produces for every photo, e.g. `thumb`
 /// with a long edge of 400 px. Images are never upscaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

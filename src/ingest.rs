@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::cache::Caches;
 use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
-use crate::domain::{ContentHash, PhotoId, PhotoStatus, now_millis};
+use crate::domain::{ContentHash, PhotoId, PhotoStatus, Visibility, now_millis};
 use crate::render::RenderQueue;
 use crate::render::probe::{PixelLimits, ProbeError, probe};
 use crate::store::{BlobKey, Store, StoreError};
@@ -151,6 +151,7 @@ pub fn clear_staging_dir(dir: &Path) {
 pub struct Describe {
     pub title: String,
     pub caption: String,
+    pub visibility: Visibility,
 }
 
 /// Everything needed to turn a staged file into a photo.
@@ -209,6 +210,7 @@ impl Ingest {
                     height: probed.height,
                     title: describe.title,
                     caption: describe.caption,
+                    visibility: describe.visibility,
                     shot: probed.shot,
                 },
                 now_millis(),

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+    ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
 };
 
 /// Creates the table that records applied migrations.
@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "shot_facts",
         include_str!("migrations/0002_shot_facts.sql"),
     ),
+    (3, "sharing", include_str!("migrations/0003_sharing.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -90,6 +91,17 @@ impl TokenKind {
     }
 }
 
+/// What an owner may change about a photo.
+#[derive(Debug, Clone)]
+pub struct PhotoEdit {
+    pub title: String,
+    pub caption: String,
+    pub visibility: Visibility,
+    /// Replace the share link (revoking the old one). An unlisted photo
+    /// without a link gets one anyway; other visibilities have none.
+    pub new_link: bool,
+}
+
 /// A photo as accepted by an upload, before it is rendered.
 #[derive(Debug, Clone)]
 pub struct NewPhoto {
@@ -102,6 +114,7 @@ pub struct NewPhoto {
     pub height: u32,
     pub title: String,
     pub caption: String,
+    pub visibility: Visibility,
     pub shot: ShotFacts,
 }
 
@@ -122,12 +135,26 @@ pub struct Photo {
     pub shot: ShotFacts,
     /// A ThumbHash of the rendered photo (a ~25-byte blurred preview).
     pub thumbhash: Option<Vec<u8>>,
+    pub visibility: Visibility,
+    /// The secret of an unlisted photo's share link.
+    pub share_token: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub variants: Vec<Variant>,
 }
 
 impl Photo {
+    /// Whether `viewer` may see this photo; `by_link` when they came through
+    /// a share link (of the photo, or of an album holding it).
+    pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
+        viewer.is_some_and(|u| u.id == self.owner)
+            || match self.visibility {
+                Visibility::Public => true,
+                Visibility::Unlisted => by_link,
+                Visibility::Private => false,
+            }
+    }
+
     /// The size `name` in the format every browser shows (JPEG, or PNG
     /// for images with alpha).
     pub fn variant(&self, name: &str) -> Option<&Variant> {
@@ -270,8 +297,29 @@ pub trait Repo: Send + Sync + 'static {
     async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>>;
     /// The owner's photo of these bytes, if they uploaded them before.
     async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>>;
-    /// Newest first, strictly after `cursor`.
-    async fn list_photos(&self, limit: u32, cursor: Option<&Cursor>) -> DbResult<Vec<Photo>>;
+    /// Newest first, strictly after `cursor`: public photos and, when
+    /// `viewer` is someone, all of theirs.
+    async fn list_photos(
+        &self,
+        limit: u32,
+        cursor: Option<&Cursor>,
+        viewer: Option<&UserId>,
+    ) -> DbResult<Vec<Photo>>;
+    /// The photos just newer and just older than `id` in that same list.
+    async fn neighbours(
+        &self,
+        id: &PhotoId,
+        viewer: Option<&UserId>,
+    ) -> DbResult<(Option<PhotoId>, Option<PhotoId>)>;
+    /// Applies an owner's edit; `None` if the photo does not exist.
+    async fn edit_photo(
+        &self,
+        id: &PhotoId,
+        edit: PhotoEdit,
+        now: Millis,
+    ) -> DbResult<Option<Photo>>;
+    /// The photo whose share link carries `token`.
+    async fn photo_by_share_token(&self, token: &str) -> DbResult<Option<Photo>>;
     /// Removes a photo, its variants and any job; `None` if it did not exist.
     async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>>;
 

@@ -14,21 +14,28 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted, MIGRATIONS, NewPhoto, Photo, Repo,
-    TokenKind, User, Variant,
+    ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted, MIGRATIONS, NewPhoto, Photo,
+    PhotoEdit, Repo, TokenKind, User, Variant,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::domain::{
-    ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+    ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
+    new_share_token,
 };
 
 const READERS: usize = 4;
 
 const PHOTO_COLUMNS: &str = "id, owner_id, original_hash, original_format, original_size, \
      width, height, status, error, title, caption, taken_at, camera, created_at, updated_at, \
-     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash";
+     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token";
+
+/// Who sees a listed photo: public ones, and all of the viewer's own.
+/// Parameter `?n` is the viewer's id, or NULL for nobody.
+fn visible_to(n: usize) -> String {
+    format!("(visibility = 'public' OR owner_id = ?{n})")
+}
 
 /// The SQLite engine.
 pub struct SqliteRepo {
@@ -230,6 +237,8 @@ fn photo_from_row(r: &Row<'_>) -> DbResult<Photo> {
             .get::<_, Option<String>>(22)?
             .map(|b| BASE64.decode(b).map_err(corrupt("thumbhash")))
             .transpose()?,
+        visibility: text(23)?.parse().map_err(corrupt("visibility"))?,
+        share_token: r.get(24)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
         variants: Vec::new(),
@@ -464,9 +473,10 @@ impl Repo for SqliteRepo {
                 "INSERT INTO photos (id, owner_id, original_hash, original_format, original_size,
                      width, height, status, error, title, caption, taken_at, camera,
                      created_at, updated_at,
-                     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon)
+                     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon,
+                     visibility, share_token)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10, ?11, ?12, ?12,
-                     ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
                 params![
                     p.id.as_str(),
                     p.owner.as_str(),
@@ -487,6 +497,8 @@ impl Repo for SqliteRepo {
                     p.shot.focal_mm,
                     p.shot.gps.map(|g| g.lat),
                     p.shot.gps.map(|g| g.lon),
+                    p.visibility.as_str(),
+                    (p.visibility == Visibility::Unlisted).then(new_share_token),
                 ],
             )?;
             insert_job(tx, &p.id, now)?;
@@ -520,8 +532,14 @@ impl Repo for SqliteRepo {
         .await
     }
 
-    async fn list_photos(&self, limit: u32, cursor: Option<&Cursor>) -> DbResult<Vec<Photo>> {
+    async fn list_photos(
+        &self,
+        limit: u32,
+        cursor: Option<&Cursor>,
+        viewer: Option<&UserId>,
+    ) -> DbResult<Vec<Photo>> {
         let cursor = cursor.cloned();
+        let viewer = viewer.map(|v| v.as_str().to_owned());
         self.read(move |c| {
             let mut photos = Vec::new();
             let mut push_rows = |mut rows: rusqlite::Rows<'_>| -> DbResult<()> {
@@ -533,25 +551,123 @@ impl Repo for SqliteRepo {
             match cursor {
                 None => {
                     let sql = format!(
-                        "SELECT {PHOTO_COLUMNS} FROM photos
-                         ORDER BY created_at DESC, id DESC LIMIT ?1"
+                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE {}
+                         ORDER BY created_at DESC, id DESC LIMIT ?1",
+                        visible_to(2)
                     );
-                    push_rows(c.prepare_cached(&sql)?.query([limit])?)?;
+                    push_rows(c.prepare_cached(&sql)?.query(params![limit, viewer])?)?;
                 }
                 Some(after) => {
                     // Row-value comparison: both engines walk the (created_at, id) index.
                     let sql = format!(
-                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE (created_at, id) < (?1, ?2)
-                         ORDER BY created_at DESC, id DESC LIMIT ?3"
+                        "SELECT {PHOTO_COLUMNS} FROM photos
+                         WHERE (created_at, id) < (?1, ?2) AND {}
+                         ORDER BY created_at DESC, id DESC LIMIT ?3",
+                        visible_to(4)
                     );
                     let mut stmt = c.prepare_cached(&sql)?;
-                    push_rows(stmt.query(params![after.created_at, after.id.as_str(), limit])?)?;
+                    push_rows(stmt.query(params![
+                        after.created_at,
+                        after.id.as_str(),
+                        limit,
+                        viewer
+                    ])?)?;
                 }
             }
             for p in &mut photos {
                 p.variants = variants_of(c, &p.id)?;
             }
             Ok(photos)
+        })
+        .await
+    }
+
+    async fn neighbours(
+        &self,
+        id: &PhotoId,
+        viewer: Option<&UserId>,
+    ) -> DbResult<(Option<PhotoId>, Option<PhotoId>)> {
+        let id = id.clone();
+        let viewer = viewer.map(|v| v.as_str().to_owned());
+        self.read(move |c| {
+            let created: Option<i64> = c
+                .query_row(
+                    "SELECT created_at FROM photos WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(created) = created else {
+                return Ok((None, None));
+            };
+            let step = |cmp: &str, order: &str| -> DbResult<Option<PhotoId>> {
+                let sql = format!(
+                    "SELECT id FROM photos WHERE (created_at, id) {cmp} (?1, ?2) AND {}
+                     ORDER BY created_at {order}, id {order} LIMIT 1",
+                    visible_to(3)
+                );
+                let next: Option<String> = c
+                    .prepare_cached(&sql)?
+                    .query_row(params![created, id.as_str(), viewer], |r| r.get(0))
+                    .optional()?;
+                next.map(|s| s.parse().map_err(corrupt("photo id")))
+                    .transpose()
+            };
+            Ok((step(">", "ASC")?, step("<", "DESC")?))
+        })
+        .await
+    }
+
+    async fn edit_photo(
+        &self,
+        id: &PhotoId,
+        edit: PhotoEdit,
+        now: Millis,
+    ) -> DbResult<Option<Photo>> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let Some(photo) = load_photo(tx, &id)? else {
+                return Ok(None);
+            };
+            let token = match edit.visibility {
+                Visibility::Unlisted if edit.new_link || photo.share_token.is_none() => {
+                    Some(new_share_token())
+                }
+                Visibility::Unlisted => photo.share_token,
+                Visibility::Public | Visibility::Private => None,
+            };
+            tx.execute(
+                "UPDATE photos SET title = ?2, caption = ?3, visibility = ?4, share_token = ?5,
+                     updated_at = ?6
+                 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    edit.title,
+                    edit.caption,
+                    edit.visibility.as_str(),
+                    token,
+                    now
+                ],
+            )?;
+            load_photo(tx, &id)
+        })
+        .await
+    }
+
+    async fn photo_by_share_token(&self, token: &str) -> DbResult<Option<Photo>> {
+        let token = token.to_owned();
+        self.read(move |c| {
+            let id: Option<String> = c
+                .query_row(
+                    "SELECT id FROM photos WHERE share_token = ?1",
+                    [token.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match id {
+                Some(id) => load_photo(c, &id.parse().map_err(corrupt("photo id"))?),
+                None => Ok(None),
+            }
         })
         .await
     }

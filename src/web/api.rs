@@ -12,11 +12,11 @@ use warp::{Filter, Rejection, Reply};
 
 use super::error::Failure;
 use super::session::{require_user, viewer};
-use super::upload::{self, Received};
+use super::upload::{self, MAX_CAPTION, MAX_TITLE, Received};
 use super::urls::Urls;
 use super::{AppState, OrReject, with_state};
-use crate::db::{Cursor, Inserted, Photo, User};
-use crate::domain::{GeoPoint, PhotoId};
+use crate::db::{Cursor, Inserted, Photo, PhotoEdit, User};
+use crate::domain::{GeoPoint, PhotoId, Visibility, now_millis};
 use crate::store::BlobKey;
 
 /// The photo JSON of the contract.
@@ -47,6 +47,11 @@ pub struct PhotoJson {
     pub thumbhash: Option<String>,
     pub created_at: i64,
     pub page_url: String,
+    /// `public`, `unlisted` or `private`.
+    pub visibility: Visibility,
+    /// An unlisted photo's share link: only in answers to its owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -94,6 +99,12 @@ impl PhotoJson {
             thumbhash: p.thumbhash.as_ref().map(|t| BASE64.encode(t)),
             created_at: p.created_at,
             page_url: format!("/photos/{}", p.id),
+            visibility: p.visibility,
+            share_url: p
+                .share_token
+                .as_ref()
+                .filter(|_| owner)
+                .map(|t| share_path(t)),
         }
     }
 }
@@ -104,6 +115,18 @@ pub struct PhotoList {
     pub next_cursor: Option<String>,
 }
 
+/// `PATCH /api/photos/{id}`: the fields to change; `new_link` replaces an
+/// unlisted photo's share link (revoking the old one).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhotoPatch {
+    title: Option<String>,
+    caption: Option<String>,
+    visibility: Option<Visibility>,
+    #[serde(default)]
+    new_link: bool,
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<u32>,
@@ -112,6 +135,49 @@ struct ListQuery {
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
+
+/// The path of a share link.
+pub fn share_path(token: &str) -> String {
+    format!("/s/{token}")
+}
+
+/// A photo by id as `viewer` may see it (not through a share link): hidden
+/// photos are "not found", so their ids reveal nothing.
+pub async fn load_visible_photo(
+    state: &AppState,
+    id: &PhotoId,
+    viewer: Option<&User>,
+) -> Result<Arc<Photo>, Failure> {
+    load_photo(state, id)
+        .await?
+        .filter(|p| p.visible_to(viewer, false))
+        .ok_or_else(|| Failure::not_found("photo"))
+}
+
+/// Applies an owner's edit to a photo and drops it from the caches.
+pub async fn edit_photo(
+    state: &AppState,
+    user: &User,
+    id: &PhotoId,
+    edit: PhotoEdit,
+) -> Result<Arc<Photo>, Failure> {
+    let photo = load_visible_photo(state, id, Some(user)).await?;
+    if photo.owner != user.id {
+        return Err(Failure::forbidden());
+    }
+    if edit.title.chars().count() > MAX_TITLE || edit.caption.chars().count() > MAX_CAPTION {
+        return Err(Failure::bad_request(format!(
+            "a title is at most {MAX_TITLE} characters, a caption {MAX_CAPTION}"
+        )));
+    }
+    let edited = state
+        .db
+        .edit_photo(id, edit, now_millis())
+        .await?
+        .ok_or_else(|| Failure::not_found("photo"))?;
+    state.caches.invalidate_photo(id).await;
+    Ok(Arc::new(edited))
+}
 
 /// A photo by id, through the cache.
 pub async fn load_photo(state: &AppState, id: &PhotoId) -> Result<Option<Arc<Photo>>, Failure> {
@@ -134,12 +200,19 @@ pub async fn load_page(
     state: &AppState,
     limit: u32,
     cursor: Option<&Cursor>,
+    viewer: Option<&User>,
 ) -> Result<(Arc<Vec<Photo>>, Option<Cursor>), Failure> {
-    let key = format!("{limit}:{}", cursor.map(Cursor::encode).unwrap_or_default());
+    // Everyone logged out shares one entry per page; each user has their own.
+    let viewer = viewer.map(|u| &u.id);
+    let key = format!(
+        "{}:{limit}:{}",
+        viewer.map(|v| v.as_str()).unwrap_or(""),
+        cursor.map(Cursor::encode).unwrap_or_default()
+    );
     let photos = match state.caches.page(&key).await {
         Some(p) => p,
         None => {
-            let p = Arc::new(state.db.list_photos(limit, cursor).await?);
+            let p = Arc::new(state.db.list_photos(limit, cursor, viewer).await?);
             state.caches.put_page(key, p.clone()).await;
             p
         }
@@ -205,7 +278,7 @@ pub fn routes(
                     ),
                     None => None,
                 };
-                let (photos, next) = load_page(&state, limit, cursor.as_ref())
+                let (photos, next) = load_page(&state, limit, cursor.as_ref(), viewer.as_ref())
                     .await
                     .or_reject()?;
                 let body = PhotoList {
@@ -226,11 +299,36 @@ pub fn routes(
         .and_then(
             |id: String, viewer: Option<User>, state: AppState| async move {
                 let id = parse_id(&id)?;
-                let photo = load_photo(&state, &id)
+                let photo = load_visible_photo(&state, &id, viewer.as_ref())
                     .await
-                    .or_reject()?
-                    .ok_or_else(|| Failure::not_found("photo").reject())?;
+                    .or_reject()?;
                 let json = PhotoJson::for_viewer(&photo, viewer.as_ref(), &state.urls);
+                Ok::<_, Rejection>(warp::reply::json(&json).into_response())
+            },
+        );
+
+    let patch = warp::path!("api" / "photos" / String)
+        .and(warp::patch())
+        .and(require_user(state.clone()))
+        .and(warp::body::content_length_limit(64 * 1024))
+        .and(warp::body::bytes())
+        .and(with_state(state.clone()))
+        .and_then(
+            |id: String, user: User, body: bytes::Bytes, state: AppState| async move {
+                let id = parse_id(&id)?;
+                let patch: PhotoPatch = serde_json::from_slice(&body)
+                    .map_err(|e| Failure::bad_request(format!("bad photo change: {e}")).reject())?;
+                let current = load_visible_photo(&state, &id, Some(&user))
+                    .await
+                    .or_reject()?;
+                let edit = PhotoEdit {
+                    title: patch.title.unwrap_or_else(|| current.title.clone()),
+                    caption: patch.caption.unwrap_or_else(|| current.caption.clone()),
+                    visibility: patch.visibility.unwrap_or(current.visibility),
+                    new_link: patch.new_link,
+                };
+                let photo = edit_photo(&state, &user, &id, edit).await.or_reject()?;
+                let json = PhotoJson::for_viewer(&photo, Some(&user), &state.urls);
                 Ok::<_, Rejection>(warp::reply::json(&json).into_response())
             },
         );
@@ -256,7 +354,14 @@ pub fn routes(
             create_photo(&state, &user, received).await.or_reject()
         });
 
-    list.or(get).unify().or(delete).unify().or(create).unify()
+    list.or(get)
+        .unify()
+        .or(patch)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(create)
+        .unify()
 }
 
 async fn create_photo(

@@ -139,6 +139,9 @@ impl Watch {
     /// Queues the event for `id` if it has settled (or is gone).
     async fn settle(&mut self, id: &PhotoId) {
         let event = match load_photo(&self.state, id).await {
+            Ok(Some(p)) if !p.visible_to(self.viewer.as_ref(), false) => {
+                Ok(Event::default().event("gone").data(id.to_string()))
+            }
             Ok(Some(p)) if p.status == PhotoStatus::Pending => return,
             Ok(Some(p)) => Event::default()
                 .event("photo")

@@ -39,7 +39,7 @@ pub fn routes(
                     })?),
                     None => None,
                 };
-                let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref())
+                let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref(), viewer.as_ref())
                     .await
                     .or_reject_html()?;
                 let last_modified = photos

@@ -22,12 +22,14 @@ use warp::path::Tail;
 use warp::{Filter, Rejection, Reply};
 
 use super::AppState;
-use super::api::load_photo;
+use super::api::load_visible_photo;
 use super::conditional::matches_etag;
 use super::error::{Failure, reject};
 use super::negotiate::accepts_type;
+use super::session::viewer;
 use crate::cache::CachedBlob;
-use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId};
+use crate::db::User;
+use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
 use crate::store::{BlobKey, StoreError};
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -53,14 +55,21 @@ pub fn negotiated(
         .and(warp::get().or(warp::head()).unify())
         .and(warp::method())
         .and(warp::header::headers_cloned())
+        .and(viewer(state.clone()))
         .and(super::with_state(state))
         .and_then(
-            |id: String, name: String, method: Method, headers: HeaderMap, state: AppState| async move {
-                let id: PhotoId = id.parse().map_err(|_| Failure::not_found("photo").reject())?;
-                let photo = load_photo(&state, &id)
+            |id: String,
+             name: String,
+             method: Method,
+             headers: HeaderMap,
+             viewer: Option<User>,
+             state: AppState| async move {
+                let id: PhotoId = id
+                    .parse()
+                    .map_err(|_| Failure::not_found("photo").reject())?;
+                let photo = load_visible_photo(&state, &id, viewer.as_ref())
                     .await
-                    .map_err(Failure::reject)?
-                    .ok_or_else(|| Failure::not_found("photo").reject())?;
+                    .map_err(Failure::reject)?;
                 let accept = headers
                     .get(header::ACCEPT)
                     .and_then(|a| a.to_str().ok())
@@ -75,12 +84,14 @@ pub fn negotiated(
                     .ok_or_else(|| Failure::not_found("variant").reject())?;
                 let mut resp = serve_key(key, method, headers, state).await?;
                 let h = resp.headers_mut();
-                h.insert(header::VARY, HeaderValue::from_static("Accept"));
-                // Not content-addressed: the photo may be deleted or re-rendered.
-                h.insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
-                );
+                // Not content-addressed: the photo may be deleted or
+                // re-rendered. Only public photos go into shared caches.
+                let (cache, vary) = match photo.visibility {
+                    Visibility::Public => ("public, max-age=3600", "Accept"),
+                    _ => ("private, max-age=3600", "Accept, Cookie"),
+                };
+                h.insert(header::VARY, HeaderValue::from_static(vary));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
                 Ok::<_, Rejection>(resp)
             },
         )

@@ -7,7 +7,7 @@ use super::conditional::{self, Validators};
 use super::placeholder;
 use super::urls::Urls;
 use crate::db::{Photo, User};
-use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts};
+use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
 
 /// Alt text for a photo: its title, else its caption, else a generic word.
 pub fn alt_text(photo: &Photo) -> String {
@@ -120,6 +120,8 @@ pub struct PhotoPage {
     pub width: u32,
     pub height: u32,
     pub display: Option<Sources>,
+    /// Whether a pending photo is swapped in live (see `events`).
+    pub live: bool,
     pub placeholder: Option<String>,
     pub error: Option<String>,
     /// The EXIF panel: label and value, in reading order.
@@ -128,7 +130,31 @@ pub struct PhotoPage {
     pub location: Option<(String, String)>,
     pub original_url: String,
     pub original_size: String,
+    /// Ids of the photos just newer and just older, in the gallery's order.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    pub is_owner: bool,
     pub can_delete: bool,
+    pub visibility: Visibility,
+    /// An unlisted photo's share link (path), for its owner.
+    pub share_url: Option<String>,
+}
+
+impl PhotoPage {
+    /// The visibility choices of the edit form: value, label, chosen.
+    pub fn visibility_choices(&self) -> Vec<(&'static str, &'static str, bool)> {
+        Visibility::ALL
+            .into_iter()
+            .map(|v| {
+                let label = match v {
+                    Visibility::Public => "Public: in the gallery, for everyone",
+                    Visibility::Unlisted => "Unlisted: only with the share link",
+                    Visibility::Private => "Private: only you",
+                };
+                (v.as_str(), label, v == self.visibility)
+            })
+            .collect()
+    }
 }
 
 /// The photo page's EXIF panel: what the camera recorded, as people write

@@ -1,8 +1,13 @@
-//! The photo page `/photos/{id}` and its owner's delete button.
+//! The photo page `/photos/{id}` (with newer/older links in the gallery's
+//! order), the same page opened through a share link `/s/{token}`, and the
+//! owner's edit and delete forms.
 
+use std::sync::Arc;
+
+use serde::Deserialize;
 use warp::{Filter, Rejection, Reply};
 
-use super::api::{delete_photo, load_photo};
+use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
 use super::conditional::{Validators, validators};
 use super::error::Failure;
 use super::pages::{
@@ -11,13 +16,89 @@ use super::pages::{
 use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
-use crate::db::User;
-use crate::domain::{PhotoId, PhotoStatus};
+use crate::db::{Photo, PhotoEdit, User};
+use crate::domain::{PhotoId, PhotoStatus, Visibility};
 use crate::store::BlobKey;
+
+/// Room for a 2000-character caption even when every character is escaped.
+const EDIT_FORM_LIMIT: u64 = 64 * 1024;
 
 fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
     s.parse()
         .map_err(|_| Failure::not_found("photo").html().reject())
+}
+
+/// How a photo page was reached.
+enum Reached {
+    /// By its id: newer/older links walk what the viewer may list.
+    ById,
+    /// Through its share link: just the photo.
+    ByLink,
+}
+
+async fn render(
+    state: &AppState,
+    photo: Arc<Photo>,
+    viewer: Option<User>,
+    reached: Reached,
+    validators: &Validators,
+) -> Result<warp::reply::Response, Rejection> {
+    let (newer, older) = match reached {
+        Reached::ById => state
+            .db
+            .neighbours(&photo.id, viewer.as_ref().map(|u| &u.id))
+            .await
+            .or_reject_html()?,
+        Reached::ByLink => (None, None),
+    };
+    let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
+    let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
+    let last_modified = photo.updated_at.max(state.caches.changed_at());
+    let page = PhotoPage {
+        urls: state.urls.clone(),
+        id: photo.id.to_string(),
+        title: photo.title.clone(),
+        caption: photo.caption.clone(),
+        alt: alt_text(&photo),
+        width: photo.width,
+        height: photo.height,
+        display: Sources::of(&photo, "display", &state.urls),
+        // Share-link visitors are not told live (the event stream checks
+        // visibility by id); they see the photo on their next visit.
+        live: matches!(reached, Reached::ById),
+        error: photo
+            .error
+            .clone()
+            .filter(|_| photo.status == PhotoStatus::Failed),
+        placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
+        facts: exif_panel(&photo.shot),
+        location: photo.shot.gps.filter(|_| is_owner).map(location),
+        original_url: state
+            .urls
+            .media(BlobKey::original(&photo.hash, photo.format).as_str()),
+        original_size: human_bytes(photo.byte_size),
+        newer: newer.map(|id| id.to_string()),
+        older: older.map(|id| id.to_string()),
+        is_owner,
+        can_delete,
+        visibility: photo.visibility,
+        share_url: photo
+            .share_token
+            .as_deref()
+            .filter(|_| is_owner)
+            .map(share_path),
+        viewer,
+    };
+    html_conditional(&page, validators, last_modified, state.compress_min_bytes).or_reject_html()
+}
+
+/// The owner's edit form on the photo page.
+#[derive(Deserialize)]
+struct EditForm {
+    title: String,
+    caption: String,
+    visibility: String,
+    new_link: Option<String>,
 }
 
 pub fn routes(
@@ -31,39 +112,61 @@ pub fn routes(
         .and_then(
             |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let id = parse_id(&id)?;
-                let photo = load_photo(&state, &id)
+                let photo = load_visible_photo(&state, &id, viewer.as_ref())
+                    .await
+                    .or_reject_html()?;
+                render(&state, photo, viewer, Reached::ById, &validators).await
+            },
+        );
+
+    let shared = warp::path!("s" / String)
+        .and(warp::get())
+        .and(viewer(state.clone()))
+        .and(validators())
+        .and(with_state(state.clone()))
+        .and_then(
+            |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
+                let not_found = || Failure::not_found("shared photo").html().reject();
+                if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(not_found());
+                }
+                let photo = state
+                    .db
+                    .photo_by_share_token(&token)
                     .await
                     .or_reject_html()?
-                    .ok_or_else(|| Failure::not_found("photo").html().reject())?;
-                let display = Sources::of(&photo, "display", &state.urls);
-                let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
-                let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
-                let last_modified = photo.updated_at.max(state.caches.changed_at());
-                let page = PhotoPage {
-                    viewer,
-                    urls: state.urls.clone(),
-                    id: photo.id.to_string(),
-                    title: photo.title.clone(),
-                    caption: photo.caption.clone(),
-                    alt: alt_text(&photo),
-                    width: photo.width,
-                    height: photo.height,
-                    display,
-                    error: photo
-                        .error
-                        .clone()
-                        .filter(|_| photo.status == PhotoStatus::Failed),
-                    placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
-                    facts: exif_panel(&photo.shot),
-                    location: photo.shot.gps.filter(|_| is_owner).map(location),
-                    original_url: state
-                        .urls
-                        .media(BlobKey::original(&photo.hash, photo.format).as_str()),
-                    original_size: human_bytes(photo.byte_size),
-                    can_delete,
+                    .filter(|p| p.visible_to(viewer.as_ref(), true))
+                    .ok_or_else(not_found)?;
+                render(&state, Arc::new(photo), viewer, Reached::ByLink, &validators).await
+            },
+        );
+
+    let edit = warp::path!("photos" / String / "edit")
+        .and(warp::post())
+        .and(viewer(state.clone()))
+        .and(warp::body::content_length_limit(EDIT_FORM_LIMIT))
+        .and(warp::body::form::<EditForm>())
+        .and(with_state(state.clone()))
+        .and_then(
+            |id: String, viewer: Option<User>, form: EditForm, state: AppState| async move {
+                let id = parse_id(&id)?;
+                let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
+                let visibility: Visibility = form.visibility.parse().map_err(|_| {
+                    Failure::bad_request("visibility must be public, unlisted or private")
+                        .html()
+                        .reject()
+                })?;
+                let change = PhotoEdit {
+                    title: form.title.trim().to_owned(),
+                    caption: form.caption.trim().to_owned(),
+                    visibility,
+                    new_link: form.new_link.is_some(),
                 };
-                html_conditional(&page, &validators, last_modified, state.compress_min_bytes)
-                    .or_reject_html()
+                edit_photo(&state, &user, &id, change)
+                    .await
+                    .or_reject_html()?;
+                let back = format!("/photos/{id}");
+                Ok::<_, Rejection>(see_other(&back))
             },
         );
 
@@ -76,11 +179,16 @@ pub fn routes(
                 let id = parse_id(&id)?;
                 let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
                 delete_photo(&state, &user, &id).await.or_reject_html()?;
-                Ok::<_, Rejection>(
-                    warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),
-                )
+                Ok::<_, Rejection>(see_other("/"))
             },
         );
 
-    page.or(delete).unify()
+    page.or(shared).unify().or(edit).unify().or(delete).unify()
+}
+
+fn see_other(path: &str) -> warp::reply::Response {
+    match warp::http::Uri::try_from(path) {
+        Ok(uri) => warp::redirect::see_other(uri).into_response(),
+        Err(_) => warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),
+    }
 }

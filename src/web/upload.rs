@@ -15,8 +15,8 @@ use super::{AppState, OrReject, with_state};
 use crate::db::{Inserted, User};
 use crate::ingest::{Describe, IngestError, Staged};
 
-const MAX_TITLE: usize = 200;
-const MAX_CAPTION: usize = 2000;
+pub const MAX_TITLE: usize = 200;
+pub const MAX_CAPTION: usize = 2000;
 /// Room for multipart headers and text fields on top of the file limit.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
 
@@ -72,6 +72,12 @@ pub async fn receive(mut form: FormData, state: &AppState) -> Result<Received, F
             }
             "title" => received.describe.title = text(part, MAX_TITLE, "title").await?,
             "caption" => received.describe.caption = text(part, MAX_CAPTION, "caption").await?,
+            "visibility" => {
+                let v = text(part, 16, "visibility").await?;
+                received.describe.visibility = v.parse().map_err(|_| {
+                    Failure::bad_request("visibility must be public, unlisted or private")
+                })?;
+            }
             _ => drain(part).await?,
         }
     }

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 
 use scoot::db::NewPhoto;
-use scoot::domain::{ContentHash, ImageFormat, PhotoId, ShotFacts, now_millis};
+use scoot::domain::{ContentHash, ImageFormat, PhotoId, ShotFacts, Visibility, now_millis};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
@@ -105,6 +105,7 @@ async fn open_streams_end_when_scoot_shuts_down() {
             height: 30,
             title: String::new(),
             caption: String::new(),
+            visibility: Visibility::Public,
             shot: ShotFacts::default(),
         },
         later,

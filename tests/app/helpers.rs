@@ -135,8 +135,15 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    /// The photo JSON as its uploader (alice) sees it.
     pub async fn photo(&self, id: &str) -> Option<PhotoJson> {
-        let resp = self.get(&format!("/api/photos/{id}")).await;
+        let resp = self
+            .client
+            .get(self.url(&format!("/api/photos/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
         match resp.status() {
             StatusCode::OK => Some(resp.json().await.unwrap()),
             StatusCode::NOT_FOUND => None,

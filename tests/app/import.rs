@@ -79,7 +79,7 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
 
     // Every imported photo is rendered by the time import returns.
     let db = scoot::db::open(&config.database_url()).await.unwrap();
-    let all = db.list_photos(100, None).await.unwrap();
+    let all = db.list_photos(100, None, None).await.unwrap();
     let ready = all
         .iter()
         .filter(|p| p.status == PhotoStatus::Ready)
@@ -98,7 +98,10 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
     .unwrap();
     assert_eq!(again.imported, 0, "{}", again.report());
     assert_eq!(again.duplicates, good + 1);
-    assert_eq!(db.list_photos(100, None).await.unwrap().len(), all.len());
+    assert_eq!(
+        db.list_photos(100, None, None).await.unwrap().len(),
+        all.len()
+    );
 }
 
 #[tokio::test]
@@ -145,7 +148,7 @@ async fn an_interrupted_import_finishes_on_the_next_run() {
     );
     assert_eq!(second.duplicates, first.imported);
     let db = scoot::db::open(&config.database_url()).await.unwrap();
-    let all = db.list_photos(1000, None).await.unwrap();
+    let all = db.list_photos(1000, None, None).await.unwrap();
     assert_eq!(all.len(), total);
     assert!(all.iter().all(|p| p.status == PhotoStatus::Ready));
 }

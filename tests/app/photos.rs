@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use scoot::web::api::{PhotoJson, PhotoList};
 
-use crate::helpers::{create_user, png, spawn_app};
+use scoot::domain::Visibility;
+
+use crate::helpers::{create_user, file_form, png, read_fixture, spawn_app};
 
 #[tokio::test]
 async fn api_list_pages_newest_first_without_gaps() {
@@ -188,4 +190,248 @@ async fn shared_bytes_survive_one_owners_delete() {
     for v in &bobs.variants {
         assert_eq!(app.get(&v.url).await.status(), StatusCode::OK);
     }
+}
+
+#[tokio::test]
+async fn visibility_decides_who_sees_a_photo_and_share_links_can_be_revoked() {
+    let app = spawn_app().await;
+    let bob = create_user(&app.config, "bob", false).await;
+    let upload = |name: &'static str, visibility: &'static str| {
+        let form = file_form(name, read_fixture(&format!("orientation/{name}")))
+            .text("visibility", visibility);
+        app.upload_form(form, Some(&app.token))
+    };
+    let public: PhotoJson = upload("Landscape_1.jpg", "public")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let unlisted: PhotoJson = upload("Landscape_2.jpg", "unlisted")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let private: PhotoJson = upload("Landscape_3.jpg", "private")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for p in [&public, &unlisted, &private] {
+        app.settled(&p.id).await;
+    }
+    assert_eq!(private.visibility, Visibility::Private);
+    assert!(public.share_url.is_none() && private.share_url.is_none());
+    let link = unlisted
+        .share_url
+        .clone()
+        .expect("the owner sees the share link");
+    assert!(link.starts_with("/s/") && link.len() == 3 + 32, "{link}");
+
+    // Logged out (and as another user): only the public photo is listed or found.
+    for token in [None, Some(bob.as_str())] {
+        let get = |path: String| {
+            let mut req = app.client.get(app.url(&path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move { req.send().await.unwrap() }
+        };
+        let list: serde_json::Value = get("/api/photos".into()).await.json().await.unwrap();
+        let ids: Vec<&str> = list["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [public.id.as_str()], "{token:?}");
+        let gallery = get("/".into()).await.text().await.unwrap();
+        assert!(gallery.contains(&public.id) && !gallery.contains(&unlisted.id));
+        assert!(!gallery.contains(&private.id));
+        for hidden in [&unlisted, &private] {
+            for path in [
+                format!("/api/photos/{}", hidden.id),
+                format!("/photos/{}", hidden.id),
+                format!("/photos/{}/display", hidden.id),
+            ] {
+                assert_eq!(
+                    get(path.clone()).await.status(),
+                    StatusCode::NOT_FOUND,
+                    "{path}"
+                );
+            }
+        }
+        let shared = get(link.clone()).await;
+        assert_eq!(shared.status(), StatusCode::OK);
+        let html = shared.text().await.unwrap();
+        assert!(
+            html.contains("/media/variants/"),
+            "the shared page shows the photo"
+        );
+        assert!(
+            !html.contains("data-share"),
+            "only the owner sees the link box"
+        );
+    }
+    // The owner sees all three, newest first.
+    let mine: serde_json::Value = app
+        .client
+        .get(app.url("/api/photos"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["photos"].as_array().unwrap().len(), 3);
+
+    // Bob may not change Alice's photo.
+    let patch = |token: &str, id: &str, body: serde_json::Value| {
+        app.client
+            .patch(app.url(&format!("/api/photos/{id}")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let refused = patch(&bob, &public.id, serde_json::json!({"title": "mine"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let bad = patch(
+        &app.token,
+        &public.id,
+        serde_json::json!({"visibility": "secret"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    // A new link revokes the old one; making it private revokes any link.
+    let renewed: PhotoJson = patch(
+        &app.token,
+        &unlisted.id,
+        serde_json::json!({"new_link": true}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let new_link = renewed.share_url.unwrap();
+    assert_ne!(new_link, link);
+    assert_eq!(app.get(&link).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&new_link).await.status(), StatusCode::OK);
+    let hidden: PhotoJson = patch(
+        &app.token,
+        &unlisted.id,
+        serde_json::json!({"visibility": "private"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(hidden.share_url.is_none());
+    assert_eq!(app.get(&new_link).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/s/not-a-token").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Making the private one public lists it for everyone.
+    patch(
+        &app.token,
+        &private.id,
+        serde_json::json!({"visibility": "public"}),
+    )
+    .await
+    .unwrap();
+    let gallery = app.get("/").await.text().await.unwrap();
+    assert!(gallery.contains(&private.id));
+}
+
+#[tokio::test]
+async fn the_owner_edits_a_photo_and_pages_link_newer_and_older() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for name in ["Landscape_1.jpg", "Landscape_2.jpg", "Landscape_3.jpg"] {
+        ids.push(app.upload_fixture(&format!("orientation/{name}")).await.id);
+    }
+    // Newest first: ids[2], ids[1], ids[0].
+    let middle = app
+        .get(&format!("/photos/{}", ids[1]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        middle.contains(&format!(r#"<a href="/photos/{}" rel="prev""#, ids[2])),
+        "{middle}"
+    );
+    assert!(middle.contains(&format!(r#"<a href="/photos/{}" rel="next""#, ids[0])));
+    let newest = app
+        .get(&format!("/photos/{}", ids[2]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!newest.contains(r#"rel="prev""#));
+    assert!(!newest.contains("/edit"), "no edit form for visitors");
+
+    let form = [
+        ("title", " Harbour at dusk "),
+        ("caption", "Taken from the <pier>"),
+        ("visibility", "unlisted"),
+    ];
+    let resp = app
+        .client
+        .post(app.url(&format!("/photos/{}/edit", ids[1])))
+        .bearer_auth(&app.token)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let by_id = app.get(&format!("/api/photos/{}", ids[1])).await;
+    assert_eq!(
+        by_id.status(),
+        StatusCode::NOT_FOUND,
+        "unlisted: not found by id when logged out"
+    );
+    let photo = app.photo(&ids[1]).await.unwrap();
+    assert_eq!(photo.title, "Harbour at dusk");
+    assert_eq!(photo.visibility, Visibility::Unlisted);
+    let owner_view = app
+        .client
+        .get(app.url(&format!("/photos/{}", ids[1])))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(owner_view.contains("<h1>Harbour at dusk</h1>"));
+    assert!(
+        owner_view.contains("Taken from the &#60;pier&#62;")
+            || owner_view.contains("Taken from the &lt;pier&gt;")
+    );
+    assert!(owner_view.contains("data-share"));
+    // Logged out, the gallery order skips the now-unlisted photo.
+    let newest = app
+        .get(&format!("/photos/{}", ids[2]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(newest.contains(&format!(r#"<a href="/photos/{}" rel="next""#, ids[0])));
+
+    let anonymous = app
+        .client
+        .post(app.url(&format!("/photos/{}/edit", ids[0])))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

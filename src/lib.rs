@@ -212,7 +212,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     } = start_core(&config).await?;
     let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(web::Shared {
         db,
         store,
         caches,
@@ -225,7 +225,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         draining: Arc::new(AtomicBool::new(false)),
         stopping: stopping_rx,
         render_events: render.events(),
-    };
+    });
 
     let listener = bind(config.listen).map_err(|source| StartError::Listen {
         addr: config.listen,

@@ -49,9 +49,28 @@ use crate::metrics::Metrics;
 use crate::render::RenderEvent;
 use crate::store::Store;
 
-/// Everything handlers share; cheap to clone (all `Arc`s inside).
+/// Everything handlers share, behind one `Arc`: warp filters clone the
+/// state for every request they see, and cloning a struct of a dozen `Arc`s
+/// (moka caches hold several each) was the largest cost of serving media.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub db: Arc<dyn Repo>,
     pub store: Store,
     pub caches: Caches,

@@ -157,6 +157,12 @@ impl ImageFormat {
         Self::ALL.into_iter().find(|f| f.extension() == ext)
     }
 
+    /// Whether every browser shows it: the format of a variant's `<img>`
+    /// (JPEG, or PNG for images with alpha); WebP is offered beside it.
+    pub fn is_universal(self) -> bool {
+        matches!(self, Self::Jpeg | Self::Png)
+    }
+
     pub fn mime_type(self) -> &'static str {
         match self {
             Self::Jpeg => "image/jpeg",
@@ -321,6 +327,13 @@ pub fn new_share_token() -> String {
     random_hex(16)
 }
 
+/// Whether `s` could be a share token (so junk never reaches the database).
+pub fn is_share_token(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// One size that the render pipeline produces for every photo, e.g. `thumb`
 /// with a long edge of 400 px. Images are never upscaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,6 +392,9 @@ mod tests {
         assert_eq!(id.as_str().parse::<PhotoId>().unwrap(), id);
         assert!("../etc/passwd".parse::<PhotoId>().is_err());
         assert!("ABCDEF0123456789".parse::<PhotoId>().is_err());
+        assert!(is_share_token(&new_share_token()));
+        assert!(!is_share_token("not-a-token"));
+        assert!(!is_share_token(&new_share_token().to_uppercase()));
     }
 
     #[test]

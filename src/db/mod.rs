@@ -91,12 +91,15 @@ impl TokenKind {
     }
 }
 
-/// What an owner may change about a photo.
-#[derive(Debug, Clone)]
+/// What an owner changes about a photo; `None` keeps the current value.
+/// (Also the body of `PATCH /api/photos/{id}`.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PhotoEdit {
-    pub title: String,
-    pub caption: String,
-    pub visibility: Visibility,
+    pub title: Option<String>,
+    pub caption: Option<String>,
+    pub visibility: Option<Visibility>,
+    #[serde(default)]
     /// Replace the share link (revoking the old one). An unlisted photo
     /// without a link gets one anyway; other visibilities have none.
     pub new_link: bool,
@@ -140,6 +143,7 @@ pub struct Photo {
     pub share_token: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Every engine returns these smallest first (by width, then name).
     pub variants: Vec<Variant>,
 }
 
@@ -160,7 +164,7 @@ impl Photo {
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants
             .iter()
-            .find(|v| v.name == name && matches!(v.format, ImageFormat::Jpeg | ImageFormat::Png))
+            .find(|v| v.name == name && v.format.is_universal())
     }
 
     /// The size `name` in exactly `format`, if it was rendered so.

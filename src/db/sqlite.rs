@@ -275,9 +275,18 @@ fn variants_of(conn: &Connection, photo: &PhotoId) -> DbResult<Vec<Variant>> {
 }
 
 fn load_photo(conn: &Connection, id: &PhotoId) -> DbResult<Option<Photo>> {
-    let sql = format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1");
+    find_photo(conn, "id = ?1", [id.as_str()])
+}
+
+/// The one photo (with its variants) matching `condition`, a unique key.
+fn find_photo(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> DbResult<Option<Photo>> {
+    let sql = format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE {condition}");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query([id.as_str()])?;
+    let mut rows = stmt.query(params)?;
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
@@ -517,17 +526,11 @@ impl Repo for SqliteRepo {
     async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>> {
         let (owner, hash) = (owner.clone(), hash.clone());
         self.read(move |c| {
-            let id: Option<String> = c
-                .query_row(
-                    "SELECT id FROM photos WHERE owner_id = ?1 AND original_hash = ?2",
-                    params![owner.as_str(), hash.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match id {
-                Some(id) => load_photo(c, &id.parse().map_err(corrupt("photo id"))?),
-                None => Ok(None),
-            }
+            find_photo(
+                c,
+                "owner_id = ?1 AND original_hash = ?2",
+                params![owner.as_str(), hash.as_str()],
+            )
         })
         .await
     }
@@ -629,7 +632,8 @@ impl Repo for SqliteRepo {
             let Some(photo) = load_photo(tx, &id)? else {
                 return Ok(None);
             };
-            let token = match edit.visibility {
+            let visibility = edit.visibility.unwrap_or(photo.visibility);
+            let token = match visibility {
                 Visibility::Unlisted if edit.new_link || photo.share_token.is_none() => {
                     Some(new_share_token())
                 }
@@ -642,9 +646,9 @@ impl Repo for SqliteRepo {
                  WHERE id = ?1",
                 params![
                     id.as_str(),
-                    edit.title,
-                    edit.caption,
-                    edit.visibility.as_str(),
+                    edit.title.unwrap_or(photo.title),
+                    edit.caption.unwrap_or(photo.caption),
+                    visibility.as_str(),
                     token,
                     now
                 ],
@@ -656,20 +660,8 @@ impl Repo for SqliteRepo {
 
     async fn photo_by_share_token(&self, token: &str) -> DbResult<Option<Photo>> {
         let token = token.to_owned();
-        self.read(move |c| {
-            let id: Option<String> = c
-                .query_row(
-                    "SELECT id FROM photos WHERE share_token = ?1",
-                    [token.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match id {
-                Some(id) => load_photo(c, &id.parse().map_err(corrupt("photo id"))?),
-                None => Ok(None),
-            }
-        })
-        .await
+        self.read(move |c| find_photo(c, "share_token = ?1", [token.as_str()]))
+            .await
     }
 
     async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>> {

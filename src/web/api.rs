@@ -115,18 +115,6 @@ pub struct PhotoList {
     pub next_cursor: Option<String>,
 }
 
-/// `PATCH /api/photos/{id}`: the fields to change; `new_link` replaces an
-/// unlisted photo's share link (revoking the old one).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhotoPatch {
-    title: Option<String>,
-    caption: Option<String>,
-    visibility: Option<Visibility>,
-    #[serde(default)]
-    new_link: bool,
-}
-
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<u32>,
@@ -165,7 +153,8 @@ pub async fn edit_photo(
     if photo.owner != user.id {
         return Err(Failure::forbidden());
     }
-    if edit.title.chars().count() > MAX_TITLE || edit.caption.chars().count() > MAX_CAPTION {
+    let too_long = |s: &Option<String>, max| s.as_ref().is_some_and(|s| s.chars().count() > max);
+    if too_long(&edit.title, MAX_TITLE) || too_long(&edit.caption, MAX_CAPTION) {
         return Err(Failure::bad_request(format!(
             "a title is at most {MAX_TITLE} characters, a caption {MAX_CAPTION}"
         )));
@@ -316,17 +305,10 @@ pub fn routes(
         .and_then(
             |id: String, user: User, body: bytes::Bytes, state: AppState| async move {
                 let id = parse_id(&id)?;
-                let patch: PhotoPatch = serde_json::from_slice(&body)
+                // Parsed here, not by a body filter, so that a bad value is
+                // this route's 400 rather than a neighbour route's 405.
+                let edit: PhotoEdit = serde_json::from_slice(&body)
                     .map_err(|e| Failure::bad_request(format!("bad photo change: {e}")).reject())?;
-                let current = load_visible_photo(&state, &id, Some(&user))
-                    .await
-                    .or_reject()?;
-                let edit = PhotoEdit {
-                    title: patch.title.unwrap_or_else(|| current.title.clone()),
-                    caption: patch.caption.unwrap_or_else(|| current.caption.clone()),
-                    visibility: patch.visibility.unwrap_or(current.visibility),
-                    new_link: patch.new_link,
-                };
                 let photo = edit_photo(&state, &user, &id, edit).await.or_reject()?;
                 let json = PhotoJson::for_viewer(&photo, Some(&user), &state.urls);
                 Ok::<_, Rejection>(warp::reply::json(&json).into_response())

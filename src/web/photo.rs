@@ -17,7 +17,7 @@ use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::{Photo, PhotoEdit, User};
-use crate::domain::{PhotoId, PhotoStatus, Visibility};
+use crate::domain::{PhotoId, PhotoStatus, Visibility, is_share_token};
 use crate::store::BlobKey;
 
 /// Room for a 2000-character caption even when every character is escaped.
@@ -127,7 +127,7 @@ pub fn routes(
         .and_then(
             |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let not_found = || Failure::not_found("shared photo").html().reject();
-                if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if !is_share_token(&token) {
                     return Err(not_found());
                 }
                 let photo = state
@@ -157,9 +157,9 @@ pub fn routes(
                         .reject()
                 })?;
                 let change = PhotoEdit {
-                    title: form.title.trim().to_owned(),
-                    caption: form.caption.trim().to_owned(),
-                    visibility,
+                    title: Some(form.title.trim().to_owned()),
+                    caption: Some(form.caption.trim().to_owned()),
+                    visibility: Some(visibility),
                     new_link: form.new_link.is_some(),
                 };
                 edit_photo(&state, &user, &id, change)

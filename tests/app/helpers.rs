@@ -135,15 +135,19 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
-    /// The photo JSON as its uploader (alice) sees it.
-    pub async fn photo(&self, id: &str) -> Option<PhotoJson> {
-        let resp = self
-            .client
-            .get(self.url(&format!("/api/photos/{id}")))
-            .bearer_auth(&self.token)
+    /// `GET path` with `token` as the bearer.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The photo JSON as its uploader (alice) sees it.
+    pub async fn photo(&self, id: &str) -> Option<PhotoJson> {
+        let resp = self.get_as(&format!("/api/photos/{id}"), &self.token).await;
         match resp.status() {
             StatusCode::OK => Some(resp.json().await.unwrap()),
             StatusCode::NOT_FOUND => None,

@@ -297,16 +297,7 @@ async fn shot_facts_are_read_and_the_location_is_for_the_owner_only() {
     // Anyone else, logged out or not, gets everything but the location.
     let bob = create_user(&app.config, "bob", false).await;
     let api = format!("/api/photos/{}", photo.id);
-    let as_bob: scoot::web::api::PhotoJson = app
-        .client
-        .get(app.url(&api))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let as_bob: scoot::web::api::PhotoJson = app.get_as(&api, &bob).await.json().await.unwrap();
     let anonymous = app.get(&api).await.text().await.unwrap();
     assert!(as_bob.gps.is_none() && as_bob.lens.is_some());
     assert!(
@@ -323,16 +314,7 @@ async fn shot_facts_are_read_and_the_location_is_for_the_owner_only() {
         assert!(public.contains(shown), "{shown} missing");
     }
     assert!(!public.contains("48.85"));
-    let own = app
-        .client
-        .get(app.url(&page))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let own = app.get_as(&page, &app.token).await.text().await.unwrap();
     assert!(
         own.contains("48.85667° N, 2.35000° E"),
         "owner sees the location"

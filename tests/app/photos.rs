@@ -229,12 +229,12 @@ async fn visibility_decides_who_sees_a_photo_and_share_links_can_be_revoked() {
 
     // Logged out (and as another user): only the public photo is listed or found.
     for token in [None, Some(bob.as_str())] {
-        let get = |path: String| {
-            let mut req = app.client.get(app.url(&path));
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
+        let app = &app;
+        let get = |path: String| async move {
+            match token {
+                Some(t) => app.get_as(&path, t).await,
+                None => app.get(&path).await,
             }
-            async move { req.send().await.unwrap() }
         };
         let list: serde_json::Value = get("/api/photos".into()).await.json().await.unwrap();
         let ids: Vec<&str> = list["photos"]
@@ -274,12 +274,8 @@ async fn visibility_decides_who_sees_a_photo_and_share_links_can_be_revoked() {
     }
     // The owner sees all three, newest first.
     let mine: serde_json::Value = app
-        .client
-        .get(app.url("/api/photos"))
-        .bearer_auth(&app.token)
-        .send()
+        .get_as("/api/photos", &app.token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -402,12 +398,8 @@ async fn the_owner_edits_a_photo_and_pages_link_newer_and_older() {
     assert_eq!(photo.title, "Harbour at dusk");
     assert_eq!(photo.visibility, Visibility::Unlisted);
     let owner_view = app
-        .client
-        .get(app.url(&format!("/photos/{}", ids[1])))
-        .bearer_auth(&app.token)
-        .send()
+        .get_as(&format!("/photos/{}", ids[1]), &app.token)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

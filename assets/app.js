@@ -6,9 +6,6 @@
 // - on a photo page, ← and → go to the newer and older photo.
 "use strict";
 
-const TILE_SIZES = "(max-width: 520px) 100vw, (max-width: 800px) 50vw, 320px";
-const PHOTO_SIZES = "(max-width: 800px) 100vw, 75vw";
-
 // ---- pictures -------------------------------------------------------------
 
 function srcset(variants) {
@@ -88,8 +85,9 @@ function openStream() {
 }
 
 function swapWhenReady(el) {
+  // The server names the size and the `sizes` its own markup uses.
   const wanted = el.dataset.variant || "thumb";
-  const sizes = wanted === "display" ? PHOTO_SIZES : TILE_SIZES;
+  const sizes = el.dataset.sizes || "100vw";
   whenSettled(el.dataset.pending, (photo) => {
     const label = el.querySelector("span") || el;
     if (!photo) {

@@ -370,9 +370,10 @@ pub fn base_origin(base: &str) -> Option<&str> {
 }
 
 /// A base URL setting is empty, a path, or http(s) with a host; it ends
-/// up in a Content-Security-Policy, so no quotes, spaces or separators.
+/// up in a Content-Security-Policy header, so printable ASCII only and no
+/// quotes or separators.
 fn valid_base_url(s: &str) -> bool {
-    let clean = !s.contains(['"', '\'', ';', ',', ' ']);
+    let clean = s.bytes().all(|b| b.is_ascii_graphic()) && !s.contains(['"', '\'', ';', ',']);
     clean
         && (s.is_empty()
             || (s.starts_with('/') && !s.starts_with("//"))
@@ -392,6 +393,7 @@ mod tests {
             "cdn.example",
             "//cdn.example",
             "https://",
+            "https://\u{fc}.example",
             "https://a b",
             "ftp://x",
         ] {

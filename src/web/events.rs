@@ -10,7 +10,7 @@
 //! lagged behind the broadcast), which also catches renders finished by
 //! another node. Streams end when Scoot shuts down; browsers reconnect.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ struct Watch {
     viewer: Option<User>,
     pending: BTreeSet<PhotoId>,
     /// Ready to send, oldest first.
-    outbox: Vec<Event>,
+    outbox: VecDeque<Event>,
     events: broadcast::Receiver<RenderEvent>,
     stopping: watch::Receiver<bool>,
     recheck: tokio::time::Interval,
@@ -108,14 +108,13 @@ fn watch_photos(
         state,
         viewer,
         pending,
-        outbox: Vec::new(),
+        outbox: VecDeque::new(),
         recheck,
     };
     // The interval's first tick is immediate: that is the initial look.
     futures_util::stream::unfold(w, |mut w| async move {
         loop {
-            if !w.outbox.is_empty() {
-                let event = w.outbox.remove(0);
+            if let Some(event) = w.outbox.pop_front() {
                 return Some((Ok(event), w));
             }
             if w.pending.is_empty() || *w.stopping.borrow() {
@@ -156,7 +155,7 @@ impl Watch {
         };
         self.pending.remove(id);
         if let Ok(event) = event {
-            self.outbox.push(event);
+            self.outbox.push_back(event);
         }
     }
 

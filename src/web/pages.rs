@@ -46,32 +46,33 @@ impl Sources {
         if photo.status != PhotoStatus::Ready {
             return None;
         }
-        let universal = |f: ImageFormat| matches!(f, ImageFormat::Jpeg | ImageFormat::Png);
         let img = photo
             .variant(default)
-            .or_else(|| photo.variants.iter().find(|v| universal(v.format)))?;
-        let srcset = |keep: &dyn Fn(ImageFormat) -> bool| {
-            let mut sizes: Vec<_> = photo.variants.iter().filter(|v| keep(v.format)).collect();
-            sizes.sort_by_key(|v| v.width);
-            sizes
+            .or_else(|| photo.variants.iter().find(|v| v.format.is_universal()))?;
+        // Browsers ignore the order; `photo.variants` is smallest first.
+        let srcset = |webp: bool| {
+            photo
+                .variants
                 .iter()
+                .filter(|v| (v.format == ImageFormat::Webp) == webp)
                 .map(|v| format!("{} {}w", urls.media(&v.key), v.width))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let webp = srcset(&|f| f == ImageFormat::Webp);
+        let webp = srcset(true);
         Some(Self {
             src: urls.media(&img.key),
             width: img.width,
             height: img.height,
-            srcset: srcset(&universal),
+            srcset: srcset(false),
             webp_srcset: (!webp.is_empty()).then_some(webp),
         })
     }
 }
 
 /// `sizes` for grid tiles: one column on phones, two on small screens,
-/// else ~320 px columns (see `.grid` in style.css).
+/// else ~320 px columns (see `.grid` in style.css). Pending placeholders
+/// carry it in `data-sizes` for app.js to use when it swaps them.
 pub const TILE_SIZES: &str = "(max-width: 520px) 100vw, (max-width: 800px) 50vw, 320px";
 /// `sizes` for the photo page: full width on narrow screens, else ~¾.
 pub const PHOTO_SIZES: &str = "(max-width: 800px) 100vw, 75vw";

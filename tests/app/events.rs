@@ -35,7 +35,16 @@ async fn a_stream_tells_when_each_photo_settles_then_ends() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let opened = std::time::Instant::now();
     let text = read_stream(resp, Duration::from_secs(60)).await;
+    // The stream rechecks the database every 15 s; ending well before that
+    // means the render pool's broadcast delivered (b renders in well under
+    // a second, after a, so it is still pending when the stream opens).
+    assert!(
+        opened.elapsed() < Duration::from_secs(10),
+        "the stream waited for a recheck: {:?}",
+        opened.elapsed()
+    );
     let events: Vec<serde_json::Value> = text
         .split("\n\n")
         .filter(|e| e.contains("event:photo"))

@@ -6,7 +6,10 @@
 //!
 //! Whoever changes a photo calls [`Caches::invalidate_photo`]; that drops its
 //! record and every gallery page (pages are cheap to rebuild, and a precise
-//! index of which page holds which photo is not worth its bugs). Media bytes
+//! index of which page holds which photo is not worth its bugs), then moves
+//! [`Caches::changed_at`] on. Gallery pages and rendered HTML
+//! (`web::conditional::PageCache`) are keyed by that version as well, so
+//! one read before a change and stored after it is never found. Media bytes
 //! live under immutable keys and only need dropping when a blob is deleted.
 //! Hits and misses are counted for `/metrics`.
 
@@ -88,16 +91,23 @@ impl Caches {
 
     /// Forget everything derived from this photo's row.
     pub async fn invalidate_photo(&self, id: &PhotoId) {
-        self.changed_at.fetch_max(now_millis(), Ordering::Relaxed);
         self.photos.invalidate(id).await;
         self.pages.invalidate_all();
+        // Then a new version, strictly later even within one millisecond:
+        // rendered pages are cached under it, so whoever reads the new
+        // version finds the caches above already cleared.
+        let now = now_millis();
+        let _ = self
+            .changed_at
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(now.max(t + 1)));
     }
 
     /// When a photo last changed (or this process started), whichever is
     /// later: nothing a page shows is older than this or its photos' own
-    /// `updated_at`, deletions included.
+    /// `updated_at`, deletions included. It grows with every change, so it
+    /// also serves as the version of the photo data.
     pub fn changed_at(&self) -> Millis {
-        self.changed_at.load(Ordering::Relaxed)
+        self.changed_at.load(Ordering::SeqCst)
     }
 
     pub async fn media(&self, key: &str) -> Option<CachedBlob> {

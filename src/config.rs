@@ -170,6 +170,8 @@ pub struct CacheConfig {
     pub media_max_object: u64,
     /// How many photo records and gallery pages to keep.
     pub entries: u64,
+    /// Budget for rendered HTML pages (with their compressed copies).
+    pub page_bytes: u64,
 }
 
 impl Default for CacheConfig {
@@ -178,6 +180,7 @@ impl Default for CacheConfig {
             media_bytes: 256 * 1024 * 1024,
             media_max_object: 8 * 1024 * 1024,
             entries: 10_000,
+            page_bytes: 64 * 1024 * 1024,
         }
     }
 }

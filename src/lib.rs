@@ -212,6 +212,8 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     } = start_core(&config).await?;
     let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+    let pages =
+        web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
     let state = AppState::new(web::Shared {
         db,
         store,
@@ -221,6 +223,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         auth: config.auth.clone(),
         urls: web::urls::Urls::new(&config.web),
         compress_min_bytes: config.web.compress_min_bytes,
+        pages,
         setup_token: Arc::new(Mutex::new(setup_token.clone())),
         draining: Arc::new(AtomicBool::new(false)),
         stopping: stopping_rx,

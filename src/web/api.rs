@@ -192,9 +192,12 @@ pub async fn load_page(
     viewer: Option<&User>,
 ) -> Result<(Arc<Vec<Photo>>, Option<Cursor>), Failure> {
     // Everyone logged out shares one entry per page; each user has their own.
+    // The data version leads the key, read before the database is: a list
+    // read just before a change and stored just after it is never found.
     let viewer = viewer.map(|u| &u.id);
     let key = format!(
-        "{}:{limit}:{}",
+        "{} {}:{limit}:{}",
+        state.caches.changed_at(),
         viewer.map(|v| v.as_str()).unwrap_or(""),
         cursor.map(Cursor::encode).unwrap_or_default()
     );

@@ -1,6 +1,7 @@
-//! Conditional requests for pages: a strong `ETag` computed from the page's
-//! bytes and a `Last-Modified`, so a browser revalidating a page it has
-//! gets `304 Not Modified` and no body.
+//! Pages as responses: a strong `ETag` computed from the page's bytes and
+//! a `Last-Modified`, so a browser revalidating a page it has gets `304 Not
+//! Modified` and no body; and [`PageCache`], so a page is rendered once per
+//! change rather than once per request.
 //!
 //! Pages differ by viewer (the header, the owner's extras), so they are
 //! `Cache-Control: private, no-cache` with `Vary: Cookie`: revalidated on
@@ -13,12 +14,17 @@
 //! ETag (`"<hash>-br"`), so a 304 never needs to compress anything.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
+use moka::future::Cache;
+use prometheus::IntCounterVec;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
+use super::error::Failure;
 use super::negotiate::Coding;
 use crate::domain::{ContentHash, Millis};
 
@@ -53,69 +59,161 @@ pub fn page(
     last_modified: Option<Millis>,
     compress_min: usize,
 ) -> warp::reply::Response {
-    let coding = Coding::choose(&v.accept_encoding, body.len(), compress_min);
-    let digest = ContentHash::of(body.as_bytes());
-    let hash = &digest.as_str()[..32];
-    let etag = match coding {
-        Some(c) => format!("\"{hash}-{}\"", c.token()),
-        None => format!("\"{hash}\""),
-    };
-    // HTTP dates have whole seconds.
-    let last_modified = last_modified.map(|ms| ms.div_euclid(1000));
-    let fresh = match (&v.if_none_match, &v.if_modified_since) {
-        (Some(inm), _) => matches_etag(Some(inm), &etag, true),
-        (None, Some(ims)) => {
-            let since = ims
-                .to_str()
-                .ok()
-                .and_then(|s| httpdate::parse_http_date(s).ok())
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            matches!((last_modified, since), (Some(lm), Some(since)) if lm <= since)
+    Rendered::new(body, last_modified).respond(v, compress_min)
+}
+
+/// A page rendered once: its bytes, the hash its ETags derive from, when
+/// what it shows last changed, and its compressed copies, each made the
+/// first time a request asks for it.
+pub struct Rendered {
+    body: Bytes,
+    hash: String,
+    last_modified: Option<Millis>,
+    br: OnceLock<Bytes>,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    pub fn new(body: String, last_modified: Option<Millis>) -> Self {
+        let hash = ContentHash::of(body.as_bytes()).as_str()[..32].to_owned();
+        Self {
+            body: Bytes::from(body),
+            hash,
+            last_modified,
+            br: OnceLock::new(),
+            gzip: OnceLock::new(),
         }
-        (None, None) => false,
-    };
-    let mut resp = if fresh {
-        let mut r = Response::new(Bytes::new().into());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        let mut r = match coding {
-            Some(c) => {
-                let mut r = Response::new(c.compress(body.as_bytes()).into());
-                r.headers_mut().insert(
-                    header::CONTENT_ENCODING,
-                    HeaderValue::from_static(c.token()),
-                );
-                r
-            }
-            None => Response::new(body.into()),
+    }
+
+    fn encoded(&self, coding: Coding) -> Bytes {
+        let cell = match coding {
+            Coding::Brotli => &self.br,
+            Coding::Gzip => &self.gzip,
         };
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        r
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
+        cell.get_or_init(|| coding.compress(&self.body).into())
+            .clone()
     }
-    if let Some(secs) = last_modified {
-        let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t)) {
-            h.insert(header::LAST_MODIFIED, v);
+
+    /// Bytes to charge this page in a cache. Weighed once, at insertion,
+    /// before any compressed copy exists: a third of the body is allowed
+    /// for those (HTML compresses to well under a sixth, two codings).
+    fn weight(&self) -> u32 {
+        u32::try_from(self.body.len() + self.body.len() / 3).unwrap_or(u32::MAX)
+    }
+
+    /// See [`page`].
+    pub fn respond(&self, v: &Validators, compress_min: usize) -> warp::reply::Response {
+        let coding = Coding::choose(&v.accept_encoding, self.body.len(), compress_min);
+        let etag = match coding {
+            Some(c) => format!("\"{}-{}\"", self.hash, c.token()),
+            None => format!("\"{}\"", self.hash),
+        };
+        // HTTP dates have whole seconds.
+        let last_modified = self.last_modified.map(|ms| ms.div_euclid(1000));
+        let fresh = match (&v.if_none_match, &v.if_modified_since) {
+            (Some(inm), _) => matches_etag(Some(inm), &etag, true),
+            (None, Some(ims)) => {
+                let since = ims
+                    .to_str()
+                    .ok()
+                    .and_then(|s| httpdate::parse_http_date(s).ok())
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                matches!((last_modified, since), (Some(lm), Some(since)) if lm <= since)
+            }
+            (None, None) => false,
+        };
+        let mut resp = if fresh {
+            let mut r = Response::new(Bytes::new().into());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        } else {
+            let mut r = match coding {
+                Some(c) => {
+                    let mut r = Response::new(self.encoded(c).into());
+                    r.headers_mut().insert(
+                        header::CONTENT_ENCODING,
+                        HeaderValue::from_static(c.token()),
+                    );
+                    r
+                }
+                None => Response::new(self.body.clone().into()),
+            };
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
+        if let Some(secs) = last_modified {
+            let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t)) {
+                h.insert(header::LAST_MODIFIED, v);
+            }
+        }
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Accept-Encoding"),
+        );
+        resp
+    }
+}
+
+/// Rendered pages, so that a page is built (photo rows → template →
+/// placeholders → hash) once per change, not once per request.
+///
+/// Keys start with the photo data's version, [`Caches::changed_at`], read
+/// before the page's data is: any change to any photo moves it on, so a page
+/// built from older data is never found again (it ages out), with no
+/// invalidation to race against. The rest of the key names everything else
+/// the page depends on (route, query, viewer).
+#[derive(Clone)]
+pub struct PageCache {
+    pages: Cache<String, Arc<Rendered>>,
+    lookups: IntCounterVec,
+}
+
+impl PageCache {
+    /// At most `max_bytes` of pages; `lookups` counts hits as cache `html`.
+    pub fn new(max_bytes: u64, lookups: IntCounterVec) -> Self {
+        Self {
+            pages: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
+                .build(),
+            lookups,
         }
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Cookie, Accept-Encoding"),
-    );
-    resp
+
+    /// The page under `key` at data version `version`, rendered by `render`
+    /// if it is not cached (concurrent misses render it once).
+    pub async fn get_or_render<F>(
+        &self,
+        version: Millis,
+        key: &str,
+        render: F,
+    ) -> Result<Arc<Rendered>, Failure>
+    where
+        F: Future<Output = Result<Rendered, Failure>>,
+    {
+        let entry = self
+            .pages
+            .entry(format!("{version} {key}"))
+            .or_try_insert_with(async { render.await.map(Arc::new) })
+            .await
+            .map_err(|e| Failure::clone(&e))?;
+        let hit = if entry.is_fresh() { "miss" } else { "hit" };
+        self.lookups.with_label_values(&["html", hit]).inc();
+        Ok(entry.into_value())
+    }
 }
 
 /// Whether an `If-None-Match` / `If-Range` header names `etag`. `weak`

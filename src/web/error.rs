@@ -27,7 +27,7 @@ pub enum Shape {
 }
 
 /// An error on its way to the client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub status: StatusCode,
     pub message: String,
@@ -121,11 +121,7 @@ pub fn reject<E: Into<Failure>>(e: E) -> Rejection {
 /// The final `recover` of the route tree.
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
     let failure = if let Some(f) = err.find::<Failure>() {
-        Failure {
-            status: f.status,
-            message: f.message.clone(),
-            shape: f.shape,
-        }
+        f.clone()
     } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
         Failure::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else if err.find::<ApiNotFound>().is_some() {

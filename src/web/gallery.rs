@@ -7,9 +7,9 @@ use warp::{Filter, Rejection};
 use super::api::load_page;
 use super::conditional::{Validators, validators};
 use super::error::Failure;
-use super::pages::{GalleryPage, Tile, html_conditional};
+use super::pages::{GalleryPage, Tile, rendered};
 use super::session::viewer;
-use super::{AppState, OrReject, with_state};
+use super::{AppState, with_state};
 use crate::db::{Cursor, User};
 
 /// Photos per gallery page.
@@ -39,21 +39,31 @@ pub fn routes(
                     })?),
                     None => None,
                 };
-                let (photos, next) = load_page(&state, PAGE_SIZE, cursor.as_ref(), viewer.as_ref())
+                let version = state.caches.changed_at();
+                let key = format!(
+                    "gallery {} {}",
+                    viewer.as_ref().map_or("", |u| u.id.as_str()),
+                    cursor.as_ref().map(Cursor::encode).unwrap_or_default()
+                );
+                let page = state
+                    .pages
+                    .get_or_render(version, &key, async {
+                        let (photos, next) =
+                            load_page(&state, PAGE_SIZE, cursor.as_ref(), viewer.as_ref()).await?;
+                        let last_modified =
+                            photos.iter().map(|p| p.updated_at).fold(version, i64::max);
+                        let page = GalleryPage {
+                            viewer: viewer.clone(),
+                            urls: state.urls.clone(),
+                            tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
+                            first_page: cursor.is_none(),
+                            next_cursor: next.map(|c| c.encode()),
+                        };
+                        Ok(rendered(&page, last_modified)?)
+                    })
                     .await
-                    .or_reject_html()?;
-                let last_modified = photos
-                    .iter()
-                    .map(|p| p.updated_at)
-                    .fold(state.caches.changed_at(), i64::max);
-                let page = GalleryPage {
-                    viewer,
-                    urls: state.urls.clone(),
-                    tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
-                    first_page: cursor.is_none(),
-                    next_cursor: next.map(|c| c.encode()),
-                };
-                html_conditional(&page, &validators, last_modified, state.compress_min_bytes).or_reject_html()
+                    .map_err(|f| f.html().reject())?;
+                Ok::<_, Rejection>(page.respond(&validators, state.compress_min_bytes))
             },
         )
 }

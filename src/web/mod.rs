@@ -81,6 +81,8 @@ pub struct Shared {
     pub urls: urls::Urls,
     /// Pages this long or longer are compressed on the fly (0 = never).
     pub compress_min_bytes: usize,
+    /// Rendered gallery and photo pages.
+    pub pages: conditional::PageCache,
     /// The one-time first-run setup token, while there are no users.
     pub setup_token: Arc<Mutex<Option<String>>>,
     /// Set when a shutdown has begun; `/readyz` then answers 503.

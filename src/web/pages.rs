@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::conditional::{self, Validators};
+use super::conditional;
 use super::placeholder;
 use super::urls::Urls;
 use crate::db::{Photo, User};
@@ -251,18 +251,15 @@ pub fn html(page: &impl Template) -> Result<warp::reply::Response, askama::Error
     Ok(warp::reply::html(page.render()?).into_response())
 }
 
-/// Renders a page that answers conditional requests (see [`conditional`]).
-pub fn html_conditional(
+/// Renders a page for the [`PageCache`](conditional::PageCache), which
+/// then answers conditional requests with it.
+pub fn rendered(
     page: &impl Template,
-    validators: &Validators,
     last_modified: Millis,
-    compress_min: usize,
-) -> Result<warp::reply::Response, askama::Error> {
-    Ok(conditional::page(
+) -> Result<conditional::Rendered, askama::Error> {
+    Ok(conditional::Rendered::new(
         page.render()?,
-        validators,
         Some(last_modified),
-        compress_min,
     ))
 }
 

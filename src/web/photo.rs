@@ -8,16 +8,14 @@ use serde::Deserialize;
 use warp::{Filter, Rejection, Reply};
 
 use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
-use super::conditional::{Validators, validators};
+use super::conditional::{Rendered, Validators, validators};
 use super::error::Failure;
-use super::pages::{
-    PhotoPage, Sources, alt_text, exif_panel, html_conditional, human_bytes, location,
-};
+use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
 use super::placeholder;
 use super::session::viewer;
 use super::{AppState, OrReject, with_state};
 use crate::db::{Photo, PhotoEdit, User};
-use crate::domain::{PhotoId, PhotoStatus, Visibility, is_share_token};
+use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility, is_share_token};
 use crate::store::BlobKey;
 
 /// Room for a 2000-character caption even when every character is escaped.
@@ -42,18 +40,44 @@ async fn render(
     viewer: Option<User>,
     reached: Reached,
     validators: &Validators,
+    version: Millis,
 ) -> Result<warp::reply::Response, Rejection> {
+    let key = format!(
+        "photo {} {} {}",
+        viewer.as_ref().map_or("", |u| u.id.as_str()),
+        photo.id,
+        match reached {
+            Reached::ById => "id",
+            Reached::ByLink => "link",
+        }
+    );
+    let page = state
+        .pages
+        .get_or_render(version, &key, build(state, photo, viewer, reached, version))
+        .await
+        .map_err(|f| f.html().reject())?;
+    Ok(page.respond(validators, state.compress_min_bytes))
+}
+
+async fn build(
+    state: &AppState,
+    photo: Arc<Photo>,
+    viewer: Option<User>,
+    reached: Reached,
+    version: Millis,
+) -> Result<Rendered, Failure> {
     let (newer, older) = match reached {
-        Reached::ById => state
-            .db
-            .neighbours(&photo.id, viewer.as_ref().map(|u| &u.id))
-            .await
-            .or_reject_html()?,
+        Reached::ById => {
+            state
+                .db
+                .neighbours(&photo.id, viewer.as_ref().map(|u| &u.id))
+                .await?
+        }
         Reached::ByLink => (None, None),
     };
     let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
     let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
-    let last_modified = photo.updated_at.max(state.caches.changed_at());
+    let last_modified = photo.updated_at.max(version);
     let page = PhotoPage {
         urls: state.urls.clone(),
         id: photo.id.to_string(),
@@ -89,7 +113,7 @@ async fn render(
             .map(share_path),
         viewer,
     };
-    html_conditional(&page, validators, last_modified, state.compress_min_bytes).or_reject_html()
+    Ok(rendered(&page, last_modified)?)
 }
 
 /// The owner's edit form on the photo page.
@@ -112,10 +136,12 @@ pub fn routes(
         .and_then(
             |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let id = parse_id(&id)?;
+                // The data's version, read before the data (see PageCache).
+                let version = state.caches.changed_at();
                 let photo = load_visible_photo(&state, &id, viewer.as_ref())
                     .await
                     .or_reject_html()?;
-                render(&state, photo, viewer, Reached::ById, &validators).await
+                render(&state, photo, viewer, Reached::ById, &validators, version).await
             },
         );
 
@@ -130,6 +156,7 @@ pub fn routes(
                 if !is_share_token(&token) {
                     return Err(not_found());
                 }
+                let version = state.caches.changed_at();
                 let photo = state
                     .db
                     .photo_by_share_token(&token)
@@ -137,7 +164,7 @@ pub fn routes(
                     .or_reject_html()?
                     .filter(|p| p.visible_to(viewer.as_ref(), true))
                     .ok_or_else(not_found)?;
-                render(&state, Arc::new(photo), viewer, Reached::ByLink, &validators).await
+                render(&state, Arc::new(photo), viewer, Reached::ByLink, &validators, version).await
             },
         );
 

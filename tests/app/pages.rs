@@ -599,3 +599,51 @@ async fn pages_point_media_and_assets_at_a_cdn_when_told() {
     let path = variant.url.trim_start_matches("https://img.example.net");
     assert_eq!(app.get(path).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn pages_are_rendered_once_per_change() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    app.settled(&photo.id).await;
+    let page = format!("/photos/{}", photo.id);
+    let hits = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("scoot_cache_lookups_total{cache=\"html\",result=\"hit\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let first = app.get(&page).await.text().await.unwrap();
+    let before = hits(&app.get("/metrics").await.text().await.unwrap());
+    let second = app.get(&page).await.text().await.unwrap();
+    assert_eq!(first, second);
+    let after = hits(&app.get("/metrics").await.text().await.unwrap());
+    assert_eq!(after, before + 1, "the second request is a cache hit");
+
+    // A change shows at once, on the photo page and in the gallery.
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/photos/{}", photo.id)))
+        .bearer_auth(&app.token)
+        .json(&serde_json::json!({"title": "Renamed just now"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        app.get(&page)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Renamed just now")
+    );
+    assert!(
+        app.get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Renamed just now")
+    );
+}

@@ -104,6 +104,166 @@ function swapWhenReady(el) {
 
 document.querySelectorAll("[data-pending]").forEach(swapWhenReady);
 
+// ---- upload page ----------------------------------------------------------
+
+// With JavaScript the upload form becomes a queue: files dropped on the zone
+// (or chosen with the picker) upload at once, two at a time, each with its
+// own progress bar and outcome. Refusals (too big, not a photo) say why;
+// failures that may pass (network, server busy) offer a retry.
+const PARALLEL_UPLOADS = 2;
+
+function enhanceUpload(form) {
+  const input = form.querySelector("input[type=file]");
+  const zone = form.querySelector(".dropzone");
+  const queue = document.getElementById("upload-queue");
+  const maxBytes = Number(form.dataset.maxBytes) || Infinity;
+  const waitingFiles = [];
+  let running = 0;
+
+  zone.hidden = false;
+  queue.hidden = false;
+  input.required = false;
+  form.querySelector(".picker").classList.add("visually-hidden");
+  form.querySelector("button[type=submit]").hidden = true;
+
+  const pick = () => input.click();
+  zone.addEventListener("click", pick);
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    addFiles(e.dataTransfer.files);
+  });
+  input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
+  form.addEventListener("submit", (e) => { e.preventDefault(); addFiles(input.files); });
+
+  function addFiles(files) {
+    for (const file of files) {
+      const item = newItem(file);
+      if (file.size > maxBytes) {
+        finish(item, "refused", `Refused: larger than ${Math.floor(maxBytes / 1048576)} MiB`);
+        continue;
+      }
+      // The form's fields as they are now go with this file.
+      const fields = new FormData(form);
+      fields.delete("file");
+      fields.append("file", file, file.name);
+      waitingFiles.push({ item, fields });
+    }
+    next();
+  }
+
+  function newItem(file) {
+    const li = document.createElement("li");
+    li.className = "waiting";
+    const thumb = document.createElement("span");
+    thumb.className = "thumb";
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = file.name;
+    const progress = document.createElement("progress");
+    progress.max = 1;
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Upload of ${file.name}`);
+    const status = document.createElement("span");
+    status.className = "status";
+    status.textContent = "Waiting…";
+    li.append(thumb, name, progress, status);
+    queue.append(li);
+    return { li, thumb, progress, status, name: file.name };
+  }
+
+  function next() {
+    while (running < PARALLEL_UPLOADS && waitingFiles.length) {
+      const { item, fields } = waitingFiles.shift();
+      running += 1;
+      send(item, fields, () => { running -= 1; next(); });
+    }
+  }
+
+  function send(item, fields, done) {
+    item.li.className = "uploading";
+    item.status.textContent = "Uploading…";
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/photos");
+    xhr.responseType = "json";
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      item.progress.value = e.loaded / e.total;
+      item.status.textContent = `Uploading… ${Math.round((100 * e.loaded) / e.total)} %`;
+    });
+    xhr.addEventListener("load", () => {
+      const body = xhr.response || {};
+      if (xhr.status === 201 || xhr.status === 200) {
+        item.progress.value = 1;
+        finish(item, "done", xhr.status === 201 ? "Uploaded" : "Already uploaded", body);
+      } else if (xhr.status === 401) {
+        finish(item, "refused", "Your session has ended: log in again, then retry");
+      } else if (xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429) {
+        finish(item, "refused", `Refused: ${body.error || xhr.statusText}`);
+      } else {
+        retryable(item, fields, `Failed: ${body.error || `server answered ${xhr.status}`}`);
+      }
+      done();
+    });
+    xhr.addEventListener("error", () => { retryable(item, fields, "Failed: the connection broke"); done(); });
+    xhr.send(fields);
+  }
+
+  function retryable(item, fields, message) {
+    finish(item, "failed", message);
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "link";
+    retry.textContent = "Retry";
+    retry.setAttribute("aria-label", `Retry ${item.name}`);
+    retry.addEventListener("click", () => {
+      retry.remove();
+      item.progress.value = 0;
+      item.li.className = "waiting";
+      item.status.textContent = "Waiting…";
+      waitingFiles.push({ item, fields });
+      next();
+    });
+    item.status.append(" ", retry);
+  }
+
+  function finish(item, outcome, message, photo) {
+    item.li.className = outcome;
+    item.status.textContent = message;
+    if (!photo || !photo.id) return;
+    const link = document.createElement("a");
+    link.href = photo.page_url || `/photos/${photo.id}`;
+    link.textContent = "View";
+    item.status.append(" · ", link);
+    // The thumbnail appears when the render is done (the same live swap as
+    // the gallery's).
+    const picture = photo.status === "ready" && pictureFor(photo, "thumb", "64px");
+    if (picture) {
+      item.thumb.append(picture);
+    } else if (photo.status === "pending") {
+      const ph = document.createElement("span");
+      ph.className = "placeholder";
+      ph.dataset.pending = photo.id;
+      ph.dataset.variant = "thumb";
+      ph.dataset.sizes = "64px";
+      ph.textContent = "Rendering…";
+      item.thumb.append(ph);
+      swapWhenReady(ph);
+    }
+  }
+}
+
+const uploadForm = document.querySelector("form[data-upload]");
+if (uploadForm) enhanceUpload(uploadForm);
+
 // ---- photo page -----------------------------------------------------------
 
 // ← / → follow the newer / older links, unless typing in a field.

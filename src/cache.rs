@@ -4,7 +4,8 @@
 //! - gallery pages (a page of photo records) by cursor,
 //! - media bytes by storage key, bounded by total bytes.
 //!
-//! Whoever changes a photo calls [`Caches::invalidate_photo`]; that drops its
+//! Whoever changes a photo calls [`Caches::invalidate_photo`] (an album,
+//! [`Caches::album_changed`]); that drops its
 //! record and every gallery page (pages are cheap to rebuild, and a precise
 //! index of which page holds which photo is not worth its bugs), then moves
 //! [`Caches::changed_at`] on. Gallery pages and rendered HTML
@@ -93,9 +94,19 @@ impl Caches {
     pub async fn invalidate_photo(&self, id: &PhotoId) {
         self.photos.invalidate(id).await;
         self.pages.invalidate_all();
-        // Then a new version, strictly later even within one millisecond:
-        // rendered pages are cached under it, so whoever reads the new
-        // version finds the caches above already cleared.
+        self.bump_version();
+    }
+
+    /// An album changed: album pages are rendered from rows that are not
+    /// cached here, so a new version is all it takes.
+    pub fn album_changed(&self) {
+        self.bump_version();
+    }
+
+    /// A new version, strictly later even within one millisecond, taken
+    /// after the caches are cleared: rendered pages are cached under it,
+    /// so whoever reads the new version finds the caches already cleared.
+    fn bump_version(&self) {
         let now = now_millis();
         let _ = self
             .changed_at

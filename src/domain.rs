@@ -33,8 +33,22 @@ macro_rules! random_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+
+            fn try_from(s: String) -> Result<Self, InvalidId> {
+                s.parse()
+            }
+        }
 
         impl $name {
             /// A new random id: 16 hex characters (64 bits), unguessable.
@@ -75,6 +89,10 @@ random_id!(
 random_id!(
     /// Identifies a render job.
     JobId
+);
+random_id!(
+    /// Identifies an album; appears in page and API URLs.
+    AlbumId
 );
 
 /// A string that is not a well-formed id.
@@ -300,11 +318,35 @@ pub enum Visibility {
 impl Visibility {
     pub const ALL: [Self; 3] = [Self::Public, Self::Unlisted, Self::Private];
 
+    /// Whether someone may see a thing with this visibility: its owner
+    /// always; others if it is public, or unlisted and they came `by_link`.
+    pub fn lets_see(self, is_owner: bool, by_link: bool) -> bool {
+        is_owner
+            || match self {
+                Self::Public => true,
+                Self::Unlisted => by_link,
+                Self::Private => false,
+            }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Public => "public",
             Self::Unlisted => "unlisted",
             Self::Private => "private",
+        }
+    }
+}
+
+impl Visibility {
+    /// The share link a thing has after an edit to this visibility: only
+    /// unlisted things have one; it is kept unless `renew` asks for a new one
+    /// (which revokes the old link).
+    pub fn share_token_after(self, current: Option<String>, renew: bool) -> Option<String> {
+        match (self, current) {
+            (Self::Unlisted, Some(token)) if !renew => Some(token),
+            (Self::Unlisted, _) => Some(new_share_token()),
+            (Self::Public | Self::Private, _) => None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub mod config;
 pub mod db;
 /// Ids, hashes, formats and variant specs.
 pub mod domain;
+/// The last hour of operator figures, for the admin page.
+pub mod history;
 /// `scoot import`: bulk import through the upload path.
 pub mod import;
 /// From a staged upload to a committed photo and render job.
@@ -214,7 +216,14 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =
         web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
+    let history = history::History::default();
+    tokio::spawn(
+        history
+            .clone()
+            .run(db.clone(), metrics.clone(), stopping_rx.clone()),
+    );
     let state = AppState::new(web::Shared {
+        history,
         db,
         store,
         caches,

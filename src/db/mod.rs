@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
+    AlbumId, ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+    Visibility,
 };
 
 /// Creates the table that records applied migrations.
@@ -32,6 +33,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0002_shot_facts.sql"),
     ),
     (3, "sharing", include_str!("migrations/0003_sharing.sql")),
+    (4, "albums", include_str!("migrations/0004_albums.sql")),
+    (5, "failures", include_str!("migrations/0005_failures.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -151,12 +154,8 @@ impl Photo {
     /// Whether `viewer` may see this photo; `by_link` when they came through
     /// a share link (of the photo, or of an album holding it).
     pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
-        viewer.is_some_and(|u| u.id == self.owner)
-            || match self.visibility {
-                Visibility::Public => true,
-                Visibility::Unlisted => by_link,
-                Visibility::Private => false,
-            }
+        self.visibility
+            .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
     }
 
     /// The size `name` in the format every browser shows (JPEG, or PNG
@@ -257,6 +256,67 @@ pub struct Deleted {
     pub blobs_shared: bool,
 }
 
+/// An owner's named set of their own photos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Album {
+    pub id: AlbumId,
+    pub owner: UserId,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The secret of an unlisted album's share link.
+    pub share_token: Option<String>,
+    /// The cover the owner chose; without one, the first photo added.
+    pub cover: Option<PhotoId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Album {
+    /// Whether `viewer` may see this album; `by_link` when they came
+    /// through its share link. Its photos are filtered separately: a
+    /// private photo stays private inside a shared album.
+    pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
+        self.visibility
+            .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
+    }
+}
+
+/// An album in a list, with what its card shows as a given viewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlbumCard {
+    pub album: Album,
+    /// Photos the viewer may see in it.
+    pub photos: u32,
+    /// The photo its card shows: the chosen cover, else the first added.
+    pub cover: Option<PhotoId>,
+}
+
+/// A new album.
+#[derive(Debug, Clone)]
+pub struct NewAlbum {
+    pub id: AlbumId,
+    pub owner: UserId,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+}
+
+/// What an owner changes about an album; `None` keeps the current value.
+/// (Also the body of `PATCH /api/albums/{id}`.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlbumEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    /// Replace the share link (revoking the old one), as for photos.
+    #[serde(default)]
+    pub new_link: bool,
+    /// The new cover; the caller checks it is one of the album's photos.
+    pub cover: Option<PhotoId>,
+}
+
 /// Everything Scoot asks of a database, in domain terms.
 #[async_trait]
 pub trait Repo: Send + Sync + 'static {
@@ -326,6 +386,43 @@ pub trait Repo: Send + Sync + 'static {
     async fn photo_by_share_token(&self, token: &str) -> DbResult<Option<Photo>>;
     /// Removes a photo, its variants and any job; `None` if it did not exist.
     async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>>;
+
+    /// Bytes in the object store that rows account for: each distinct
+    /// original and variant once (duplicates share their blobs).
+    async fn storage_used(&self) -> DbResult<u64>;
+    /// The photos whose render failed most recently, newest first (without
+    /// variants: they have none).
+    async fn recent_failures(&self, limit: u32) -> DbResult<Vec<Photo>>;
+
+    async fn create_album(&self, album: NewAlbum, now: Millis) -> DbResult<Album>;
+    async fn album(&self, id: &AlbumId) -> DbResult<Option<Album>>;
+    async fn album_by_share_token(&self, token: &str) -> DbResult<Option<Album>>;
+    /// The albums `viewer` may list (public ones and all of their own),
+    /// newest first, with what their cards show to that viewer.
+    async fn list_albums(&self, viewer: Option<&UserId>) -> DbResult<Vec<AlbumCard>>;
+    async fn edit_album(
+        &self,
+        id: &AlbumId,
+        edit: AlbumEdit,
+        now: Millis,
+    ) -> DbResult<Option<Album>>;
+    /// Removes an album (never its photos); `false` if there was none.
+    async fn delete_album(&self, id: &AlbumId) -> DbResult<bool>;
+    /// Puts a photo in an album; `false` if it was there already.
+    async fn add_to_album(&self, album: &AlbumId, photo: &PhotoId, now: Millis) -> DbResult<bool>;
+    /// Takes a photo out of an album (clearing it as cover); `false` if it
+    /// was not there.
+    async fn remove_from_album(
+        &self,
+        album: &AlbumId,
+        photo: &PhotoId,
+        now: Millis,
+    ) -> DbResult<bool>;
+    /// An album's photos in the order they were added; private ones only
+    /// when `with_private` (for the owner).
+    async fn album_photos(&self, album: &AlbumId, with_private: bool) -> DbResult<Vec<Photo>>;
+    /// The albums a photo is in.
+    async fn albums_with_photo(&self, photo: &PhotoId) -> DbResult<Vec<AlbumId>>;
 
     /// Claims up to `limit` due jobs (queued and due, or running with an
     /// expired lease), leasing them until `now + lease_ms`.

@@ -4,7 +4,9 @@
 //! - [`pages`]: askama template structs shared by the HTML handlers.
 //! - [`session`]: who is asking (cookie or bearer token), login, logout, setup.
 //! - [`gallery`], [`photo`], [`upload`]: the HTML pages.
-//! - [`api`]: the JSON API under `/api`.
+//! - [`admin`]: the operator's page of charts and failures.
+//! - [`albums`]: albums, their pages and the rules for changing them.
+//! - [`api`]: the JSON API under `/api` ([`albums_api`]: its album part).
 //! - [`media`]: image bytes with HTTP caching semantics.
 //! - [`events`]: Server-Sent Events telling pages when renders finish.
 //! - [`conditional`]: ETag / Last-Modified and 304s for pages.
@@ -18,6 +20,9 @@
 //! Arrows point one way: `web` uses `db`, `store`, `cache`, `ingest` and the
 //! render queue's handle; nothing below it knows about HTTP.
 
+pub mod admin;
+pub mod albums;
+pub mod albums_api;
 pub mod api;
 pub mod assets;
 pub mod conditional;
@@ -38,6 +43,7 @@ use std::convert::Infallible;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderName, HeaderValue, header};
 use warp::{Filter, Rejection, Reply};
 
@@ -89,6 +95,8 @@ pub struct Shared {
     pub draining: Arc<AtomicBool>,
     /// Turns `true` when the listener closes; long-lived streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The last hour of operator figures, for the admin page.
+    pub history: crate::history::History,
     /// Photos reaching `ready` or `failed` (subscribe per listener).
     pub render_events: tokio::sync::broadcast::Sender<RenderEvent>,
 }
@@ -104,9 +112,6 @@ pub fn with_state(
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = state.metrics.clone();
     let csp = state.urls.content_security_policy();
-    let api_not_found = warp::path("api").and_then(|| async {
-        Err::<warp::reply::Response, _>(warp::reject::custom(error::ApiNotFound))
-    });
     health::routes(state.clone())
         .or(media::route(state.clone()))
         .unify()
@@ -114,19 +119,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .unify()
         .or(assets::route())
         .unify()
-        .or(events::route(state.clone()))
+        .or(api_routes(state.clone()))
         .unify()
-        .or(api::routes(state.clone()))
-        .unify()
-        .or(api_not_found)
-        .unify()
-        .or(gallery::routes(state.clone()))
-        .unify()
-        .or(photo::routes(state.clone()))
-        .unify()
-        .or(upload::routes(state.clone()))
-        .unify()
-        .or(session::routes(state))
+        .or(page_routes(state))
         .unify()
         .recover(error::recover)
         .unify()
@@ -144,6 +139,38 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 .observe(info.elapsed().as_secs_f64());
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), "request");
         }))
+}
+
+/// Everything under `/api` (boxed: warp's nested types otherwise outgrow
+/// the compiler's recursion limit).
+fn api_routes(state: AppState) -> BoxedFilter<(warp::reply::Response,)> {
+    let api_not_found = warp::path("api").and_then(|| async {
+        Err::<warp::reply::Response, _>(warp::reject::custom(error::ApiNotFound))
+    });
+    events::route(state.clone())
+        .or(api::routes(state.clone()))
+        .unify()
+        .or(albums_api::routes(state))
+        .unify()
+        .or(api_not_found)
+        .unify()
+        .boxed()
+}
+
+/// The HTML pages and their forms.
+fn page_routes(state: AppState) -> BoxedFilter<(warp::reply::Response,)> {
+    gallery::routes(state.clone())
+        .or(photo::routes(state.clone()))
+        .unify()
+        .or(albums::routes(state.clone()))
+        .unify()
+        .or(admin::routes(state.clone()))
+        .unify()
+        .or(upload::routes(state.clone()))
+        .unify()
+        .or(session::routes(state))
+        .unify()
+        .boxed()
 }
 
 /// Headers every response carries; `csp` comes from [`urls::Urls`].
@@ -175,13 +202,21 @@ pub fn route_label(path: &str) -> &'static str {
         (Some("assets"), _, _) => "/assets",
         (Some("photos"), Some(_), None) => "/photos/:id",
         (Some("photos"), Some(_), Some(_)) => "/photos/:id/action",
+        (Some("albums"), Some(_), None) => "/albums/:id",
+        (Some("albums"), Some(_), Some(_)) => "/albums/:id/action",
+        (Some("a"), Some(_), None) => "/a/:token",
+        (Some("s"), Some(_), None) => "/s/:token",
         (Some("api"), Some("events"), None) => "/api/events",
+        (Some("api"), Some("albums"), None) => "/api/albums",
+        (Some("api"), Some("albums"), Some(_)) => "/api/albums/:id",
         (Some("api"), Some("photos"), None) => "/api/photos",
         (Some("api"), Some("photos"), Some(_)) => "/api/photos/:id",
         (Some("api"), _, _) => "/api/other",
         (Some(page), None, None) => match page {
             "" => "/",
             "upload" => "/upload",
+            "albums" => "/albums",
+            "admin" => "/admin",
             "login" => "/login",
             "logout" => "/logout",
             "setup" => "/setup",

@@ -77,24 +77,32 @@ pub const TILE_SIZES: &str = "(max-width: 520px) 100vw, (max-width: 800px) 50vw,
 /// `sizes` for the photo page: full width on narrow screens, else ~¾.
 pub const PHOTO_SIZES: &str = "(max-width: 800px) 100vw, 75vw";
 
-/// One cell of the gallery grid.
+/// One cell of a photo grid (the gallery's or an album's).
 pub struct Tile {
     pub id: String,
+    /// Where the tile leads: the photo page, or for an unlisted photo seen
+    /// in a shared album, its share link.
+    pub href: String,
     pub alt: String,
     pub img: Option<Sources>,
     pub failed: bool,
     /// The ThumbHash preview as a `data:` URL, drawn under the image.
     pub placeholder: Option<String>,
+    /// In an album, for its owner: the album's id (for the cover and
+    /// remove buttons) and whether this photo is the cover.
+    pub album: Option<(String, bool)>,
 }
 
 impl Tile {
     pub fn of(photo: &Photo, urls: &Urls) -> Self {
         Self {
             id: photo.id.to_string(),
+            href: format!("/photos/{}", photo.id),
             alt: alt_text(photo),
             img: Sources::of(photo, "thumb", urls),
             failed: photo.status == PhotoStatus::Failed,
             placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
+            album: None,
         }
     }
 }
@@ -139,23 +147,95 @@ pub struct PhotoPage {
     pub visibility: Visibility,
     /// An unlisted photo's share link (path), for its owner.
     pub share_url: Option<String>,
+    /// The albums holding it (id, title) that the viewer may open.
+    pub albums: Vec<(String, String)>,
+    /// For the owner: their albums it is not in yet (id, title).
+    pub add_to: Vec<(String, String)>,
 }
 
-impl PhotoPage {
-    /// The visibility choices of the edit form: value, label, chosen.
-    pub fn visibility_choices(&self) -> Vec<(&'static str, &'static str, bool)> {
-        Visibility::ALL
-            .into_iter()
-            .map(|v| {
-                let label = match v {
-                    Visibility::Public => "Public: in the gallery, for everyone",
-                    Visibility::Unlisted => "Unlisted: only with the share link",
-                    Visibility::Private => "Private: only you",
-                };
-                (v.as_str(), label, v == self.visibility)
-            })
-            .collect()
-    }
+/// One small chart of the admin page: an SVG polyline over the last hour.
+pub struct Chart {
+    pub title: &'static str,
+    /// The latest value, formatted.
+    pub now: String,
+    pub peak: String,
+    /// For screen readers: what the chart shows, in words.
+    pub summary: String,
+    /// SVG `points` of the line, and the `d` of the filled area under it.
+    pub line: String,
+    pub area: String,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// A render failure on the admin page.
+pub struct FailureRow {
+    pub id: String,
+    pub name: String,
+    pub reason: String,
+    pub when: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub viewer: Option<User>,
+    pub urls: Urls,
+    pub charts: Vec<Chart>,
+    pub failures: Vec<FailureRow>,
+    pub sample_seconds: u64,
+}
+
+/// An album in the album list.
+pub struct AlbumCardView {
+    pub href: String,
+    pub title: String,
+    pub photos: u32,
+    pub cover: Option<Sources>,
+    pub placeholder: Option<String>,
+    /// Shown to the owner when it is not public.
+    pub visibility: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "albums.html")]
+pub struct AlbumsPage {
+    pub viewer: Option<User>,
+    pub urls: Urls,
+    pub cards: Vec<AlbumCardView>,
+}
+
+#[derive(Template)]
+#[template(path = "album.html")]
+pub struct AlbumPage {
+    pub viewer: Option<User>,
+    pub urls: Urls,
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub cover: Option<Sources>,
+    pub cover_alt: String,
+    pub tiles: Vec<Tile>,
+    pub is_owner: bool,
+    pub can_delete: bool,
+    pub visibility: Visibility,
+    /// An unlisted album's share link (path), for its owner.
+    pub share_url: Option<String>,
+}
+
+/// The choices of a "who can see it" form: value, label, chosen.
+pub fn visibility_choices(current: Visibility) -> Vec<(&'static str, &'static str, bool)> {
+    Visibility::ALL
+        .into_iter()
+        .map(|v| {
+            let label = match v {
+                Visibility::Public => "Public: listed, for everyone",
+                Visibility::Unlisted => "Unlisted: only with the share link",
+                Visibility::Private => "Private: only you",
+            };
+            (v.as_str(), label, v == current)
+        })
+        .collect()
 }
 
 /// The photo page's EXIF panel: what the camera recorded, as people write
@@ -209,6 +289,8 @@ pub struct UploadPage {
     pub urls: Urls,
     pub results: Vec<UploadResult>,
     pub max_mib: u64,
+    /// The exact limit, for app.js to refuse oversized files before sending.
+    pub max_bytes: u64,
 }
 
 #[derive(Template)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use warp::{Filter, Rejection, Reply};
 
+use super::albums::photo_albums;
 use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
 use super::conditional::{Rendered, Validators, validators};
 use super::error::Failure;
@@ -76,6 +77,10 @@ async fn build(
         Reached::ByLink => (None, None),
     };
     let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
+    let (albums, add_to) = match reached {
+        Reached::ById => photo_albums(state, &photo, viewer.as_ref()).await?,
+        Reached::ByLink => (Vec::new(), Vec::new()),
+    };
     let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
     let last_modified = photo.updated_at.max(version);
     let page = PhotoPage {
@@ -111,6 +116,8 @@ async fn build(
             .as_deref()
             .filter(|_| is_owner)
             .map(share_path),
+        albums,
+        add_to,
         viewer,
     };
     Ok(rendered(&page, last_modified)?)
@@ -213,7 +220,7 @@ pub fn routes(
     page.or(shared).unify().or(edit).unify().or(delete).unify()
 }
 
-fn see_other(path: &str) -> warp::reply::Response {
+pub(super) fn see_other(path: &str) -> warp::reply::Response {
     match warp::http::Uri::try_from(path) {
         Ok(uri) => warp::redirect::see_other(uri).into_response(),
         Err(_) => warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),

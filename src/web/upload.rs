@@ -155,6 +155,7 @@ pub fn routes(
                 urls: state.urls.clone(),
                 results: Vec::new(),
                 max_mib,
+                max_bytes: state.ingest.max_bytes,
             })
             .or_reject_html()
         });
@@ -240,6 +241,7 @@ async fn submit_files(
         urls: state.urls.clone(),
         results,
         max_mib,
+        max_bytes: state.ingest.max_bytes,
     })?;
     Ok(warp::reply::with_status(page, status).into_response())
 }

@@ -163,7 +163,19 @@ impl TestApp {
             if p.status != "pending" {
                 return p;
             }
-            assert!(Instant::now() < deadline, "photo {id} still pending");
+            if Instant::now() > deadline {
+                // What the render pool was doing, for a hang that shows up
+                // only under the full suite's load.
+                let metrics = self.get("/metrics").await.text().await.unwrap();
+                let pool: Vec<&str> = metrics
+                    .lines()
+                    .filter(|l| l.starts_with("scoot_render") || l.contains("queue"))
+                    .collect();
+                panic!(
+                    "photo {id} still pending; render pool:\n{}",
+                    pool.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -1,6 +1,8 @@
 //! Integration tests: the real app on port 0 (or the real binary, for the
 //! crash test), a temp data dir, a real HTTP client.
 
+mod admin;
+mod albums;
 mod crash;
 mod events;
 mod fidelity;

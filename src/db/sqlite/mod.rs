@@ -5,6 +5,10 @@
 //! call crosses into the blocking pool through [`SqliteRepo::read`] or
 //! [`SqliteRepo::write`], the one seam between async code and SQLite
 //! (DESIGN.md invariant 5).
+//!
+//! - [`albums`]: the album queries.
+
+mod albums;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,15 +18,14 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted, MIGRATIONS, NewPhoto, Photo,
-    PhotoEdit, Repo, TokenKind, User, Variant,
+    Album, AlbumCard, AlbumEdit, ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted,
+    MIGRATIONS, NewAlbum, NewPhoto, Photo, PhotoEdit, Repo, TokenKind, User, Variant,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::domain::{
-    ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
-    new_share_token,
+    AlbumId, ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
 };
 
 const READERS: usize = 4;
@@ -507,7 +510,7 @@ impl Repo for SqliteRepo {
                     p.shot.gps.map(|g| g.lat),
                     p.shot.gps.map(|g| g.lon),
                     p.visibility.as_str(),
-                    (p.visibility == Visibility::Unlisted).then(new_share_token),
+                    p.visibility.share_token_after(None, false),
                 ],
             )?;
             insert_job(tx, &p.id, now)?;
@@ -633,13 +636,7 @@ impl Repo for SqliteRepo {
                 return Ok(None);
             };
             let visibility = edit.visibility.unwrap_or(photo.visibility);
-            let token = match visibility {
-                Visibility::Unlisted if edit.new_link || photo.share_token.is_none() => {
-                    Some(new_share_token())
-                }
-                Visibility::Unlisted => photo.share_token,
-                Visibility::Public | Visibility::Private => None,
-            };
+            let token = visibility.share_token_after(photo.share_token, edit.new_link);
             tx.execute(
                 "UPDATE photos SET title = ?2, caption = ?3, visibility = ?4, share_token = ?5,
                      updated_at = ?6
@@ -682,6 +679,104 @@ impl Repo for SqliteRepo {
             }))
         })
         .await
+    }
+
+    async fn storage_used(&self) -> DbResult<u64> {
+        self.read(|c| {
+            let bytes: i64 = c.query_row(
+                "SELECT
+                     (SELECT COALESCE(SUM(original_size), 0) FROM
+                         (SELECT DISTINCT original_hash, original_size FROM photos) o)
+                   + (SELECT COALESCE(SUM(byte_size), 0) FROM
+                         (SELECT DISTINCT storage_key, byte_size FROM variants) v)",
+                [],
+                |r| r.get(0),
+            )?;
+            u64::try_from(bytes).map_err(corrupt("storage total"))
+        })
+        .await
+    }
+
+    async fn recent_failures(&self, limit: u32) -> DbResult<Vec<Photo>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {PHOTO_COLUMNS} FROM photos WHERE status = 'failed'
+                 ORDER BY updated_at DESC, id DESC LIMIT ?1"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([limit])?;
+            let mut photos = Vec::new();
+            while let Some(r) = rows.next()? {
+                photos.push(photo_from_row(r)?);
+            }
+            Ok(photos)
+        })
+        .await
+    }
+
+    async fn create_album(&self, album: NewAlbum, now: Millis) -> DbResult<Album> {
+        self.write(move |tx| albums::create(tx, &album, now)).await
+    }
+
+    async fn album(&self, id: &AlbumId) -> DbResult<Option<Album>> {
+        let id = id.clone();
+        self.read(move |c| albums::find(c, "a.id = ?1", [id.as_str()]))
+            .await
+    }
+
+    async fn album_by_share_token(&self, token: &str) -> DbResult<Option<Album>> {
+        let token = token.to_owned();
+        self.read(move |c| albums::find(c, "a.share_token = ?1", [token.as_str()]))
+            .await
+    }
+
+    async fn list_albums(&self, viewer: Option<&UserId>) -> DbResult<Vec<AlbumCard>> {
+        let viewer = viewer.map(|v| v.as_str().to_owned());
+        self.read(move |c| albums::list(c, viewer.as_deref())).await
+    }
+
+    async fn edit_album(
+        &self,
+        id: &AlbumId,
+        edit: AlbumEdit,
+        now: Millis,
+    ) -> DbResult<Option<Album>> {
+        let id = id.clone();
+        self.write(move |tx| albums::edit(tx, &id, edit, now)).await
+    }
+
+    async fn delete_album(&self, id: &AlbumId) -> DbResult<bool> {
+        let id = id.clone();
+        self.write(move |tx| Ok(tx.execute("DELETE FROM albums WHERE id = ?1", [id.as_str()])? > 0))
+            .await
+    }
+
+    async fn add_to_album(&self, album: &AlbumId, photo: &PhotoId, now: Millis) -> DbResult<bool> {
+        let (album, photo) = (album.clone(), photo.clone());
+        self.write(move |tx| albums::add(tx, &album, &photo, now))
+            .await
+    }
+
+    async fn remove_from_album(
+        &self,
+        album: &AlbumId,
+        photo: &PhotoId,
+        now: Millis,
+    ) -> DbResult<bool> {
+        let (album, photo) = (album.clone(), photo.clone());
+        self.write(move |tx| albums::remove(tx, &album, &photo, now))
+            .await
+    }
+
+    async fn album_photos(&self, album: &AlbumId, with_private: bool) -> DbResult<Vec<Photo>> {
+        let album = album.clone();
+        self.read(move |c| albums::photos(c, &album, with_private))
+            .await
+    }
+
+    async fn albums_with_photo(&self, photo: &PhotoId) -> DbResult<Vec<AlbumId>> {
+        let photo = photo.clone();
+        self.read(move |c| albums::holding(c, &photo)).await
     }
 
     async fn claim_jobs(

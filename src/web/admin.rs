@@ -1,0 +1,254 @@
+//! `/admin`: what an operator looks at, for admins only. Five small inline
+//! SVG charts over the last hour ([`crate::history`]): render queue depth,
+//! renders and failures per minute, cache hit ratio and storage used. Below
+//! them, the most recent render failures with their reasons.
+//!
+//! The charts are plain SVG polylines drawn here, so the page needs no
+//! script and passes the strict CSP (presentation attributes, no styles).
+
+use warp::http::header;
+use warp::{Filter, Rejection, Reply};
+
+use super::error::Failure;
+use super::pages::{AdminPage, Chart, FailureRow, alt_text, html, human_bytes};
+use super::session::viewer;
+use super::{AppState, OrReject, with_state};
+use crate::db::User;
+use crate::domain::{Millis, now_millis};
+use crate::history::{Sample, WINDOW};
+
+/// Failures listed on the page.
+const FAILURES_SHOWN: u32 = 20;
+/// The charts' drawing box (they stretch to their container).
+const CHART_W: f64 = 240.0;
+const CHART_H: f64 = 48.0;
+
+/// One chart's series: (time, value) points, oldest first.
+type Series = Vec<(Millis, f64)>;
+
+/// A counter's rate per minute between consecutive samples.
+fn per_minute(samples: &[Sample], count: impl Fn(&Sample) -> u64) -> Series {
+    samples
+        .windows(2)
+        .filter(|w| w[1].at > w[0].at)
+        .map(|w| {
+            let minutes = (w[1].at - w[0].at) as f64 / 60_000.0;
+            let delta = count(&w[1]).saturating_sub(count(&w[0]));
+            (w[1].at, delta as f64 / minutes)
+        })
+        .collect()
+}
+
+/// The share of cache lookups that hit, in per cent, between consecutive
+/// samples (intervals without lookups have no point).
+fn hit_ratio(samples: &[Sample]) -> Series {
+    samples
+        .windows(2)
+        .filter_map(|w| {
+            let lookups = w[1].cache_lookups.saturating_sub(w[0].cache_lookups);
+            let hits = w[1].cache_hits.saturating_sub(w[0].cache_hits);
+            (lookups > 0).then(|| (w[1].at, 100.0 * hits as f64 / lookups as f64))
+        })
+        .collect()
+}
+
+fn gauge(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> Series {
+    samples.iter().map(|s| (s.at, value(s) as f64)).collect()
+}
+
+/// Draws `series` over the hour ending at `now`, scaled to its peak (or
+/// to `fixed_max`, e.g. 100 for a percentage).
+fn chart(
+    title: &'static str,
+    series: &Series,
+    now: Millis,
+    fixed_max: Option<f64>,
+    fmt: impl Fn(f64) -> String,
+) -> Chart {
+    let peak = series.iter().map(|&(_, v)| v).fold(0.0, f64::max);
+    let top = fixed_max.unwrap_or(peak).max(f64::EPSILON);
+    let start = now - WINDOW.as_millis() as Millis;
+    let point = |&(t, v): &(Millis, f64)| {
+        let x = (t - start).max(0) as f64 / WINDOW.as_millis() as f64 * CHART_W;
+        let y = CHART_H - (v / top).clamp(0.0, 1.0) * (CHART_H - 2.0) - 1.0;
+        (x, y)
+    };
+    let points: Vec<(f64, f64)> = series.iter().map(point).collect();
+    let line = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let area = match (points.first(), points.last()) {
+        (Some(first), Some(last)) if points.len() > 1 => format!(
+            "M{:.1},{CHART_H} L{line} L{:.1},{CHART_H} Z",
+            first.0, last.0
+        ),
+        _ => String::new(),
+    };
+    let current = series.last().map(|&(_, v)| fmt(v));
+    let now_text = current.clone().unwrap_or_else(|| "no data yet".to_owned());
+    Chart {
+        title,
+        summary: format!(
+            "{title} over the last hour: now {now_text}, peak {}",
+            fmt(peak)
+        ),
+        now: now_text,
+        peak: fmt(peak),
+        line,
+        area,
+        width: CHART_W,
+        height: CHART_H,
+    }
+}
+
+/// "3 min ago", "2 h ago", or the date for anything older than a day.
+fn ago(then: Millis, now: Millis) -> String {
+    let minutes = (now - then).max(0) / 60_000;
+    match minutes {
+        0 => "just now".to_owned(),
+        1..=59 => format!("{minutes} min ago"),
+        60..=1439 => format!("{} h ago", minutes / 60),
+        _ => format!("{} days ago", minutes / 1440),
+    }
+}
+
+async fn page(state: &AppState, user: User) -> Result<warp::reply::Response, Failure> {
+    // The stored hour plus a reading taken now, so the page is current
+    // even between samples (and right after start).
+    let mut samples = state.history.samples();
+    samples.push(Sample::take(state.db.as_ref(), &state.metrics).await?);
+    let now = now_millis();
+    let count = |v: f64| format!("{v:.0}");
+    let rate = |v: f64| format!("{v:.1}/min");
+    let charts = vec![
+        chart(
+            "Render queue",
+            &gauge(&samples, |s| s.queue_depth),
+            now,
+            None,
+            count,
+        ),
+        chart(
+            "Renders",
+            &per_minute(&samples, |s| s.renders_ready),
+            now,
+            None,
+            rate,
+        ),
+        chart(
+            "Render failures",
+            &per_minute(&samples, |s| s.renders_failed),
+            now,
+            None,
+            rate,
+        ),
+        chart(
+            "Cache hit ratio",
+            &hit_ratio(&samples),
+            now,
+            Some(100.0),
+            |v| format!("{v:.0} %"),
+        ),
+        chart(
+            "Storage used",
+            &gauge(&samples, |s| s.storage_bytes),
+            now,
+            None,
+            |v| human_bytes(v as u64),
+        ),
+    ];
+    let failures = state
+        .db
+        .recent_failures(FAILURES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|p| FailureRow {
+            id: p.id.to_string(),
+            name: alt_text(&p),
+            reason: p.error.clone().unwrap_or_default(),
+            when: ago(p.updated_at, now),
+        })
+        .collect();
+    let mut resp = html(&AdminPage {
+        viewer: Some(user),
+        urls: state.urls.clone(),
+        charts,
+        failures,
+        sample_seconds: crate::history::INTERVAL.as_secs(),
+    })?;
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("admin")
+        .and(warp::get())
+        .and(viewer(state.clone()))
+        .and(with_state(state))
+        .and_then(|viewer: Option<User>, state: AppState| async move {
+            let Some(user) = viewer else {
+                let login = warp::http::Uri::from_static("/login?next=/admin");
+                return Ok(warp::redirect::see_other(login).into_response());
+            };
+            if !user.is_admin {
+                return Err(Failure::forbidden().html().reject());
+            }
+            page(&state, user).await.or_reject_html()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at: Millis, ready: u64, hits: u64, lookups: u64) -> Sample {
+        Sample {
+            at,
+            queue_depth: 0,
+            renders_ready: ready,
+            renders_failed: 0,
+            cache_hits: hits,
+            cache_lookups: lookups,
+            storage_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn rates_come_from_counter_differences() {
+        let s = [
+            sample(0, 0, 0, 0),
+            sample(30_000, 5, 3, 4),
+            sample(60_000, 5, 3, 4),
+        ];
+        assert_eq!(
+            per_minute(&s, |s| s.renders_ready),
+            [(30_000, 10.0), (60_000, 0.0)]
+        );
+        assert_eq!(hit_ratio(&s), [(30_000, 75.0)], "no lookups, no point");
+    }
+
+    #[test]
+    fn charts_span_the_hour_and_scale_to_the_peak() {
+        let hour = WINDOW.as_millis() as Millis;
+        let c = chart(
+            "Queue",
+            &vec![(0, 0.0), (hour / 2, 4.0), (hour, 2.0)],
+            hour,
+            None,
+            |v| format!("{v}"),
+        );
+        assert_eq!(c.line, "0.0,47.0 120.0,1.0 240.0,24.0");
+        assert_eq!((c.now.as_str(), c.peak.as_str()), ("2", "4"));
+        assert!(c.area.starts_with("M0.0,48 L") && c.area.ends_with("L240.0,48 Z"));
+        let empty = chart("Queue", &Vec::new(), hour, None, |v| format!("{v}"));
+        assert_eq!(empty.now, "no data yet");
+        assert!(empty.line.is_empty() && empty.area.is_empty());
+    }
+}

@@ -98,6 +98,7 @@ fn chart(
         peak: fmt(peak),
         line,
         area,
+        last: points.last().copied(),
         width: CHART_W,
         height: CHART_H,
     }

@@ -21,11 +21,10 @@ use super::api::{load_photo, load_visible_photo, share_path};
 use super::conditional::{Rendered, Validators, validators};
 use super::error::Failure;
 use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text, rendered};
-use super::photo::see_other;
 use super::placeholder;
 use super::session::viewer;
 use super::upload::{MAX_CAPTION, MAX_TITLE};
-use super::{AppState, OrReject, with_state};
+use super::{AppState, OrReject, see_other, with_state};
 use crate::db::{Album, AlbumEdit, NewAlbum, Photo, User};
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility, is_share_token, now_millis};
 

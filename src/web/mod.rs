@@ -229,6 +229,14 @@ pub fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// A 303 to a local path (after a form post); `/` if the path is not a URI.
+pub fn see_other(path: &str) -> warp::reply::Response {
+    let uri = path
+        .parse()
+        .unwrap_or_else(|_| warp::http::Uri::from_static("/"));
+    warp::redirect::see_other(uri).into_response()
+}
+
 /// Helper for handlers: `Result<T, E: Into<Failure>>` → `Result<T, Rejection>`.
 pub trait OrReject<T> {
     fn or_reject(self) -> Result<T, Rejection>;

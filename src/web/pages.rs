@@ -164,6 +164,8 @@ pub struct Chart {
     /// SVG `points` of the line, and the `d` of the filled area under it.
     pub line: String,
     pub area: String,
+    /// The latest point, marked (a lone point draws no line).
+    pub last: Option<(f64, f64)>,
     pub width: f64,
     pub height: f64,
 }

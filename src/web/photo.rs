@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 use super::albums::photo_albums;
 use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
@@ -14,7 +14,7 @@ use super::error::Failure;
 use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
 use super::placeholder;
 use super::session::viewer;
-use super::{AppState, OrReject, with_state};
+use super::{AppState, OrReject, see_other, with_state};
 use crate::db::{Photo, PhotoEdit, User};
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility, is_share_token};
 use crate::store::BlobKey;
@@ -218,11 +218,4 @@ pub fn routes(
         );
 
     page.or(shared).unify().or(edit).unify().or(delete).unify()
-}
-
-pub(super) fn see_other(path: &str) -> warp::reply::Response {
-    match warp::http::Uri::try_from(path) {
-        Ok(uri) => warp::redirect::see_other(uri).into_response(),
-        Err(_) => warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response(),
-    }
 }

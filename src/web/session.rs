@@ -6,12 +6,12 @@
 //! with the visitor's session.
 
 use serde::Deserialize;
-use warp::http::{HeaderValue, StatusCode, Uri, header};
+use warp::http::{HeaderValue, StatusCode, header};
 use warp::{Filter, Rejection, Reply};
 
 use super::error::Failure;
 use super::pages::{LoginPage, SetupPage, html};
-use super::{AppState, OrReject, with_state};
+use super::{AppState, OrReject, see_other, with_state};
 use crate::auth::{self, AuthError};
 use crate::db::{TokenKind, User};
 
@@ -61,11 +61,6 @@ fn safe_next(next: Option<&str>) -> String {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
-}
-
-fn see_other(location: &str) -> warp::reply::Response {
-    let uri: Uri = location.parse().unwrap_or_else(|_| Uri::from_static("/"));
-    warp::redirect::see_other(uri).into_response()
 }
 
 fn with_cookie(mut resp: warp::reply::Response, cookie: &str) -> warp::reply::Response {

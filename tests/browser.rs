@@ -1,0 +1,470 @@
+//! End-to-end in headless Chromium, through ChromeDriver (WebDriver): the
+//! web UI as a person uses it. Runs when `SCOOT_TEST_CHROMEDRIVER` names
+//! the chromedriver binary (`.ci/run` sets it to Debian's); then a driver
+//! that cannot start is a failure, not a skip. `SCOOT_TEST_CHROMIUM` names
+//! the browser (default `/usr/bin/chromium`).
+//!
+//! One scenario, in the order a new user meets Scoot: first-run setup,
+//! log out and in, drag-and-drop three photos (progress shown, placeholders
+//! swapped for images without a reload), keyboard navigation, an album,
+//! then a fresh logged-out browser that opens the album's unlisted link and
+//! is refused a private photo. Each page is saved as a screenshot under
+//! `target/browser-screenshots/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// How long anything the page does may take (renders included).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// ChromeDriver, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn start_driver(binary: &str) -> Driver {
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("SCOOT_TEST_CHROMEDRIVER={binary} does not start: {e}"));
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver
+}
+
+/// A new browser session: a fresh profile, so no cookies.
+async fn browser(driver: &Driver) -> Client {
+    let chromium =
+        std::env::var("SCOOT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+        },
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn screenshots() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("browser-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+async fn snap(c: &Client, name: &str) -> Result {
+    let png = c.screenshot().await?;
+    std::fs::write(screenshots().join(format!("{name}.png")), png)?;
+    Ok(())
+}
+
+/// Waits until `script` (a function body returning a value) returns
+/// something truthy, and returns that.
+async fn until(c: &Client, what: &str, script: &str) -> Result<serde_json::Value> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let v = c.execute(script, vec![]).await?;
+        let truthy = !matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false))
+            && v != json!(0)
+            && v != json!("");
+        if truthy {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            let body = c.execute("return document.body.innerText", vec![]).await?;
+            return Err(format!("timed out waiting for {what}; page says: {body}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) -> Result {
+    let field = c.find(Locator::Css(css)).await?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(c: &Client, css: &str) -> Result {
+    c.find(Locator::Css(css)).await?.click().await?;
+    Ok(())
+}
+
+async fn path(c: &Client) -> Result<String> {
+    Ok(c.current_url().await?.path().to_owned())
+}
+
+/// Drops `files` (name, bytes) on the upload page's drop zone, as a drag
+/// from the desktop would: a real `drop` event carrying a DataTransfer.
+async fn drop_files(c: &Client, files: &[(&str, Vec<u8>)]) -> Result {
+    let payload: Vec<serde_json::Value> = files
+        .iter()
+        .map(|(name, bytes)| json!({"name": name, "data": BASE64.encode(bytes)}))
+        .collect();
+    c.execute(
+        r#"
+        const zone = document.querySelector(".dropzone");
+        const transfer = new DataTransfer();
+        for (const f of arguments[0]) {
+          const bytes = Uint8Array.from(atob(f.data), (ch) => ch.charCodeAt(0));
+          transfer.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
+        }
+        for (const type of ["dragenter", "dragover", "drop"]) {
+          zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+        }
+        "#,
+        vec![json!(payload)],
+    )
+    .await?;
+    Ok(())
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/orientation")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_uses_scoot_in_chromium() -> Result {
+    let Ok(chromedriver) = std::env::var("SCOOT_TEST_CHROMEDRIVER") else {
+        eprintln!("SCOOT_TEST_CHROMEDRIVER is not set: skipping the browser suite");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let mut config = scoot::config::Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        ..scoot::config::Config::default()
+    };
+    config.render.threads = 2;
+    let app = scoot::start(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    let setup = app
+        .setup_url()
+        .expect("a fresh install offers setup")
+        .to_owned();
+    let driver = start_driver(&chromedriver).await;
+    let c = browser(&driver).await;
+
+    // First run: the setup page creates the admin and logs them in.
+    c.goto(&setup).await?;
+    snap(&c, "01-setup").await?;
+    fill(&c, "input[name=name]", "ada").await?;
+    fill(&c, "input[name=password]", "correct horse battery").await?;
+    click(&c, "form[action='/setup'] button[type=submit]").await?;
+    until(
+        &c,
+        "the gallery, logged in",
+        "return document.querySelector('.who')?.textContent === 'ada'",
+    )
+    .await?;
+    snap(&c, "02-empty-gallery").await?;
+
+    // Log out, then in again through the login form.
+    click(&c, "form[action='/logout'] button").await?;
+    until(
+        &c,
+        "the logged-out header",
+        "return !!document.querySelector(\"header a[href='/login']\")",
+    )
+    .await?;
+    c.goto(&format!("{base}/login")).await?;
+    fill(&c, "input[name=name]", "ada").await?;
+    fill(&c, "input[name=password]", "wrong password").await?;
+    click(&c, "form[action='/login'] button[type=submit]").await?;
+    until(
+        &c,
+        "a refusal",
+        "return document.querySelector('.error')?.textContent",
+    )
+    .await?;
+    snap(&c, "03-login-refused").await?;
+    fill(&c, "input[name=name]", "ada").await?;
+    fill(&c, "input[name=password]", "correct horse battery").await?;
+    click(&c, "form[action='/login'] button[type=submit]").await?;
+    until(
+        &c,
+        "the gallery, logged in",
+        "return document.querySelector('.who')?.textContent === 'ada'",
+    )
+    .await?;
+
+    // Drag and drop three photos: each gets a progress bar that fills, then
+    // a placeholder that turns into the rendered thumbnail with no reload.
+    c.goto(&format!("{base}/upload")).await?;
+    until(
+        &c,
+        "the drop zone",
+        "return !document.querySelector('.dropzone').hidden",
+    )
+    .await?;
+    // A marker that a reload would wipe, and a count of the placeholders
+    // the queue shows while renders run.
+    c.execute(
+        r#"window.scootMarker = "same page";
+        window.placeholdersSeen = 0;
+        new MutationObserver((changes) => {
+          for (const change of changes) for (const node of change.addedNodes) {
+            if (node.dataset && node.dataset.pending) window.placeholdersSeen += 1;
+          }
+        }).observe(document.getElementById("upload-queue"), { childList: true, subtree: true });"#,
+        vec![],
+    )
+    .await?;
+    let names = ["Landscape_3.jpg", "Portrait_6.jpg", "Landscape_8.jpg"];
+    let files: Vec<(&str, Vec<u8>)> = names.iter().map(|n| (*n, fixture(n))).collect();
+    drop_files(&c, &files).await?;
+    until(
+        &c,
+        "three rows in the queue",
+        "return document.querySelectorAll('#upload-queue li').length === 3",
+    )
+    .await?;
+    until(
+        &c,
+        "three finished uploads",
+        "return [...document.querySelectorAll('#upload-queue li')].every((li) => li.className === 'done')",
+    )
+    .await?;
+    let progress = c
+        .execute(
+            "return [...document.querySelectorAll('#upload-queue progress')].map((p) => p.value)",
+            vec![],
+        )
+        .await?;
+    assert_eq!(progress, json!([1, 1, 1]), "every progress bar is full");
+    until(
+        &c,
+        "three rendered thumbnails",
+        "return document.querySelectorAll('#upload-queue .thumb img').length === 3 && !document.querySelector('#upload-queue [data-pending]')",
+    )
+    .await?;
+    let marker = c.execute("return window.scootMarker", vec![]).await?;
+    assert_eq!(marker, json!("same page"), "the page was never reloaded");
+    let seen = c.execute("return window.placeholdersSeen", vec![]).await?;
+    assert_eq!(seen, json!(3), "each photo showed a placeholder first");
+    c.execute(
+        "document.getElementById('upload-queue').scrollIntoView()",
+        vec![],
+    )
+    .await?;
+    snap(&c, "04-upload-done").await?;
+
+    // A refused file says why, and the others are unaffected.
+    drop_files(&c, &[("notes.jpg", b"not a photo at all".to_vec())]).await?;
+    let refusal = until(
+        &c,
+        "a refusal",
+        "const li = document.querySelectorAll('#upload-queue li')[3]; return li && li.className === 'refused' && li.textContent",
+    )
+    .await?;
+    assert!(
+        refusal.as_str().is_some_and(|t| t.contains("Refused:")),
+        "{refusal}"
+    );
+    c.execute(
+        "document.getElementById('upload-queue').scrollIntoView()",
+        vec![],
+    )
+    .await?;
+    snap(&c, "05-upload-refused").await?;
+
+    // The gallery shows the three photos, newest first.
+    c.goto(&base).await?;
+    let tiles = until(&c, "three tiles", "const t = [...document.querySelectorAll('.grid .tile a')]; return t.length === 3 && t.map((a) => a.getAttribute('href'))").await?;
+    let hrefs: Vec<String> = serde_json::from_value(tiles)?;
+    snap(&c, "06-gallery").await?;
+
+    // Keyboard: → goes to the older photo, ← back to the newer.
+    c.goto(&format!("{base}{}", hrefs[0])).await?;
+    snap(&c, "07-photo").await?;
+    let body = c.find(Locator::Css("body")).await?;
+    body.send_keys("\u{E014}").await?; // ArrowRight
+    until(
+        &c,
+        "the older photo",
+        &format!("return location.pathname === '{}'", hrefs[1]),
+    )
+    .await?;
+    let body = c.find(Locator::Css("body")).await?;
+    body.send_keys("\u{E012}").await?; // ArrowLeft
+    until(
+        &c,
+        "the newer photo again",
+        &format!("return location.pathname === '{}'", hrefs[0]),
+    )
+    .await?;
+    // Tab reaches the links with a visible focus ring.
+    let focused = c
+        .execute(
+            "document.querySelector('nav.steps a').focus(); return getComputedStyle(document.activeElement).outlineStyle",
+            vec![],
+        )
+        .await?;
+    assert_ne!(focused, json!("none"), "focus is visible");
+
+    // The oldest photo becomes private.
+    c.goto(&format!("{base}{}", hrefs[2])).await?;
+    click(&c, "details.edit summary").await?;
+    click(&c, "input[name=visibility][value=private]").await?;
+    click(&c, "form[action$='/edit'] button[type=submit]").await?;
+    until(
+        &c,
+        "the saved photo",
+        "return document.querySelector('input[name=visibility][value=private]')?.checked",
+    )
+    .await?;
+
+    // An unlisted album with two photos, one of them the private one.
+    c.goto(&format!("{base}/albums")).await?;
+    fill(&c, "form[action='/albums'] input[name=title]", "Walks").await?;
+    click(
+        &c,
+        "form[action='/albums'] input[name=visibility][value=unlisted]",
+    )
+    .await?;
+    click(&c, "form[action='/albums'] button[type=submit]").await?;
+    until(
+        &c,
+        "the album page",
+        "return document.querySelector('h1')?.textContent === 'Walks'",
+    )
+    .await?;
+    let album_path = path(&c).await?;
+    for href in [&hrefs[0], &hrefs[2]] {
+        c.goto(&format!("{base}{href}")).await?;
+        click(&c, "form[action$='/albums'] button[type=submit]").await?;
+        until(
+            &c,
+            "the photo in the album",
+            "return !!document.querySelector(\"a[href^='/albums/']\")",
+        )
+        .await?;
+    }
+    c.goto(&format!("{base}{album_path}")).await?;
+    until(
+        &c,
+        "two photos in the album",
+        "return document.querySelectorAll('.grid .tile').length === 2",
+    )
+    .await?;
+    click(&c, "details.edit summary").await?;
+    let link = until(
+        &c,
+        "the share link",
+        "return document.querySelector('input[data-share]')?.value",
+    )
+    .await?;
+    let link = link.as_str().expect("a link").to_owned();
+    assert!(link.starts_with(&format!("{base}/a/")), "{link}");
+    snap(&c, "08-album-owner").await?;
+    c.goto(&format!("{base}/albums")).await?;
+    snap(&c, "09-albums").await?;
+    c.goto(&format!("{base}/admin")).await?;
+    until(
+        &c,
+        "the charts",
+        "return document.querySelectorAll('.chart svg').length === 5",
+    )
+    .await?;
+    snap(&c, "10-admin").await?;
+
+    // A fresh, logged-out browser: the link shows the album without the
+    // private photo, and the private photo itself is refused.
+    let stranger = browser(&driver).await;
+    stranger.goto(&link).await?;
+    until(
+        &stranger,
+        "the shared album",
+        "return document.querySelector('h1')?.textContent === 'Walks'",
+    )
+    .await?;
+    let shown = stranger
+        .execute("return [...document.querySelectorAll('.grid .tile a')].map((a) => a.getAttribute('href'))", vec![])
+        .await?;
+    assert_eq!(
+        shown,
+        json!([hrefs[0]]),
+        "only the photo that is not private"
+    );
+    assert!(
+        stranger.find(Locator::Css("details.edit")).await.is_err(),
+        "no owner controls"
+    );
+    snap(&stranger, "11-shared-album").await?;
+    stranger.goto(&format!("{base}{}", hrefs[2])).await?;
+    let refused = until(
+        &stranger,
+        "the refusal",
+        "return document.querySelector('h1')?.textContent",
+    )
+    .await?;
+    assert!(
+        refused
+            .as_str()
+            .is_some_and(|t| t.contains("404") || t.to_lowercase().contains("not found")),
+        "{refused}"
+    );
+    snap(&stranger, "12-private-refused").await?;
+    stranger.goto(&format!("{base}{album_path}")).await?;
+    until(
+        &stranger,
+        "the album refused by id",
+        "return /not found/i.test(document.body.innerText)",
+    )
+    .await?;
+
+    stranger.close().await?;
+    c.close().await?;
+    app.shutdown().await;
+    Ok(())
+}

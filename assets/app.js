@@ -174,6 +174,15 @@ function enhanceUpload(form) {
     const status = document.createElement("span");
     status.className = "status";
     status.textContent = "Waiting…";
+    // A local preview until the rendered thumbnail arrives (blob: URLs are
+    // allowed for this by the CSP).
+    const preview = new Image();
+    preview.alt = "";
+    preview.src = URL.createObjectURL(file);
+    const forget = () => URL.revokeObjectURL(preview.src);
+    preview.addEventListener("load", forget);
+    preview.addEventListener("error", () => { forget(); preview.remove(); });
+    thumb.append(preview);
     li.append(thumb, name, progress, status);
     queue.append(li);
     return { li, thumb, progress, status, name: file.name };
@@ -249,12 +258,16 @@ function enhanceUpload(form) {
     if (picture) {
       item.thumb.append(picture);
     } else if (photo.status === "pending") {
+      // The preview (if the browser could show the file) stands in while
+      // the render runs; the live swap replaces it.
       const ph = document.createElement("span");
       ph.className = "placeholder";
       ph.dataset.pending = photo.id;
       ph.dataset.variant = "thumb";
       ph.dataset.sizes = "64px";
-      ph.textContent = "Rendering…";
+      ph.title = "Rendering…";
+      ph.append(...item.thumb.childNodes);
+      if (!ph.childNodes.length) ph.textContent = "Rendering…";
       item.thumb.append(ph);
       swapWhenReady(ph);
     }

@@ -285,7 +285,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "three rendered thumbnails",
-        "return document.querySelectorAll('#upload-queue .thumb img').length === 3 && !document.querySelector('#upload-queue [data-pending]')",
+        "return document.querySelectorAll('#upload-queue .thumb > picture img').length === 3 && !document.querySelector('#upload-queue [data-pending]')",
     )
     .await?;
     let marker = c.execute("return window.scootMarker", vec![]).await?;

@@ -125,6 +125,9 @@ pub struct RenderConfig {
     /// Renders run concurrently only while their estimated memory (decoded
     /// pixels and buffers) fits in this many MiB; a bigger one runs alone.
     pub memory_budget_mb: u32,
+    /// The render threads' niceness, 0–19 (Linux): higher yields the CPU to
+    /// serving pages sooner. Never below the process's own niceness.
+    pub nice: i32,
     /// The sizes every photo is rendered to.
     pub variants: Vec<VariantSpec>,
 }
@@ -141,6 +144,7 @@ impl Default for RenderConfig {
             webp_effort: 2,
             max_attempts: 5,
             memory_budget_mb: 1024,
+            nice: 10,
             variants: vec![
                 VariantSpec::new("thumb", 400),
                 VariantSpec::new("display", 1600),
@@ -297,6 +301,9 @@ impl Config {
             if self.render.variants[..i].iter().any(|o| o.name == v.name) {
                 return invalid(format!("variant {} is named twice", v.name));
             }
+        }
+        if !(0..=19).contains(&self.render.nice) {
+            return invalid("render.nice must be between 0 and 19".into());
         }
         if self.render.memory_budget_mb == 0 {
             return invalid("render.memory_budget_mb must be positive".into());

@@ -22,7 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::Config;
 use crate::db::{Inserted, User};
-use crate::domain::{PhotoId, PhotoStatus};
+use crate::domain::{PhotoId, PhotoStatus, Visibility};
 use crate::ingest::{Describe, IngestError, Staged};
 use crate::render::RenderEvent;
 use crate::{Core, StartError, start_core};
@@ -172,18 +172,29 @@ impl Progress {
     }
 }
 
-/// Imports `paths` for `user` (default: the first administrator) until done
-/// or until `interrupt` resolves.
+/// Whose the imported photos are and who may see them.
+#[derive(Debug, Clone, Default)]
+pub struct ImportAs {
+    /// The owner's name; `None` for the first administrator.
+    pub user: Option<String>,
+    pub visibility: Visibility,
+}
+
+/// Imports `paths` as `who` says until done or until `interrupt` resolves.
 pub async fn import(
     config: &Config,
     paths: &[PathBuf],
-    user: Option<&str>,
+    who: &ImportAs,
     interrupt: impl Future<Output = ()>,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let files = collect_files(paths)?;
     let core = start_core(config).await?;
-    let owner = owner(&core, user).await?;
+    let owner = owner(&core, who.user.as_deref()).await?;
+    let describe = Describe {
+        visibility: who.visibility,
+        ..Describe::default()
+    };
     let mut events = core.render.subscribe();
     let mut summary = ImportSummary::default();
     let mut rendering: HashMap<PhotoId, Pending> = HashMap::new();
@@ -196,7 +207,7 @@ pub async fn import(
             summary.interrupted = true;
             break;
         }
-        ingest_one(&core, &owner, path, &mut summary, &mut rendering).await;
+        ingest_one(&core, &owner, &describe, path, &mut summary, &mut rendering).await;
         drain_events(&mut events, &core, &mut rendering, &mut summary).await?;
         let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
         progress.update(done, &summary, rendering.len());
@@ -244,6 +255,7 @@ async fn owner(core: &Core, name: Option<&str>) -> Result<User, ImportError> {
 async fn ingest_one(
     core: &Core,
     owner: &User,
+    describe: &Describe,
     path: PathBuf,
     summary: &mut ImportSummary,
     rendering: &mut HashMap<PhotoId, Pending>,
@@ -258,11 +270,7 @@ async fn ingest_one(
         };
         return summary.failed.push((path, e.to_string()));
     }
-    match core
-        .ingest
-        .accept(&staged, owner, Describe::default())
-        .await
-    {
+    match core.ingest.accept(&staged, owner, describe.clone()).await {
         Ok(Inserted::New(photo)) => {
             summary.imported += 1;
             rendering.insert(photo.id, Pending { path, new: true });

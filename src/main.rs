@@ -51,6 +51,9 @@ enum Command {
         /// Owner of the imported photos [default: the first administrator]
         #[arg(long)]
         user: Option<String>,
+        /// Who may see the imported photos
+        #[arg(long, default_value = "public", value_parser = ["public", "unlisted", "private"])]
+        visibility: String,
         /// Render threads [default: render.threads]
         #[arg(long)]
         threads: Option<usize>,
@@ -123,11 +126,19 @@ fn main() -> ExitCode {
             Command::Token(TokenCommand::Create { name }) => {
                 commands::token_create(&config, &name).await.map(Some)
             }
-            Command::Import { paths, user, .. } => {
-                let summary =
-                    scoot::import::import(&config, &paths, user.as_deref(), shutdown_signal())
-                        .await
-                        .map_err(|e| commands::CommandError::Input(e.to_string()))?;
+            Command::Import {
+                paths,
+                user,
+                visibility,
+                ..
+            } => {
+                let who = scoot::import::ImportAs {
+                    user,
+                    visibility: visibility.parse().unwrap_or_default(),
+                };
+                let summary = scoot::import::import(&config, &paths, &who, shutdown_signal())
+                    .await
+                    .map_err(|e| commands::CommandError::Input(e.to_string()))?;
                 print!("{}", summary.report());
                 if summary.interrupted {
                     Err(commands::CommandError::Input(

@@ -97,11 +97,13 @@ impl RenderPool {
     /// called inside a tokio runtime.
     pub fn start(cfg: RenderConfig, settings: RenderSettings, deps: RenderDeps) -> Self {
         let threads = cfg.effective_threads();
+        let nice = cfg.nice;
         let (tx, rx) = crossbeam_channel::bounded::<Task>(threads);
         let (done_tx, workers_done) = mpsc::channel::<()>(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("render-{i}"))
+            .start_handler(move |_| lower_priority(nice))
             // Rayon aborts the process on a panic without a handler; a
             // render must never take the site down.
             .panic_handler(|p| tracing::error!("render thread panicked: {}", panic_message(&p)))
@@ -175,6 +177,23 @@ impl RenderPool {
         }
     }
 }
+
+/// Lowers the calling thread's CPU priority to niceness `nice` (Linux sets
+/// it per thread), so that renders yield to serving requests: an import
+/// of a thousand photos must not make the gallery slow. Never raises it.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let current = getpriority_process(None).unwrap_or(0);
+    if nice > current {
+        if let Err(e) = setpriority_process(Some(rustix::thread::gettid()), nice) {
+            tracing::warn!(nice, error = %e, "cannot lower the render threads' priority");
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
 
 /// Claims jobs and hands them to workers, one per idle worker, admitting
 /// each only when its estimated memory fits in the budget.

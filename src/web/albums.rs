@@ -225,6 +225,7 @@ async fn build_album(
         .map(|p| {
             let mut tile = Tile::of(p, &state.urls);
             tile.href = photo_href(p, viewer.as_ref());
+            tile.live = p.visible_to(viewer.as_ref(), false);
             if is_owner {
                 tile.album = Some((album.id.to_string(), cover_id.as_ref() == Some(&p.id)));
             }

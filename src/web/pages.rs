@@ -91,6 +91,9 @@ pub struct Tile {
     /// In an album, for its owner: the album's id (for the cover and
     /// remove buttons) and whether this photo is the cover.
     pub album: Option<(String, bool)>,
+    /// Whether a pending placeholder swaps itself live: only when the
+    /// viewer may see the photo by id, which the event stream checks.
+    pub live: bool,
 }
 
 impl Tile {
@@ -103,6 +106,7 @@ impl Tile {
             failed: photo.status == PhotoStatus::Failed,
             placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
             album: None,
+            live: true,
         }
     }
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use scoot::domain::PhotoStatus;
+use scoot::domain::{PhotoStatus, Visibility};
+use scoot::import::ImportAs;
 
 use crate::helpers::{cli, create_user, fixture, png, read_fixture, scoot, test_config};
 
@@ -47,7 +48,7 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
     let first = scoot::import::import(
         &config,
         std::slice::from_ref(&photos),
-        None,
+        &ImportAs::default(),
         std::future::pending(),
     )
     .await
@@ -91,7 +92,7 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
     let again = scoot::import::import(
         &config,
         std::slice::from_ref(&photos),
-        None,
+        &ImportAs::default(),
         std::future::pending(),
     )
     .await
@@ -121,8 +122,12 @@ async fn an_interrupted_import_finishes_on_the_next_run() {
     let config = test_config(&dir.path().join("data"));
     create_user(&config, "alice", true).await;
 
+    let alice = ImportAs {
+        user: Some("alice".into()),
+        ..ImportAs::default()
+    };
     let stop = tokio::time::sleep(Duration::from_millis(40));
-    let first = scoot::import::import(&config, std::slice::from_ref(&photos), Some("alice"), stop)
+    let first = scoot::import::import(&config, std::slice::from_ref(&photos), &alice, stop)
         .await
         .unwrap();
     assert!(
@@ -133,7 +138,7 @@ async fn an_interrupted_import_finishes_on_the_next_run() {
     let second = scoot::import::import(
         &config,
         std::slice::from_ref(&photos),
-        Some("alice"),
+        &alice,
         std::future::pending(),
     )
     .await
@@ -165,7 +170,7 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
         "a good password\n",
     );
     let out = scoot(&data)
-        .args(["import", "--threads", "1"])
+        .args(["import", "--threads", "1", "--visibility", "private"])
         .arg(&photos)
         .output()
         .unwrap();
@@ -181,4 +186,24 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
         stderr.contains("2 file(s) could not be imported"),
         "{stderr}"
     );
+
+    // --visibility private: only the owner sees what was imported.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let db = scoot::db::open(&format!("sqlite://{}", data.join("scoot.db").display()))
+            .await
+            .unwrap();
+        let dave = db.user_by_name("dave").await.unwrap().unwrap().0;
+        let own = db.list_photos(100, None, Some(&dave.id)).await.unwrap();
+        assert_eq!(own.len(), good);
+        assert!(own.iter().all(|p| p.visibility == Visibility::Private));
+        assert!(db.list_photos(100, None, None).await.unwrap().is_empty());
+    });
+    let bad = scoot(&data)
+        .args(["import", "--visibility", "secret"])
+        .arg(&photos)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("secret"));
 }

@@ -3,7 +3,7 @@
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 /// A small greyscale-free thumbnail for comparing pictures, not bytes.
 fn signature(bytes: &[u8]) -> RgbImage {
@@ -206,4 +206,41 @@ async fn renders_are_admitted_within_the_memory_budget() {
     let (in_flight, reserved) = peak_concurrency(1024).await;
     assert_eq!(in_flight, 2.0);
     assert!(reserved > 150.0 * 1048576.0, "{reserved}");
+}
+
+/// The niceness of this process's threads whose name starts with `prefix`
+/// (Linux: field 19 of /proc/self/task/TID/stat).
+#[cfg(target_os = "linux")]
+fn thread_niceness(prefix: &str) -> Vec<i64> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The name may hold spaces; fields resume after its closing ')'.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        if let Some(nice) = after.split_whitespace().nth(16) {
+            found.push(nice.parse().unwrap());
+        }
+    }
+    found
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn render_threads_yield_the_cpu_to_serving() {
+    let app = spawn_app_with(|c| c.render.nice = 12).await;
+    let nice = thread_niceness("render-");
+    assert!(!nice.is_empty(), "render threads are named render-N");
+    // Other apps of this test binary run render threads too (default 10).
+    assert!(nice.contains(&12), "{nice:?}");
+    assert!(nice.iter().all(|&n| n >= 10), "{nice:?}");
+    let main = thread_niceness("tokio-runtime");
+    assert!(
+        main.iter().all(|&n| n == 0),
+        "serving keeps its priority: {main:?}"
+    );
+    app.shutdown().await;
 }

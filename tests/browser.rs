@@ -318,10 +318,53 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     .await?;
     snap(&c, "05-upload-refused").await?;
 
-    // The gallery shows the three photos, newest first.
+    // A failure that may pass (the connection breaks) offers a retry, and
+    // the retry succeeds. The first send is made to fail in the page.
+    c.execute(
+        r#"const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function () {
+          XMLHttpRequest.prototype.send = send;
+          this.dispatchEvent(new ProgressEvent("error"));
+        };"#,
+        vec![],
+    )
+    .await?;
+    drop_files(&c, &[("again.jpg", fixture("Portrait_1.jpg"))]).await?;
+    let failed = until(
+        &c,
+        "a retryable failure",
+        "const li = document.querySelectorAll('#upload-queue li')[4]; return li && li.className === 'failed' && li.textContent",
+    )
+    .await?;
+    assert!(
+        failed.as_str().is_some_and(|t| t.contains("Failed:")),
+        "{failed}"
+    );
+    c.execute(
+        "document.getElementById('upload-queue').scrollIntoView()",
+        vec![],
+    )
+    .await?;
+    snap(&c, "05b-upload-retry").await?;
+    click(&c, "#upload-queue li:nth-child(5) button").await?;
+    until(
+        &c,
+        "the retried upload",
+        "return document.querySelectorAll('#upload-queue li')[4].className === 'done'",
+    )
+    .await?;
+    let fourth = c
+        .execute(
+            "return document.querySelector('#upload-queue li:nth-child(5) a').getAttribute('href')",
+            vec![],
+        )
+        .await?;
+
+    // The gallery shows the four photos, newest (the retried one) first.
     c.goto(&base).await?;
-    let tiles = until(&c, "three tiles", "const t = [...document.querySelectorAll('.grid .tile a')]; return t.length === 3 && t.map((a) => a.getAttribute('href'))").await?;
+    let tiles = until(&c, "four tiles", "const t = [...document.querySelectorAll('.grid .tile a')]; return t.length === 4 && t.map((a) => a.getAttribute('href'))").await?;
     let hrefs: Vec<String> = serde_json::from_value(tiles)?;
+    assert_eq!(json!(hrefs[0]), fourth);
     snap(&c, "06-gallery").await?;
 
     // Keyboard: → goes to the older photo, ← back to the newer.

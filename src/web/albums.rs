@@ -18,13 +18,15 @@ use serde::Deserialize;
 use warp::{Filter, Rejection};
 
 use super::api::{load_photo, load_visible_photo, share_path};
-use super::conditional::{Rendered, Validators, validators};
+use super::conditional::{Rendered, Validators};
 use super::error::Failure;
 use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text, rendered};
 use super::placeholder;
 use super::session::viewer;
 use super::upload::{MAX_CAPTION, MAX_TITLE};
-use super::{AppState, OrReject, see_other, with_state};
+use super::{
+    AppState, OrReject, Reached, form_request, page_request, see_other, serve_page, with_state,
+};
 use crate::db::{Album, AlbumEdit, NewAlbum, Photo, User};
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility, is_share_token, now_millis};
 
@@ -190,13 +192,6 @@ pub async fn remove_photo(
     Ok(())
 }
 
-/// How an album page was reached.
-#[derive(Clone, Copy)]
-enum Reached {
-    ById,
-    ByLink,
-}
-
 /// Where a photo in an album leads a visitor: its page when they may open
 /// it by id, else (an unlisted photo in a shared album) its share link.
 fn photo_href(photo: &Photo, viewer: Option<&User>) -> String {
@@ -269,17 +264,10 @@ async fn render_album(
         "album {} {} {}",
         viewer.as_ref().map_or("", |u| u.id.as_str()),
         album.id,
-        match reached {
-            Reached::ById => "id",
-            Reached::ByLink => "link",
-        }
+        reached.as_str()
     );
-    let page = state
-        .pages
-        .get_or_render(version, &key, build_album(state, album, viewer, version))
-        .await
-        .map_err(|f| f.html().reject())?;
-    Ok(page.respond(validators, state.compress_min_bytes))
+    let build = build_album(state, album, viewer, version);
+    serve_page(state, version, &key, validators, build).await
 }
 
 async fn build_list(
@@ -402,29 +390,18 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("albums")
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state.clone()))
+        .and(page_request(state.clone()))
         .and_then(
             |viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let version = state.caches.changed_at();
                 let key = format!("albums {}", viewer.as_ref().map_or("", |u| u.id.as_str()));
-                let page = state
-                    .pages
-                    .get_or_render(version, &key, build_list(&state, viewer, version))
-                    .await
-                    .map_err(|f| f.html().reject())?;
-                Ok::<_, Rejection>(page.respond(&validators, state.compress_min_bytes))
+                let build = build_list(&state, viewer, version);
+                serve_page(&state, version, &key, &validators, build).await
             },
         );
 
     let create = warp::path!("albums")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<AlbumForm>())
-        .and(with_state(state.clone()))
+        .and(form_request::<AlbumForm>(state.clone(), FORM_LIMIT))
         .and_then(
             |viewer: Option<User>, form: AlbumForm, state: AppState| async move {
                 let user = require(viewer)?;
@@ -437,10 +414,7 @@ pub fn routes(
         );
 
     let page = warp::path!("albums" / String)
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state.clone()))
+        .and(page_request(state.clone()))
         .and_then(
             |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let id = parse_album(&id)?;
@@ -453,10 +427,7 @@ pub fn routes(
         );
 
     let shared = warp::path!("a" / String)
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state.clone()))
+        .and(page_request(state.clone()))
         .and_then(
             |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let not_found = || Failure::not_found("shared album").html().reject();
@@ -476,11 +447,7 @@ pub fn routes(
         );
 
     let edit = warp::path!("albums" / String / "edit")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<AlbumForm>())
-        .and(with_state(state.clone()))
+        .and(form_request::<AlbumForm>(state.clone(), FORM_LIMIT))
         .and_then(
             |id: String, viewer: Option<User>, form: AlbumForm, state: AppState| async move {
                 let id = parse_album(&id)?;
@@ -513,11 +480,7 @@ pub fn routes(
         );
 
     let cover = warp::path!("albums" / String / "cover")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<PhotoForm>())
-        .and(with_state(state.clone()))
+        .and(form_request::<PhotoForm>(state.clone(), FORM_LIMIT))
         .and_then(
             |id: String, viewer: Option<User>, form: PhotoForm, state: AppState| async move {
                 let id = parse_album(&id)?;
@@ -534,11 +497,7 @@ pub fn routes(
         );
 
     let remove = warp::path!("albums" / String / "remove")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<PhotoForm>())
-        .and(with_state(state.clone()))
+        .and(form_request::<PhotoForm>(state.clone(), FORM_LIMIT))
         .and_then(
             |id: String, viewer: Option<User>, form: PhotoForm, state: AppState| async move {
                 let id = parse_album(&id)?;
@@ -552,11 +511,7 @@ pub fn routes(
         );
 
     let add = warp::path!("photos" / String / "albums")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<AddForm>())
-        .and(with_state(state))
+        .and(form_request::<AddForm>(state, FORM_LIMIT))
         .and_then(
             |photo: String, viewer: Option<User>, form: AddForm, state: AppState| async move {
                 let photo = parse_photo(&photo)?;

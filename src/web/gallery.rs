@@ -5,11 +5,10 @@ use serde::Deserialize;
 use warp::{Filter, Rejection};
 
 use super::api::load_page;
-use super::conditional::{Validators, validators};
+use super::conditional::Validators;
 use super::error::Failure;
 use super::pages::{GalleryPage, Tile, rendered};
-use super::session::viewer;
-use super::{AppState, with_state};
+use super::{AppState, page_request, serve_page};
 use crate::db::{Cursor, User};
 
 /// Photos per gallery page.
@@ -24,11 +23,8 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path::end()
-        .and(warp::get())
         .and(warp::query::<GalleryQuery>())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state))
+        .and(page_request(state))
         .and_then(
             |q: GalleryQuery, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
@@ -45,9 +41,7 @@ pub fn routes(
                     viewer.as_ref().map_or("", |u| u.id.as_str()),
                     cursor.as_ref().map(Cursor::encode).unwrap_or_default()
                 );
-                let page = state
-                    .pages
-                    .get_or_render(version, &key, async {
+                let build = async {
                         let (photos, next) =
                             load_page(&state, PAGE_SIZE, cursor.as_ref(), viewer.as_ref()).await?;
                         let last_modified =
@@ -60,10 +54,8 @@ pub fn routes(
                             next_cursor: next.map(|c| c.encode()),
                         };
                         Ok(rendered(&page, last_modified)?)
-                    })
-                    .await
-                    .map_err(|f| f.html().reject())?;
-                Ok::<_, Rejection>(page.respond(&validators, state.compress_min_bytes))
+                };
+                serve_page(&state, version, &key, &validators, build).await
             },
         )
 }

@@ -49,7 +49,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::cache::Caches;
 use crate::config::AuthConfig;
-use crate::db::Repo;
+use crate::db::{Repo, User};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::render::RenderEvent;
@@ -227,6 +227,65 @@ pub fn route_label(path: &str) -> &'static str {
         },
         _ => "other",
     }
+}
+
+/// What an HTML page's GET handler receives: who asks, their validators
+/// (for a 304) and the state.
+pub fn page_request(
+    state: AppState,
+) -> impl Filter<Extract = (Option<User>, conditional::Validators, AppState), Error = Rejection> + Clone
+{
+    warp::get()
+        .and(session::viewer(state.clone()))
+        .and(conditional::validators())
+        .and(with_state(state))
+}
+
+/// What an HTML form's POST handler receives: who asks, the form (at most
+/// `limit` bytes, urlencoded) and the state.
+pub fn form_request<T: serde::de::DeserializeOwned + Send + 'static>(
+    state: AppState,
+    limit: u64,
+) -> impl Filter<Extract = (Option<User>, T, AppState), Error = Rejection> + Clone {
+    warp::post()
+        .and(session::viewer(state.clone()))
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::body::form::<T>())
+        .and(with_state(state))
+}
+
+/// How a page was reached: by its id, or through a share link (which shows
+/// just the thing shared, and is cached apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    ById,
+    ByLink,
+}
+
+impl Reached {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ById => "id",
+            Self::ByLink => "link",
+        }
+    }
+}
+
+/// Answers with the page cached under `key` at data `version`, building it
+/// with `build` first if needed (see [`conditional::PageCache`]).
+pub async fn serve_page(
+    state: &AppState,
+    version: crate::domain::Millis,
+    key: &str,
+    validators: &conditional::Validators,
+    build: impl std::future::Future<Output = Result<conditional::Rendered, error::Failure>>,
+) -> Result<warp::reply::Response, Rejection> {
+    let page = state
+        .pages
+        .get_or_render(version, key, build)
+        .await
+        .map_err(|f| f.html().reject())?;
+    Ok(page.respond(validators, state.compress_min_bytes))
 }
 
 /// A 303 to a local path (after a form post); `/` if the path is not a URI.

@@ -9,12 +9,14 @@ use warp::{Filter, Rejection};
 
 use super::albums::photo_albums;
 use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
-use super::conditional::{Rendered, Validators, validators};
+use super::conditional::{Rendered, Validators};
 use super::error::Failure;
 use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
 use super::placeholder;
 use super::session::viewer;
-use super::{AppState, OrReject, see_other, with_state};
+use super::{
+    AppState, OrReject, Reached, form_request, page_request, see_other, serve_page, with_state,
+};
 use crate::db::{Photo, PhotoEdit, User};
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility, is_share_token};
 use crate::store::BlobKey;
@@ -25,14 +27,6 @@ const EDIT_FORM_LIMIT: u64 = 64 * 1024;
 fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
     s.parse()
         .map_err(|_| Failure::not_found("photo").html().reject())
-}
-
-/// How a photo page was reached.
-enum Reached {
-    /// By its id: newer/older links walk what the viewer may list.
-    ById,
-    /// Through its share link: just the photo.
-    ByLink,
 }
 
 async fn render(
@@ -47,17 +41,10 @@ async fn render(
         "photo {} {} {}",
         viewer.as_ref().map_or("", |u| u.id.as_str()),
         photo.id,
-        match reached {
-            Reached::ById => "id",
-            Reached::ByLink => "link",
-        }
+        reached.as_str()
     );
-    let page = state
-        .pages
-        .get_or_render(version, &key, build(state, photo, viewer, reached, version))
-        .await
-        .map_err(|f| f.html().reject())?;
-    Ok(page.respond(validators, state.compress_min_bytes))
+    let build = build(state, photo, viewer, reached, version);
+    serve_page(state, version, &key, validators, build).await
 }
 
 async fn build(
@@ -136,10 +123,7 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let page = warp::path!("photos" / String)
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state.clone()))
+        .and(page_request(state.clone()))
         .and_then(
             |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let id = parse_id(&id)?;
@@ -153,10 +137,7 @@ pub fn routes(
         );
 
     let shared = warp::path!("s" / String)
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(validators())
-        .and(with_state(state.clone()))
+        .and(page_request(state.clone()))
         .and_then(
             |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
                 let not_found = || Failure::not_found("shared photo").html().reject();
@@ -176,11 +157,7 @@ pub fn routes(
         );
 
     let edit = warp::path!("photos" / String / "edit")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(warp::body::content_length_limit(EDIT_FORM_LIMIT))
-        .and(warp::body::form::<EditForm>())
-        .and(with_state(state.clone()))
+        .and(form_request::<EditForm>(state.clone(), EDIT_FORM_LIMIT))
         .and_then(
             |id: String, viewer: Option<User>, form: EditForm, state: AppState| async move {
                 let id = parse_id(&id)?;

@@ -31,6 +31,11 @@ async fn send(
     req.send().await.unwrap()
 }
 
+/// `PATCH` as the album's owner (alice).
+async fn patch(app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
+    send(app, reqwest::Method::PATCH, path, &app.token, Some(body)).await
+}
+
 async fn create(app: &TestApp, body: serde_json::Value) -> AlbumJson {
     let resp = send(
         app,
@@ -213,23 +218,9 @@ async fn covers_follow_the_owner_and_deleting_an_album_keeps_its_photos() {
     assert!(cover_of(page).contains(&key(&first_display)));
 
     // A cover must be in the album.
-    let bad = send(
-        &app,
-        reqwest::Method::PATCH,
-        &path,
-        &app.token,
-        Some(json!({"cover": outsider.id})),
-    )
-    .await;
+    let bad = patch(&app, &path, json!({"cover": outsider.id})).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let set = send(
-        &app,
-        reqwest::Method::PATCH,
-        &path,
-        &app.token,
-        Some(json!({"cover": second.id})),
-    )
-    .await;
+    let set = patch(&app, &path, json!({"cover": second.id})).await;
     assert_eq!(set.status(), StatusCode::OK);
     assert_eq!(
         set.json::<AlbumJson>().await.unwrap().cover.as_deref(),
@@ -298,7 +289,7 @@ async fn only_the_owner_changes_an_album_and_bad_input_changes_nothing() {
     let path = format!("/api/albums/{}", album.id);
 
     // Bob can see the public album but not change it, nor put alice's photo in his own.
-    let patch = send(
+    let rename = send(
         &app,
         reqwest::Method::PATCH,
         &path,
@@ -306,7 +297,7 @@ async fn only_the_owner_changes_an_album_and_bad_input_changes_nothing() {
         Some(json!({"title": "Bob's now"})),
     )
     .await;
-    assert_eq!(patch.status(), StatusCode::FORBIDDEN);
+    assert_eq!(rename.status(), StatusCode::FORBIDDEN);
     let put = send(
         &app,
         reqwest::Method::PUT,
@@ -373,14 +364,7 @@ async fn only_the_owner_changes_an_album_and_bad_input_changes_nothing() {
             err["error"].as_str().is_some_and(|e| !e.is_empty()),
             "{body}"
         );
-        let resp = send(
-            &app,
-            reqwest::Method::PATCH,
-            &path,
-            &app.token,
-            Some(body.clone()),
-        )
-        .await;
+        let resp = patch(&app, &path, body.clone()).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
     }
     let list: serde_json::Value = app

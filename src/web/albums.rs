@@ -25,10 +25,11 @@ use super::placeholder;
 use super::session::viewer;
 use super::upload::{MAX_CAPTION, MAX_TITLE};
 use super::{
-    AppState, OrReject, Reached, form_request, page_request, see_other, serve_page, with_state,
+    AppState, OrReject, Reached, by_share_link, form_request, page_request, see_other, serve_page,
+    with_state,
 };
 use crate::db::{Album, AlbumEdit, NewAlbum, Photo, User};
-use crate::domain::{AlbumId, Millis, PhotoId, Visibility, is_share_token, now_millis};
+use crate::domain::{AlbumId, Millis, PhotoId, Visibility, now_millis};
 
 /// The path of an album's share link.
 pub fn album_share_path(token: &str) -> String {
@@ -430,18 +431,12 @@ pub fn routes(
         .and(page_request(state.clone()))
         .and_then(
             |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
-                let not_found = || Failure::not_found("shared album").html().reject();
-                if !is_share_token(&token) {
-                    return Err(not_found());
-                }
                 let version = state.caches.changed_at();
-                let album = state
-                    .db
-                    .album_by_share_token(&token)
-                    .await
-                    .or_reject_html()?
-                    .filter(|a| a.visible_to(viewer.as_ref(), true))
-                    .ok_or_else(not_found)?;
+                let find = state.db.album_by_share_token(&token);
+                let album = by_share_link(&token, "shared album", find, |a: &Album| {
+                    a.visible_to(viewer.as_ref(), true)
+                })
+                .await?;
                 render_album(&state, album, viewer, Reached::ByLink, &validators, version).await
             },
         );

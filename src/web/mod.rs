@@ -271,6 +271,25 @@ impl Reached {
     }
 }
 
+/// What a share link names (a photo or an album), if `token` is
+/// well-formed, `find` turns it up and `visible` lets the visitor see it;
+/// every other case is the same "not found", so links reveal nothing.
+pub async fn by_share_link<T>(
+    token: &str,
+    what: &str,
+    find: impl std::future::Future<Output = crate::db::DbResult<Option<T>>>,
+    visible: impl FnOnce(&T) -> bool,
+) -> Result<T, Rejection> {
+    let not_found = || error::Failure::not_found(what).html().reject();
+    if !crate::domain::is_share_token(token) {
+        return Err(not_found());
+    }
+    find.await
+        .or_reject_html()?
+        .filter(visible)
+        .ok_or_else(not_found)
+}
+
 /// Answers with the page cached under `key` at data `version`, building it
 /// with `build` first if needed (see [`conditional::PageCache`]).
 pub async fn serve_page(

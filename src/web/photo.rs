@@ -15,10 +15,11 @@ use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, locati
 use super::placeholder;
 use super::session::viewer;
 use super::{
-    AppState, OrReject, Reached, form_request, page_request, see_other, serve_page, with_state,
+    AppState, OrReject, Reached, by_share_link, form_request, page_request, see_other, serve_page,
+    with_state,
 };
 use crate::db::{Photo, PhotoEdit, User};
-use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility, is_share_token};
+use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility};
 use crate::store::BlobKey;
 
 /// Room for a 2000-character caption even when every character is escaped.
@@ -140,18 +141,12 @@ pub fn routes(
         .and(page_request(state.clone()))
         .and_then(
             |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
-                let not_found = || Failure::not_found("shared photo").html().reject();
-                if !is_share_token(&token) {
-                    return Err(not_found());
-                }
                 let version = state.caches.changed_at();
-                let photo = state
-                    .db
-                    .photo_by_share_token(&token)
-                    .await
-                    .or_reject_html()?
-                    .filter(|p| p.visible_to(viewer.as_ref(), true))
-                    .ok_or_else(not_found)?;
+                let find = state.db.photo_by_share_token(&token);
+                let photo = by_share_link(&token, "shared photo", find, |p: &Photo| {
+                    p.visible_to(viewer.as_ref(), true)
+                })
+                .await?;
                 render(&state, Arc::new(photo), viewer, Reached::ByLink, &validators, version).await
             },
         );

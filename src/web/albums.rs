@@ -117,8 +117,7 @@ pub async fn edit_album(
     edit.description = edit.description.map(|d| d.trim().to_owned());
     check_text(edit.title.as_deref(), edit.description.as_deref())?;
     if let Some(cover) = &edit.cover {
-        let members = state.db.album_photos(id, true).await?;
-        if !members.iter().any(|p| &p.id == cover) {
+        if !state.db.albums_with_photo(cover).await?.contains(id) {
             return Err(Failure::bad_request(
                 "the cover must be a photo in the album",
             ));
@@ -169,7 +168,9 @@ pub async fn add_photo(
         .db
         .add_to_album(album, &photo.id, now_millis())
         .await?;
-    state.caches.album_changed();
+    if added {
+        state.caches.album_changed();
+    }
     Ok(added)
 }
 

@@ -10,7 +10,7 @@ use super::albums::{
     add_photo, album_photos, album_share_path, create_album, delete_album, edit_album, load_album,
     remove_photo,
 };
-use super::api::PhotoJson;
+use super::api::{PhotoJson, parse_body};
 use super::error::Failure;
 use super::session::{require_user, viewer};
 use super::{AppState, OrReject, with_state};
@@ -81,13 +81,6 @@ fn parse_album(s: &str) -> Result<AlbumId, Rejection> {
 
 fn parse_photo(s: &str) -> Result<PhotoId, Rejection> {
     s.parse().map_err(|_| Failure::not_found("photo").reject())
-}
-
-/// A JSON body parsed in the handler, so that a bad one is this route's 400
-/// rather than a neighbour route's 405.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Rejection> {
-    serde_json::from_slice(body)
-        .map_err(|e| Failure::bad_request(format!("bad {what}: {e}")).reject())
 }
 
 const BODY_LIMIT: u64 = 64 * 1024;

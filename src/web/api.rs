@@ -248,6 +248,13 @@ pub async fn delete_photo(state: &AppState, user: &User, id: &PhotoId) -> Result
     Ok(())
 }
 
+/// A JSON body parsed in the handler, not by a body filter, so that a bad
+/// one is this route's 400 rather than a neighbour route's 405.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Rejection> {
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::bad_request(format!("bad {what}: {e}")).reject())
+}
+
 fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
     s.parse().map_err(|_| Failure::not_found("photo").reject())
 }
@@ -308,10 +315,7 @@ pub fn routes(
         .and_then(
             |id: String, user: User, body: bytes::Bytes, state: AppState| async move {
                 let id = parse_id(&id)?;
-                // Parsed here, not by a body filter, so that a bad value is
-                // this route's 400 rather than a neighbour route's 405.
-                let edit: PhotoEdit = serde_json::from_slice(&body)
-                    .map_err(|e| Failure::bad_request(format!("bad photo change: {e}")).reject())?;
+                let edit: PhotoEdit = parse_body(&body, "photo change")?;
                 let photo = edit_photo(&state, &user, &id, edit).await.or_reject()?;
                 let json = PhotoJson::for_viewer(&photo, Some(&user), &state.urls);
                 Ok::<_, Rejection>(warp::reply::json(&json).into_response())

@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::{PHOTO_COLUMNS, corrupt, photo_from_row, to_u32, variants_of};
+use super::{PHOTO_COLUMNS, collect_photos, corrupt, to_u32, variants_of};
 use crate::db::{Album, AlbumCard, AlbumEdit, DbResult, NewAlbum, Photo};
 use crate::domain::{AlbumId, Millis, PhotoId};
 
@@ -203,11 +203,7 @@ pub(super) fn photos(
          ORDER BY album_photos.position"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![album.as_str(), with_private])?;
-    let mut photos = Vec::new();
-    while let Some(r) = rows.next()? {
-        photos.push(photo_from_row(r)?);
-    }
+    let mut photos = collect_photos(stmt.query(params![album.as_str(), with_private])?)?;
     for p in &mut photos {
         p.variants = variants_of(conn, &p.id)?;
     }

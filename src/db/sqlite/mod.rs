@@ -248,6 +248,15 @@ fn photo_from_row(r: &Row<'_>) -> DbResult<Photo> {
     })
 }
 
+/// Every row of a `SELECT {PHOTO_COLUMNS}` as a photo (without variants).
+fn collect_photos(mut rows: rusqlite::Rows<'_>) -> DbResult<Vec<Photo>> {
+    let mut photos = Vec::new();
+    while let Some(r) = rows.next()? {
+        photos.push(photo_from_row(r)?);
+    }
+    Ok(photos)
+}
+
 fn variants_of(conn: &Connection, photo: &PhotoId) -> DbResult<Vec<Variant>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, format, width, height, byte_size, storage_key
@@ -547,21 +556,14 @@ impl Repo for SqliteRepo {
         let cursor = cursor.cloned();
         let viewer = viewer.map(|v| v.as_str().to_owned());
         self.read(move |c| {
-            let mut photos = Vec::new();
-            let mut push_rows = |mut rows: rusqlite::Rows<'_>| -> DbResult<()> {
-                while let Some(r) = rows.next()? {
-                    photos.push(photo_from_row(r)?);
-                }
-                Ok(())
-            };
-            match cursor {
+            let mut photos = match cursor {
                 None => {
                     let sql = format!(
                         "SELECT {PHOTO_COLUMNS} FROM photos WHERE {}
                          ORDER BY created_at DESC, id DESC LIMIT ?1",
                         visible_to(2)
                     );
-                    push_rows(c.prepare_cached(&sql)?.query(params![limit, viewer])?)?;
+                    collect_photos(c.prepare_cached(&sql)?.query(params![limit, viewer])?)?
                 }
                 Some(after) => {
                     // Row-value comparison: both engines walk the (created_at, id) index.
@@ -572,14 +574,14 @@ impl Repo for SqliteRepo {
                         visible_to(4)
                     );
                     let mut stmt = c.prepare_cached(&sql)?;
-                    push_rows(stmt.query(params![
+                    collect_photos(stmt.query(params![
                         after.created_at,
                         after.id.as_str(),
                         limit,
                         viewer
-                    ])?)?;
+                    ])?)?
                 }
-            }
+            };
             for p in &mut photos {
                 p.variants = variants_of(c, &p.id)?;
             }
@@ -703,13 +705,7 @@ impl Repo for SqliteRepo {
                 "SELECT {PHOTO_COLUMNS} FROM photos WHERE status = 'failed'
                  ORDER BY updated_at DESC, id DESC LIMIT ?1"
             );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query([limit])?;
-            let mut photos = Vec::new();
-            while let Some(r) = rows.next()? {
-                photos.push(photo_from_row(r)?);
-            }
-            Ok(photos)
+            collect_photos(c.prepare_cached(&sql)?.query([limit])?)
         })
         .await
     }

@@ -57,9 +57,16 @@ fn main() {
         let render = best_of(10, || {
             render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings).unwrap();
         });
+        let sizes: Vec<String> = render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings)
+            .unwrap()
+            .variants
+            .iter()
+            .map(|v| format!("{} {:?} {} B", v.spec.name, v.format, v.bytes.len()))
+            .collect();
         println!(
-            "{path}: decode {decode:.1?}, render {render:.1?} ({:.1}/s)",
-            1.0 / render.as_secs_f64()
+            "{path}: decode {decode:.1?}, render {render:.1?} ({:.1}/s); {}",
+            1.0 / render.as_secs_f64(),
+            sizes.join(", ")
         );
     }
 }

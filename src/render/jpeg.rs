@@ -13,7 +13,6 @@
 
 use image::metadata::Orientation;
 
-#[cfg(feature = "turbojpeg")]
 use super::colour::ToSrgb;
 use super::pipeline::{JpegOptions, Pixels, RenderError};
 use super::probe::{PixelLimits, ProbeError};
@@ -22,7 +21,7 @@ use super::probe::{PixelLimits, ProbeError};
 pub const CODEC: &str = if cfg!(feature = "turbojpeg") {
     "libjpeg-turbo 3 (shrink-on-load)"
 } else {
-    "image crate (pure Rust, full-size decode)"
+    "zune-jpeg + image crate (pure Rust, full-size decode)"
 };
 
 /// A decoded JPEG: pixels as stored (not yet oriented) and its metadata.
@@ -32,7 +31,6 @@ pub struct DecodedJpeg {
     pub icc: Option<Vec<u8>>,
 }
 
-#[cfg_attr(not(feature = "turbojpeg"), allow(dead_code))]
 fn corrupt(msg: impl std::fmt::Display) -> RenderError {
     RenderError::Decode(ProbeError::Corrupt(msg.to_string()))
 }
@@ -157,37 +155,84 @@ fn decode_pixels(
     Ok((pixels, profile_applied))
 }
 
-/// Decodes to 8-bit RGB at full size. CMYK comes out of the decoder as RGB
-/// already, so a CMYK profile is never applied (`false`).
+/// Decodes to 8-bit RGB at full size with zune-jpeg (pure Rust, no DCT
+/// scaling). CMYK and YCCK JPEGs come out as stored CMYK, as from
+/// libjpeg-turbo, so their embedded profile is applied the same way.
 #[cfg(not(feature = "turbojpeg"))]
 fn decode_pixels(
     bytes: &[u8],
     _scale: u8,
-    _icc: Option<&[u8]>,
+    icc: Option<&[u8]>,
     limits: &PixelLimits,
-    _buffer: impl FnOnce(usize) -> Vec<u8>,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
 ) -> Result<(Pixels, bool), RenderError> {
-    use super::probe::refusal;
-    use image::ImageDecoder;
-    let mut decoder =
-        image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes)).map_err(refusal)?;
-    decoder
-        .set_limits(limits.decoder_limits())
-        .map_err(refusal)?;
-    let image = image::DynamicImage::from_decoder(decoder).map_err(refusal)?;
-    let pixels = Pixels {
-        width: image.width(),
-        height: image.height(),
-        alpha: false,
-        data: image.into_rgb8().into_raw(),
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let mut headers = zune_jpeg::JpegDecoder::new(ZCursor::new(bytes));
+    headers.decode_headers().map_err(corrupt)?;
+    let stored = headers
+        .input_colorspace()
+        .ok_or_else(|| corrupt("JPEG has no frame header"))?;
+    let four = matches!(stored, ColorSpace::CMYK | ColorSpace::YCCK);
+    // The output colourspace must be set before the headers are read: the
+    // decoder picks its colour converter then.
+    let options = DecoderOptions::default()
+        .set_max_width(limits.max_side as usize)
+        .set_max_height(limits.max_side as usize)
+        .jpeg_set_out_colorspace(if four { stored } else { ColorSpace::RGB });
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    d.decode_headers().map_err(corrupt)?;
+    let (width, height) = d
+        .dimensions()
+        .ok_or_else(|| corrupt("JPEG has no frame header"))?;
+    let mut data = buffer(width * height * if four { 4 } else { 3 });
+    d.decode_into(&mut data).map_err(corrupt)?;
+    if stored == ColorSpace::YCCK {
+        ycc_to_rgb_in_place(&mut data);
+    }
+    let mut profile_applied = false;
+    let data = match icc.filter(|_| four).and_then(ToSrgb::from_cmyk_icc) {
+        Some(to_srgb) => {
+            for v in &mut data {
+                *v = 255 - *v;
+            }
+            let mut rgb = vec![0; data.len() / 4 * 3];
+            to_srgb.convert(&data, &mut rgb)?;
+            profile_applied = true;
+            rgb
+        }
+        None if four => cmyk_to_rgb(&data),
+        None => data,
     };
-    Ok((pixels, false))
+    let pixels = Pixels {
+        width: u32::try_from(width).map_err(corrupt)?,
+        height: u32::try_from(height).map_err(corrupt)?,
+        alpha: false,
+        data,
+    };
+    Ok((pixels, profile_applied))
+}
+
+/// YCCK → CMYK, as libjpeg does it: YCCK is CMY taken as 255 − RGB and
+/// coded as YCbCr, so the first three channels of each 4-byte pixel go from
+/// JFIF YCbCr to RGB and are inverted back to CMY; K stays.
+#[cfg(not(feature = "turbojpeg"))]
+fn ycc_to_rgb_in_place(ycck: &mut [u8]) {
+    for px in ycck.chunks_exact_mut(4) {
+        let y = f32::from(px[0]);
+        let cb = f32::from(px[1]) - 128.0;
+        let cr = f32::from(px[2]) - 128.0;
+        let channel = |v: f32| 255 - v.round().clamp(0.0, 255.0) as u8;
+        px[0] = channel(y + 1.402 * cr);
+        px[1] = channel(y - 0.344_136 * cb - 0.714_136 * cr);
+        px[2] = channel(y + 1.772 * cb);
+    }
 }
 
 /// CMYK → RGB for JPEGs as Photoshop writes them (inverted CMYK; YCCK has
 /// already been undone by the decoder). A profile-exact conversion needs the
 /// embedded CMYK profile; this is the usual fallback.
-#[cfg_attr(not(feature = "turbojpeg"), allow(dead_code))]
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
     for px in cmyk.chunks_exact(4) {

@@ -280,33 +280,29 @@ fn webp_with_exif(img: &RgbImage, exif: &[u8]) -> Vec<u8> {
     out
 }
 
-#[cfg(feature = "turbojpeg")]
 #[tokio::test]
 async fn cmyk_jpegs_come_out_in_colour() {
     let app = spawn_app().await;
-    // Adobe-style inverted CMYK for a mid green: C=200 M=40 Y=220 K=0 ink,
-    // stored inverted (255 - ink), which is what Photoshop writes.
-    let jpeg = cmyk_jpeg([200, 40, 220, 0]);
-    let (_, img) = rendered(&app, "cmyk.jpg", jpeg).await;
-    // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
-    assert_near("CMYK JPEG", centre(&img), [55, 215, 35]);
+    // C=200 M=40 Y=220 K=0 ink, in both of the Adobe encodings.
+    for space in ["cmyk", "ycck"] {
+        let (_, img) = rendered(&app, "cmyk.jpg", cmyk_fixture(space, "green")).await;
+        // Naive inverted-CMYK → RGB: (255 - C)(255 - K)/255 …
+        assert_near(&format!("{space} JPEG"), centre(&img), [55, 215, 35]);
+    }
 }
 
-/// A flat CMYK JPEG of `ink` amounts, stored inverted (255 − ink) as
-/// Photoshop writes them (libjpeg adds the Adobe marker that says so).
-#[cfg(feature = "turbojpeg")]
-fn cmyk_jpeg(ink: [u8; 4]) -> Vec<u8> {
-    let stored: Vec<u8> = ink.map(|v| 255 - v).repeat((W * H) as usize);
-    let image = turbojpeg::Image {
-        pixels: &stored[..],
-        width: W as usize,
-        pitch: W as usize * 4,
-        height: H as usize,
-        format: turbojpeg::PixelFormat::CMYK,
-    };
-    turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
-        .unwrap()
-        .to_vec()
+/// `tests/fixtures/cmyk/{space}-{ink}.jpg`: flat 64 × 48 JPEGs of CMYK ink
+/// amounts, stored inverted (255 − ink) as Photoshop writes them, with the
+/// Adobe marker saying CMYK (transform 0) or YCCK (transform 2). Written
+/// with libjpeg-turbo; the inks are green (200, 40, 220, 0), cyan
+/// (255, 0, 0, 0), magenta (0, 255, 0, 0), paper (0, 0, 0, 0) and black
+/// (0, 0, 0, 255).
+fn cmyk_fixture(space: &str, ink: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/cmyk/{space}-{ink}.jpg",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// A small CMYK printer profile (lut16, Lab connection space) whose inks
@@ -314,7 +310,6 @@ fn cmyk_jpeg(ink: [u8; 4]) -> Vec<u8> {
 /// (237, 0, 140), yellow (255, 242, 0); inks multiply, black ink is black.
 /// The 2×2×2×2 grid holds each corner's Lab (D50, ICC v2 16-bit encoding),
 /// computed from those sRGB colours.
-#[cfg(feature = "turbojpeg")]
 fn cmyk_profile() -> Vec<u8> {
     use moxcms::{
         DataColorSpace, LutDataType, LutStore, LutType, LutWarehouse, Matrix3d, ProfileClass,
@@ -347,7 +342,6 @@ fn cmyk_profile() -> Vec<u8> {
 }
 
 /// `jpeg` with `icc` embedded in an APP2 marker right after SOI.
-#[cfg(feature = "turbojpeg")]
 fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     let mut out = jpeg[..2].to_vec();
     out.extend([0xFF, 0xE2]);
@@ -359,22 +353,23 @@ fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     out
 }
 
-#[cfg(feature = "turbojpeg")]
 #[tokio::test]
 async fn cmyk_jpegs_go_through_their_cmyk_profile() {
     let app = spawn_app().await;
     let icc = cmyk_profile();
-    for (ink, want) in [
-        ([255u8, 0, 0, 0], [0u8, 158, 237]),
-        ([0, 255, 0, 0], [237, 0, 140]),
-        ([0, 0, 0, 0], [255, 255, 255]),
-        ([0, 0, 0, 255], [0, 0, 0]),
-    ] {
-        let jpeg = cmyk_jpeg(ink);
-        let (_, img) = rendered(&app, &format!("cmyk-{ink:?}.jpg"), with_icc(&jpeg, &icc)).await;
-        // The naive conversion would give pure cyan (0, 255, 255) for the first.
-        let got = centre(&img);
-        let ok = got[..3].iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 10);
-        assert!(ok, "ink {ink:?}: got {got:?}, want ≈ {want:?}");
+    for space in ["cmyk", "ycck"] {
+        for (ink, want) in [
+            ("cyan", [0u8, 158, 237]),
+            ("magenta", [237, 0, 140]),
+            ("paper", [255, 255, 255]),
+            ("black", [0, 0, 0]),
+        ] {
+            let jpeg = with_icc(&cmyk_fixture(space, ink), &icc);
+            let (_, img) = rendered(&app, &format!("{space}-{ink}.jpg"), jpeg).await;
+            // The naive conversion would give pure cyan (0, 255, 255) for the first.
+            let got = centre(&img);
+            let ok = got[..3].iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 10);
+            assert!(ok, "{space} {ink}: got {got:?}, want ≈ {want:?}");
+        }
     }
 }

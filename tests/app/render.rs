@@ -232,7 +232,16 @@ fn thread_niceness(prefix: &str) -> Vec<i64> {
 #[tokio::test]
 async fn render_threads_yield_the_cpu_to_serving() {
     let app = spawn_app_with(|c| c.render.nice = 12).await;
-    let nice = thread_niceness("render-");
+    // Each render thread lowers its own priority as it starts, which may
+    // be just after the app is up.
+    let mut nice = thread_niceness("render-");
+    for _ in 0..100 {
+        if nice.contains(&12) && nice.iter().all(|&n| n >= 10) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        nice = thread_niceness("render-");
+    }
     assert!(!nice.is_empty(), "render threads are named render-N");
     // Other apps of this test binary run render threads too (default 10).
     assert!(nice.contains(&12), "{nice:?}");

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
@@ -18,7 +19,7 @@ use crate::cache::Caches;
 use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
 use crate::domain::{ContentHash, PhotoId, PhotoStatus, Visibility, now_millis};
 use crate::render::RenderQueue;
-use crate::render::probe::{PixelLimits, ProbeError, probe};
+use crate::render::probe::{PixelLimits, ProbeError, probe, probe_bytes};
 use crate::store::{BlobKey, Store, StoreError};
 
 /// Why an upload was not accepted.
@@ -52,21 +53,40 @@ pub struct Staging {
 pub struct Staged {
     path: PathBuf,
     _temp: Option<TempPath>,
+    /// The whole file, when it was read into memory to be hashed: then it
+    /// is probed and stored from here instead of being read again.
+    bytes: Option<Bytes>,
     pub hash: ContentHash,
     pub size: u64,
 }
+
+/// Imported files up to this size are read once, into memory; larger ones
+/// are hashed in chunks and copied into the store from disk.
+const READ_WHOLE: u64 = 64 << 20;
 
 impl Staged {
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// A file already on disk (`scoot import`), hashed in place and never
-    /// removed.
+    /// A file already on disk (`scoot import`), hashed where it lies and
+    /// never removed.
     pub async fn existing(path: PathBuf) -> std::io::Result<Self> {
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
             let mut file = std::fs::File::open(&path)?;
+            let len = file.metadata()?.len();
+            if len <= READ_WHOLE {
+                let mut bytes = Vec::with_capacity(len as usize);
+                file.read_to_end(&mut bytes)?;
+                return Ok(Self {
+                    path,
+                    _temp: None,
+                    hash: ContentHash::from_digest(Sha256::new_with_prefix(&bytes)),
+                    size: bytes.len() as u64,
+                    bytes: Some(bytes.into()),
+                });
+            }
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 1 << 20];
             let mut size = 0u64;
@@ -81,6 +101,7 @@ impl Staged {
             Ok(Self {
                 path,
                 _temp: None,
+                bytes: None,
                 hash: ContentHash::from_digest(hasher),
                 size,
             })
@@ -128,6 +149,7 @@ impl Staging {
         Ok(Staged {
             path: self.path.to_path_buf(),
             _temp: Some(self.path),
+            bytes: None,
             hash: ContentHash::from_digest(self.hasher),
             size: self.size,
         })
@@ -184,18 +206,23 @@ impl Ingest {
         {
             return Ok(Inserted::Duplicate(photo));
         }
-        let path = staged.path().to_path_buf();
         let limits = self.limits;
+        let (path, bytes) = (staged.path().to_path_buf(), staged.bytes.clone());
         let probed = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
-            let file = std::io::BufReader::new(std::fs::File::open(path)?);
-            Ok(probe(file, &limits)?)
+            Ok(match bytes {
+                Some(bytes) => probe_bytes(&bytes, &limits)?,
+                None => probe(std::io::BufReader::new(std::fs::File::open(path)?), &limits)?,
+            })
         })
         .await
         .map_err(std::io::Error::other)??;
 
         let key = BlobKey::original(&staged.hash, probed.format);
         if self.store.head(&key).await?.is_none() {
-            self.store.put_file(&key, staged.path()).await?;
+            match &staged.bytes {
+                Some(bytes) => self.store.put(&key, bytes.clone()).await?,
+                None => self.store.put_file(&key, staged.path()).await?,
+            }
         }
         let inserted = self
             .db

@@ -461,9 +461,11 @@ impl Worker {
 
     /// Counts the outcome, records it in the database and tells listeners.
     async fn record(&self, job: &ClaimedJob, outcome: Outcome, started: Instant) {
+        let gives_up = job.attempts >= self.max_attempts;
         let label = match &outcome {
             Outcome::Ready => "ready",
             Outcome::Failed(_) => "failed",
+            Outcome::Retry(_) if gives_up => "failed",
             Outcome::Retry(_) => "retry",
             Outcome::Gone => "gone",
         };
@@ -477,7 +479,7 @@ impl Worker {
         let final_status = match &outcome {
             Outcome::Ready => Some(PhotoStatus::Ready),
             Outcome::Failed(_) => Some(PhotoStatus::Failed),
-            Outcome::Retry(_) if job.attempts >= self.max_attempts => Some(PhotoStatus::Failed),
+            Outcome::Retry(_) if gives_up => Some(PhotoStatus::Failed),
             Outcome::Retry(_) | Outcome::Gone => None,
         };
         let recorded = match outcome {
@@ -490,7 +492,7 @@ impl Worker {
                 tracing::warn!(photo = %job.photo_id, %reason, "render failed");
                 db.fail_job(&job.id, &job.photo_id, &reason, now).await
             }
-            Outcome::Retry(reason) if job.attempts >= self.max_attempts => {
+            Outcome::Retry(reason) if gives_up => {
                 let reason = format!("gave up after {} attempts: {reason}", job.attempts);
                 tracing::warn!(photo = %job.photo_id, %reason, "render failed");
                 db.fail_job(&job.id, &job.photo_id, &reason, now).await

@@ -253,3 +253,40 @@ async fn render_threads_yield_the_cpu_to_serving() {
     );
     app.shutdown().await;
 }
+
+/// A store that cannot take the variants: the render is retried after a
+/// backoff, then given up with the store's reason, and the photo ends
+/// `failed` (not stuck `pending`), while the original stays.
+#[tokio::test]
+async fn variants_the_store_refuses_are_retried_then_the_photo_fails() {
+    let app = spawn_app_with(|c| c.render.max_attempts = 2).await;
+    // A file where the variants' directory goes: every variant put fails.
+    let variants = app.config.data_dir.join("media").join("variants");
+    if variants.is_dir() {
+        std::fs::remove_dir_all(&variants).unwrap();
+    }
+    std::fs::create_dir_all(variants.parent().unwrap()).unwrap();
+    std::fs::write(&variants, b"not a directory").unwrap();
+
+    let jpeg = crate::helpers::jpeg_with_exif("Scoot", "Test", "2024:05:06 07:08:09");
+    let resp = app.upload_bytes("refused.jpg", jpeg).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let id = resp.json::<scoot::web::api::PhotoJson>().await.unwrap().id;
+    let photo = app.settled(&id).await;
+    assert_eq!(photo.status, "failed");
+    let error = photo.error.unwrap_or_default();
+    assert!(error.starts_with("gave up after 2 attempts: "), "{error}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"scoot_renders_total{outcome="retry"} 1"#)
+            && metrics.contains(r#"scoot_renders_total{outcome="failed"} 1"#),
+        "one retry, then a failure:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("renders_total"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let original = app.get_as(&photo.original_url, &app.token).await;
+    assert_eq!(original.status(), reqwest::StatusCode::OK);
+}

@@ -131,20 +131,10 @@ fn decode_pixels(
         format,
     };
     d.decompress(bytes, image).map_err(corrupt)?;
-    let mut profile_applied = false;
-    let data = match icc.filter(|_| cmyk).and_then(ToSrgb::from_cmyk_icc) {
-        Some(to_srgb) => {
-            // Stored inverted, as Photoshop writes CMYK JPEGs (see cmyk_to_rgb).
-            for v in &mut data {
-                *v = 255 - *v;
-            }
-            let mut rgb = vec![0; data.len() / 4 * 3];
-            to_srgb.convert(&data, &mut rgb)?;
-            profile_applied = true;
-            rgb
-        }
-        None if cmyk => cmyk_to_rgb(&data),
-        None => data,
+    let (data, profile_applied) = if cmyk {
+        stored_cmyk_to_rgb(data, icc)?
+    } else {
+        (data, false)
     };
     let pixels = Pixels {
         width: u32::try_from(scaled.width).map_err(corrupt)?,
@@ -191,19 +181,10 @@ fn decode_pixels(
     if stored == ColorSpace::YCCK {
         ycc_to_rgb_in_place(&mut data);
     }
-    let mut profile_applied = false;
-    let data = match icc.filter(|_| four).and_then(ToSrgb::from_cmyk_icc) {
-        Some(to_srgb) => {
-            for v in &mut data {
-                *v = 255 - *v;
-            }
-            let mut rgb = vec![0; data.len() / 4 * 3];
-            to_srgb.convert(&data, &mut rgb)?;
-            profile_applied = true;
-            rgb
-        }
-        None if four => cmyk_to_rgb(&data),
-        None => data,
+    let (data, profile_applied) = if four {
+        stored_cmyk_to_rgb(data, icc)?
+    } else {
+        (data, false)
     };
     let pixels = Pixels {
         width: u32::try_from(width).map_err(corrupt)?,
@@ -228,6 +209,25 @@ fn ycc_to_rgb_in_place(ycck: &mut [u8]) {
         px[1] = channel(y - 0.344_136 * cb - 0.714_136 * cr);
         px[2] = channel(y + 1.772 * cb);
     }
+}
+
+/// 4-byte CMYK as a decoder hands it over (stored inverted, as Photoshop
+/// writes CMYK JPEGs) → 8-bit RGB: through the embedded CMYK profile when
+/// there is a usable one (then also `true`: it has been applied), else
+/// the naive way.
+fn stored_cmyk_to_rgb(
+    mut cmyk: Vec<u8>,
+    icc: Option<&[u8]>,
+) -> Result<(Vec<u8>, bool), RenderError> {
+    let Some(to_srgb) = icc.and_then(ToSrgb::from_cmyk_icc) else {
+        return Ok((cmyk_to_rgb(&cmyk), false));
+    };
+    for v in &mut cmyk {
+        *v = 255 - *v;
+    }
+    let mut rgb = vec![0; cmyk.len() / 4 * 3];
+    to_srgb.convert(&cmyk, &mut rgb)?;
+    Ok((rgb, true))
 }
 
 /// CMYK → RGB for JPEGs as Photoshop writes them (inverted CMYK; YCCK has

@@ -51,6 +51,8 @@ pub struct JpegHeader {
     pub height: u32,
     pub orientation: Orientation,
     pub icc: Option<Vec<u8>>,
+    /// As coded: YCbCr, Luma, CMYK or YCCK.
+    pub colorspace: zune_core::colorspace::ColorSpace,
     /// The raw EXIF block (TIFF structure).
     pub exif: Option<Vec<u8>>,
 }
@@ -74,6 +76,9 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
         height: u32::try_from(h).map_err(|_| ProbeError::Corrupt("absurd height".into()))?,
         orientation,
         icc: d.icc_profile(),
+        colorspace: d
+            .input_colorspace()
+            .ok_or_else(|| ProbeError::Corrupt("JPEG has no frame header".into()))?,
         exif,
     })
 }
@@ -90,8 +95,7 @@ pub fn decode(
     let header = read_header(bytes)?;
     limits.check(header.width, header.height)?;
     let scale = scale_numerator(header.width.max(header.height), target_long_edge);
-    let (pixels, profile_applied) =
-        decode_pixels(bytes, scale, header.icc.as_deref(), limits, buffer)?;
+    let (pixels, profile_applied) = decode_pixels(bytes, scale, &header, limits, buffer)?;
     Ok(DecodedJpeg {
         pixels,
         orientation: header.orientation,
@@ -106,17 +110,17 @@ pub fn decode(
 fn decode_pixels(
     bytes: &[u8],
     scale: u8,
-    icc: Option<&[u8]>,
+    header: &JpegHeader,
     _limits: &PixelLimits,
     buffer: impl FnOnce(usize) -> Vec<u8>,
 ) -> Result<(Pixels, bool), RenderError> {
     use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
     let mut d = Decompressor::new().map_err(corrupt)?;
-    let header = d.read_header(bytes).map_err(corrupt)?;
+    let coded = d.read_header(bytes).map_err(corrupt)?;
     let factor = ScalingFactor::new(usize::from(scale), 8);
     d.set_scaling_factor(factor).map_err(corrupt)?;
-    let scaled = header.scaled(factor);
-    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let scaled = coded.scaled(factor);
+    let cmyk = matches!(coded.colorspace, Colorspace::CMYK | Colorspace::YCCK);
     let format = if cmyk {
         PixelFormat::CMYK
     } else {
@@ -132,7 +136,7 @@ fn decode_pixels(
     };
     d.decompress(bytes, image).map_err(corrupt)?;
     let (data, profile_applied) = if cmyk {
-        stored_cmyk_to_rgb(data, icc)?
+        stored_cmyk_to_rgb(data, header.icc.as_deref())?
     } else {
         (data, false)
     };
@@ -152,21 +156,17 @@ fn decode_pixels(
 fn decode_pixels(
     bytes: &[u8],
     _scale: u8,
-    icc: Option<&[u8]>,
+    header: &JpegHeader,
     limits: &PixelLimits,
     buffer: impl FnOnce(usize) -> Vec<u8>,
 ) -> Result<(Pixels, bool), RenderError> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
-    let mut headers = zune_jpeg::JpegDecoder::new(ZCursor::new(bytes));
-    headers.decode_headers().map_err(corrupt)?;
-    let stored = headers
-        .input_colorspace()
-        .ok_or_else(|| corrupt("JPEG has no frame header"))?;
+    let stored = header.colorspace;
     let four = matches!(stored, ColorSpace::CMYK | ColorSpace::YCCK);
-    // The output colourspace must be set before the headers are read: the
-    // decoder picks its colour converter then.
+    // The output colourspace must be set before the decoder reads the
+    // headers: it picks its colour converter then.
     let options = DecoderOptions::default()
         .set_max_width(limits.max_side as usize)
         .set_max_height(limits.max_side as usize)
@@ -182,7 +182,7 @@ fn decode_pixels(
         ycc_to_rgb_in_place(&mut data);
     }
     let (data, profile_applied) = if four {
-        stored_cmyk_to_rgb(data, icc)?
+        stored_cmyk_to_rgb(data, header.icc.as_deref())?
     } else {
         (data, false)
     };

@@ -16,7 +16,7 @@
 //! claimed (one rendering, one waiting with its original already read), and
 //! a worker hands the encoded variants to the runtime to store and record,
 //! so no render thread sits idle on an fsync, a commit or the next claim:
-//! with two threads that idling cost a fifth of the throughput. A claimed
+//! with two threads that idling left a fifth of the CPU unused. A claimed
 //! job that waits in the channel is covered by its lease like a running
 //! one: after a crash, the lease running out brings it back.
 
@@ -346,8 +346,8 @@ impl Worker {
             let Task {
                 job,
                 original,
-                _slot,
-                _memory,
+                _slot: slot,
+                _memory: memory,
             } = task;
             let m = &self.deps.metrics;
             m.renders_in_flight.inc();
@@ -359,7 +359,7 @@ impl Worker {
             let rendered = self.render(&job, original, &mut scratch);
             m.renders_in_flight.dec();
             // The decoded pixels are gone: the next job may be admitted.
-            drop((_slot, _memory));
+            drop((slot, memory));
             let Ok(permit) = self
                 .runtime
                 .block_on(self.finishing.clone().acquire_owned())

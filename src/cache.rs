@@ -10,12 +10,16 @@
 //! index of which page holds which photo is not worth its bugs), then moves
 //! [`Caches::changed_at`] on. Gallery pages and rendered HTML
 //! (`web::conditional::PageCache`) are keyed by that version as well, so
-//! one read before a change and stored after it is never found. Media bytes
-//! live under immutable keys and only need dropping when a blob is deleted.
+//! one read before a change and stored after it is never found. A photo
+//! record read on a miss is stored through the [`PhotoFill`] taken before
+//! the read, which drops it again if any photo changed meanwhile: a record
+//! read just before a render finished must not stay `pending` in the cache.
+//! Media bytes live under immutable keys and only need dropping when a blob
+//! is deleted.
 //! Hits and misses are counted for `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use moka::future::Cache;
@@ -43,7 +47,18 @@ pub struct Caches {
     /// When any photo last changed here (start-up counts as a change):
     /// the `Last-Modified` floor for pages.
     changed_at: Arc<AtomicI64>,
+    /// How many photo changes have begun; see [`PhotoFill`].
+    photo_changes: Arc<AtomicU64>,
 }
+
+/// Taken before a photo record is read from the database on a cache miss,
+/// and handed back with the record to [`Caches::put_photo`].
+///
+/// A change counts itself before it drops the cached record. So if the
+/// count still matches once the record is stored, any change the read
+/// missed has yet to drop it; if it does not match, the store is undone.
+#[must_use]
+pub struct PhotoFill(u64);
 
 impl Caches {
     /// `lookups` is a counter vec labelled `(cache, result)`.
@@ -61,6 +76,7 @@ impl Caches {
             media_max_object: cfg.media_max_object,
             lookups,
             changed_at: Arc::new(AtomicI64::new(now_millis())),
+            photo_changes: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -76,8 +92,19 @@ impl Caches {
         found
     }
 
-    pub async fn put_photo(&self, photo: Arc<Photo>) {
-        self.photos.insert(photo.id.clone(), photo).await;
+    /// Call before reading a missed photo from the database.
+    pub fn photo_fill(&self) -> PhotoFill {
+        PhotoFill(self.photo_changes.load(Ordering::SeqCst))
+    }
+
+    /// Caches a record read after `fill` was taken, unless a change may
+    /// have raced the read.
+    pub async fn put_photo(&self, fill: PhotoFill, photo: Arc<Photo>) {
+        let id = photo.id.clone();
+        self.photos.insert(id.clone(), photo).await;
+        if self.photo_changes.load(Ordering::SeqCst) != fill.0 {
+            self.photos.invalidate(&id).await;
+        }
     }
 
     pub async fn page(&self, key: &str) -> Option<Arc<Vec<Photo>>> {
@@ -92,6 +119,7 @@ impl Caches {
 
     /// Forget everything derived from this photo's row.
     pub async fn invalidate_photo(&self, id: &PhotoId) {
+        self.photo_changes.fetch_add(1, Ordering::SeqCst);
         self.photos.invalidate(id).await;
         self.pages.invalidate_all();
         self.bump_version();
@@ -138,5 +166,62 @@ impl Caches {
 
     pub async fn invalidate_media(&self, key: &str) {
         self.media.invalidate(key).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ContentHash, ImageFormat, PhotoStatus, UserId, Visibility};
+
+    fn caches() -> Caches {
+        let lookups = IntCounterVec::new(
+            prometheus::Opts::new("lookups", "cache lookups"),
+            &["cache", "result"],
+        )
+        .unwrap();
+        Caches::new(&CacheConfig::default(), lookups)
+    }
+
+    fn photo(id: &PhotoId, status: PhotoStatus) -> Arc<Photo> {
+        Arc::new(Photo {
+            id: id.clone(),
+            owner: UserId::generate(),
+            hash: ContentHash::of(b"photo"),
+            format: ImageFormat::Jpeg,
+            byte_size: 5,
+            width: 1,
+            height: 1,
+            status,
+            error: None,
+            title: String::new(),
+            caption: String::new(),
+            shot: Default::default(),
+            thumbhash: None,
+            visibility: Visibility::default(),
+            share_token: None,
+            created_at: 0,
+            updated_at: 0,
+            variants: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_record_read_before_a_change_is_not_kept() {
+        let caches = caches();
+        let id = PhotoId::generate();
+        // A reader misses and reads `pending`; the render finishes and
+        // invalidates before the reader gets to store what it read.
+        let fill = caches.photo_fill();
+        caches.invalidate_photo(&id).await;
+        caches
+            .put_photo(fill, photo(&id, PhotoStatus::Pending))
+            .await;
+        assert!(caches.photo(&id).await.is_none());
+
+        // A read with no change since is kept.
+        let fill = caches.photo_fill();
+        caches.put_photo(fill, photo(&id, PhotoStatus::Ready)).await;
+        assert_eq!(caches.photo(&id).await.unwrap().status, PhotoStatus::Ready);
     }
 }

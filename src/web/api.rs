@@ -173,10 +173,11 @@ pub async fn load_photo(state: &AppState, id: &PhotoId) -> Result<Option<Arc<Pho
     if let Some(p) = state.caches.photo(id).await {
         return Ok(Some(p));
     }
+    let fill = state.caches.photo_fill();
     match state.db.photo(id).await? {
         Some(p) => {
             let p = Arc::new(p);
-            state.caches.put_photo(p.clone()).await;
+            state.caches.put_photo(fill, p.clone()).await;
             Ok(Some(p))
         }
         None => Ok(None),

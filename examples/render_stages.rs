@@ -1,5 +1,5 @@
 //! Times the render pipeline on the given JPEGs on one thread: the decode
-//! alone, then whole renders with a reused scratch (as a render worker does).
+//! alone (to RGB, and to YCbCr planes), then whole renders with a reused scratch (as a render worker does).
 //! For profiling, e.g. `perf record`:
 //!
 //!     cargo run --release --example render_stages -- photo.jpg…
@@ -54,6 +54,16 @@ fn main() {
         let decode = best_of(5, || {
             scoot::render::jpeg::decode(&bytes, 1600, &settings.limits, |n| vec![0; n]).unwrap();
         });
+        #[cfg(feature = "turbojpeg")]
+        let planes = format!(
+            " (to planes {:.1?})",
+            best_of(5, || {
+                scoot::render::jpeg::decode_planes(&bytes, 1600, &settings.limits, |n| vec![0; n])
+                    .unwrap();
+            })
+        );
+        #[cfg(not(feature = "turbojpeg"))]
+        let planes = "";
         let render = best_of(10, || {
             render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings).unwrap();
         });
@@ -64,7 +74,7 @@ fn main() {
             .map(|v| format!("{} {:?} {} B", v.spec.name, v.format, v.bytes.len()))
             .collect();
         println!(
-            "{path}: decode {decode:.1?}, render {render:.1?} ({:.1}/s); {}",
+            "{path}: decode {decode:.1?}{planes}, render {render:.1?} ({:.1}/s); {}",
             1.0 / render.as_secs_f64(),
             sizes.join(", ")
         );

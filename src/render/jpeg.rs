@@ -83,6 +83,26 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
     })
 }
 
+/// Decodes `bytes` as YCbCr planes, shrunk on load like [`decode`], with
+/// the orientation still to apply; `None` when the JPEG needs the RGB path
+/// (an embedded profile, or CMYK: see [`super::planes`]).
+#[cfg(feature = "turbojpeg")]
+pub fn decode_planes(
+    bytes: &[u8],
+    target_long_edge: u32,
+    limits: &PixelLimits,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Option<(super::planes::Planes, Orientation)>, RenderError> {
+    let header = read_header(bytes)?;
+    limits.check(header.width, header.height)?;
+    if header.icc.is_some() {
+        return Ok(None);
+    }
+    let scale = scale_numerator(header.width.max(header.height), target_long_edge);
+    let planes = super::planes::decode(bytes, scale, buffer)?;
+    Ok(planes.map(|p| (p, header.orientation)))
+}
+
 /// Decodes `bytes` as 8-bit RGB, shrunk on load (where the codec can) so the
 /// long edge is still at least `target_long_edge`. `buffer(len)` provides
 /// the memory to decode into.
@@ -247,13 +267,9 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
 /// Encodes 8-bit RGB as a JPEG with 4:2:0 chroma and no metadata at all.
 #[cfg(feature = "turbojpeg")]
 pub fn encode(p: &Pixels, options: &JpegOptions) -> Result<Vec<u8>, RenderError> {
-    use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
+    use turbojpeg::{Image, PixelFormat};
     let err = |e: turbojpeg::Error| RenderError::Encode(e.to_string());
-    let mut c = Compressor::new().map_err(err)?;
-    c.set_quality(i32::from(options.quality)).map_err(err)?;
-    c.set_subsamp(Subsamp::Sub2x2).map_err(err)?;
-    c.set_optimize(options.optimize_coding).map_err(err)?;
-    c.set_progressive(options.progressive).map_err(err)?;
+    let mut c = compressor(options)?;
     let image = Image {
         pixels: &p.data[..],
         width: p.width as usize,
@@ -262,6 +278,18 @@ pub fn encode(p: &Pixels, options: &JpegOptions) -> Result<Vec<u8>, RenderError>
         format: PixelFormat::RGB,
     };
     c.compress_to_vec(image).map_err(err)
+}
+
+/// A libjpeg-turbo compressor set up for `options`, writing 4:2:0.
+#[cfg(feature = "turbojpeg")]
+pub fn compressor(options: &JpegOptions) -> Result<turbojpeg::Compressor, RenderError> {
+    let err = |e: turbojpeg::Error| RenderError::Encode(e.to_string());
+    let mut c = turbojpeg::Compressor::new().map_err(err)?;
+    c.set_quality(i32::from(options.quality)).map_err(err)?;
+    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(err)?;
+    c.set_optimize(options.optimize_coding).map_err(err)?;
+    c.set_progressive(options.progressive).map_err(err)?;
+    Ok(c)
 }
 
 /// Encodes 8-bit RGB as a baseline JPEG (the pure-Rust encoder has no

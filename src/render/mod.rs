@@ -5,6 +5,7 @@
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
+//! - [`planes`]: JPEG to JPEG variants as YCbCr planes, never RGB.
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
 //!   pipeline; the only part that does I/O.
@@ -16,6 +17,8 @@ pub mod colour;
 pub mod exif;
 pub mod jpeg;
 pub mod pipeline;
+#[cfg(feature = "turbojpeg")]
+pub mod planes;
 pub mod probe;
 pub mod queue;
 

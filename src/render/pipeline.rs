@@ -2,12 +2,17 @@
 //!
 //! Decode once — JPEGs through libjpeg-turbo with shrink-on-load (see
 //! [`super::jpeg`]), other formats with the `image` crate under its limits —
-//! apply EXIF orientation, then resize each variant with a SIMD Lanczos3
+//! apply EXIF orientation and the embedded colour profile, then resize each variant with a SIMD Lanczos3
 //! resizer, largest first, each smaller size resized from the previous one,
 //! and encode it in each configured format with all metadata stripped (we
 //! only ever encode raw pixels): JPEG — or PNG when the source has an alpha
 //! channel, so transparency survives — and WebP (libwebp, lossy, with alpha).
 //! The smallest size also gives the photo's ThumbHash placeholder.
+//!
+//! JPEGs without a colour profile take a shorter way through the same loop
+//! (`Raster` is what it needs of an image): they stay YCbCr planes from
+//! decoder to encoder ([`super::planes`]), which saves the colour
+//! conversions and half the resize work.
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same
@@ -195,14 +200,14 @@ pub fn memory_estimate(
 /// into memory that is already mapped instead of faulting in fresh pages.
 #[derive(Default)]
 pub struct Scratch {
-    resizer: Resizer,
+    pub(super) resizer: Resizer,
     spare: Vec<Vec<u8>>,
 }
 
 impl Scratch {
     /// A buffer of exactly `len` bytes (contents unspecified), reusing a
     /// spare one when one is big enough.
-    fn buffer(&mut self, len: usize) -> Vec<u8> {
+    pub(super) fn buffer(&mut self, len: usize) -> Vec<u8> {
         let mut v = match self.spare.iter().position(|b| b.capacity() >= len) {
             Some(i) => self.spare.swap_remove(i),
             None => Vec::with_capacity(len),
@@ -212,7 +217,7 @@ impl Scratch {
     }
 
     /// Keeps a buffer for the next job (at most a few).
-    fn keep(&mut self, buffer: Vec<u8>) {
+    pub(super) fn keep(&mut self, buffer: Vec<u8>) {
         const SPARE: usize = 4;
         if self.spare.len() < SPARE {
             self.spare.push(buffer);
@@ -241,6 +246,16 @@ pub fn render_with(
     settings: &RenderSettings,
 ) -> Result<Rendered, RenderError> {
     let largest = settings.largest_edge();
+    #[cfg(feature = "turbojpeg")]
+    if format == ImageFormat::Jpeg
+        && let Some((planes, orientation)) =
+            jpeg::decode_planes(original, largest, &settings.limits, |len| {
+                scratch.buffer(len)
+            })?
+    {
+        let planes = planes.orient(scratch, orientation);
+        return render_sizes(scratch, planes, settings);
+    }
     let (source, icc) = match format {
         ImageFormat::Jpeg => {
             let decoded = jpeg::decode(original, largest, &settings.limits, |len| {
@@ -265,21 +280,114 @@ pub fn render_with(
         }
         None => source,
     };
+    render_sizes(scratch, source, settings)
+}
+
+/// What the variant loop works on: RGB(A) pixels, or (for JPEGs that need
+/// no colour management) YCbCr planes straight from the decoder.
+trait Raster: Sized {
+    fn size(&self) -> (u32, u32);
+    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError>;
+    fn encode(
+        &self,
+        scratch: &mut Scratch,
+        output: OutputFormat,
+        settings: &RenderSettings,
+    ) -> Result<(ImageFormat, Vec<u8>), RenderError>;
+    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError>;
+    /// Hands the memory back to `scratch` for the next image.
+    fn recycle(self, scratch: &mut Scratch);
+}
+
+impl Raster for Pixels {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError> {
+        resize(scratch, self, width, height)
+    }
+
+    fn encode(
+        &self,
+        _scratch: &mut Scratch,
+        output: OutputFormat,
+        settings: &RenderSettings,
+    ) -> Result<(ImageFormat, Vec<u8>), RenderError> {
+        encode(self, output, settings)
+    }
+
+    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError> {
+        thumbhash(scratch, self)
+    }
+
+    fn recycle(self, scratch: &mut Scratch) {
+        scratch.keep(self.data);
+    }
+}
+
+#[cfg(feature = "turbojpeg")]
+impl Raster for super::planes::Planes {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError> {
+        self.resize(scratch, width, height)
+    }
+
+    fn encode(
+        &self,
+        scratch: &mut Scratch,
+        output: OutputFormat,
+        settings: &RenderSettings,
+    ) -> Result<(ImageFormat, Vec<u8>), RenderError> {
+        match output {
+            OutputFormat::Jpeg => Ok((ImageFormat::Jpeg, self.encode_jpeg(&settings.jpeg)?)),
+            OutputFormat::Webp => {
+                let rgb = self.to_rgb(scratch)?;
+                let encoded = encode_webp(&rgb, &settings.webp);
+                scratch.keep(rgb.data);
+                Ok((ImageFormat::Webp, encoded?))
+            }
+        }
+    }
+
+    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError> {
+        let rgb = self.to_rgb(scratch)?;
+        let hash = thumbhash(scratch, &rgb);
+        scratch.keep(rgb.data);
+        hash
+    }
+
+    fn recycle(self, scratch: &mut Scratch) {
+        self.recycle(scratch);
+    }
+}
+
+/// Resizes and encodes every variant from `source`, largest first, each
+/// smaller size from the one before; the smallest gives the ThumbHash.
+fn render_sizes<R: Raster>(
+    scratch: &mut Scratch,
+    source: R,
+    settings: &RenderSettings,
+) -> Result<Rendered, RenderError> {
+    let (source_width, source_height) = source.size();
     let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
     specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
 
     let mut out = Vec::with_capacity(specs.len());
     // The image the next (smaller) variant is resized from.
-    let mut previous: Option<Pixels> = None;
+    let mut previous: Option<R> = None;
     for spec in specs {
-        let (w, h) = spec.fit(source.width, source.height);
+        let (w, h) = spec.fit(source_width, source_height);
         let from = previous
             .as_ref()
-            .filter(|p| p.width >= w && p.height >= h)
+            .filter(|p| p.size().0 >= w && p.size().1 >= h)
             .unwrap_or(&source);
-        let pixels = resize(scratch, from, w, h)?;
+        let pixels = from.resize(scratch, w, h)?;
         for &output in &settings.formats {
-            let (format, bytes) = encode(&pixels, output, settings)?;
+            let (format, bytes) = pixels.encode(scratch, output, settings)?;
             out.push(RenderedVariant {
                 spec: spec.clone(),
                 format,
@@ -289,14 +397,14 @@ pub fn render_with(
             });
         }
         if let Some(done) = previous.replace(pixels) {
-            scratch.keep(done.data);
+            done.recycle(scratch);
         }
     }
     let smallest = previous.as_ref().unwrap_or(&source);
-    let thumbhash = thumbhash(scratch, smallest)?;
-    scratch.keep(source.data);
+    let thumbhash = smallest.thumbhash(scratch)?;
+    source.recycle(scratch);
     if let Some(last) = previous {
-        scratch.keep(last.data);
+        last.recycle(scratch);
     }
     Ok(Rendered {
         variants: out,

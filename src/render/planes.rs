@@ -128,35 +128,54 @@ impl Planes {
         width: u32,
         height: u32,
     ) -> Result<Self, RenderError> {
-        let err = |e: &dyn std::fmt::Display| RenderError::Resize(e.to_string());
         let subsamp = self.output_subsamp();
         let len = turbojpeg::yuv_pixels_len(width as usize, 1, height as usize, subsamp)
-            .map_err(|e| err(&e))?;
+            .map_err(|e| resize_error(&e))?;
         let mut data = scratch.buffer(len);
-        let mut rest = &mut data[..];
-        for (c, (src, sw, sh)) in self.planes().into_iter().enumerate() {
-            let (dw, dh) = plane_size(c, width, height, subsamp);
-            let (dst, after) = rest.split_at_mut((dw * dh) as usize);
-            rest = after;
-            // Luma: the image part of each plane; chroma: all of it.
-            let (from, to) = if c == 0 {
-                ((self.width, self.height), (width, height))
-            } else {
-                ((sw, sh), (dw, dh))
-            };
-            let view = ImageRef::new(sw, sh, src, PixelType::U8).map_err(|e| err(&e))?;
-            let mut plane =
-                Image::from_slice_u8(dw, dh, dst, PixelType::U8).map_err(|e| err(&e))?;
-            let mut target =
-                CroppedImageMut::new(&mut plane, 0, 0, to.0, to.1).map_err(|e| err(&e))?;
-            let options = ResizeOptions::new()
-                .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-                .crop(0.0, 0.0, f64::from(from.0), f64::from(from.1));
-            scratch
-                .resizer
-                .resize(&view, &mut target, &options)
-                .map_err(|e| err(&e))?;
-            pad(dst, dw, dh, to.0, to.1);
+        let planes = self.planes();
+        let (luma, chroma) = data.split_at_mut({
+            let (w, h) = plane_size(0, width, height, subsamp);
+            (w * h) as usize
+        });
+        let (src, sw, sh) = planes[0];
+        let (dw, dh) = plane_size(0, width, height, subsamp);
+        // The image part of the luma planes.
+        let from = (sw, sh, self.width, self.height);
+        resize_plane(
+            scratch,
+            PixelType::U8,
+            src,
+            from,
+            luma,
+            (dw, dh, width, height),
+        )?;
+        pad(luma, dw, dh, width, height);
+        if let [_, (cb, cw, ch), (cr, _, _)] = planes[..] {
+            // Cb and Cr side by side as one two-channel image: one set of
+            // filter weights for both, and wider SIMD than one channel.
+            let mut pair = scratch.buffer(cb.len() * 2);
+            for ((p, &b), &r) in pair.chunks_exact_mut(2).zip(cb).zip(cr) {
+                p[0] = b;
+                p[1] = r;
+            }
+            let (dw, dh) = plane_size(1, width, height, subsamp);
+            let mut out = scratch.buffer((dw * dh * 2) as usize);
+            let result = resize_plane(
+                scratch,
+                PixelType::U8x2,
+                &pair,
+                (cw, ch, cw, ch),
+                &mut out,
+                (dw, dh, dw, dh),
+            );
+            let (dst_cb, dst_cr) = chroma.split_at_mut((dw * dh) as usize);
+            for ((p, b), r) in out.chunks_exact(2).zip(dst_cb).zip(dst_cr) {
+                *b = p[0];
+                *r = p[1];
+            }
+            scratch.keep(pair);
+            scratch.keep(out);
+            result?;
         }
         Ok(Self {
             width,
@@ -299,6 +318,37 @@ impl Planes {
     pub fn recycle(self, scratch: &mut Scratch) {
         scratch.keep(self.data);
     }
+}
+
+fn resize_error(e: &dyn std::fmt::Display) -> RenderError {
+    RenderError::Resize(e.to_string())
+}
+
+/// Resizes the `w` × `h` top-left part of a `pw` × `ph` plane (`from`) into
+/// the top-left part of another (`to`), Lanczos3.
+fn resize_plane(
+    scratch: &mut Scratch,
+    pixel: PixelType,
+    src: &[u8],
+    from: (u32, u32, u32, u32),
+    dst: &mut [u8],
+    to: (u32, u32, u32, u32),
+) -> Result<(), RenderError> {
+    let (pw, ph, w, h) = from;
+    let view = ImageRef::new(pw, ph, src, pixel).map_err(|e| resize_error(&e))?;
+    let (pw, ph, tw, th) = to;
+    let mut plane = Image::from_slice_u8(pw, ph, dst, pixel).map_err(|e| resize_error(&e))?;
+    let mut target =
+        CroppedImageMut::new(&mut plane, 0, 0, tw, th).map_err(|e| resize_error(&e))?;
+    // Two channels are Cb and Cr, not luma and alpha: no premultiplying.
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .use_alpha(false)
+        .crop(0.0, 0.0, f64::from(w), f64::from(h));
+    scratch
+        .resizer
+        .resize(&view, &mut target, &options)
+        .map_err(|e| resize_error(&e))
 }
 
 /// Fills the padding of a `pw` × `ph` plane around its `w` × `h` image with

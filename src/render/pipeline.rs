@@ -696,6 +696,28 @@ mod tests {
     }
 
     #[test]
+    fn jpegs_with_unusual_sampling_render() {
+        // cjpeg -sample 2x1,1x2,1x1 of a 64 × 48 test card.
+        let odd = include_bytes!("../../tests/fixtures/sampling/y2x1-cb1x2-cr1x1.jpg");
+        let out = render(odd, ImageFormat::Jpeg, &settings())
+            .unwrap()
+            .variants;
+        let thumb = image::load_from_memory(&out[1].bytes).unwrap().into_rgb8();
+        assert_eq!(thumb.dimensions(), (40, 30));
+        // Left third dark blue, the rest light: colours survived.
+        assert!(
+            thumb.get_pixel(2, 15).0[2] < 90,
+            "{:?}",
+            thumb.get_pixel(2, 15)
+        );
+        assert!(
+            thumb.get_pixel(37, 15).0[2] > 150,
+            "{:?}",
+            thumb.get_pixel(37, 15)
+        );
+    }
+
+    #[test]
     fn garbage_is_a_decode_error() {
         let err = render(b"\xFF\xD8\xFF\xE0garbage", ImageFormat::Jpeg, &settings()).unwrap_err();
         assert!(matches!(err, RenderError::Decode(_)));

@@ -61,7 +61,8 @@ fn plane_size(component: usize, width: u32, height: u32, subsamp: Subsamp) -> (u
 }
 
 /// Decodes a JPEG to planes at DCT scale `scale`/8, or `None` when its
-/// it is coded as something else (CMYK, YCCK, RGB).
+/// it is coded as something else (CMYK, YCCK, RGB) or sampled in a way
+/// with no planar layout.
 pub fn decode(
     bytes: &[u8],
     scale: u8,
@@ -69,7 +70,11 @@ pub fn decode(
 ) -> Result<Option<Planes>, RenderError> {
     let mut d = Decompressor::new().map_err(corrupt)?;
     let coded = d.read_header(bytes).map_err(corrupt)?;
-    if !matches!(coded.colorspace, Colorspace::YCbCr | Colorspace::Gray) {
+    // Sampling factors TurboJPEG has no name for have no planar layout;
+    // libjpeg-turbo still decodes them to RGB.
+    let planar = matches!(coded.colorspace, Colorspace::YCbCr | Colorspace::Gray)
+        && coded.subsamp != Subsamp::Unknown;
+    if !planar {
         return Ok(None);
     }
     let factor = ScalingFactor::new(usize::from(scale), 8);
@@ -489,8 +494,11 @@ mod tests {
     }
 
     #[test]
-    fn cmyk_is_left_to_the_rgb_path() {
+    fn cmyk_and_unusual_sampling_are_left_to_the_rgb_path() {
         let cmyk = include_bytes!("../../tests/fixtures/cmyk/cmyk-green.jpg");
         assert!(decode(cmyk, 8, |n| vec![0; n]).unwrap().is_none());
+        // cjpeg -sample 2x1,1x2,1x1: no TurboJPEG subsampling fits.
+        let odd = include_bytes!("../../tests/fixtures/sampling/y2x1-cb1x2-cr1x1.jpg");
+        assert!(decode(odd, 8, |n| vec![0; n]).unwrap().is_none());
     }
 }

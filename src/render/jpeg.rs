@@ -31,7 +31,7 @@ pub struct DecodedJpeg {
     pub icc: Option<Vec<u8>>,
 }
 
-fn corrupt(msg: impl std::fmt::Display) -> RenderError {
+pub(super) fn corrupt(msg: impl std::fmt::Display) -> RenderError {
     RenderError::Decode(ProbeError::Corrupt(msg.to_string()))
 }
 

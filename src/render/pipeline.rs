@@ -333,7 +333,7 @@ impl Raster for super::planes::Planes {
     }
 
     fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError> {
-        self.resize(scratch, width, height)
+        super::planes::Planes::resize(self, scratch, width, height)
     }
 
     fn encode(
@@ -361,7 +361,7 @@ impl Raster for super::planes::Planes {
     }
 
     fn recycle(self, scratch: &mut Scratch) {
-        self.recycle(scratch);
+        super::planes::Planes::recycle(self, scratch);
     }
 }
 

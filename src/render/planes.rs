@@ -3,12 +3,12 @@
 //! A JPEG holds YCbCr, its chroma usually at half the resolution (4:2:0),
 //! and a JPEG variant is 4:2:0 YCbCr again. So when a JPEG needs no colour
 //! management (no embedded profile) libjpeg-turbo hands over its planes,
-//! still shrunk on load, and each plane is resized on its own: the luma at
-//! the variant's size, the chroma straight to the variant's 4:2:0 chroma
-//! size — half the resize work of RGB. The encoder takes the planes as they
-//! are. Neither the decoder's upsampling and colour conversion nor the
-//! encoder's conversion and downsampling run. WebP variants and the
-//! ThumbHash want RGB; libjpeg-turbo converts the (small) resized planes.
+//! still shrunk on load, and the planes are resized apart: the luma to the
+//! variant's size, Cb and Cr (together, as one two-channel image) straight
+//! to the variant's 4:2:0 chroma size — half the bytes of RGB. The encoder
+//! takes the planes as they are. Neither the decoder's colour conversion nor
+//! the encoder's conversion and downsampling run. WebP variants and the
+//! ThumbHash want RGB; the `yuv` crate converts the (small) resized planes.
 //!
 //! Resizing luma and chroma separately is the same as resizing RGB: YCbCr
 //! is an affine function of the same gamma-encoded RGB, and a resize is a
@@ -24,8 +24,8 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
 use image::metadata::Orientation;
 use turbojpeg::{Colorspace, Decompressor, ScalingFactor, Subsamp, YuvImage};
 
+use super::jpeg::corrupt;
 use super::pipeline::{JpegOptions, Pixels, RenderError, Scratch};
-use super::probe::ProbeError;
 
 /// A YCbCr (or greyscale) image as separate planes.
 pub struct Planes {
@@ -34,10 +34,6 @@ pub struct Planes {
     pub height: u32,
     subsamp: Subsamp,
     data: Vec<u8>,
-}
-
-fn corrupt(msg: impl std::fmt::Display) -> RenderError {
-    RenderError::Decode(ProbeError::Corrupt(msg.to_string()))
 }
 
 fn tj_err(e: turbojpeg::Error) -> RenderError {
@@ -60,8 +56,8 @@ fn plane_size(component: usize, width: u32, height: u32, subsamp: Subsamp) -> (u
     }
 }
 
-/// Decodes a JPEG to planes at DCT scale `scale`/8, or `None` when its
-/// it is coded as something else (CMYK, YCCK, RGB) or sampled in a way
+/// Decodes a JPEG to planes at DCT scale `scale`/8, or `None` when it is
+/// coded as something else (CMYK, YCCK, RGB) or sampled in a way
 /// with no planar layout.
 pub fn decode(
     bytes: &[u8],

@@ -1,5 +1,6 @@
 //! Times the render pipeline on the given JPEGs on one thread: the decode
-//! alone (to RGB, and to YCbCr planes), then whole renders with a reused scratch (as a render worker does).
+//! alone (to RGB, and to YCbCr planes), then whole renders with a reused
+//! scratch (as a render worker does).
 //! For profiling, e.g. `perf record`:
 //!
 //!     cargo run --release --example render_stages -- photo.jpg…

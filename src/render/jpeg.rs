@@ -85,7 +85,8 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
 
 /// Decodes `bytes` as YCbCr planes, shrunk on load like [`decode`], with
 /// the orientation still to apply; `None` when the JPEG needs the RGB path
-/// (an embedded profile, or CMYK: see [`super::planes`]).
+/// (an embedded profile, CMYK, or sampling with no planar layout: see
+/// [`super::planes::decode`]).
 #[cfg(feature = "turbojpeg")]
 pub fn decode_planes(
     bytes: &[u8],

@@ -2,9 +2,9 @@
 //!
 //! Decode once — JPEGs through libjpeg-turbo with shrink-on-load (see
 //! [`super::jpeg`]), other formats with the `image` crate under its limits —
-//! apply EXIF orientation and the embedded colour profile, then resize each variant with a SIMD Lanczos3
-//! resizer, largest first, each smaller size resized from the previous one,
-//! and encode it in each configured format with all metadata stripped (we
+//! apply EXIF orientation and the embedded colour profile, then resize each
+//! variant with a SIMD Lanczos3 resizer, largest first, each smaller size
+//! resized from the previous one, and encode it in each configured format with all metadata stripped (we
 //! only ever encode raw pixels): JPEG — or PNG when the source has an alpha
 //! channel, so transparency survives — and WebP (libwebp, lossy, with alpha).
 //! The smallest size also gives the photo's ThumbHash placeholder.
@@ -12,7 +12,7 @@
 //! JPEGs without a colour profile take a shorter way through the same loop
 //! (`Raster` is what it needs of an image): they stay YCbCr planes from
 //! decoder to encoder ([`super::planes`]), which saves the colour
-//! conversions and half the resize work.
+//! conversions and leaves half the bytes to resize.
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same

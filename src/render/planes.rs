@@ -134,22 +134,13 @@ impl Planes {
             .map_err(|e| resize_error(&e))?;
         let mut data = scratch.buffer(len);
         let planes = self.planes();
-        let (luma, chroma) = data.split_at_mut({
-            let (w, h) = plane_size(0, width, height, subsamp);
-            (w * h) as usize
-        });
-        let (src, sw, sh) = planes[0];
         let (dw, dh) = plane_size(0, width, height, subsamp);
-        // The image part of the luma planes.
+        let (luma, chroma) = data.split_at_mut((dw * dh) as usize);
+        // Luma: from the image part of one padded plane to that of another.
+        let (src, sw, sh) = planes[0];
         let from = (sw, sh, self.width, self.height);
-        resize_plane(
-            scratch,
-            PixelType::U8,
-            src,
-            from,
-            luma,
-            (dw, dh, width, height),
-        )?;
+        let to = (dw, dh, width, height);
+        resize_plane(scratch, PixelType::U8, src, from, luma, to)?;
         pad(luma, dw, dh, width, height);
         if let [_, (cb, cw, ch), (cr, _, _)] = planes[..] {
             // Cb and Cr side by side as one two-channel image: one set of

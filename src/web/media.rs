@@ -166,8 +166,9 @@ async fn serve_key(
     };
 
     let range = match requested_range(&headers, &etag, size) {
-        Ok(r) => r,
-        Err(()) => {
+        Wanted::All => None,
+        Wanted::Part { start, end } => Some((start, end)),
+        Wanted::Unsatisfiable => {
             let mut resp = Response::new(Bytes::new().into());
             *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             common_headers(resp.headers_mut(), &etag, Some(last_modified));
@@ -176,10 +177,13 @@ async fn serve_key(
                 header::CONTENT_RANGE,
                 &format!("bytes */{size}"),
             );
+            // Said outright, so that HEAD answers as GET does.
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
             return Ok(resp);
         }
     };
-    let (start, end) = range.unwrap_or((0, size)); // end exclusive
+    let (start, end) = range.unwrap_or((0, size)); // end exclusive, start <= end <= size
     let length = end - start;
 
     let mut resp = if method == Method::HEAD {
@@ -246,74 +250,89 @@ fn common_headers(h: &mut HeaderMap, etag: &str, last_modified: Option<Millis>) 
     }
 }
 
-/// The byte range to send, `[start, end)`; `Ok(None)` for the whole body,
-/// `Err` when the range cannot be satisfied. Only single ranges are
-/// honoured; a multi-range request gets the whole body, as RFC 9110 allows.
-fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// What a `Range` header asks of a representation of `size` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// The whole body (no range, a syntactically bad one, several ranges,
+    /// or an `If-Range` that no longer matches): `200`.
+    All,
+    /// Bytes `start..end` (end exclusive, never empty, within the body): `206`.
+    Part { start: u64, end: u64 },
+    /// Nothing the range names exists: `416`.
+    Unsatisfiable,
+}
+
+/// Reads `Range` / `If-Range` as RFC 9110 says. Parsing and the arithmetic
+/// are the `http-range-header` crate's, which clamps every position into
+/// the body (`bytes=5-18446744073709551615` is "from 5 to the end"). Only
+/// single ranges are honoured; a multi-range request gets the whole body,
+/// as the RFC allows, and so does a range the crate refuses outright.
+fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> Wanted {
     let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
+        return Wanted::All;
     };
     if headers.contains_key(header::IF_RANGE)
         && !matches_etag(headers.get(header::IF_RANGE), etag, false)
     {
-        return Ok(None);
+        return Wanted::All;
     }
-    let Some(ranges) = spec.trim().strip_prefix("bytes=") else {
-        return Ok(None);
+    let Ok(parsed) = http_range_header::parse_range_header(spec) else {
+        return Wanted::All;
     };
-    if ranges.contains(',') {
-        return Ok(None);
+    match parsed.validate(size).as_deref() {
+        Ok([one]) => Wanted::Part {
+            start: *one.start(),
+            end: one.end() + 1,
+        },
+        Ok(_) => Wanted::All,
+        Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable) => Wanted::Unsatisfiable,
+        Err(_) => Wanted::All,
     }
-    let Some((a, b)) = ranges.trim().split_once('-') else {
-        return Ok(None);
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let range = if a.is_empty() {
-        // Suffix: the last `b` bytes.
-        let n: u64 = b.parse().map_err(|_| ())?;
-        if n == 0 {
-            return Err(());
-        }
-        (size.saturating_sub(n), size)
-    } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end = if b.is_empty() {
-            size
-        } else {
-            let last: u64 = b.parse().map_err(|_| ())?;
-            if last < start {
-                return Err(());
-            }
-            (last + 1).min(size)
-        };
-        (start, end)
-    };
-    if range.0 >= size {
-        return Err(());
-    }
-    Ok(Some(range))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn range(spec: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    fn range(spec: &str, size: u64) -> Wanted {
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_str(spec).unwrap());
         requested_range(&h, "\"e\"", size)
     }
 
+    fn part(start: u64, end: u64) -> Wanted {
+        Wanted::Part { start, end }
+    }
+
     #[test]
     fn ranges() {
-        assert_eq!(range("bytes=0-9", 100), Ok(Some((0, 10))));
-        assert_eq!(range("bytes=90-", 100), Ok(Some((90, 100))));
-        assert_eq!(range("bytes=-10", 100), Ok(Some((90, 100))));
-        assert_eq!(range("bytes=95-200", 100), Ok(Some((95, 100))));
-        assert_eq!(range("bytes=100-", 100), Err(()));
-        assert_eq!(range("bytes=5-1", 100), Err(()));
-        assert_eq!(range("bytes=0-1,5-6", 100), Ok(None));
-        assert_eq!(range("items=0-1", 100), Ok(None));
+        assert_eq!(range("bytes=0-9", 100), part(0, 10));
+        assert_eq!(range("bytes=90-", 100), part(90, 100));
+        assert_eq!(range("bytes=-10", 100), part(90, 100));
+        assert_eq!(range("bytes=-1000", 100), part(0, 100));
+        assert_eq!(range("bytes=95-200", 100), part(95, 100));
+        assert_eq!(range("bytes=100-", 100), Wanted::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 100), Wanted::Unsatisfiable);
+        assert_eq!(range("bytes=0-1,5-6", 100), Wanted::All);
+        assert_eq!(range("items=0-1", 100), Wanted::All);
+        // Invalid, so ignored (RFC 9110 14.1.1: last before first).
+        assert_eq!(range("bytes=5-1", 100), Wanted::All);
+    }
+
+    #[test]
+    fn positions_past_u64_are_the_end_of_the_body() {
+        let max = u64::MAX;
+        assert_eq!(range(&format!("bytes=5-{max}"), 100), part(5, 100));
+        assert_eq!(range(&format!("bytes=0-{max}"), 100), part(0, 100));
+        assert_eq!(
+            range(&format!("bytes={max}-{max}"), 100),
+            Wanted::Unsatisfiable
+        );
+        assert_eq!(range(&format!("bytes=-{max}"), 100), part(0, 100));
+        assert_eq!(range("bytes=0-99999999999999999999999", 100), part(0, 100));
+        assert_eq!(range("bytes=0-", 0), Wanted::Unsatisfiable);
+        assert_eq!(range("bytes=-5", 0), Wanted::All);
     }
 
     #[test]
@@ -321,8 +340,50 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_static("bytes=0-9"));
         h.insert(header::IF_RANGE, HeaderValue::from_static("\"other\""));
-        assert_eq!(requested_range(&h, "\"e\"", 100), Ok(None));
+        assert_eq!(requested_range(&h, "\"e\"", 100), Wanted::All);
         h.insert(header::IF_RANGE, HeaderValue::from_static("\"e\""));
-        assert_eq!(requested_range(&h, "\"e\"", 100), Ok(Some((0, 10))));
+        assert_eq!(requested_range(&h, "\"e\"", 100), part(0, 10));
+    }
+
+    /// A position as clients write them: small, near the size, near or past
+    /// `u64::MAX`, or not a number at all.
+    fn position() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u64..300).prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0u64..3).prop_map(|d| (u64::MAX - d).to_string()),
+            "[0-9]{19,40}",
+            Just(String::new()),
+            "[ +\\-a-z]{1,3}",
+        ]
+    }
+
+    fn spec() -> impl Strategy<Value = String> {
+        let one = (position(), position()).prop_map(|(a, b)| format!("{a}-{b}"));
+        (
+            prop_oneof![Just("bytes="), Just("bytes= "), Just("BYTES="), Just("")],
+            proptest::collection::vec(one, 1..4),
+        )
+            .prop_map(|(unit, ranges)| format!("{unit}{}", ranges.join(",")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Whatever the header, the answer is the whole body, a non-empty
+        /// part inside it, or a 416; never a panic.
+        #[test]
+        fn any_range_is_a_body_part_or_416(spec in spec(), size in prop_oneof![0u64..4, 0u64..1000, any::<u64>()]) {
+            let Ok(value) = HeaderValue::from_str(&spec) else { return Ok(()) };
+            let mut h = HeaderMap::new();
+            h.insert(header::RANGE, value);
+            match requested_range(&h, "\"e\"", size) {
+                Wanted::Part { start, end } => {
+                    prop_assert!(start < end, "{spec} on {size}: {start}..{end}");
+                    prop_assert!(end <= size, "{spec} on {size}: {start}..{end}");
+                }
+                Wanted::All | Wanted::Unsatisfiable => {}
+            }
+        }
     }
 }

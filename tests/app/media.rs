@@ -313,3 +313,144 @@ async fn assets_are_sent_precompressed_by_accept_encoding() {
         .unwrap();
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
 }
+
+/// Positions as clients write them: small, near the body's end, at or past
+/// `u64::MAX`, or missing.
+fn position(total: u64) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u64..64).prop_map(|n| n.to_string()),
+        (total.saturating_sub(3)..total + 3).prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        (0u64..2).prop_map(|d| (u64::MAX - d).to_string()),
+        "[0-9]{20,30}",
+        Just(String::new()),
+    ]
+}
+
+fn range_header(total: u64) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let one = (position(total), position(total)).prop_map(|(a, b)| format!("{a}-{b}"));
+    proptest::collection::vec(one, 1..3).prop_map(|r| format!("bytes={}", r.join(",")))
+}
+
+/// What one GET and one HEAD with `range` must agree on, whatever it says.
+async fn check_range(app: &TestApp, url: &str, full: &[u8], range: &str) -> Result<(), String> {
+    let total = full.len();
+    let get = app
+        .client
+        .get(app.url(url))
+        .header(RANGE, range)
+        .send()
+        .await;
+    let get = get.map_err(|e| format!("{range}: GET failed: {e}"))?;
+    let status = get.status();
+    let headers = get.headers().clone();
+    let body = get
+        .bytes()
+        .await
+        .map_err(|e| format!("{range}: body: {e}"))?;
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .map(|v| v.to_str().unwrap().to_owned());
+    match status {
+        StatusCode::OK => {
+            if body[..] != full[..] {
+                return Err(format!("{range}: 200 without the whole body"));
+            }
+        }
+        StatusCode::PARTIAL_CONTENT => {
+            let content_range = headers[CONTENT_RANGE].to_str().unwrap();
+            let (span, of) = content_range
+                .strip_prefix("bytes ")
+                .and_then(|r| r.split_once('/'))
+                .ok_or(format!("{range}: Content-Range {content_range}"))?;
+            let (a, b) = span.split_once('-').unwrap();
+            let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+            if of != total.to_string() || a > b || b >= total || body[..] != full[a..=b] {
+                return Err(format!(
+                    "{range}: 206 {content_range} of {total} with {} bytes",
+                    body.len()
+                ));
+            }
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            if headers[CONTENT_RANGE] != format!("bytes */{total}").as_str() {
+                return Err(format!("{range}: 416 without Content-Range */{total}"));
+            }
+        }
+        other => return Err(format!("{range}: {other}")),
+    }
+    if length.as_deref() != Some(body.len().to_string().as_str()) {
+        return Err(format!(
+            "{range}: Content-Length {length:?} for {} bytes",
+            body.len()
+        ));
+    }
+    let head = app
+        .client
+        .head(app.url(url))
+        .header(RANGE, range)
+        .send()
+        .await;
+    let head = head.map_err(|e| format!("{range}: HEAD failed: {e}"))?;
+    let head_length = head
+        .headers()
+        .get(CONTENT_LENGTH)
+        .map(|v| v.to_str().unwrap().to_owned());
+    if head.status() != status || head_length != length {
+        return Err(format!(
+            "{range}: HEAD {} {head_length:?}, GET {status} {length:?}",
+            head.status()
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_range_header_gets_a_consistent_answer() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+    // Originals stream from the store, variants come from the byte cache,
+    // and `/photos/{id}/{size}` negotiates: three ways to answer a range.
+    let app = spawn_app_with(|c| c.cache.media_max_object = 64 * 1024).await;
+    let original = read_fixture("orientation/Portrait_3.jpg");
+    let photo = app.upload_fixture("orientation/Portrait_3.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let display = photo
+        .variants
+        .iter()
+        .find(|v| v.name == "display" && v.format == "jpeg");
+    let display = display.unwrap();
+    let display_bytes = app.bytes(&display.url).await;
+    let negotiated = format!("/photos/{}/display", photo.id);
+    for (url, full) in [
+        (photo.original_url.as_str(), &original),
+        (display.url.as_str(), &display_bytes),
+        (negotiated.as_str(), &display_bytes),
+    ] {
+        let mut runner = TestRunner::new(Config::with_cases(150));
+        let strategy = range_header(full.len() as u64);
+        for _ in 0..150 {
+            let range = strategy.new_tree(&mut runner).unwrap().current();
+            if let Err(e) = check_range(&app, url, full, &range).await {
+                panic!("{url}: {e}");
+            }
+        }
+        // The values the attack used.
+        for range in [
+            "bytes=5-18446744073709551615",
+            "bytes=0-18446744073709551615",
+        ] {
+            check_range(&app, url, full, range).await.unwrap();
+            let resp = app
+                .client
+                .get(app.url(url))
+                .header(RANGE, range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{url} {range}");
+        }
+    }
+}

@@ -51,9 +51,16 @@ pub async fn user_add(
     admin: bool,
 ) -> Result<String, CommandError> {
     let db = db::open(&config.database_url()).await?;
-    let user = auth::create_user(db.as_ref(), name, password, admin, false)
-        .await?
-        .ok_or_else(|| CommandError::Input("user was not created".into()))?;
+    let user = auth::create_user(
+        db.as_ref(),
+        &auth::Hasher::new(1),
+        name,
+        password,
+        admin,
+        false,
+    )
+    .await?
+    .ok_or_else(|| CommandError::Input("user was not created".into()))?;
     let role = if user.is_admin { "admin" } else { "user" };
     Ok(format!("created {role} {}", user.name))
 }

@@ -230,6 +230,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         metrics,
         ingest,
         auth: config.auth.clone(),
+        hasher: auth::Hasher::per_core(),
         urls: web::urls::Urls::new(&config.web),
         compress_min_bytes: config.web.compress_min_bytes,
         pages,

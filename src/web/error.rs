@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 
 use askama::Template;
-use warp::http::StatusCode;
+use warp::http::{HeaderValue, StatusCode, header};
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
@@ -32,6 +32,8 @@ pub struct Failure {
     pub status: StatusCode,
     pub message: String,
     pub shape: Shape,
+    /// For a 503: when to try again, in seconds (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 impl Reject for Failure {}
@@ -42,6 +44,16 @@ impl Failure {
             status,
             message: message.into(),
             shape: Shape::Json,
+            retry_after: None,
+        }
+    }
+
+    /// Too busy right now (a bounded resource is in use): `503` with
+    /// `Retry-After`, nothing changed.
+    pub fn busy(message: impl Into<String>, retry_after: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
 
@@ -154,7 +166,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
 
 /// Renders a failure in its shape.
 pub fn render(f: &Failure) -> warp::reply::Response {
-    match f.shape {
+    let mut resp = match f.shape {
         Shape::Json => warp::reply::with_status(
             warp::reply::json(&serde_json::json!({ "error": f.message })),
             f.status,
@@ -173,5 +185,10 @@ pub fn render(f: &Failure) -> warp::reply::Response {
                 .unwrap_or_else(|_| format!("{} {}", f.status, f.message));
             warp::reply::with_status(warp::reply::html(body), f.status).into_response()
         }
+    };
+    if let Some(secs) = f.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    resp
 }

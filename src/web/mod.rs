@@ -83,6 +83,8 @@ pub struct Shared {
     pub metrics: Metrics,
     pub ingest: Ingest,
     pub auth: AuthConfig,
+    /// Where password hashes run, a few at a time.
+    pub hasher: crate::auth::Hasher,
     /// Where pages point media and assets.
     pub urls: urls::Urls,
     /// Pages this long or longer are compressed on the fly (0 = never).

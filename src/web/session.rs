@@ -102,6 +102,7 @@ impl From<AuthError> for Failure {
         match e {
             AuthError::Db(db) => Failure::from(db),
             AuthError::Hash(h) => Failure::internal(h),
+            AuthError::Busy => Failure::busy(e.to_string(), 1),
             other => Failure::bad_request(other.to_string()),
         }
     }
@@ -155,7 +156,7 @@ pub fn routes(
         .and(with_state(state.clone()))
         .and_then(|form: LoginForm, state: AppState| async move {
             let next = safe_next(form.next.as_deref());
-            match auth::check_login(state.db.as_ref(), &form.name, &form.password)
+            match auth::check_login(state.db.as_ref(), &state.hasher, &form.name, &form.password)
                 .await
                 .or_reject_html()?
             {
@@ -212,8 +213,15 @@ pub fn routes(
         .and(with_state(state))
         .and_then(|form: SetupForm, state: AppState| async move {
             check_setup_token(&state, &form.token)?;
-            let created =
-                auth::create_user(state.db.as_ref(), &form.name, &form.password, true, true).await;
+            let created = auth::create_user(
+                state.db.as_ref(),
+                &state.hasher,
+                &form.name,
+                &form.password,
+                true,
+                true,
+            )
+            .await;
             match created {
                 Ok(Some(user)) => {
                     take_setup_token(&state);

@@ -2,41 +2,13 @@
 //! killed with SIGKILL while renders are queued, restarted on the same data,
 //! and every accepted photo must end up rendered.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use scoot::web::api::{PhotoJson, PhotoList};
 
-use crate::helpers::{cli, file_form, read_fixture, scoot};
-
-/// Starts `scoot serve` on a free port; returns the child and its address.
-fn serve(data: &Path) -> (Child, String) {
-    let mut child = scoot(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("scoot binary runs");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["fields"]["message"] == "listening"
-            {
-                let _ = tx.send(v["fields"]["addr"].as_str().unwrap().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("scoot logs its address");
-    (child, format!("http://{addr}"))
-}
+use crate::helpers::{cli, file_form, read_fixture, serve};
 
 #[tokio::test]
 async fn kill_9_with_queued_renders_loses_nothing() {

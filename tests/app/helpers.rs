@@ -1,8 +1,9 @@
 //! `spawn_app()`: a real Scoot on port 0 with a temp data dir, a user with an
 //! API token, and a real HTTP client.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
@@ -80,11 +81,17 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 /// Creates a user (password `password-NAME`) and returns an API token.
 pub async fn create_user(config: &Config, name: &str, admin: bool) -> String {
     let db = scoot::db::open(&config.database_url()).await.unwrap();
-    let user =
-        scoot::auth::create_user(db.as_ref(), name, &format!("password-{name}"), admin, false)
-            .await
-            .unwrap()
-            .unwrap();
+    let user = scoot::auth::create_user(
+        db.as_ref(),
+        &scoot::auth::Hasher::new(1),
+        name,
+        &format!("password-{name}"),
+        admin,
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     scoot::auth::issue_token(db.as_ref(), &user, TokenKind::Api, "test", None)
         .await
         .unwrap()
@@ -300,4 +307,29 @@ pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "scoot {args:?} failed");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Starts `scoot serve` on a free port; returns the child and its address.
+pub fn serve(data: &Path) -> (Child, String) {
+    let mut child = scoot(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scoot binary runs");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "listening"
+            {
+                let _ = tx.send(v["fields"]["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("scoot logs its address");
+    (child, format!("http://{addr}"))
 }

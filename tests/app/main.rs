@@ -6,6 +6,7 @@ mod albums;
 mod crash;
 mod events;
 mod fidelity;
+mod flood;
 mod helpers;
 mod import;
 mod media;

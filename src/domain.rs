@@ -94,6 +94,11 @@ random_id!(
     /// Identifies an album; appears in page and API URLs.
     AlbumId
 );
+random_id!(
+    /// Identifies an upload's hold on its original's blobs, from reserving
+    /// them until its photo commits.
+    UploadId
+);
 
 /// A string that is not a well-formed id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -1,11 +1,15 @@
 //! Accepting an original: the path every upload takes, from a staged file to
 //! a committed photo with its render job.
 //!
-//! Order matters (DESIGN.md invariants 1 and 3): the bytes are staged to a
-//! temp file while hashed, probed (format, size limits) from the header, put
-//! in the store under their hash, and only then is the photo row and its job
-//! committed in one transaction. A crash before the commit leaves at most an
-//! orphan blob; after it, the job is durable.
+//! Order matters (no row without its blob; no accepted upload lost): the
+//! bytes are staged to a temp file while hashed, probed (format, size
+//! limits) from the header, the original's blobs are reserved so no
+//! deletion of the same bytes can run meanwhile (see [`crate::blobs`]), the
+//! bytes are put in the store under their hash unless a photo already
+//! proves they are there, and only then are the photo row and its job
+//! committed in one transaction. A crash before the commit leaves at most
+//! an unused blob and a reservation that the sweep releases; after it, the
+//! job is durable.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,9 +19,10 @@ use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
 
+use crate::blobs::{self, BlobError};
 use crate::cache::Caches;
 use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
-use crate::domain::{ContentHash, PhotoId, PhotoStatus, Visibility, now_millis};
+use crate::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, Visibility, now_millis};
 use crate::render::RenderQueue;
 use crate::render::probe::{PixelLimits, ProbeError, probe, probe_bytes};
 use crate::store::{BlobKey, Store, StoreError};
@@ -31,6 +36,9 @@ pub enum IngestError {
     /// The bytes are not an acceptable image.
     #[error("{0}")]
     Refused(#[from] ProbeError),
+    /// The original's blobs could not be reserved (see [`blobs`]).
+    #[error(transparent)]
+    Blob(#[from] BlobError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -201,10 +209,12 @@ impl Ingest {
         describe: Describe,
     ) -> Result<Inserted, IngestError> {
         // Already here (and not failed): nothing to probe, store or queue.
-        if let Some(photo) = self.db.photo_by_hash(&owner.id, &staged.hash).await?
-            && photo.status != PhotoStatus::Failed
+        let existing = self.db.photo_by_hash(&owner.id, &staged.hash).await?;
+        if let Some(photo) = existing
+            .as_ref()
+            .filter(|p| p.status != PhotoStatus::Failed)
         {
-            return Ok(Inserted::Duplicate(photo));
+            return Ok(Inserted::Duplicate(photo.clone()));
         }
         let limits = self.limits;
         let (path, bytes) = (staged.path().to_path_buf(), staged.bytes.clone());
@@ -217,34 +227,57 @@ impl Ingest {
         .await
         .map_err(std::io::Error::other)??;
 
-        let key = BlobKey::original(&staged.hash, probed.format);
-        if self.store.head(&key).await?.is_none() {
-            match &staged.bytes {
-                Some(bytes) => self.store.put(&key, bytes.clone()).await?,
-                None => self.store.put_file(&key, staged.path()).await?,
+        let photo = NewPhoto {
+            id: PhotoId::generate(),
+            owner: owner.id.clone(),
+            hash: staged.hash.clone(),
+            format: probed.format,
+            byte_size: staged.size,
+            width: probed.width,
+            height: probed.height,
+            title: describe.title,
+            caption: describe.caption,
+            visibility: describe.visibility,
+            shot: probed.shot,
+        };
+        // A failed photo of these bytes may have failed for want of them:
+        // store them again rather than trust that they are there.
+        let refresh = existing.is_some();
+        for _ in 0..3 {
+            let reservation = blobs::reserve(self.db.as_ref(), &staged.hash, probed.format).await?;
+            if refresh || !reservation.stored {
+                if let Err(e) = self.store_original(staged, probed.format).await {
+                    blobs::abandon(self.db.as_ref(), &self.store, &self.caches, &reservation).await;
+                    return Err(e.into());
+                }
             }
+            let inserted = match self
+                .db
+                .insert_photo(photo.clone(), &reservation.id, now_millis())
+                .await
+            {
+                Ok(Some(inserted)) => inserted,
+                Ok(None) => {
+                    tracing::warn!(hash = %staged.hash, "an upload outlived its reservation; starting over");
+                    continue;
+                }
+                Err(e) => {
+                    blobs::abandon(self.db.as_ref(), &self.store, &self.caches, &reservation).await;
+                    return Err(e.into());
+                }
+            };
+            self.caches.invalidate_photo(&inserted.photo().id).await;
+            self.queue.wake();
+            return Ok(inserted);
         }
-        let inserted = self
-            .db
-            .insert_photo(
-                NewPhoto {
-                    id: PhotoId::generate(),
-                    owner: owner.id.clone(),
-                    hash: staged.hash.clone(),
-                    format: probed.format,
-                    byte_size: staged.size,
-                    width: probed.width,
-                    height: probed.height,
-                    title: describe.title,
-                    caption: describe.caption,
-                    visibility: describe.visibility,
-                    shot: probed.shot,
-                },
-                now_millis(),
-            )
-            .await?;
-        self.caches.invalidate_photo(&inserted.photo().id).await;
-        self.queue.wake();
-        Ok(inserted)
+        Err(IngestError::Blob(BlobError::Busy))
+    }
+
+    async fn store_original(&self, staged: &Staged, format: ImageFormat) -> Result<(), StoreError> {
+        let key = BlobKey::original(&staged.hash, format);
+        match &staged.bytes {
+            Some(bytes) => self.store.put(&key, bytes.clone()).await,
+            None => self.store.put_file(&key, staged.path()).await,
+        }
     }
 }

@@ -28,6 +28,8 @@
 
 /// Accounts, password hashing and tokens.
 pub mod auth;
+/// When an original's blobs may be relied on or deleted, and deleting them.
+pub mod blobs;
 /// In-process caches for rows, pages and media bytes.
 pub mod cache;
 /// What the CLI subcommands do.
@@ -216,6 +218,12 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =
         web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
+    blobs::spawn_sweeper(
+        db.clone(),
+        store.clone(),
+        caches.clone(),
+        stopping_rx.clone(),
+    );
     let history = history::History::default();
     tokio::spawn(
         history

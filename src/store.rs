@@ -238,6 +238,23 @@ impl Store {
             .boxed())
     }
 
+    /// Every variant stored for original `hash`, whatever its spec, format
+    /// or render revision (a render may have stored some that no row names).
+    pub async fn variants_of(&self, hash: &ContentHash) -> StoreResult<Vec<BlobKey>> {
+        let h = hash.as_str();
+        let prefix = Path::from(format!("variants/{}/{h}", &h[..2]));
+        let mut keys = Vec::new();
+        let mut listing = self.inner.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            match BlobKey::parse(meta?.location.as_ref()) {
+                Some(key) => keys.push(key),
+                // Not a key Scoot writes: leave it alone.
+                None => continue,
+            }
+        }
+        Ok(keys)
+    }
+
     /// Removes a blob; a blob that is already gone is not an error.
     pub async fn delete(&self, key: &BlobKey) -> StoreResult<()> {
         match self.inner.delete(&key.path()).await {

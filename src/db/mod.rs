@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AlbumId, ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
-    Visibility,
+    AlbumId, ContentHash, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UploadId,
+    UserId, Visibility,
 };
 
 /// Creates the table that records applied migrations.
@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "sharing", include_str!("migrations/0003_sharing.sql")),
     (4, "albums", include_str!("migrations/0004_albums.sql")),
     (5, "failures", include_str!("migrations/0005_failures.sql")),
+    (6, "blobs", include_str!("migrations/0006_blobs.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -251,9 +252,42 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub struct Deleted {
     pub photo: Photo,
-    /// Another photo (another owner's upload of the same bytes) still uses
-    /// the original and its variants, so the blobs must stay.
-    pub blobs_shared: bool,
+    /// Set when this was the last user of the photo's original: its blobs
+    /// are now claimed for deletion (see [`Released`]). `None` while
+    /// another photo or an upload still uses them.
+    pub released: Option<Released>,
+}
+
+/// An upload's hold on its original's blobs, from [`Repo::reserve_blob`]
+/// until [`Repo::insert_photo`] commits the photo (or
+/// [`Repo::abandon_upload`] lets go): while it lasts, the blobs are not
+/// deleted.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: UploadId,
+    /// A photo that is not failed uses these bytes, so the store holds the
+    /// original and the upload need not store it again.
+    pub stored: bool,
+}
+
+/// What [`Repo::reserve_blob`] found.
+#[derive(Debug, Clone)]
+pub enum Reserve {
+    Reserved(Reservation),
+    /// The blobs were found unused and are being deleted: nothing may use
+    /// them until that ends, and then the original must be stored again.
+    Deleting,
+}
+
+/// Blobs of an original that a transaction found unused and claimed for
+/// deletion at `claimed_at`. The caller deletes the original and every
+/// variant of `hash` from the store, then calls [`Repo::forget_blob`].
+/// Nothing can reserve or use them meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    pub claimed_at: Millis,
 }
 
 /// An owner's named set of their own photos.
@@ -356,8 +390,48 @@ pub trait Repo: Send + Sync + 'static {
     ) -> DbResult<Option<User>>;
     async fn delete_token(&self, token_hash: &str) -> DbResult<()>;
 
-    /// Records an upload: the photo row and its render job, in one transaction.
-    async fn insert_photo(&self, photo: NewPhoto, now: Millis) -> DbResult<Inserted>;
+    /// Holds the blobs of original `hash` for an upload, so they are not
+    /// deleted before its photo commits (creating their record if new).
+    async fn reserve_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Reserve>;
+    /// Records an upload: the photo row and its render job, in one
+    /// transaction that also ends the upload's reservation. `None` (nothing
+    /// written) if the reservation had expired: the upload must start over.
+    async fn insert_photo(
+        &self,
+        photo: NewPhoto,
+        upload: &UploadId,
+        now: Millis,
+    ) -> DbResult<Option<Inserted>>;
+    /// Ends a reservation without a photo; the blobs are released if that
+    /// leaves them unused.
+    async fn abandon_upload(&self, upload: &UploadId, now: Millis) -> DbResult<Option<Released>>;
+    /// Claims the blobs of `hash` for deletion if nothing uses them (a
+    /// render whose photo was deleted may have stored variants of bytes
+    /// nobody holds any more).
+    async fn release_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Option<Released>>;
+    /// After the store deleted released blobs: drops their record, unless
+    /// another claim has taken them over since.
+    async fn forget_blob(&self, released: &Released) -> DbResult<()>;
+    /// Recovers from processes that died mid-way: ends reservations started
+    /// before `uploads_before` (releasing blobs they leave unused), and
+    /// claims afresh the blobs whose deletion was claimed before
+    /// `deletions_before` and never finished. Returns what to delete.
+    async fn stale_blobs(
+        &self,
+        uploads_before: Millis,
+        deletions_before: Millis,
+        now: Millis,
+    ) -> DbResult<Vec<Released>>;
     async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>>;
     /// The owner's photo of these bytes, if they uploaded them before.
     async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>>;
@@ -384,8 +458,10 @@ pub trait Repo: Send + Sync + 'static {
     ) -> DbResult<Option<Photo>>;
     /// The photo whose share link carries `token`.
     async fn photo_by_share_token(&self, token: &str) -> DbResult<Option<Photo>>;
-    /// Removes a photo, its variants and any job; `None` if it did not exist.
-    async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>>;
+    /// Removes a photo, its variants and any job, and releases its
+    /// original's blobs if it was their last user; `None` if it did not
+    /// exist.
+    async fn delete_photo(&self, id: &PhotoId, now: Millis) -> DbResult<Option<Deleted>>;
 
     /// Bytes in the object store that rows account for: each distinct
     /// original and variant once (duplicates share their blobs).

@@ -30,6 +30,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 
 use super::pipeline::{self, RenderSettings, Rendered, Scratch};
+use crate::blobs;
 use crate::cache::Caches;
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo, Variant};
@@ -487,7 +488,22 @@ impl Worker {
                 tracing::info!(photo = %job.photo_id, ms = started.elapsed().as_millis() as u64, "rendered");
                 Ok(())
             }
-            Outcome::Gone => Ok(()),
+            Outcome::Gone => {
+                // The variants just stored may be the last use of these
+                // bytes: delete them unless another photo uses them.
+                if let Err(e) = blobs::release(
+                    db.as_ref(),
+                    &self.deps.store,
+                    &self.deps.caches,
+                    &job.hash,
+                    job.format,
+                )
+                .await
+                {
+                    tracing::warn!(photo = %job.photo_id, error = %e, "cannot release the blobs of a deleted photo");
+                }
+                Ok(())
+            }
             Outcome::Failed(reason) => {
                 tracing::warn!(photo = %job.photo_id, %reason, "render failed");
                 db.fail_job(&job.id, &job.photo_id, &reason, now).await

@@ -15,6 +15,7 @@ use super::session::{require_user, viewer};
 use super::upload::{self, MAX_CAPTION, MAX_TITLE, Received};
 use super::urls::Urls;
 use super::{AppState, OrReject, with_state};
+use crate::blobs;
 use crate::db::{Cursor, Inserted, Photo, PhotoEdit, User};
 use crate::domain::{GeoPoint, PhotoId, Visibility, now_millis};
 use crate::store::BlobKey;
@@ -216,8 +217,8 @@ pub async fn load_page(
     Ok((photos, next))
 }
 
-/// Removes a photo if `user` may: its row (and variants and job) first, then
-/// — unless another upload of the same bytes still uses them — its blobs.
+/// Removes a photo if `user` may: its row (and variants and job) first,
+/// then — if no other photo or upload uses the same bytes — its blobs.
 pub async fn delete_photo(state: &AppState, user: &User, id: &PhotoId) -> Result<(), Failure> {
     let photo = load_photo(state, id)
         .await?
@@ -225,25 +226,14 @@ pub async fn delete_photo(state: &AppState, user: &User, id: &PhotoId) -> Result
     if photo.owner != user.id && !user.is_admin {
         return Err(Failure::forbidden());
     }
-    let Some(deleted) = state.db.delete_photo(id).await? else {
+    let Some(deleted) = state.db.delete_photo(id, now_millis()).await? else {
         return Err(Failure::not_found("photo"));
     };
     state.caches.invalidate_photo(id).await;
-    let p = &deleted.photo;
-    let keys = p
-        .variants
-        .iter()
-        .filter_map(|v| BlobKey::parse(&v.key))
-        .chain(std::iter::once(BlobKey::original(&p.hash, p.format)));
-    for key in keys {
-        state.caches.invalidate_media(key.as_str()).await;
-        if !deleted.blobs_shared {
-            // The row is gone; a blob left behind is an orphan for
-            // `scoot check --repair`, never a dangling reference.
-            if let Err(e) = state.store.delete(&key).await {
-                tracing::warn!(key = key.as_str(), error = %e, "could not delete blob");
-            }
-        }
+    if let Some(released) = &deleted.released {
+        // The row is gone; if this fails, the claim stays and the sweep
+        // deletes the blobs later.
+        blobs::delete_logged(state.db.as_ref(), &state.store, &state.caches, released).await;
     }
     tracing::info!(photo = %id, user = %user.name, "photo deleted");
     Ok(())

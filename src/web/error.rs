@@ -15,6 +15,7 @@ use warp::{Rejection, Reply};
 
 use super::pages::ErrorPage;
 use super::urls::Urls;
+use crate::blobs::BlobError;
 use crate::db::DbError;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
@@ -107,6 +108,7 @@ impl From<IngestError> for Failure {
         match e {
             IngestError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             IngestError::Refused(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()),
+            IngestError::Blob(BlobError::Busy) => Self::busy(e.to_string(), 1),
             other => Self::internal(other),
         }
     }

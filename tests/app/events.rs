@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 
-use scoot::db::NewPhoto;
+use scoot::db::{NewPhoto, Reserve};
 use scoot::domain::{ContentHash, ImageFormat, PhotoId, ShotFacts, Visibility, now_millis};
 
 use crate::helpers::{spawn_app, spawn_app_with};
@@ -103,11 +103,19 @@ async fn open_streams_end_when_scoot_shuts_down() {
     let (alice, _) = db.user_by_name("alice").await.unwrap().unwrap();
     let id = PhotoId::generate();
     let later = now_millis() + 3_600_000;
+    let hash = ContentHash::of(b"never rendered");
+    let Reserve::Reserved(reservation) = db
+        .reserve_blob(&hash, ImageFormat::Jpeg, later)
+        .await
+        .unwrap()
+    else {
+        panic!("nothing deletes these bytes");
+    };
     db.insert_photo(
         NewPhoto {
             id: id.clone(),
             owner: alice.id,
-            hash: ContentHash::of(b"never rendered"),
+            hash,
             format: ImageFormat::Jpeg,
             byte_size: 14,
             width: 40,
@@ -117,6 +125,7 @@ async fn open_streams_end_when_scoot_shuts_down() {
             visibility: Visibility::Public,
             shot: ShotFacts::default(),
         },
+        &reservation.id,
         later,
     )
     .await

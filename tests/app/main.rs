@@ -3,6 +3,7 @@
 
 mod admin;
 mod albums;
+mod blobs;
 mod crash;
 mod events;
 mod fidelity;

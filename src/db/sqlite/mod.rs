@@ -7,8 +7,10 @@
 //! (DESIGN.md invariant 5).
 //!
 //! - [`albums`]: the album queries.
+//! - [`blobs`]: who uses an original's blobs, and claiming unused ones.
 
 mod albums;
+mod blobs;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,13 +21,15 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
     Album, AlbumCard, AlbumEdit, ClaimedJob, Cursor, DbError, DbResult, Deleted, Inserted,
-    MIGRATIONS, NewAlbum, NewPhoto, Photo, PhotoEdit, Repo, TokenKind, User, Variant,
+    MIGRATIONS, NewAlbum, NewPhoto, Photo, PhotoEdit, Released, Repo, Reserve, TokenKind, User,
+    Variant,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::domain::{
-    AlbumId, ContentHash, GeoPoint, JobId, Millis, PhotoId, PhotoStatus, ShotFacts, UserId,
+    AlbumId, ContentHash, GeoPoint, ImageFormat, JobId, Millis, PhotoId, PhotoStatus, ShotFacts,
+    UploadId, UserId,
 };
 
 const READERS: usize = 4;
@@ -467,8 +471,60 @@ impl Repo for SqliteRepo {
         .await
     }
 
-    async fn insert_photo(&self, p: NewPhoto, now: Millis) -> DbResult<Inserted> {
+    async fn reserve_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Reserve> {
+        let hash = hash.clone();
+        self.write_relaxed(move |tx| blobs::reserve(tx, &hash, format, now))
+            .await
+    }
+
+    async fn abandon_upload(&self, upload: &UploadId, now: Millis) -> DbResult<Option<Released>> {
+        let upload = upload.clone();
+        self.write(move |tx| blobs::abandon(tx, &upload, now)).await
+    }
+
+    async fn release_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Option<Released>> {
+        let hash = hash.clone();
+        self.write(move |tx| blobs::release(tx, &hash, format, now))
+            .await
+    }
+
+    async fn forget_blob(&self, released: &Released) -> DbResult<()> {
+        let released = released.clone();
+        self.write(move |tx| blobs::forget(tx, &released)).await
+    }
+
+    async fn stale_blobs(
+        &self,
+        uploads_before: Millis,
+        deletions_before: Millis,
+        now: Millis,
+    ) -> DbResult<Vec<Released>> {
+        self.write(move |tx| blobs::stale(tx, uploads_before, deletions_before, now))
+            .await
+    }
+
+    async fn insert_photo(
+        &self,
+        p: NewPhoto,
+        upload: &UploadId,
+        now: Millis,
+    ) -> DbResult<Option<Inserted>> {
+        let upload = upload.clone();
         self.write(move |tx| {
+            blobs::lock(tx, &p.hash, p.format, now)?;
+            if !blobs::end_reservation(tx, &upload)? {
+                return Ok(None);
+            }
             let existing: Option<String> = tx
                 .query_row(
                     "SELECT id FROM photos WHERE owner_id = ?1 AND original_hash = ?2",
@@ -488,7 +544,7 @@ impl Repo for SqliteRepo {
                 }
                 let photo = load_photo(tx, &id)?
                     .ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;
-                return Ok(Inserted::Duplicate(photo));
+                return Ok(Some(Inserted::Duplicate(photo)));
             }
             tx.execute(
                 "INSERT INTO photos (id, owner_id, original_hash, original_format, original_size,
@@ -525,7 +581,7 @@ impl Repo for SqliteRepo {
             insert_job(tx, &p.id, now)?;
             let photo =
                 load_photo(tx, &p.id)?.ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;
-            Ok(Inserted::New(photo))
+            Ok(Some(Inserted::New(photo)))
         })
         .await
     }
@@ -663,22 +719,20 @@ impl Repo for SqliteRepo {
             .await
     }
 
-    async fn delete_photo(&self, id: &PhotoId) -> DbResult<Option<Deleted>> {
+    async fn delete_photo(&self, id: &PhotoId, now: Millis) -> DbResult<Option<Deleted>> {
         let id = id.clone();
         self.write(move |tx| {
             let Some(photo) = load_photo(tx, &id)? else {
                 return Ok(None);
             };
+            let (state, format) = blobs::lock(tx, &photo.hash, photo.format, now)?;
             tx.execute("DELETE FROM photos WHERE id = ?1", [id.as_str()])?;
-            let others: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM photos WHERE original_hash = ?1",
-                [photo.hash.as_str()],
-                |r| r.get(0),
-            )?;
-            Ok(Some(Deleted {
-                photo,
-                blobs_shared: others > 0,
-            }))
+            let released = match state {
+                blobs::State::Live => blobs::release_if_unused(tx, &photo.hash, format, now)?,
+                // A photo never uses blobs being deleted; nothing to add.
+                blobs::State::Deleting => None,
+            };
+            Ok(Some(Deleted { photo, released }))
         })
         .await
     }

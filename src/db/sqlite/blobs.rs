@@ -1,0 +1,194 @@
+//! Who uses an original's blobs, on SQLite: the synchronous halves of the
+//! blob methods of [`Repo`](crate::db::Repo), run inside write transactions.
+//!
+//! Every transaction that adds or removes a user of a blob (a photo row, an
+//! upload's reservation) starts with [`lock`], which writes the blob's row.
+//! SQLite runs one write transaction at a time, so "is anything still using
+//! it?" and "use it" can never interleave. The same statements keep that
+//! promise on PostgreSQL: `INSERT … ON CONFLICT … DO UPDATE` takes the row's
+//! lock (or creates the row) and holds it until commit, so a second
+//! transaction on the same hash waits there, and under READ COMMITTED the
+//! statements it runs after the wait see everything the first committed.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::corrupt;
+use crate::db::{DbResult, Released, Reservation, Reserve};
+use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
+
+/// The blob row's state after [`lock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    Live,
+    Deleting,
+}
+
+/// Writes the row of `hash` (creating it `live` if missing) and returns its
+/// state and the original's format. Call this before anything else that
+/// reads or changes who uses the blob.
+pub(super) fn lock(
+    tx: &Transaction<'_>,
+    hash: &ContentHash,
+    format: ImageFormat,
+    now: Millis,
+) -> DbResult<(State, ImageFormat)> {
+    let (state, format): (String, String) = tx
+        .prepare_cached(
+            "INSERT INTO blobs (hash, format, state, claimed_at, changed_at)
+             VALUES (?1, ?2, 'live', NULL, ?3)
+             ON CONFLICT (hash) DO UPDATE SET changed_at = excluded.changed_at
+             RETURNING state, format",
+        )?
+        .query_row(params![hash.as_str(), format.as_str(), now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let state = match state.as_str() {
+        "live" => State::Live,
+        "deleting" => State::Deleting,
+        other => return Err(corrupt("blob state")(other)),
+    };
+    Ok((state, format.parse().map_err(corrupt("blob format"))?))
+}
+
+/// A reservation for an upload of `hash`, unless its blobs are being deleted.
+pub(super) fn reserve(
+    tx: &Transaction<'_>,
+    hash: &ContentHash,
+    format: ImageFormat,
+    now: Millis,
+) -> DbResult<Reserve> {
+    if lock(tx, hash, format, now)?.0 == State::Deleting {
+        return Ok(Reserve::Deleting);
+    }
+    let stored: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM photos WHERE original_hash = ?1 AND status <> 'failed')",
+        )?
+        .query_row([hash.as_str()], |r| r.get(0))?;
+    let id = UploadId::generate();
+    tx.prepare_cached("INSERT INTO blob_uploads (id, hash, started_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id.as_str(), hash.as_str(), now])?;
+    Ok(Reserve::Reserved(Reservation { id, stored }))
+}
+
+/// Ends reservation `id` (after [`lock`] on its hash); `false` if it had
+/// expired already.
+pub(super) fn end_reservation(tx: &Transaction<'_>, id: &UploadId) -> DbResult<bool> {
+    Ok(tx
+        .prepare_cached("DELETE FROM blob_uploads WHERE id = ?1")?
+        .execute([id.as_str()])?
+        > 0)
+}
+
+/// The hash reservation `id` holds, if it is still there.
+pub(super) fn reserved_hash(tx: &Transaction<'_>, id: &UploadId) -> DbResult<Option<ContentHash>> {
+    let hash: Option<String> = tx
+        .prepare_cached("SELECT hash FROM blob_uploads WHERE id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?;
+    hash.map(|h| h.parse().map_err(corrupt("blob hash")))
+        .transpose()
+}
+
+/// Claims the blobs of `hash` for deletion if no photo and no upload uses
+/// them. The row must be locked by this transaction already.
+pub(super) fn release_if_unused(
+    tx: &Transaction<'_>,
+    hash: &ContentHash,
+    format: ImageFormat,
+    now: Millis,
+) -> DbResult<Option<Released>> {
+    let used: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM photos WHERE original_hash = ?1)
+                 OR EXISTS (SELECT 1 FROM blob_uploads WHERE hash = ?1)",
+        )?
+        .query_row([hash.as_str()], |r| r.get(0))?;
+    if used {
+        return Ok(None);
+    }
+    let claimed = tx
+        .prepare_cached(
+            "UPDATE blobs SET state = 'deleting', claimed_at = ?2, changed_at = ?2
+             WHERE hash = ?1 AND state = 'live'",
+        )?
+        .execute(params![hash.as_str(), now])?;
+    Ok((claimed > 0).then(|| Released {
+        hash: hash.clone(),
+        format,
+        claimed_at: now,
+    }))
+}
+
+/// Locks `hash` and claims its blobs if nothing uses them.
+pub(super) fn release(
+    tx: &Transaction<'_>,
+    hash: &ContentHash,
+    format: ImageFormat,
+    now: Millis,
+) -> DbResult<Option<Released>> {
+    match lock(tx, hash, format, now)? {
+        (State::Live, format) => release_if_unused(tx, hash, format, now),
+        (State::Deleting, _) => Ok(None),
+    }
+}
+
+/// Ends reservation `id` without a photo, releasing the blobs if unused.
+pub(super) fn abandon(
+    tx: &Transaction<'_>,
+    id: &UploadId,
+    now: Millis,
+) -> DbResult<Option<Released>> {
+    let Some(hash) = reserved_hash(tx, id)? else {
+        return Ok(None);
+    };
+    // The format is the row's: `lock` only uses this one for a new row.
+    let (_, format) = lock(tx, &hash, ImageFormat::Jpeg, now)?;
+    end_reservation(tx, id)?;
+    release_if_unused(tx, &hash, format, now)
+}
+
+/// Drops the record of deleted blobs, if the claim is still this one.
+pub(super) fn forget(tx: &Transaction<'_>, released: &Released) -> DbResult<()> {
+    tx.prepare_cached(
+        "DELETE FROM blobs WHERE hash = ?1 AND state = 'deleting' AND claimed_at = ?2",
+    )?
+    .execute(params![released.hash.as_str(), released.claimed_at])?;
+    Ok(())
+}
+
+/// Ends reservations older than `uploads_before` and re-claims deletions
+/// claimed before `deletions_before`; returns every claim made.
+pub(super) fn stale(
+    tx: &Transaction<'_>,
+    uploads_before: Millis,
+    deletions_before: Millis,
+    now: Millis,
+) -> DbResult<Vec<Released>> {
+    let expired: Vec<String> = tx
+        .prepare_cached("SELECT id FROM blob_uploads WHERE started_at < ?1")?
+        .query_map([uploads_before], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut released = Vec::new();
+    for id in expired {
+        let id: UploadId = id.parse().map_err(corrupt("upload id"))?;
+        tracing::warn!(upload = %id, "an upload's reservation expired; releasing it");
+        released.extend(abandon(tx, &id, now)?);
+    }
+    let stuck: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT hash, format FROM blobs WHERE state = 'deleting' AND claimed_at < ?1",
+        )?
+        .query_map([deletions_before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (hash, format) in stuck {
+        tx.prepare_cached("UPDATE blobs SET claimed_at = ?2, changed_at = ?2 WHERE hash = ?1")?
+            .execute(params![hash, now])?;
+        released.push(Released {
+            hash: hash.parse().map_err(corrupt("blob hash"))?,
+            format: format.parse().map_err(corrupt("blob format"))?,
+            claimed_at: now,
+        });
+    }
+    Ok(released)
+}

@@ -3,7 +3,8 @@
 //! People upload photos; Scoot keeps the originals in an object store,
 //! renders the sizes pages need on a background pool, and serves gallery
 //! pages and image bytes with the caching semantics a CDN expects. See
-//! `DESIGN.md` for the classic stack each part stands in for.
+//! `docs/architecture.md` for the classic stack each part stands in for,
+//! the data flow and the invariants.
 //!
 //! # Code map
 //!

@@ -1,7 +1,7 @@
 //! The object store (S3 of the classic stack): immutable, content-addressed
 //! blobs behind one small wrapper over the `object_store` crate.
 //!
-//! Key layout (DESIGN.md invariant 2 — a key never changes meaning):
+//! Key layout (docs/architecture.md invariant 2 — a key never changes meaning):
 //!
 //! ```text
 //! originals/<h0h1>/<sha256>.<ext>                         the uploaded bytes

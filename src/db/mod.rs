@@ -1,4 +1,4 @@
-//! The database: the truth about what exists (DESIGN.md invariant 1).
+//! The database: the truth about what exists (docs/architecture.md invariant 1).
 //!
 //! [`Repo`] speaks in domain terms (photos, users, render jobs); each engine
 //! implements it. Today that is SQLite ([`sqlite`]); Postgres runs the same

@@ -16,7 +16,7 @@
 //!
 //! Architecture invariant: this module touches no database, store, cache or
 //! network. It is deterministic: the same bytes and settings give the same
-//! output bytes (DESIGN.md invariant 4).
+//! output bytes (docs/architecture.md invariant 4).
 
 use std::io::Cursor;
 

@@ -1,6 +1,6 @@
 //! Looking at an image without decoding it: format from the magic bytes,
 //! dimensions and EXIF from the header. Uploads are accepted or refused on
-//! what this finds (DESIGN.md invariant 6), before any pixel is decoded.
+//! what this finds (docs/architecture.md invariant 6), before any pixel is decoded.
 
 use std::io::{BufRead, Cursor, Read, Seek};
 

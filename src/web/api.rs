@@ -1,5 +1,5 @@
-//! The JSON API under `/api` (shapes in DESIGN.md, "The HTTP and CLI
-//! contract"). Errors are `{"error": "…"}`.
+//! The JSON API under `/api` (its shapes are the README's "HTTP" section).
+//! Errors are `{"error": "…"}`.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! DESIGN.md invariant 3: no accepted upload is ever lost. The real binary is
+//! docs/architecture.md invariant 3: no accepted upload is ever lost. The real binary is
 //! killed with SIGKILL while renders are queued, restarted on the same data,
 //! and every accepted photo must end up rendered.
 

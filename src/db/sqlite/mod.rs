@@ -4,7 +4,7 @@
 //! anyway) and a few reader connections that WAL lets run alongside it. Every
 //! call crosses into the blocking pool through [`SqliteRepo::read`] or
 //! [`SqliteRepo::write`], the one seam between async code and SQLite
-//! (DESIGN.md invariant 5).
+//! (docs/architecture.md invariant 5).
 //!
 //! - [`albums`]: the album queries.
 //! - [`blobs`]: who uses an original's blobs, and claiming unused ones.

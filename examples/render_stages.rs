@@ -59,7 +59,7 @@ fn main() {
         let planes = format!(
             " (to planes {:.1?})",
             best_of(5, || {
-                scoot::render::jpeg::decode_planes(&bytes, 1600, &settings.limits, |n| vec![0; n])
+                scoot::render::planes::decode_jpeg(&bytes, 1600, &settings.limits, |n| vec![0; n])
                     .unwrap();
             })
         );

@@ -14,8 +14,9 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use tokio::sync::Semaphore;
 
-use crate::db::{DbError, Repo, TokenKind, User};
+use crate::db::{DbError, Repo};
 use crate::domain::{ContentHash, now_millis, random_hex};
+use crate::model::{TokenKind, User};
 
 /// Why an account operation was refused or failed.
 #[derive(Debug, thiserror::Error)]

@@ -33,7 +33,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::Caches;
+use crate::changes::Changes;
 use crate::db::{DbError, Released, Repo, Reservation, Reserve};
 use crate::domain::{ContentHash, ImageFormat, now_millis};
 use crate::store::{BlobKey, Store, StoreError};
@@ -84,7 +84,7 @@ pub async fn reserve(
 
 /// Ends a reservation whose upload failed, deleting the blobs if that was
 /// their last use. Errors are logged: the sweep cleans up after them.
-pub async fn abandon(db: &dyn Repo, store: &Store, caches: &Caches, reservation: &Reservation) {
+pub async fn abandon(db: &dyn Repo, store: &Store, changes: &Changes, reservation: &Reservation) {
     let released = match db.abandon_upload(&reservation.id, now_millis()).await {
         Ok(released) => released,
         Err(e) => {
@@ -93,7 +93,7 @@ pub async fn abandon(db: &dyn Repo, store: &Store, caches: &Caches, reservation:
         }
     };
     if let Some(released) = released {
-        delete_logged(db, store, caches, &released).await;
+        delete_logged(db, store, changes, &released).await;
     }
 }
 
@@ -102,12 +102,12 @@ pub async fn abandon(db: &dyn Repo, store: &Store, caches: &Caches, reservation:
 pub async fn release(
     db: &dyn Repo,
     store: &Store,
-    caches: &Caches,
+    changes: &Changes,
     hash: &ContentHash,
     format: ImageFormat,
 ) -> Result<(), BlobError> {
     if let Some(released) = db.release_blob(hash, format, now_millis()).await? {
-        delete(db, store, caches, &released).await?;
+        delete(db, store, changes, &released).await?;
     }
     Ok(())
 }
@@ -117,7 +117,7 @@ pub async fn release(
 pub async fn delete(
     db: &dyn Repo,
     store: &Store,
-    caches: &Caches,
+    changes: &Changes,
     released: &Released,
 ) -> Result<(), BlobError> {
     let mut keys = store.variants_of(&released.hash).await?;
@@ -127,7 +127,7 @@ pub async fn delete(
             return Err(BlobError::LeaseSpent(released.hash.clone()));
         }
         store.delete(key).await?;
-        caches.invalidate_media(key.as_str()).await;
+        changes.blob_deleted(key.as_str()).await;
     }
     db.forget_blob(released).await?;
     tracing::debug!(hash = %released.hash, blobs = keys.len(), "deleted unused blobs");
@@ -136,21 +136,21 @@ pub async fn delete(
 
 /// [`delete`], with a failure logged rather than returned: the claim stays,
 /// and the sweep deletes them later.
-pub async fn delete_logged(db: &dyn Repo, store: &Store, caches: &Caches, released: &Released) {
-    if let Err(e) = delete(db, store, caches, released).await {
+pub async fn delete_logged(db: &dyn Repo, store: &Store, changes: &Changes, released: &Released) {
+    if let Err(e) = delete(db, store, changes, released).await {
         tracing::warn!(hash = %released.hash, error = %e, "could not delete unused blobs yet");
     }
 }
 
 /// Finishes what processes that died mid-way left: expired reservations
 /// and unfinished deletions. Returns how many blobs' deletions it ran.
-pub async fn sweep(db: &dyn Repo, store: &Store, caches: &Caches) -> Result<usize, BlobError> {
+pub async fn sweep(db: &dyn Repo, store: &Store, changes: &Changes) -> Result<usize, BlobError> {
     let now = now_millis();
     let stale = db
         .stale_blobs(now - UPLOAD_LEASE_MS, now - DELETION_LEASE_MS, now)
         .await?;
     for released in &stale {
-        delete_logged(db, store, caches, released).await;
+        delete_logged(db, store, changes, released).await;
     }
     Ok(stale.len())
 }
@@ -159,12 +159,12 @@ pub async fn sweep(db: &dyn Repo, store: &Store, caches: &Caches) -> Result<usiz
 pub fn spawn_sweeper(
     db: Arc<dyn Repo>,
     store: Store,
-    caches: Caches,
+    changes: Changes,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match sweep(db.as_ref(), &store, &caches).await {
+            match sweep(db.as_ref(), &store, &changes).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(blobs = n, "finished deletions that a stopped process left")

@@ -4,8 +4,9 @@
 //! - gallery pages (a page of photo records) by cursor,
 //! - media bytes by storage key, bounded by total bytes.
 //!
-//! Whoever changes a photo calls [`Caches::invalidate_photo`] (an album,
-//! [`Caches::album_changed`]); that drops its
+//! Only [`crate::changes::Changes`] invalidates: a photo change calls
+//! [`Caches::invalidate_photo`] (an album change, [`Caches::album_changed`]),
+//! which drops its
 //! record and every gallery page (pages are cheap to rebuild, and a precise
 //! index of which page holds which photo is not worth its bugs), then moves
 //! [`Caches::changed_at`] on. Gallery pages and rendered HTML
@@ -26,8 +27,8 @@ use moka::future::Cache;
 use prometheus::IntCounterVec;
 
 use crate::config::CacheConfig;
-use crate::db::Photo;
 use crate::domain::{Millis, PhotoId, now_millis};
+use crate::model::Photo;
 
 /// Bytes of a stored blob with the facts needed for HTTP validators.
 #[derive(Clone)]

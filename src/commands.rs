@@ -4,7 +4,9 @@
 
 use std::io::BufRead;
 
-use crate::auth::{self, AuthError};
+use crate::app::AppError;
+use crate::app::accounts::Accounts;
+use crate::auth::Hasher;
 use crate::config::Config;
 use crate::{StartError, db};
 
@@ -14,7 +16,7 @@ pub enum CommandError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    App(#[from] AppError),
     #[error(transparent)]
     Db(#[from] db::DbError),
     #[error("{0}")]
@@ -50,23 +52,22 @@ pub async fn user_add(
     password: &str,
     admin: bool,
 ) -> Result<String, CommandError> {
-    let db = db::open(&config.database_url()).await?;
-    let user = auth::create_user(
-        db.as_ref(),
-        &auth::Hasher::new(1),
-        name,
-        password,
-        admin,
-        false,
-    )
-    .await?
-    .ok_or_else(|| CommandError::Input("user was not created".into()))?;
+    let user = accounts(config)
+        .await?
+        .create_user(name, password, admin)
+        .await?;
     let role = if user.is_admin { "admin" } else { "user" };
     Ok(format!("created {role} {}", user.name))
 }
 
 /// `scoot token create NAME`: the new bearer token, and nothing else.
 pub async fn token_create(config: &Config, name: &str) -> Result<String, CommandError> {
+    Ok(accounts(config).await?.api_token(name).await?)
+}
+
+/// The account service on the configured database, for commands that
+/// need nothing else (one hashing thread is plenty for one password).
+async fn accounts(config: &Config) -> Result<Accounts, CommandError> {
     let db = db::open(&config.database_url()).await?;
-    Ok(auth::api_token_for(db.as_ref(), name).await?)
+    Ok(Accounts::new(db, Hasher::new(1), config.auth.clone(), None))
 }

@@ -20,12 +20,19 @@ use futures_util::FutureExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::app::AppError;
+use crate::app::uploads::{Describe, Staged};
+use crate::changes::Change;
 use crate::config::Config;
-use crate::db::{Inserted, User};
 use crate::domain::{PhotoId, PhotoStatus, Visibility};
-use crate::ingest::{Describe, IngestError, Staged};
-use crate::render::RenderEvent;
+use crate::model::{Inserted, User};
 use crate::{Core, StartError, start_core};
+
+/// A render of one of this run's photos reached its end.
+struct Settled {
+    photo: PhotoId,
+    status: PhotoStatus,
+}
 
 /// Extensions worth opening; the content is still sniffed.
 const EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif"];
@@ -77,7 +84,7 @@ pub enum ImportError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    App(#[from] AppError),
     #[error("{0}")]
     Setup(String),
 }
@@ -195,7 +202,7 @@ pub async fn import(
         visibility: who.visibility,
         ..Describe::default()
     };
-    let mut events = core.render.subscribe();
+    let mut events = core.app.changes().subscribe();
     let mut summary = ImportSummary::default();
     let mut rendering: HashMap<PhotoId, Pending> = HashMap::new();
     let mut progress = Progress::new(files.len());
@@ -221,7 +228,11 @@ pub async fn import(
             biased;
             () = &mut interrupt => summary.interrupted = true,
             event = events.recv() => match event {
-                Ok(e) => settle(&core, e, &mut rendering, &mut summary).await?,
+                Ok(change) => {
+                    if let Some(e) = settled(change) {
+                        settle(&core, e, &mut rendering, &mut summary).await?;
+                    }
+                }
                 Err(RecvError::Lagged(_)) => resync_pending(&core, &mut rendering, &mut summary).await?,
                 Err(RecvError::Closed) => break,
             },
@@ -236,15 +247,25 @@ pub async fn import(
     Ok(summary)
 }
 
+/// The render outcome a change announces, if it is one.
+fn settled(change: Change) -> Option<Settled> {
+    match change {
+        Change::Photo {
+            id,
+            settled: Some(status),
+        } => Some(Settled { photo: id, status }),
+        _ => None,
+    }
+}
+
 async fn owner(core: &Core, name: Option<&str>) -> Result<User, ImportError> {
+    let accounts = &core.app.accounts;
     match name {
-        Some(name) => Ok(core
-            .db
-            .user_by_name(name)
+        Some(name) => accounts
+            .named(name)
             .await?
-            .ok_or_else(|| ImportError::Setup(format!("no such user: {name}")))?
-            .0),
-        None => core.db.first_admin().await?.ok_or_else(|| {
+            .ok_or_else(|| ImportError::Setup(format!("no such user: {name}"))),
+        None => accounts.first_admin().await?.ok_or_else(|| {
             ImportError::Setup(
                 "no administrator to import for: create one with `scoot user add NAME --admin`, or pass --user".into(),
             )
@@ -264,13 +285,14 @@ async fn ingest_one(
         Ok(s) => s,
         Err(e) => return summary.failed.push((path, e.to_string())),
     };
-    if staged.size > core.ingest.max_bytes {
-        let e = IngestError::TooLarge {
-            limit: core.ingest.max_bytes,
+    let uploads = &core.app.uploads;
+    if staged.size > uploads.max_bytes() {
+        let e = AppError::TooLarge {
+            limit: uploads.max_bytes(),
         };
         return summary.failed.push((path, e.to_string()));
     }
-    match core.ingest.accept(&staged, owner, describe.clone()).await {
+    match uploads.accept(&staged, owner, describe.clone()).await {
         Ok(Inserted::New(photo)) => {
             summary.imported += 1;
             rendering.insert(photo.id, Pending { path, new: true });
@@ -286,14 +308,18 @@ async fn ingest_one(
 }
 
 async fn drain_events(
-    events: &mut tokio::sync::broadcast::Receiver<RenderEvent>,
+    events: &mut tokio::sync::broadcast::Receiver<Change>,
     core: &Core,
     rendering: &mut HashMap<PhotoId, Pending>,
     summary: &mut ImportSummary,
 ) -> Result<(), ImportError> {
     loop {
         match events.try_recv() {
-            Ok(e) => settle(core, e, rendering, summary).await?,
+            Ok(change) => {
+                if let Some(e) = settled(change) {
+                    settle(core, e, rendering, summary).await?;
+                }
+            }
             Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
                 resync_pending(core, rendering, summary).await?
             }
@@ -305,7 +331,7 @@ async fn drain_events(
 /// Records a finished render of one of ours.
 async fn settle(
     core: &Core,
-    event: RenderEvent,
+    event: Settled,
     rendering: &mut HashMap<PhotoId, Pending>,
     summary: &mut ImportSummary,
 ) -> Result<(), ImportError> {
@@ -314,10 +340,11 @@ async fn settle(
     };
     if event.status == PhotoStatus::Failed {
         let reason = core
-            .db
-            .photo(&event.photo)
+            .app
+            .photos
+            .load(&event.photo)
             .await?
-            .and_then(|p| p.error)
+            .and_then(|p| p.error.clone())
             .unwrap_or_else(|| "render failed".into());
         summary.failed.push((pending.path, reason));
         // It was counted when accepted; it is a failure after all.
@@ -338,12 +365,10 @@ async fn resync_pending(
 ) -> Result<(), ImportError> {
     let ids: Vec<PhotoId> = rendering.keys().cloned().collect();
     for id in ids {
-        let status = core.db.photo(&id).await?.map(|p| p.status);
+        let status = core.app.photos.load(&id).await?.map(|p| p.status);
         match status {
             Some(PhotoStatus::Pending) => {}
-            Some(status) => {
-                settle(core, RenderEvent { photo: id, status }, rendering, summary).await?
-            }
+            Some(status) => settle(core, Settled { photo: id, status }, rendering, summary).await?,
             None => {
                 if let Some(p) = rendering.remove(&id) {
                     summary

@@ -20,9 +20,10 @@ use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
 
 use crate::blobs::{self, BlobError};
-use crate::cache::Caches;
-use crate::db::{DbError, Inserted, NewPhoto, Repo, User};
+use crate::changes::Changes;
+use crate::db::{DbError, Repo};
 use crate::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, Visibility, now_millis};
+use crate::model::{Inserted, NewPhoto, User};
 use crate::render::RenderQueue;
 use crate::render::probe::{PixelLimits, ProbeError, probe, probe_bytes};
 use crate::store::{BlobKey, Store, StoreError};
@@ -189,7 +190,7 @@ pub struct Describe {
 pub struct Ingest {
     pub db: Arc<dyn Repo>,
     pub store: Store,
-    pub caches: Caches,
+    pub changes: Changes,
     pub queue: RenderQueue,
     pub limits: PixelLimits,
     pub staging_dir: PathBuf,
@@ -247,7 +248,8 @@ impl Ingest {
             let reservation = blobs::reserve(self.db.as_ref(), &staged.hash, probed.format).await?;
             if refresh || !reservation.stored {
                 if let Err(e) = self.store_original(staged, probed.format).await {
-                    blobs::abandon(self.db.as_ref(), &self.store, &self.caches, &reservation).await;
+                    blobs::abandon(self.db.as_ref(), &self.store, &self.changes, &reservation)
+                        .await;
                     return Err(e.into());
                 }
             }
@@ -262,11 +264,12 @@ impl Ingest {
                     continue;
                 }
                 Err(e) => {
-                    blobs::abandon(self.db.as_ref(), &self.store, &self.caches, &reservation).await;
+                    blobs::abandon(self.db.as_ref(), &self.store, &self.changes, &reservation)
+                        .await;
                     return Err(e.into());
                 }
             };
-            self.caches.invalidate_photo(&inserted.photo().id).await;
+            self.changes.photo(&inserted.photo().id).await;
             self.queue.wake();
             return Ok(inserted);
         }

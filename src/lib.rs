@@ -9,30 +9,40 @@
 //! # Code map
 //!
 //! ```text
-//! main.rs ─▶ commands ─▶ start() ─┬─▶ web ──────┬─▶ ingest ─▶ store, db, render::queue (wake)
-//!                                 │             ├─▶ db      (the truth: rows, jobs)
-//!                                 │             ├─▶ store   (immutable blobs)
-//!                                 │             └─▶ cache   (moka: rows, pages, bytes)
+//! main.rs ─▶ commands ─▶ start() ─┬─▶ web ─▶ app (services: photos, albums, accounts,
+//!            import ─────────────┤           │    uploads, media, ops)
+//!                                 │           ├─▶ ingest, blobs ─▶ db, store
+//!                                 │           ├─▶ changes ─▶ cache
+//!                                 │           └─▶ db  (the truth), store (blobs)
 //!                                 └─▶ render::queue ─▶ render::pipeline (bytes in, bytes out)
 //! ```
 //!
 //! # Architecture invariants
 //!
-//! - `db` and `store` know nothing of `web` or `render`; `config`, `domain`
-//!   and `error` types depend on nothing of ours.
+//! - `web` translates and nothing more: it calls `app` and never `db` or
+//!   `store`. The CLI calls the same services.
+//! - Every change to a photo, album or blob is announced through `changes`,
+//!   which alone invalidates caches.
+//! - `db` and `store` know nothing of `web`, `app` or `render`; `config`,
+//!   `domain`, `keys` and `model` depend on nothing of ours but each other.
 //! - `render::pipeline` and `render::probe` never touch the database, the
 //!   store or the network.
 //! - A photo row is committed only after its original is in the store, and
 //!   together with its render job (no accepted upload is ever lost).
-//! - The async runtime never blocks: SQLite runs on the blocking pool,
-//!   decoding and resizing on the render threads.
+//! - The async runtime never blocks: SQLite runs on a bounded blocking
+//!   seam, decoding and resizing on the render threads, password hashes on
+//!   their own threads.
 
+/// The application layer: services that own the rules of the site.
+pub mod app;
 /// Accounts, password hashing and tokens.
 pub mod auth;
 /// When an original's blobs may be relied on or deleted, and deleting them.
 pub mod blobs;
 /// In-process caches for rows, pages and media bytes.
 pub mod cache;
+/// The one change path: cache invalidation and change events.
+pub mod changes;
 /// What the CLI subcommands do.
 pub mod commands;
 /// The layered configuration.
@@ -47,8 +57,12 @@ pub mod history;
 pub mod import;
 /// From a staged upload to a committed photo and render job.
 pub mod ingest;
+/// Where blobs live in the store: keys named by content.
+pub mod keys;
 /// Prometheus metrics.
 pub mod metrics;
+/// The records Scoot keeps: users, photos, variants, albums.
+pub mod model;
 /// Probing, rendering and the render queue.
 pub mod render;
 /// The object store wrapper and key layout.
@@ -58,16 +72,19 @@ pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 
+use crate::app::App;
 use crate::cache::Caches;
+use crate::changes::Changes;
 use crate::config::Config;
 use crate::db::{DbError, Repo};
+use crate::history::History;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
@@ -144,15 +161,19 @@ impl RunningApp {
 }
 
 /// Everything but HTTP: backends, caches, metrics, the render pool and the
-/// ingest path. `scoot serve` puts a web server in front of it; `scoot
+/// services. `scoot serve` puts a web server in front of it; `scoot
 /// import` feeds it files.
 pub struct Core {
+    /// The services; every rule and change goes through them.
+    pub app: App,
     pub db: Arc<dyn Repo>,
     pub store: Store,
-    pub caches: Caches,
+    pub changes: Changes,
     pub metrics: Metrics,
-    pub ingest: Ingest,
     pub render: RenderPool,
+    /// The first-run setup secret, when there are no users yet.
+    pub setup_token: Option<String>,
+    history: History,
 }
 
 /// Opens the backends, recovers interrupted work and starts the render pool.
@@ -170,6 +191,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
 
     let metrics = Metrics::new();
     let caches = Caches::new(&config.cache, metrics.cache_lookups.clone());
+    let changes = Changes::new(caches.clone());
     let limits = PixelLimits {
         max_pixels: config.upload.max_pixels,
         max_side: config.upload.max_side,
@@ -181,72 +203,70 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         RenderDeps {
             db: db.clone(),
             store: store.clone(),
-            caches: caches.clone(),
+            changes: changes.clone(),
             metrics: metrics.clone(),
-            events: tokio::sync::broadcast::channel(1024).0,
         },
     );
     let ingest = Ingest {
         db: db.clone(),
         store: store.clone(),
-        caches: caches.clone(),
+        changes: changes.clone(),
         queue: render.queue(),
         limits,
         staging_dir,
         max_bytes: config.upload.max_bytes,
     };
+    let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
+    let history = History::default();
+    let app = App::new(app::Parts {
+        db: db.clone(),
+        store: store.clone(),
+        caches,
+        changes: changes.clone(),
+        metrics: metrics.clone(),
+        ingest,
+        hasher: auth::Hasher::per_core(),
+        auth: config.auth.clone(),
+        setup_token: setup_token.clone(),
+        history: history.clone(),
+    });
     Ok(Core {
+        app,
         db,
         store,
-        caches,
+        changes,
         metrics,
-        ingest,
         render,
+        setup_token,
+        history,
     })
 }
 
 /// Starts the core and the HTTP server, and returns once Scoot is listening.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     let Core {
+        app,
         db,
         store,
-        caches,
+        changes,
         metrics,
-        ingest,
         render,
+        setup_token,
+        history,
     } = start_core(&config).await?;
-    let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =
         web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
-    blobs::spawn_sweeper(
-        db.clone(),
-        store.clone(),
-        caches.clone(),
-        stopping_rx.clone(),
-    );
-    let history = history::History::default();
-    tokio::spawn(
-        history
-            .clone()
-            .run(db.clone(), metrics.clone(), stopping_rx.clone()),
-    );
+    blobs::spawn_sweeper(db.clone(), store, changes, stopping_rx.clone());
+    tokio::spawn(history.run(db, metrics.clone(), stopping_rx.clone()));
     let state = AppState::new(web::Shared {
-        history,
-        db,
-        store,
-        caches,
+        app,
         metrics,
-        ingest,
-        auth: config.auth.clone(),
-        hasher: auth::Hasher::per_core(),
         urls: web::urls::Urls::new(&config.web),
         compress_min_bytes: config.web.compress_min_bytes,
         pages,
-        setup_token: Arc::new(Mutex::new(setup_token.clone())),
         draining: Arc::new(AtomicBool::new(false)),
         stopping: stopping_rx,
-        render_events: render.events(),
     });
 
     let listener = bind(config.listen).map_err(|source| StartError::Listen {

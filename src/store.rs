@@ -1,15 +1,11 @@
 //! The object store (S3 of the classic stack): immutable, content-addressed
 //! blobs behind one small wrapper over the `object_store` crate.
 //!
-//! Key layout (docs/architecture.md invariant 2 — a key never changes meaning):
-//!
-//! ```text
-//! originals/<h0h1>/<sha256>.<ext>                         the uploaded bytes
-//! variants/<h0h1>/<sha256>/<name>-<edge>-<encoding>-r<rev>.<ext>  a rendered size
-//! ```
+//! Keys are [`BlobKey`]s (`crate::keys`: their layout is the content
+//! address, docs/architecture.md invariant 2).
 //!
 //! Invariant: this module knows nothing of the database, HTTP or rendering;
-//! it stores and fetches bytes by [`BlobKey`].
+//! it stores and fetches bytes by key.
 
 use std::ops::Range;
 use std::path::Path as FsPath;
@@ -24,84 +20,8 @@ use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncReadExt;
 
-use crate::domain::{ContentHash, ImageFormat, Millis, VariantSpec};
-
-/// The version of the render pipeline baked into variant keys. Bump it when
-/// the pipeline's output for the same input changes, so that new renders get
-/// new URLs and caches never serve stale bytes.
-pub const RENDER_REVISION: u32 = 2;
-
-/// A validated storage key; also the tail of its `/media/` URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BlobKey(String);
-
-impl BlobKey {
-    pub fn original(hash: &ContentHash, format: ImageFormat) -> Self {
-        let h = hash.as_str();
-        Self(format!("originals/{}/{h}.{}", &h[..2], format.extension()))
-    }
-
-    /// `encoding` names the encoder settings (e.g. `q82p`: quality 82,
-    /// progressive), so different settings never share a key.
-    pub fn variant(
-        hash: &ContentHash,
-        spec: &VariantSpec,
-        encoding: &str,
-        format: ImageFormat,
-    ) -> Self {
-        let h = hash.as_str();
-        Self(format!(
-            "variants/{}/{h}/{}-{}-{encoding}-r{RENDER_REVISION}.{}",
-            &h[..2],
-            spec.name,
-            spec.long_edge,
-            format.extension()
-        ))
-    }
-
-    /// Accepts only keys of the two shapes above (so a URL cannot name
-    /// anything else in the store).
-    pub fn parse(s: &str) -> Option<Self> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let hash_ok = |prefix: &str, rest: &str| {
-            rest.parse::<ContentHash>().is_ok() && rest.starts_with(prefix) && prefix.len() == 2
-        };
-        let ok = match parts.as_slice() {
-            ["originals", prefix, file] => file.rsplit_once('.').is_some_and(|(hash, ext)| {
-                hash_ok(prefix, hash) && ImageFormat::from_extension(ext).is_some()
-            }),
-            ["variants", prefix, hash, file] => {
-                hash_ok(prefix, hash)
-                    && file.rsplit_once('.').is_some_and(|(stem, ext)| {
-                        ImageFormat::from_extension(ext).is_some()
-                            && !stem.is_empty()
-                            && stem.bytes().all(|b| {
-                                b.is_ascii_lowercase()
-                                    || b.is_ascii_digit()
-                                    || b == b'-'
-                                    || b == b'_'
-                            })
-                    })
-            }
-            _ => false,
-        };
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The image format named by the key's extension.
-    pub fn format(&self) -> Option<ImageFormat> {
-        let (_, ext) = self.0.rsplit_once('.')?;
-        ImageFormat::from_extension(ext)
-    }
-
-    fn path(&self) -> Path {
-        Path::from(self.0.as_str())
-    }
-}
+use crate::domain::{ContentHash, Millis};
+pub use crate::keys::{BlobKey, RENDER_REVISION};
 
 /// A store failure. `NotFound` is permanent; anything else may be transient.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +29,14 @@ pub enum StoreError {
     #[error("object not found")]
     NotFound,
     #[error("object store error: {0}")]
-    Backend(String),
+    Backend(#[source] object_store::Error),
+    /// A local file being copied into the store could not be read.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("bad store url: {0}")]
     Url(String),
 }
@@ -118,12 +45,17 @@ impl From<object_store::Error> for StoreError {
     fn from(e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => Self::NotFound,
-            other => Self::Backend(other.to_string()),
+            other => Self::Backend(other),
         }
     }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where `key` lives in the backend.
+fn path(key: &BlobKey) -> Path {
+    Path::from(key.as_str())
+}
 
 /// Size and modification time of a stored blob.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +99,7 @@ impl Store {
     }
 
     pub async fn head(&self, key: &BlobKey) -> StoreResult<Option<BlobMeta>> {
-        match self.inner.head(&key.path()).await {
+        match self.inner.head(&path(key)).await {
             Ok(meta) => Ok(Some(BlobMeta {
                 size: meta.size,
                 last_modified: meta.last_modified.timestamp_millis(),
@@ -178,7 +110,7 @@ impl Store {
     }
 
     pub async fn put(&self, key: &BlobKey, bytes: Bytes) -> StoreResult<()> {
-        self.inner.put(&key.path(), bytes.into()).await?;
+        self.inner.put(&path(key), bytes.into()).await?;
         Ok(())
     }
 
@@ -186,7 +118,10 @@ impl Store {
     /// original is never held in memory whole.
     pub async fn put_file(&self, key: &BlobKey, file: &FsPath) -> StoreResult<()> {
         const CHUNK: usize = 8 * 1024 * 1024;
-        let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", file.display()));
+        let io = |source| StoreError::File {
+            path: file.to_path_buf(),
+            source,
+        };
         let mut f = tokio::fs::File::open(file).await.map_err(io)?;
         let len = f.metadata().await.map_err(io)?.len();
         if len <= CHUNK as u64 {
@@ -194,7 +129,7 @@ impl Store {
             f.read_to_end(&mut buf).await.map_err(io)?;
             return self.put(key, buf.into()).await;
         }
-        let mut upload = self.inner.put_multipart(&key.path()).await?;
+        let mut upload = self.inner.put_multipart(&path(key)).await?;
         loop {
             let mut buf = Vec::with_capacity(CHUNK);
             (&mut f)
@@ -216,7 +151,7 @@ impl Store {
 
     /// The whole blob in memory; use for objects of bounded size.
     pub async fn get(&self, key: &BlobKey) -> StoreResult<(Bytes, BlobMeta)> {
-        let result = self.inner.get(&key.path()).await?;
+        let result = self.inner.get(&path(key)).await?;
         let meta = BlobMeta {
             size: result.meta.size,
             last_modified: result.meta.last_modified.timestamp_millis(),
@@ -231,7 +166,7 @@ impl Store {
         range: Option<Range<u64>>,
     ) -> StoreResult<BoxStream<'static, Result<Bytes, std::io::Error>>> {
         let opts = GetOptions::new().with_range(range);
-        let result = self.inner.get_opts(&key.path(), opts).await?;
+        let result = self.inner.get_opts(&path(key), opts).await?;
         Ok(result
             .into_stream()
             .map(|r| r.map_err(std::io::Error::other))
@@ -257,7 +192,7 @@ impl Store {
 
     /// Removes a blob; a blob that is already gone is not an error.
     pub async fn delete(&self, key: &BlobKey) -> StoreResult<()> {
-        match self.inner.delete(&key.path()).await {
+        match self.inner.delete(&path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -267,39 +202,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_round_trip_through_parse() {
-        let hash = ContentHash::of(b"photo");
-        let original = BlobKey::original(&hash, ImageFormat::Jpeg);
-        let variant = BlobKey::variant(
-            &hash,
-            &VariantSpec::new("thumb", 400),
-            "q82p",
-            ImageFormat::Png,
-        );
-        assert_eq!(BlobKey::parse(original.as_str()), Some(original.clone()));
-        assert_eq!(BlobKey::parse(variant.as_str()), Some(variant.clone()));
-        assert_eq!(variant.format(), Some(ImageFormat::Png));
-        assert!(original.as_str().ends_with(".jpg"));
-    }
-
-    #[test]
-    fn parse_refuses_anything_else() {
-        let h = ContentHash::of(b"x");
-        let h = h.as_str();
-        for bad in [
-            "",
-            "scoot.db",
-            "../scoot.db",
-            &format!("originals/{}/{h}.exe", &h[..2]),
-            &format!("originals/zz/{h}.jpg"),
-            &format!("variants/{}/{h}/../x.jpg", &h[..2]),
-            &format!("variants/{}/{h}/A.jpg", &h[..2]),
-        ] {
-            assert_eq!(BlobKey::parse(bad), None, "{bad}");
-        }
-    }
+    use crate::domain::ImageFormat;
 
     #[tokio::test]
     async fn memory_store_puts_and_gets() {

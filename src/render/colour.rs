@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformExecutor, TransformOptions};
 
-use super::pipeline::{Pixels, RenderError};
+use super::types::{Pixels, RenderError};
 
 /// A conversion from an embedded profile to sRGB.
 pub struct ToSrgb {

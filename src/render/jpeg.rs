@@ -14,8 +14,7 @@
 use image::metadata::Orientation;
 
 use super::colour::ToSrgb;
-use super::pipeline::{JpegOptions, Pixels, RenderError};
-use super::probe::{PixelLimits, ProbeError};
+use super::types::{JpegOptions, PixelLimits, Pixels, ProbeError, RenderError};
 
 /// Which JPEG codec this build uses, for logs and benchmarks.
 pub const CODEC: &str = if cfg!(feature = "turbojpeg") {
@@ -81,27 +80,6 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader, ProbeError> {
             .ok_or_else(|| ProbeError::Corrupt("JPEG has no frame header".into()))?,
         exif,
     })
-}
-
-/// Decodes `bytes` as YCbCr planes, shrunk on load like [`decode`], with
-/// the orientation still to apply; `None` when the JPEG needs the RGB path
-/// (an embedded profile, CMYK, or sampling with no planar layout: see
-/// [`super::planes::decode`]).
-#[cfg(feature = "turbojpeg")]
-pub fn decode_planes(
-    bytes: &[u8],
-    target_long_edge: u32,
-    limits: &PixelLimits,
-    buffer: impl FnOnce(usize) -> Vec<u8>,
-) -> Result<Option<(super::planes::Planes, Orientation)>, RenderError> {
-    let header = read_header(bytes)?;
-    limits.check(header.width, header.height)?;
-    if header.icc.is_some() {
-        return Ok(None);
-    }
-    let scale = scale_numerator(header.width.max(header.height), target_long_edge);
-    let planes = super::planes::decode(bytes, scale, buffer)?;
-    Ok(planes.map(|p| (p, header.orientation)))
 }
 
 /// Decodes `bytes` as 8-bit RGB, shrunk on load (where the codec can) so the

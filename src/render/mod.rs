@@ -7,6 +7,7 @@
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
 //! - [`planes`]: JPEG to JPEG variants as YCbCr planes, never RGB.
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
+//! - [`types`]: pixels, options, limits and errors the others share.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
 //!   pipeline; the only part that does I/O.
 //!
@@ -21,7 +22,8 @@ pub mod pipeline;
 pub mod planes;
 pub mod probe;
 pub mod queue;
+pub mod types;
 
 pub use pipeline::RenderSettings;
 pub use probe::PixelLimits;
-pub use queue::{RenderDeps, RenderEvent, RenderPool, RenderQueue};
+pub use queue::{RenderDeps, RenderPool, RenderQueue};

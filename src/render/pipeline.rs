@@ -21,7 +21,7 @@
 use std::io::Cursor;
 
 use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions};
 use image::codecs::png::PngEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader};
@@ -29,6 +29,7 @@ use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageRe
 use super::colour::ToSrgb;
 use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
+pub use super::types::{JpegOptions, Pixels, RenderError, Scratch, WebpOptions};
 use crate::config::RenderConfig;
 use crate::domain::{ImageFormat, OutputFormat, VariantSpec};
 
@@ -78,44 +79,6 @@ impl RenderSettings {
     }
 }
 
-/// How WebP variants are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WebpOptions {
-    pub quality: u8,
-    /// libwebp's `method`, 0 (fastest) to 6 (smallest).
-    pub effort: u8,
-}
-
-impl WebpOptions {
-    /// `w80e2` is quality 80, effort 2.
-    pub fn tag(&self) -> String {
-        format!("w{}e{}", self.quality, self.effort)
-    }
-}
-
-/// How JPEG variants are encoded (always 4:2:0, never with metadata).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JpegOptions {
-    pub quality: u8,
-    /// Progressive scans: ~5 % smaller files, ~5× the encode time.
-    pub progressive: bool,
-    /// Huffman tables fitted to the image: ~2 % smaller, ~2× the encode time.
-    pub optimize_coding: bool,
-}
-
-impl JpegOptions {
-    /// Names the settings in variant keys: `q82` is quality 82 baseline,
-    /// `q82o` with optimized Huffman tables, `q82p` progressive.
-    pub fn tag(&self) -> String {
-        let mode = match (self.progressive, self.optimize_coding) {
-            (true, _) => "p",
-            (false, true) => "o",
-            (false, false) => "",
-        };
-        format!("q{}{mode}", self.quality)
-    }
-}
-
 /// One encoded variant.
 #[derive(Debug, Clone)]
 pub struct RenderedVariant {
@@ -132,38 +95,6 @@ pub struct Rendered {
     pub variants: Vec<RenderedVariant>,
     /// A ThumbHash of the photo: a blurred preview in ~25 bytes.
     pub thumbhash: Vec<u8>,
-}
-
-/// Why a render failed; all are permanent for these bytes.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RenderError {
-    #[error("{0}")]
-    Decode(#[from] ProbeError),
-    #[error("resize failed: {0}")]
-    Resize(String),
-    #[error("encode failed: {0}")]
-    Encode(String),
-    #[error("colour conversion failed: {0}")]
-    Colour(String),
-}
-
-/// Decoded pixels in one of the two layouts the pipeline works in: 8-bit
-/// RGB, or 8-bit RGBA when `alpha`.
-pub struct Pixels {
-    pub width: u32,
-    pub height: u32,
-    pub alpha: bool,
-    pub data: Vec<u8>,
-}
-
-impl Pixels {
-    fn pixel_type(&self) -> PixelType {
-        if self.alpha {
-            PixelType::U8x4
-        } else {
-            PixelType::U8x3
-        }
-    }
 }
 
 /// A generous estimate of the memory one render of an original of
@@ -195,40 +126,6 @@ pub fn memory_estimate(
     byte_size + decoded * 2 + variant + (4 << 20)
 }
 
-/// What a render worker keeps between jobs: the resizer's internal buffers
-/// and spare pixel buffers, so that decoding and resizing a photo writes
-/// into memory that is already mapped instead of faulting in fresh pages.
-#[derive(Default)]
-pub struct Scratch {
-    pub(super) resizer: Resizer,
-    spare: Vec<Vec<u8>>,
-}
-
-impl Scratch {
-    /// A buffer of exactly `len` bytes (contents unspecified), reusing a
-    /// spare one when one is big enough.
-    pub(super) fn buffer(&mut self, len: usize) -> Vec<u8> {
-        let mut v = match self.spare.iter().position(|b| b.capacity() >= len) {
-            Some(i) => self.spare.swap_remove(i),
-            None => Vec::with_capacity(len),
-        };
-        v.resize(len, 0);
-        v
-    }
-
-    /// Keeps a buffer for the next job (at most a few).
-    pub(super) fn keep(&mut self, buffer: Vec<u8>) {
-        const SPARE: usize = 4;
-        if self.spare.len() < SPARE {
-            self.spare.push(buffer);
-        } else if let Some(smallest) = self.spare.iter_mut().min_by_key(|b| b.capacity())
-            && smallest.capacity() < buffer.capacity()
-        {
-            *smallest = buffer;
-        }
-    }
-}
-
 /// Renders every variant in `settings` from an original's bytes.
 pub fn render(
     original: &[u8],
@@ -249,7 +146,7 @@ pub fn render_with(
     #[cfg(feature = "turbojpeg")]
     if format == ImageFormat::Jpeg
         && let Some((planes, orientation)) =
-            jpeg::decode_planes(original, largest, &settings.limits, |len| {
+            super::planes::decode_jpeg(original, largest, &settings.limits, |len| {
                 scratch.buffer(len)
             })?
     {

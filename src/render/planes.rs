@@ -24,8 +24,8 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
 use image::metadata::Orientation;
 use turbojpeg::{Colorspace, Decompressor, ScalingFactor, Subsamp, YuvImage};
 
-use super::jpeg::corrupt;
-use super::pipeline::{JpegOptions, Pixels, RenderError, Scratch};
+use super::jpeg::{self, corrupt};
+use super::types::{JpegOptions, PixelLimits, Pixels, RenderError, Scratch};
 
 /// A YCbCr (or greyscale) image as separate planes.
 pub struct Planes {
@@ -54,6 +54,26 @@ fn plane_size(component: usize, width: u32, height: u32, subsamp: Subsamp) -> (u
     } else {
         (w, ht)
     }
+}
+
+/// Decodes a JPEG as YCbCr planes, shrunk on load like [`jpeg::decode`], with
+/// the orientation still to apply; `None` when the JPEG needs the RGB path
+/// (an embedded profile, CMYK, or sampling with no planar layout: see
+/// [`decode`]).
+pub fn decode_jpeg(
+    bytes: &[u8],
+    target_long_edge: u32,
+    limits: &PixelLimits,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Option<(Planes, Orientation)>, RenderError> {
+    let header = jpeg::read_header(bytes)?;
+    limits.check(header.width, header.height)?;
+    if header.icc.is_some() {
+        return Ok(None);
+    }
+    let scale = jpeg::scale_numerator(header.width.max(header.height), target_long_edge);
+    let planes = decode(bytes, scale, buffer)?;
+    Ok(planes.map(|p| (p, header.orientation)))
 }
 
 /// Decodes a JPEG to planes at DCT scale `scale`/8, or `None` when it is
@@ -236,7 +256,7 @@ impl Planes {
 
     /// Encodes the planes as a JPEG (no metadata).
     pub fn encode_jpeg(&self, options: &JpegOptions) -> Result<Vec<u8>, RenderError> {
-        let mut c = super::jpeg::compressor(options)?;
+        let mut c = jpeg::compressor(options)?;
         let planes = self.planes();
         if let [(y, stride, _)] = planes[..] {
             // Greyscale: one component, as from a grey pixel buffer.

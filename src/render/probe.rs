@@ -4,47 +4,11 @@
 
 use std::io::{BufRead, Cursor, Read, Seek};
 
-use image::{ImageDecoder, ImageReader, Limits, metadata::Orientation};
+use image::{ImageDecoder, ImageReader, metadata::Orientation};
 
 use super::exif::shot_facts;
+pub use super::types::{PixelLimits, ProbeError};
 use crate::domain::{ImageFormat, ShotFacts};
-
-/// Pixel limits an image must be within to be accepted or decoded.
-#[derive(Debug, Clone, Copy)]
-pub struct PixelLimits {
-    pub max_pixels: u64,
-    pub max_side: u32,
-    /// Frames of an animated GIF or WebP (only the first is rendered).
-    pub max_frames: u32,
-}
-
-impl PixelLimits {
-    /// The `image` crate limits matching these: strict sides, and a decode
-    /// allocation budget of the largest RGBA16 frame plus slack.
-    pub fn decoder_limits(&self) -> Limits {
-        let mut limits = Limits::default();
-        limits.max_image_width = Some(self.max_side);
-        limits.max_image_height = Some(self.max_side);
-        limits.max_alloc = Some(self.max_pixels.saturating_mul(8).saturating_add(64 << 20));
-        limits
-    }
-
-    /// Refuses images over the limits (or with no pixels).
-    pub fn check(&self, width: u32, height: u32) -> Result<(), ProbeError> {
-        let pixels = u64::from(width) * u64::from(height);
-        if width == 0 || height == 0 {
-            return Err(ProbeError::Corrupt("image has no pixels".into()));
-        }
-        if width > self.max_side || height > self.max_side || pixels > self.max_pixels {
-            return Err(ProbeError::TooLarge {
-                width,
-                height,
-                limits: *self,
-            });
-        }
-        Ok(())
-    }
-}
 
 /// What an upload's header says.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,29 +19,6 @@ pub struct Probe {
     pub height: u32,
     /// What the camera recorded, from EXIF.
     pub shot: ShotFacts,
-}
-
-/// Why an image is refused. All of these are the uploader's problem (4xx).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProbeError {
-    #[error("not an image Scoot accepts (JPEG, PNG, WebP or GIF)")]
-    NotAnImage,
-    #[error("{0} images are not accepted (JPEG, PNG, WebP or GIF only)")]
-    Unsupported(String),
-    #[error(
-        "image is {width}×{height}; the limit is {} px a side and {} megapixels",
-        limits.max_side,
-        limits.max_pixels / 1_000_000
-    )]
-    TooLarge {
-        width: u32,
-        height: u32,
-        limits: PixelLimits,
-    },
-    #[error("animation has more than {limit} frames")]
-    TooManyFrames { limit: u32 },
-    #[error("cannot read image: {0}")]
-    Corrupt(String),
 }
 
 /// The format named by the first bytes, if Scoot accepts it.

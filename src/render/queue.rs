@@ -27,15 +27,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::pipeline::{self, RenderSettings, Rendered, Scratch};
 use crate::blobs;
-use crate::cache::Caches;
+use crate::changes::Changes;
 use crate::config::RenderConfig;
-use crate::db::{ClaimedJob, Repo, Variant};
-use crate::domain::{PhotoId, PhotoStatus, now_millis};
+use crate::db::{ClaimedJob, Repo};
+use crate::domain::{PhotoStatus, now_millis};
 use crate::metrics::Metrics;
+use crate::model::Variant;
 use crate::store::{BlobKey, Store, StoreError, StoreResult};
 
 /// How long a claimed job is leased before another claim may take it.
@@ -48,17 +49,10 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 pub struct RenderDeps {
     pub db: Arc<dyn Repo>,
     pub store: Store,
-    pub caches: Caches,
+    /// Told about every photo whose render moved on, and every photo
+    /// that became `ready` or `failed`.
+    pub changes: Changes,
     pub metrics: Metrics,
-    /// Told about every photo that became `ready` or `failed`.
-    pub events: broadcast::Sender<RenderEvent>,
-}
-
-/// A photo reached its final state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderEvent {
-    pub photo: PhotoId,
-    pub status: PhotoStatus,
 }
 
 /// A cheap handle for waking the dispatcher after committing a job.
@@ -76,7 +70,6 @@ impl RenderQueue {
 /// The running pool. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
 pub struct RenderPool {
     queue: RenderQueue,
-    events: broadcast::Sender<RenderEvent>,
     stop: watch::Sender<bool>,
     dispatcher: tokio::task::JoinHandle<()>,
     workers_done: mpsc::Receiver<()>,
@@ -153,7 +146,6 @@ impl RenderPool {
         tracing::info!(threads, jpeg = super::jpeg::CODEC, "render pool started");
         Self {
             queue,
-            events: deps.events,
             stop,
             dispatcher,
             workers_done,
@@ -162,17 +154,6 @@ impl RenderPool {
 
     pub fn queue(&self) -> RenderQueue {
         self.queue.clone()
-    }
-
-    /// Photos reaching `ready` or `failed` from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<RenderEvent> {
-        self.events.subscribe()
-    }
-
-    /// The sender behind [`subscribe`](Self::subscribe), for handing to
-    /// whoever subscribes later (one per SSE stream).
-    pub fn events(&self) -> broadcast::Sender<RenderEvent> {
-        self.events.clone()
     }
 
     /// Stops claiming jobs, lets running renders finish (up to `grace`), and
@@ -494,7 +475,7 @@ impl Worker {
                 if let Err(e) = blobs::release(
                     db.as_ref(),
                     &self.deps.store,
-                    &self.deps.caches,
+                    &self.deps.changes,
                     &job.hash,
                     job.format,
                 )
@@ -519,20 +500,15 @@ impl Worker {
                 db.retry_job(&job.id, &reason, now + backoff).await
             }
         };
-        self.deps.caches.invalidate_photo(&job.photo_id).await;
+        let changes = &self.deps.changes;
         match (recorded, final_status) {
             // The lease expires and the job is claimed again.
             (Err(e), _) => {
-                tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome")
+                tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome");
+                changes.photo(&job.photo_id).await;
             }
-            (Ok(()), Some(status)) => {
-                // Nobody listening is fine.
-                let _ = self.deps.events.send(RenderEvent {
-                    photo: job.photo_id.clone(),
-                    status,
-                });
-            }
-            (Ok(()), None) => {}
+            (Ok(()), Some(status)) => changes.photo_settled(&job.photo_id, status).await,
+            (Ok(()), None) => changes.photo(&job.photo_id).await,
         }
     }
 }

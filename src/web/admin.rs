@@ -6,16 +6,15 @@
 //! The charts are plain SVG polylines drawn here, so the page needs no
 //! script and passes the strict CSP (presentation attributes, no styles).
 
+use warp::Reply;
 use warp::http::header;
-use warp::{Filter, Rejection, Reply};
 
-use super::error::Failure;
+use super::error::{Answer, Failure};
 use super::pages::{AdminPage, Chart, FailureRow, alt_text, html, human_bytes};
-use super::session::viewer;
-use super::{AppState, OrReject, with_state};
-use crate::db::User;
+use super::state::AppState;
 use crate::domain::{Millis, now_millis};
 use crate::history::{Sample, WINDOW};
+use crate::model::User;
 
 /// Failures listed on the page.
 const FAILURES_SHOWN: u32 = 20;
@@ -115,11 +114,16 @@ fn ago(then: Millis, now: Millis) -> String {
     }
 }
 
-async fn page(state: &AppState, user: User) -> Result<warp::reply::Response, Failure> {
-    // The stored hour plus a reading taken now, so the page is current
-    // even between samples (and right after start).
-    let mut samples = state.history.samples();
-    samples.push(Sample::take(state.db.as_ref(), &state.metrics).await?);
+/// `GET /admin`: admins only; others are sent to log in or refused.
+pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
+    let Some(user) = viewer else {
+        let login = warp::http::Uri::from_static("/login?next=/admin");
+        return Ok(warp::redirect::see_other(login).into_response());
+    };
+    if !user.is_admin {
+        return Err(Failure::forbidden());
+    }
+    let samples = state.app.ops.samples().await?;
     let now = now_millis();
     let count = |v: f64| format!("{v:.0}");
     let rate = |v: f64| format!("{v:.1}/min");
@@ -161,7 +165,8 @@ async fn page(state: &AppState, user: User) -> Result<warp::reply::Response, Fai
         ),
     ];
     let failures = state
-        .db
+        .app
+        .photos
         .recent_failures(FAILURES_SHOWN)
         .await?
         .into_iter()
@@ -184,25 +189,6 @@ async fn page(state: &AppState, user: User) -> Result<warp::reply::Response, Fai
         header::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
-}
-
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("admin")
-        .and(warp::get())
-        .and(viewer(state.clone()))
-        .and(with_state(state))
-        .and_then(|viewer: Option<User>, state: AppState| async move {
-            let Some(user) = viewer else {
-                let login = warp::http::Uri::from_static("/login?next=/admin");
-                return Ok(warp::redirect::see_other(login).into_response());
-            };
-            if !user.is_admin {
-                return Err(Failure::forbidden().html().reject());
-            }
-            page(&state, user).await.or_reject_html()
-        })
 }
 
 #[cfg(test)]

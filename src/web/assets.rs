@@ -15,10 +15,8 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use warp::{Filter, Rejection};
 
-use super::conditional::matches_etag;
-use super::media::IMMUTABLE;
+use super::conditional::{IMMUTABLE, matches_etag};
 use super::negotiate::accepts_encoding;
 
 #[derive(rust_embed::Embed)]
@@ -86,21 +84,12 @@ pub fn fingerprinted(name: &str) -> &'static str {
         .unwrap_or("missing")
 }
 
-/// `GET /assets/<fingerprinted name>`.
-pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("assets" / String)
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::header::headers_cloned())
-        .and_then(|name: String, headers: HeaderMap| async move {
-            let asset = MANIFEST
-                .files
-                .get(&name)
-                .ok_or_else(warp::reject::not_found)?;
-            Ok::<_, Rejection>(serve(asset, &headers))
-        })
+/// `GET|HEAD /assets/<fingerprinted name>`; `None` for no such asset.
+pub fn serve(name: &str, headers: &HeaderMap) -> Option<warp::reply::Response> {
+    MANIFEST.files.get(name).map(|asset| respond(asset, headers))
 }
 
-fn serve(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {
+fn respond(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {
     let accept = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())

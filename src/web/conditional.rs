@@ -24,7 +24,6 @@ use prometheus::IntCounterVec;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
-use super::error::Failure;
 use super::negotiate::Coding;
 use crate::domain::{ContentHash, Millis};
 
@@ -48,6 +47,9 @@ pub fn validators() -> impl Filter<Extract = (Validators,), Error = Infallible> 
             .to_owned(),
     })
 }
+
+/// What content-addressed responses (media, assets) say to caches.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// A rendered page as a response: 200 with the body, or 304 when the
 /// client's copy is current. `last_modified` is when what the page shows
@@ -195,21 +197,22 @@ impl PageCache {
 
     /// The page under `key` at data version `version`, rendered by `render`
     /// if it is not cached (concurrent misses render it once).
-    pub async fn get_or_render<F>(
+    pub async fn get_or_render<F, E>(
         &self,
         version: Millis,
         key: &str,
         render: F,
-    ) -> Result<Arc<Rendered>, Failure>
+    ) -> Result<Arc<Rendered>, E>
     where
-        F: Future<Output = Result<Rendered, Failure>>,
+        F: Future<Output = Result<Rendered, E>>,
+        E: Clone + Send + Sync + 'static,
     {
         let entry = self
             .pages
             .entry(format!("{version} {key}"))
             .or_try_insert_with(async { render.await.map(Arc::new) })
             .await
-            .map_err(|e| Failure::clone(&e))?;
+            .map_err(|e| E::clone(&e))?;
         let hit = if entry.is_fresh() { "miss" } else { "hit" };
         self.lookups.with_label_values(&["html", hit]).inc();
         Ok(entry.into_value())

@@ -15,10 +15,10 @@ use warp::{Rejection, Reply};
 
 use super::pages::ErrorPage;
 use super::urls::Urls;
-use crate::blobs::BlobError;
-use crate::db::DbError;
-use crate::ingest::IngestError;
-use crate::store::StoreError;
+use crate::app::AppError;
+
+/// What a handler returns: a response, or a failure to show.
+pub type Answer = Result<warp::reply::Response, Failure>;
 
 /// How a failure is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +81,13 @@ impl Failure {
     }
 
     /// The same failure, rendered as an HTML page.
-    pub fn html(mut self) -> Self {
-        self.shape = Shape::Html;
+    pub fn html(self) -> Self {
+        self.shaped(Shape::Html)
+    }
+
+    /// The same failure, rendered in `shape`.
+    pub fn shaped(mut self, shape: Shape) -> Self {
+        self.shape = shape;
         self
     }
 
@@ -91,27 +96,44 @@ impl Failure {
     }
 }
 
-impl From<DbError> for Failure {
-    fn from(e: DbError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<IngestError> for Failure {
-    fn from(e: IngestError) -> Self {
+/// The one mapping from what a service says to what a client sees.
+/// Internal causes are logged in full and shown as "internal error".
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
         match e {
-            IngestError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-            IngestError::Refused(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()),
-            IngestError::Blob(BlobError::Busy) => Self::busy(e.to_string(), 1),
-            other => Self::internal(other),
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::Unauthorized => Self::unauthorized(),
+            AppError::Forbidden => Self::forbidden(),
+            AppError::Invalid(message) => Self::bad_request(message),
+            AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            AppError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            AppError::Unsupported(_) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
+            }
+            AppError::Busy {
+                message,
+                retry_after_secs,
+            } => Self::busy(message, retry_after_secs),
+            AppError::Db(_) | AppError::Store(_) | AppError::Io { .. } | AppError::Internal(_) => {
+                Self::internal(error_chain(&e))
+            }
         }
     }
+}
+
+/// An error and its causes, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 impl From<askama::Error> for Failure {
@@ -126,11 +148,6 @@ impl From<askama::Error> for Failure {
 pub struct ApiNotFound;
 
 impl Reject for ApiNotFound {}
-
-/// Any error type that converts to a [`Failure`] becomes a rejection.
-pub fn reject<E: Into<Failure>>(e: E) -> Rejection {
-    e.into().reject()
-}
 
 /// The final `recover` of the route tree.
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {

@@ -4,7 +4,7 @@
 //! gets one `photo` event (the photo JSON, as that viewer may see it) when
 //! it becomes `ready` or `failed`, or a `gone` event if it was deleted, and
 //! the stream ends once every named photo has settled. No polling: events
-//! come from the render pool's broadcast. The stream subscribes before it
+//! come from the change broadcast ([`crate::changes`]). The stream subscribes before it
 //! looks at the database, so a render finishing between the page and the
 //! stream is not missed; it looks again every [`RECHECK`] (and whenever it
 //! lagged behind the broadcast), which also catches renders finished by
@@ -20,15 +20,13 @@ use sync_wrapper::SyncStream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 use warp::sse::Event;
-use warp::{Filter, Rejection};
 
-use super::api::{PhotoJson, load_photo};
-use super::error::Failure;
-use super::session::viewer;
-use super::{AppState, with_state};
-use crate::db::User;
+use super::error::{Answer, Failure};
+use super::json::PhotoJson;
+use super::state::AppState;
+use crate::changes::Change;
 use crate::domain::{PhotoId, PhotoStatus};
-use crate::render::RenderEvent;
+use crate::model::User;
 
 /// How many photos one stream may watch (a gallery page shows 48).
 pub const MAX_WATCHED: usize = 200;
@@ -36,29 +34,19 @@ pub const MAX_WATCHED: usize = 200;
 const RECHECK: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize)]
-struct EventsQuery {
+pub struct EventsQuery {
     #[serde(default)]
     photos: String,
 }
 
-pub fn route(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("api" / "events")
-        .and(warp::get())
-        .and(warp::query::<EventsQuery>())
-        .and(viewer(state.clone()))
-        .and(with_state(state))
-        .and_then(
-            |q: EventsQuery, viewer: Option<User>, state: AppState| async move {
-                let ids = parse_ids(&q.photos).map_err(Failure::reject)?;
-                // warp wants a `Sync` stream; the database futures are only `Send`.
-                let stream = SyncStream::new(watch_photos(state, viewer, ids));
-                Ok::<_, Rejection>(warp::reply::Reply::into_response(warp::sse::reply(
-                    warp::sse::keep_alive().stream(stream),
-                )))
-            },
-        )
+/// `GET /api/events?photos=…`.
+pub async fn stream(q: EventsQuery, viewer: Option<User>, state: AppState) -> Answer {
+    let ids = parse_ids(&q.photos)?;
+    // warp wants a `Sync` stream; the database futures are only `Send`.
+    let stream = SyncStream::new(watch_photos(state, viewer, ids));
+    Ok(warp::reply::Reply::into_response(warp::sse::reply(
+        warp::sse::keep_alive().stream(stream),
+    )))
 }
 
 fn parse_ids(list: &str) -> Result<BTreeSet<PhotoId>, Failure> {
@@ -90,7 +78,7 @@ struct Watch {
     pending: BTreeSet<PhotoId>,
     /// Ready to send, oldest first.
     outbox: VecDeque<Event>,
-    events: broadcast::Receiver<RenderEvent>,
+    events: broadcast::Receiver<Change>,
     stopping: watch::Receiver<bool>,
     recheck: tokio::time::Interval,
 }
@@ -103,7 +91,7 @@ fn watch_photos(
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let w = Watch {
-        events: state.render_events.subscribe(),
+        events: state.app.changes().subscribe(),
         stopping: state.stopping.clone(),
         state,
         viewer,
@@ -122,7 +110,7 @@ fn watch_photos(
             }
             tokio::select! {
                 received = w.events.recv() => match received {
-                    Ok(e) if w.pending.contains(&e.photo) => w.settle(&e.photo).await,
+                    Ok(Change::Photo { id, .. }) if w.pending.contains(&id) => w.settle(&id).await,
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => w.settle_all().await,
                     Err(RecvError::Closed) => return None,
@@ -137,7 +125,7 @@ fn watch_photos(
 impl Watch {
     /// Queues the event for `id` if it has settled (or is gone).
     async fn settle(&mut self, id: &PhotoId) {
-        let event = match load_photo(&self.state, id).await {
+        let event = match self.state.app.photos.load(id).await {
             Ok(Some(p)) if !p.visible_to(self.viewer.as_ref(), false) => {
                 Ok(Event::default().event("gone").data(id.to_string()))
             }

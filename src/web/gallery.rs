@@ -2,60 +2,56 @@
 //! `?after=<cursor>` (stable under inserts, unlike page numbers).
 
 use serde::Deserialize;
-use warp::{Filter, Rejection};
 
-use super::api::load_page;
 use super::conditional::Validators;
-use super::error::Failure;
+use super::error::{Answer, Failure};
 use super::pages::{GalleryPage, Tile, rendered};
-use super::{AppState, page_request, serve_page};
-use crate::db::{Cursor, User};
+use super::respond::{serve_page, viewer_key};
+use super::state::AppState;
+use crate::model::{Cursor, User};
 
 /// Photos per gallery page.
 pub const PAGE_SIZE: u32 = 48;
 
 #[derive(Deserialize)]
-struct GalleryQuery {
+pub struct GalleryQuery {
     after: Option<String>,
 }
 
-pub fn routes(
+pub async fn page(
+    q: GalleryQuery,
+    viewer: Option<User>,
+    validators: Validators,
     state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path::end()
-        .and(warp::query::<GalleryQuery>())
-        .and(page_request(state))
-        .and_then(
-            |q: GalleryQuery, viewer: Option<User>, validators: Validators, state: AppState| async move {
-                let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
-                    Some(s) => Some(Cursor::decode(s).ok_or_else(|| {
-                        Failure::bad_request("malformed page cursor")
-                            .html()
-                            .reject()
-                    })?),
-                    None => None,
-                };
-                let version = state.caches.changed_at();
-                let key = format!(
-                    "gallery {} {}",
-                    viewer.as_ref().map_or("", |u| u.id.as_str()),
-                    cursor.as_ref().map(Cursor::encode).unwrap_or_default()
-                );
-                let build = async {
-                        let (photos, next) =
-                            load_page(&state, PAGE_SIZE, cursor.as_ref(), viewer.as_ref()).await?;
-                        let last_modified =
-                            photos.iter().map(|p| p.updated_at).fold(version, i64::max);
-                        let page = GalleryPage {
-                            viewer: viewer.clone(),
-                            urls: state.urls.clone(),
-                            tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
-                            first_page: cursor.is_none(),
-                            next_cursor: next.map(|c| c.encode()),
-                        };
-                        Ok(rendered(&page, last_modified)?)
-                };
-                serve_page(&state, version, &key, &validators, build).await
-            },
-        )
+) -> Answer {
+    let cursor = match q.after.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => {
+            Some(Cursor::decode(s).ok_or_else(|| Failure::bad_request("malformed page cursor"))?)
+        }
+        None => None,
+    };
+    // The data's version, read before the data (see PageCache).
+    let version = state.app.version();
+    let key = format!(
+        "gallery {} {}",
+        viewer_key(viewer.as_ref()),
+        cursor.as_ref().map(Cursor::encode).unwrap_or_default()
+    );
+    let build = async {
+        let (photos, next) = state
+            .app
+            .photos
+            .page(PAGE_SIZE, cursor.as_ref(), viewer.as_ref())
+            .await?;
+        let last_modified = photos.iter().map(|p| p.updated_at).fold(version, i64::max);
+        let page = GalleryPage {
+            viewer: viewer.clone(),
+            urls: state.urls.clone(),
+            tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
+            first_page: cursor.is_none(),
+            next_cursor: next.map(|c| c.encode()),
+        };
+        Ok(rendered(&page, last_modified)?)
+    };
+    serve_page(&state, version, &key, &validators, build).await
 }

@@ -4,61 +4,37 @@
 
 use std::sync::atomic::Ordering;
 
-use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
+use warp::http::{Method, StatusCode};
 
-use super::{AppState, with_state};
+use super::error::Answer;
+use super::state::AppState;
 
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let healthz = warp::path!("healthz")
-        .and(warp::get().or(warp::head()).unify())
-        .map(|| "ok\n".into_response());
-
-    let readyz = warp::path!("readyz")
-        .and(warp::get().or(warp::head()).unify())
-        .and(with_state(state.clone()))
-        .then(|state: AppState| async move {
-            let (status, body) = readiness(&state).await;
-            warp::reply::with_status(
-                warp::reply::json(&serde_json::json!({ "status": body })),
-                status,
-            )
-            .into_response()
-        });
-
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
-        .and(with_state(state))
-        .then(|state: AppState| async move {
-            match state.db.queue_depth().await {
-                Ok(n) => state
-                    .metrics
-                    .render_queue_depth
-                    .set(i64::try_from(n).unwrap_or(i64::MAX)),
-                Err(e) => tracing::warn!(error = %e, "cannot read render queue depth"),
-            }
-            warp::reply::with_header(
-                state.metrics.render(),
-                "content-type",
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
-            .into_response()
-        });
-
-    healthz.or(readyz).unify().or(metrics).unify()
+pub async fn healthz(_method: Method) -> Answer {
+    Ok("ok\n".into_response())
 }
 
-async fn readiness(state: &AppState) -> (StatusCode, String) {
-    if state.draining.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
-    }
-    if let Err(e) = state.db.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}"));
-    }
-    if let Err(e) = state.store.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}"));
-    }
-    (StatusCode::OK, "ready".into())
+pub async fn readyz(_method: Method, state: AppState) -> Answer {
+    let (status, body) = if state.draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining".to_owned())
+    } else {
+        match state.app.ops.ready().await {
+            Ok(()) => (StatusCode::OK, "ready".to_owned()),
+            Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+        }
+    };
+    Ok(warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({ "status": body })),
+        status,
+    )
+    .into_response())
+}
+
+pub async fn metrics(state: AppState) -> Answer {
+    Ok(warp::reply::with_header(
+        state.app.ops.metrics_text().await,
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+    .into_response())
 }

@@ -17,108 +17,67 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sync_wrapper::SyncStream;
+use warp::Reply;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use warp::path::Tail;
-use warp::{Filter, Rejection, Reply};
 
-use super::AppState;
-use super::api::load_visible_photo;
-use super::conditional::matches_etag;
-use super::error::{Failure, reject};
+use super::conditional::{IMMUTABLE, matches_etag};
+use super::error::{Answer, Failure};
 use super::negotiate::accepts_type;
-use super::session::viewer;
-use crate::cache::CachedBlob;
-use crate::db::User;
+use super::state::AppState;
+use crate::app::media::Body;
 use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
-use crate::store::{BlobKey, StoreError};
+use crate::keys::BlobKey;
+use crate::model::User;
 
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-/// `GET|HEAD /media/<key>`.
-pub fn route(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path("media")
-        .and(warp::path::tail())
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::method())
-        .and(warp::header::headers_cloned())
-        .and(super::with_state(state))
-        .and_then(serve)
-}
-
-/// `GET|HEAD /photos/<id>/<variant>`, negotiated by `Accept`.
-pub fn negotiated(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("photos" / String / String)
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::method())
-        .and(warp::header::headers_cloned())
-        .and(viewer(state.clone()))
-        .and(super::with_state(state))
-        .and_then(
-            |id: String,
-             name: String,
-             method: Method,
-             headers: HeaderMap,
-             viewer: Option<User>,
-             state: AppState| async move {
-                let id: PhotoId = id
-                    .parse()
-                    .map_err(|_| Failure::not_found("photo").reject())?;
-                let photo = load_visible_photo(&state, &id, viewer.as_ref())
-                    .await
-                    .map_err(Failure::reject)?;
-                let accept = headers
-                    .get(header::ACCEPT)
-                    .and_then(|a| a.to_str().ok())
-                    .unwrap_or("");
-                let webp = accepts_type(accept, "image/webp")
-                    .then(|| photo.variant_in(&name, ImageFormat::Webp))
-                    .flatten();
-                let variant = webp
-                    .or_else(|| photo.variant(&name))
-                    .ok_or_else(|| Failure::not_found("variant").reject())?;
-                let key = BlobKey::parse(&variant.key)
-                    .ok_or_else(|| Failure::not_found("variant").reject())?;
-                let mut resp = serve_key(key, method, headers, state).await?;
-                let h = resp.headers_mut();
-                // Not content-addressed: the photo may be deleted or
-                // re-rendered. Only public photos go into shared caches.
-                let (cache, vary) = match photo.visibility {
-                    Visibility::Public => ("public, max-age=3600", "Accept"),
-                    _ => ("private, max-age=3600", "Accept, Cookie"),
-                };
-                h.insert(header::VARY, HeaderValue::from_static(vary));
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-                Ok::<_, Rejection>(resp)
-            },
-        )
-}
-
-/// Where the bytes of a response come from.
-enum Source {
-    Cached(CachedBlob),
-    Store { size: u64, last_modified: Millis },
-}
-
-async fn serve(
+/// `GET|HEAD /media/<prefix>/<rest>`: a blob by its key.
+pub async fn by_key(
+    prefix: &'static str,
     tail: Tail,
     method: Method,
     headers: HeaderMap,
     state: AppState,
-) -> Result<warp::reply::Response, Rejection> {
-    let key = BlobKey::parse(tail.as_str()).ok_or_else(|| Failure::not_found("media").reject())?;
+) -> Answer {
+    let key = BlobKey::parse(&format!("{prefix}/{}", tail.as_str()))
+        .ok_or_else(|| Failure::not_found("media"))?;
     serve_key(key, method, headers, state).await
 }
 
-async fn serve_key(
-    key: BlobKey,
+/// `GET|HEAD /photos/<id>/<size>`, negotiated by `Accept`.
+pub async fn negotiated(
+    id: PhotoId,
+    name: String,
     method: Method,
     headers: HeaderMap,
+    viewer: Option<User>,
     state: AppState,
-) -> Result<warp::reply::Response, Rejection> {
+) -> Answer {
+    let photo = state.app.photos.get(&id, viewer.as_ref()).await?;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
+    let webp = accepts_type(accept, "image/webp")
+        .then(|| photo.variant_in(&name, ImageFormat::Webp))
+        .flatten();
+    let variant = webp
+        .or_else(|| photo.variant(&name))
+        .ok_or_else(|| Failure::not_found("variant"))?;
+    let key = BlobKey::parse(&variant.key).ok_or_else(|| Failure::not_found("variant"))?;
+    let mut resp = serve_key(key, method, headers, state).await?;
+    let h = resp.headers_mut();
+    // Not content-addressed: the photo may be deleted or re-rendered.
+    // Only public photos go into shared caches.
+    let (cache, vary) = match photo.visibility {
+        Visibility::Public => ("public, max-age=3600", "Accept"),
+        _ => ("private, max-age=3600", "Accept, Cookie"),
+    };
+    h.insert(header::VARY, HeaderValue::from_static(vary));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(resp)
+}
+
+async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppState) -> Answer {
     let etag = format!(
         "\"{}\"",
         &ContentHash::of(key.as_str().as_bytes()).as_str()[..32]
@@ -130,41 +89,9 @@ async fn serve_key(
         return Ok(resp);
     }
 
-    let source = match state.caches.media(key.as_str()).await {
-        Some(blob) => Source::Cached(blob),
-        None => match state.store.head(&key).await.map_err(reject)? {
-            None => return Err(Failure::not_found("media").reject()),
-            Some(meta) if state.caches.media_fits(meta.size) && method != Method::HEAD => {
-                match state.store.get(&key).await {
-                    Ok((bytes, meta)) => {
-                        let blob = CachedBlob {
-                            bytes,
-                            last_modified: meta.last_modified,
-                        };
-                        state
-                            .caches
-                            .put_media(key.as_str().to_owned(), blob.clone())
-                            .await;
-                        Source::Cached(blob)
-                    }
-                    Err(StoreError::NotFound) => return Err(Failure::not_found("media").reject()),
-                    Err(e) => return Err(reject(e)),
-                }
-            }
-            Some(meta) => Source::Store {
-                size: meta.size,
-                last_modified: meta.last_modified,
-            },
-        },
-    };
-    let (size, last_modified) = match &source {
-        Source::Cached(b) => (b.bytes.len() as u64, b.last_modified),
-        Source::Store {
-            size,
-            last_modified,
-        } => (*size, *last_modified),
-    };
-
+    let media = &state.app.media;
+    let body = media.open(&key, method == Method::HEAD).await?;
+    let (size, last_modified) = (body.size(), body.last_modified());
     let range = match requested_range(&headers, &etag, size) {
         Wanted::All => None,
         Wanted::Part { start, end } => Some((start, end)),
@@ -189,16 +116,12 @@ async fn serve_key(
     let mut resp = if method == Method::HEAD {
         Response::new(Bytes::new().into())
     } else {
-        match source {
-            Source::Cached(blob) => {
+        match body {
+            Body::Cached(blob) => {
                 Response::new(blob.bytes.slice(start as usize..end as usize).into())
             }
-            Source::Store { .. } => {
-                let stream = state
-                    .store
-                    .stream(&key, Some(start..end))
-                    .await
-                    .map_err(reject)?;
+            Body::Stored { .. } => {
+                let stream = media.stream(&key, start..end).await?;
                 warp::reply::stream(SyncStream::new(stream)).into_response()
             }
         }

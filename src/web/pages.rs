@@ -6,8 +6,8 @@ use askama::Template;
 use super::conditional;
 use super::placeholder;
 use super::urls::Urls;
-use crate::db::{Photo, User};
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
+use crate::model::{Photo, User};
 
 /// Alt text for a photo: its title, else its caption, else a generic word.
 pub fn alt_text(photo: &Photo) -> String {

@@ -5,29 +5,85 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::{Filter, Rejection};
 
-use super::albums::photo_albums;
-use super::api::{delete_photo, edit_photo, load_visible_photo, share_path};
 use super::conditional::{Rendered, Validators};
-use super::error::Failure;
+use super::error::{Answer, Failure};
 use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
 use super::placeholder;
-use super::session::viewer;
-use super::{
-    AppState, OrReject, Reached, by_share_link, form_request, page_request, see_other, serve_page,
-    with_state,
-};
-use crate::db::{Photo, PhotoEdit, User};
+use super::respond::{Reached, see_other, serve_page, viewer_key};
+use super::state::AppState;
+use super::urls::share_path;
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility};
-use crate::store::BlobKey;
+use crate::keys::BlobKey;
+use crate::model::{Photo, PhotoEdit, User};
 
 /// Room for a 2000-character caption even when every character is escaped.
-const EDIT_FORM_LIMIT: u64 = 64 * 1024;
+pub const EDIT_FORM_LIMIT: u64 = 64 * 1024;
 
-fn parse_id(s: &str) -> Result<PhotoId, Rejection> {
-    s.parse()
-        .map_err(|_| Failure::not_found("photo").html().reject())
+/// The owner's edit form on the photo page.
+#[derive(Deserialize)]
+pub struct EditForm {
+    title: String,
+    caption: String,
+    visibility: String,
+    new_link: Option<String>,
+}
+
+/// `GET /photos/{id}`.
+pub async fn page(
+    id: PhotoId,
+    viewer: Option<User>,
+    validators: Validators,
+    state: AppState,
+) -> Answer {
+    // The data's version, read before the data (see PageCache).
+    let version = state.app.version();
+    let photo = state.app.photos.get(&id, viewer.as_ref()).await?;
+    render(&state, photo, viewer, Reached::ById, &validators, version).await
+}
+
+/// `GET /s/{token}`: a photo through its share link.
+pub async fn shared(
+    token: String,
+    viewer: Option<User>,
+    validators: Validators,
+    state: AppState,
+) -> Answer {
+    let version = state.app.version();
+    let photo = state.app.photos.by_link(&token, viewer.as_ref()).await?;
+    render(
+        &state,
+        Arc::new(photo),
+        viewer,
+        Reached::ByLink,
+        &validators,
+        version,
+    )
+    .await
+}
+
+/// `POST /photos/{id}/edit`.
+pub async fn edit(id: PhotoId, viewer: Option<User>, form: EditForm, state: AppState) -> Answer {
+    let user = viewer.ok_or_else(Failure::unauthorized)?;
+    let visibility: Visibility = form
+        .visibility
+        .parse()
+        .map_err(|_| Failure::bad_request("visibility must be public, unlisted or private"))?;
+    let change = PhotoEdit {
+        title: Some(form.title.trim().to_owned()),
+        caption: Some(form.caption.trim().to_owned()),
+        visibility: Some(visibility),
+        new_link: form.new_link.is_some(),
+    };
+    state.app.photos.edit(&user, &id, change).await?;
+    Ok(see_other(&format!("/photos/{id}")))
+}
+
+/// `POST /photos/{id}/delete`.
+pub async fn delete(id: PhotoId, viewer: Option<User>, state: AppState) -> Answer {
+    let user = viewer.ok_or_else(Failure::unauthorized)?;
+    state.app.photos.delete(&user, &id).await?;
+    Ok(see_other("/"))
 }
 
 async fn render(
@@ -37,10 +93,10 @@ async fn render(
     reached: Reached,
     validators: &Validators,
     version: Millis,
-) -> Result<warp::reply::Response, Rejection> {
+) -> Answer {
     let key = format!(
         "photo {} {} {}",
-        viewer.as_ref().map_or("", |u| u.id.as_str()),
+        viewer_key(viewer.as_ref()),
         photo.id,
         reached.as_str()
     );
@@ -55,20 +111,16 @@ async fn build(
     reached: Reached,
     version: Millis,
 ) -> Result<Rendered, Failure> {
-    let (newer, older) = match reached {
-        Reached::ById => {
-            state
-                .db
-                .neighbours(&photo.id, viewer.as_ref().map(|u| &u.id))
-                .await?
-        }
-        Reached::ByLink => (None, None),
+    let app = &state.app;
+    let ((newer, older), (albums, add_to)) = match reached {
+        Reached::ById => (
+            app.photos.neighbours(&photo, viewer.as_ref()).await?,
+            app.albums.of_photo(&photo, viewer.as_ref()).await?,
+        ),
+        Reached::ByLink => ((None, None), (Vec::new(), Vec::new())),
     };
+    let link = |(id, title): (crate::domain::AlbumId, String)| (id.to_string(), title);
     let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
-    let (albums, add_to) = match reached {
-        Reached::ById => photo_albums(state, &photo, viewer.as_ref()).await?,
-        Reached::ByLink => (Vec::new(), Vec::new()),
-    };
     let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
     let last_modified = photo.updated_at.max(version);
     let page = PhotoPage {
@@ -104,90 +156,9 @@ async fn build(
             .as_deref()
             .filter(|_| is_owner)
             .map(share_path),
-        albums,
-        add_to,
+        albums: albums.into_iter().map(link).collect(),
+        add_to: add_to.into_iter().map(link).collect(),
         viewer,
     };
     Ok(rendered(&page, last_modified)?)
-}
-
-/// The owner's edit form on the photo page.
-#[derive(Deserialize)]
-struct EditForm {
-    title: String,
-    caption: String,
-    visibility: String,
-    new_link: Option<String>,
-}
-
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let page = warp::path!("photos" / String)
-        .and(page_request(state.clone()))
-        .and_then(
-            |id: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
-                let id = parse_id(&id)?;
-                // The data's version, read before the data (see PageCache).
-                let version = state.caches.changed_at();
-                let photo = load_visible_photo(&state, &id, viewer.as_ref())
-                    .await
-                    .or_reject_html()?;
-                render(&state, photo, viewer, Reached::ById, &validators, version).await
-            },
-        );
-
-    let shared = warp::path!("s" / String)
-        .and(page_request(state.clone()))
-        .and_then(
-            |token: String, viewer: Option<User>, validators: Validators, state: AppState| async move {
-                let version = state.caches.changed_at();
-                let find = state.db.photo_by_share_token(&token);
-                let photo = by_share_link(&token, "shared photo", find, |p: &Photo| {
-                    p.visible_to(viewer.as_ref(), true)
-                })
-                .await?;
-                render(&state, Arc::new(photo), viewer, Reached::ByLink, &validators, version).await
-            },
-        );
-
-    let edit = warp::path!("photos" / String / "edit")
-        .and(form_request::<EditForm>(state.clone(), EDIT_FORM_LIMIT))
-        .and_then(
-            |id: String, viewer: Option<User>, form: EditForm, state: AppState| async move {
-                let id = parse_id(&id)?;
-                let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
-                let visibility: Visibility = form.visibility.parse().map_err(|_| {
-                    Failure::bad_request("visibility must be public, unlisted or private")
-                        .html()
-                        .reject()
-                })?;
-                let change = PhotoEdit {
-                    title: Some(form.title.trim().to_owned()),
-                    caption: Some(form.caption.trim().to_owned()),
-                    visibility: Some(visibility),
-                    new_link: form.new_link.is_some(),
-                };
-                edit_photo(&state, &user, &id, change)
-                    .await
-                    .or_reject_html()?;
-                let back = format!("/photos/{id}");
-                Ok::<_, Rejection>(see_other(&back))
-            },
-        );
-
-    let delete = warp::path!("photos" / String / "delete")
-        .and(warp::post())
-        .and(viewer(state.clone()))
-        .and(with_state(state))
-        .and_then(
-            |id: String, viewer: Option<User>, state: AppState| async move {
-                let id = parse_id(&id)?;
-                let user = viewer.ok_or_else(|| Failure::unauthorized().html().reject())?;
-                delete_photo(&state, &user, &id).await.or_reject_html()?;
-                Ok::<_, Rejection>(see_other("/"))
-            },
-        );
-
-    page.or(shared).unify().or(edit).unify().or(delete).unify()
 }

@@ -18,6 +18,16 @@ use warp::http::HeaderValue;
 use super::assets;
 use crate::config::{WebConfig, base_origin as origin};
 
+/// The path of a photo's share link.
+pub fn share_path(token: &str) -> String {
+    format!("/s/{token}")
+}
+
+/// The path of an album's share link.
+pub fn album_share_path(token: &str) -> String {
+    format!("/a/{token}")
+}
+
 /// The two bases, cheap to clone into every page.
 #[derive(Debug, Clone)]
 pub struct Urls {

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use scoot::Core;
+use scoot::app::uploads::{Describe, Staged};
 use scoot::auth::Hasher;
 use scoot::blobs;
-use scoot::db::{Inserted, NewPhoto, Photo, Reserve, User};
+use scoot::db::Reserve;
 use scoot::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, now_millis};
-use scoot::ingest::{Describe, Staged};
-use scoot::store::BlobKey;
+use scoot::keys::BlobKey;
+use scoot::model::{Inserted, NewPhoto, Photo, User};
 use scoot::web::api::PhotoJson;
 
 use crate::helpers::{create_user, file_form, png, read_fixture, spawn_app, test_config};
@@ -36,7 +37,8 @@ async fn user(core: &Core, name: &str) -> User {
 
 async fn upload(core: &Core, file: &Path, owner: &User) -> Inserted {
     let staged = Staged::existing(file.to_path_buf()).await.unwrap();
-    core.ingest
+    core.app
+        .uploads
         .accept(&staged, owner, Describe::default())
         .await
         .unwrap()
@@ -88,10 +90,10 @@ async fn an_upload_waits_out_a_deletion_of_the_same_bytes_then_stores_them_again
 
     // Bob uploads the same bytes meanwhile: he must not take them as stored.
     let bob_upload = tokio::spawn({
-        let (core_ingest, file, bob) = (core.ingest.clone(), file.clone(), bob.clone());
+        let (uploads, file, bob) = (core.app.uploads.clone(), file.clone(), bob.clone());
         async move {
             let staged = Staged::existing(file).await.unwrap();
-            core_ingest.accept(&staged, &bob, Describe::default()).await
+            uploads.accept(&staged, &bob, Describe::default()).await
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -101,7 +103,7 @@ async fn an_upload_waits_out_a_deletion_of_the_same_bytes_then_stores_them_again
     );
 
     // Alice's deletion goes on and takes every blob.
-    blobs::delete(core.db.as_ref(), &core.store, &core.caches, &released)
+    blobs::delete(core.db.as_ref(), &core.store, &core.changes, &released)
         .await
         .unwrap();
 
@@ -175,7 +177,7 @@ async fn a_reservation_holds_back_the_deletion_of_the_last_photo() {
     // When Bob deletes it, nothing uses the bytes: every blob goes.
     let deleted = core.db.delete_photo(&b.id, now_millis()).await.unwrap();
     let released = deleted.unwrap().released.expect("bob's was the last use");
-    blobs::delete(core.db.as_ref(), &core.store, &core.caches, &released)
+    blobs::delete(core.db.as_ref(), &core.store, &core.changes, &released)
         .await
         .unwrap();
     assert_eq!(blobs_of(&core, &b).await, Vec::<BlobKey>::new());

@@ -5,8 +5,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 
-use scoot::db::{NewPhoto, Reserve};
+use scoot::db::Reserve;
 use scoot::domain::{ContentHash, ImageFormat, PhotoId, ShotFacts, Visibility, now_millis};
+use scoot::model::NewPhoto;
 
 use crate::helpers::{spawn_app, spawn_app_with};
 

@@ -10,7 +10,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Response, StatusCode};
 use scoot::RunningApp;
 use scoot::config::Config;
-use scoot::db::TokenKind;
+use scoot::model::TokenKind;
 use scoot::web::api::PhotoJson;
 use tempfile::TempDir;
 

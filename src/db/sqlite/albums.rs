@@ -1,12 +1,14 @@
-//! Albums on SQLite: the synchronous halves of the album methods of
-//! [`Repo`](crate::db::Repo), run on a connection or inside a write
-//! transaction by the thin async wrappers in the parent module.
+//! Albums on SQLite: synchronous queries run on a connection or inside a
+//! write transaction, and the [`AlbumRepo`] methods that wrap them.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 
-use super::{PHOTO_COLUMNS, collect_photos, corrupt, to_u32, variants_of};
-use crate::db::{Album, AlbumCard, AlbumEdit, DbResult, NewAlbum, Photo};
-use crate::domain::{AlbumId, Millis, PhotoId};
+use super::SqliteRepo;
+use super::rows::{PHOTO_COLUMNS, collect_photos, corrupt, to_u32, variants_of};
+use crate::db::{AlbumRepo, DbResult};
+use crate::domain::{AlbumId, Millis, PhotoId, UserId};
+use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo};
 
 const ALBUM_COLUMNS: &str = "a.id, a.owner_id, a.title, a.description, a.visibility, a.share_token, a.cover_id, \
      a.created_at, a.updated_at";
@@ -217,4 +219,69 @@ pub(super) fn holding(conn: &Connection, photo: &PhotoId) -> DbResult<Vec<AlbumI
     stmt.query_map([photo.as_str()], |r| r.get::<_, String>(0))?
         .map(|id| id?.parse().map_err(corrupt("album id")))
         .collect()
+}
+
+#[async_trait]
+impl AlbumRepo for SqliteRepo {
+    async fn create_album(&self, album: NewAlbum, now: Millis) -> DbResult<Album> {
+        self.write(move |tx| create(tx, &album, now)).await
+    }
+
+    async fn album(&self, id: &AlbumId) -> DbResult<Option<Album>> {
+        let id = id.clone();
+        self.read(move |c| find(c, "a.id = ?1", [id.as_str()]))
+            .await
+    }
+
+    async fn album_by_share_token(&self, token: &str) -> DbResult<Option<Album>> {
+        let token = token.to_owned();
+        self.read(move |c| find(c, "a.share_token = ?1", [token.as_str()]))
+            .await
+    }
+
+    async fn list_albums(&self, viewer: Option<&UserId>) -> DbResult<Vec<AlbumCard>> {
+        let viewer = viewer.map(|v| v.as_str().to_owned());
+        self.read(move |c| list(c, viewer.as_deref())).await
+    }
+
+    async fn edit_album(
+        &self,
+        id: &AlbumId,
+        edit: AlbumEdit,
+        now: Millis,
+    ) -> DbResult<Option<Album>> {
+        let id = id.clone();
+        self.write(move |tx| self::edit(tx, &id, edit, now)).await
+    }
+
+    async fn delete_album(&self, id: &AlbumId) -> DbResult<bool> {
+        let id = id.clone();
+        self.write(move |tx| Ok(tx.execute("DELETE FROM albums WHERE id = ?1", [id.as_str()])? > 0))
+            .await
+    }
+
+    async fn add_to_album(&self, album: &AlbumId, photo: &PhotoId, now: Millis) -> DbResult<bool> {
+        let (album, photo) = (album.clone(), photo.clone());
+        self.write(move |tx| add(tx, &album, &photo, now)).await
+    }
+
+    async fn remove_from_album(
+        &self,
+        album: &AlbumId,
+        photo: &PhotoId,
+        now: Millis,
+    ) -> DbResult<bool> {
+        let (album, photo) = (album.clone(), photo.clone());
+        self.write(move |tx| remove(tx, &album, &photo, now)).await
+    }
+
+    async fn album_photos(&self, album: &AlbumId, with_private: bool) -> DbResult<Vec<Photo>> {
+        let album = album.clone();
+        self.read(move |c| photos(c, &album, with_private)).await
+    }
+
+    async fn albums_with_photo(&self, photo: &PhotoId) -> DbResult<Vec<AlbumId>> {
+        let photo = photo.clone();
+        self.read(move |c| holding(c, &photo)).await
+    }
 }

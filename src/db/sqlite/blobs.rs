@@ -1,5 +1,5 @@
-//! Who uses an original's blobs, on SQLite: the synchronous halves of the
-//! blob methods of [`Repo`](crate::db::Repo), run inside write transactions.
+//! Who uses an original's blobs, on SQLite: the [`BlobRepo`] methods and
+//! the synchronous steps they take inside write transactions.
 //!
 //! Every transaction that adds or removes a user of a blob (a photo row, an
 //! upload's reservation) starts with [`lock`], which writes the blob's row.
@@ -10,10 +10,12 @@
 //! transaction on the same hash waits there, and under READ COMMITTED the
 //! statements it runs after the wait see everything the first committed.
 
+use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::corrupt;
-use crate::db::{DbResult, Released, Reservation, Reserve};
+use super::SqliteRepo;
+use super::rows::corrupt;
+use crate::db::{BlobRepo, DbResult, Released, Reservation, Reserve};
 use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
 
 /// The blob row's state after [`lock`].
@@ -191,4 +193,48 @@ pub(super) fn stale(
         });
     }
     Ok(released)
+}
+
+#[async_trait]
+impl BlobRepo for SqliteRepo {
+    async fn reserve_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Reserve> {
+        let hash = hash.clone();
+        self.write_relaxed(move |tx| reserve(tx, &hash, format, now))
+            .await
+    }
+
+    async fn abandon_upload(&self, upload: &UploadId, now: Millis) -> DbResult<Option<Released>> {
+        let upload = upload.clone();
+        self.write(move |tx| abandon(tx, &upload, now)).await
+    }
+
+    async fn release_blob(
+        &self,
+        hash: &ContentHash,
+        format: ImageFormat,
+        now: Millis,
+    ) -> DbResult<Option<Released>> {
+        let hash = hash.clone();
+        self.write(move |tx| release(tx, &hash, format, now)).await
+    }
+
+    async fn forget_blob(&self, released: &Released) -> DbResult<()> {
+        let released = released.clone();
+        self.write(move |tx| forget(tx, &released)).await
+    }
+
+    async fn stale_blobs(
+        &self,
+        uploads_before: Millis,
+        deletions_before: Millis,
+        now: Millis,
+    ) -> DbResult<Vec<Released>> {
+        self.write(move |tx| stale(tx, uploads_before, deletions_before, now))
+            .await
+    }
 }

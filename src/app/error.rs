@@ -1,0 +1,109 @@
+//! What can go wrong in a service, in domain terms. Each variant keeps its
+//! cause; the web layer maps them to statuses in one place
+//! (`web::error`), the CLI prints them.
+
+use crate::auth::AuthError;
+use crate::blobs::BlobError;
+use crate::db::DbError;
+use crate::ingest::IngestError;
+use crate::render::probe::ProbeError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// There is no such thing, or the asker may not know it exists.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Nobody is logged in, and the action needs someone.
+    #[error("log in or send a bearer token")]
+    Unauthorized,
+    /// The asker may see this but not do that.
+    #[error("not allowed")]
+    Forbidden,
+    /// A value the caller sent breaks a rule (length, format, membership).
+    #[error("{0}")]
+    Invalid(String),
+    /// A uniqueness rule: a name that is taken, setup already done.
+    #[error("{0}")]
+    Conflict(String),
+    /// The upload is over the byte limit.
+    #[error("upload is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    /// The bytes are not an image Scoot takes, or are over a pixel limit.
+    #[error("{0}")]
+    Unsupported(#[source] ProbeError),
+    /// A bounded resource is taken; nothing changed. Try again later.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u32,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something that should not happen (a thread gone, a bug).
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+
+    pub fn busy(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self::Busy {
+            message: message.into(),
+            retry_after_secs,
+        }
+    }
+}
+
+impl From<IngestError> for AppError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge { limit } => Self::TooLarge { limit },
+            IngestError::Refused(p) => Self::Unsupported(p),
+            IngestError::Blob(b) => b.into(),
+            IngestError::Db(d) => Self::Db(d),
+            IngestError::Store(s) => Self::Store(s),
+            IngestError::Io(source) => Self::Io {
+                what: "staging an upload",
+                source,
+            },
+        }
+    }
+}
+
+impl From<BlobError> for AppError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Busy => Self::busy(e.to_string(), 1),
+            BlobError::LeaseSpent(_) => Self::Internal(e.to_string()),
+            BlobError::Db(d) => Self::Db(d),
+            BlobError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::BadName | AuthError::BadPassword => Self::Invalid(e.to_string()),
+            AuthError::NameTaken(_) => Self::Conflict(e.to_string()),
+            AuthError::NoSuchUser(_) => Self::Invalid(e.to_string()),
+            AuthError::Busy => Self::busy(e.to_string(), 1),
+            AuthError::Db(d) => Self::Db(d),
+            AuthError::Hash(h) => Self::Internal(format!("password hashing: {h}")),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The application layer: the rules of a photo site, once.
+//!
+//! Services for photos, albums, accounts, uploads, media bytes and
+//! operations. They own the repository, the store and the caches; they
+//! decide who may see, change or delete what and enforce the limits; every
+//! change they make goes through [`Changes`]. They answer with records
+//! (`crate::model`) or an [`AppError`] that keeps its cause. The web layer
+//! and the CLI only translate: parse a request, call a service, show the
+//! answer.
+//!
+//! - [`photos`]: finding, listing, editing and deleting photos.
+//! - [`albums`]: albums and what is in them.
+//! - [`accounts`]: users, logins, sessions, API tokens and first-run setup.
+//! - [`uploads`]: accepting uploaded bytes as photos.
+//! - [`media`]: blob bytes through the byte cache.
+//! - [`ops`]: readiness, metrics and the admin figures.
+//! - [`error`]: what can go wrong.
+
+pub mod accounts;
+pub mod albums;
+pub mod error;
+pub mod media;
+pub mod ops;
+pub mod photos;
+pub mod uploads;
+
+use std::sync::Arc;
+
+pub use error::{AppError, AppResult};
+
+use crate::auth::Hasher;
+use crate::cache::Caches;
+use crate::changes::Changes;
+use crate::config::AuthConfig;
+use crate::db::Repo;
+use crate::domain::Millis;
+use crate::history::History;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// The longest photo or album title, in characters.
+pub const MAX_TITLE: usize = 200;
+/// The longest caption or album description, in characters.
+pub const MAX_CAPTION: usize = 2000;
+
+/// Every service, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub photos: photos::Photos,
+    pub albums: albums::Albums,
+    pub accounts: accounts::Accounts,
+    pub uploads: uploads::Uploads,
+    pub media: media::Media,
+    pub ops: ops::Ops,
+    changes: Changes,
+    caches: Caches,
+}
+
+/// What the services are built from.
+pub struct Parts {
+    pub db: Arc<dyn Repo>,
+    pub store: Store,
+    pub caches: Caches,
+    pub changes: Changes,
+    pub metrics: Metrics,
+    pub ingest: Ingest,
+    pub hasher: Hasher,
+    pub auth: AuthConfig,
+    /// The first-run setup secret, while there are no users.
+    pub setup_token: Option<String>,
+    pub history: History,
+}
+
+impl App {
+    pub fn new(p: Parts) -> Self {
+        let photos = photos::Photos::new(
+            p.db.clone(),
+            p.store.clone(),
+            p.caches.clone(),
+            p.changes.clone(),
+        );
+        Self {
+            albums: albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone()),
+            accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth, p.setup_token),
+            uploads: uploads::Uploads::new(p.ingest, p.metrics.clone()),
+            media: media::Media::new(p.store.clone(), p.caches.clone()),
+            ops: ops::Ops::new(p.db, p.store, p.metrics, p.history),
+            photos,
+            changes: p.changes,
+            caches: p.caches,
+        }
+    }
+
+    /// The version of everything pages show: it grows with every change,
+    /// and is read before the data a page is built from (see
+    /// `web::conditional::PageCache`).
+    pub fn version(&self) -> Millis {
+        self.caches.changed_at()
+    }
+
+    /// Where changes are announced.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+}

@@ -1,0 +1,42 @@
+//! Users and their secrets (session and API tokens; only hashes are stored).
+
+use async_trait::async_trait;
+
+use super::DbResult;
+use crate::domain::{Millis, UserId};
+use crate::model::{TokenKind, User};
+
+#[async_trait]
+pub trait AccountRepo: Send + Sync {
+    async fn user_count(&self) -> DbResult<u64>;
+    /// Creates a user; `Conflict` if the name is taken. With `only_if_first`,
+    /// creates it only when there are no users at all (returns `None` if there
+    /// are), atomically, for the first-run setup page.
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        is_admin: bool,
+        only_if_first: bool,
+    ) -> DbResult<Option<User>>;
+    /// The user and their password hash.
+    async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>>;
+    /// The oldest administrator, if any.
+    async fn first_admin(&self) -> DbResult<Option<User>>;
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        kind: TokenKind,
+        label: &str,
+        expires_at: Option<Millis>,
+    ) -> DbResult<()>;
+    /// The user a live token of `kind` belongs to.
+    async fn user_by_token(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        now: Millis,
+    ) -> DbResult<Option<User>>;
+    async fn delete_token(&self, token_hash: &str) -> DbResult<()>;
+}

@@ -1,0 +1,149 @@
+//! Users and their tokens on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::SqliteRepo;
+use super::rows::user_from_row;
+use crate::db::{AccountRepo, DbError, DbResult};
+use crate::domain::{Millis, UserId};
+use crate::model::{TokenKind, User};
+
+#[async_trait]
+impl AccountRepo for SqliteRepo {
+    async fn user_count(&self) -> DbResult<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        is_admin: bool,
+        only_if_first: bool,
+    ) -> DbResult<Option<User>> {
+        let (name, password_hash) = (name.to_owned(), password_hash.to_owned());
+        self.write(move |tx| {
+            if only_if_first {
+                let n: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+                if n > 0 {
+                    return Ok(None);
+                }
+            }
+            let user = User {
+                id: UserId::generate(),
+                name,
+                is_admin,
+            };
+            tx.execute(
+                "INSERT INTO users (id, name, password_hash, is_admin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    user.id.as_str(),
+                    user.name,
+                    password_hash,
+                    i64::from(is_admin),
+                    crate::domain::now_millis()
+                ],
+            )
+            .map_err(|e| match DbError::from(e) {
+                DbError::Conflict(_) => DbError::Conflict(format!("user {} exists", user.name)),
+                other => other,
+            })?;
+            Ok(Some(user))
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, is_admin, password_hash FROM users WHERE name = ?1",
+            )?;
+            let mut rows = stmt.query([name])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((
+                    user_from_row(r)?,
+                    r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                ))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn first_admin(&self) -> DbResult<Option<User>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, is_admin FROM users WHERE is_admin = 1
+                 ORDER BY created_at, id LIMIT 1",
+            )?;
+            let mut rows = stmt.query([])?;
+            rows.next()?.map(user_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        kind: TokenKind,
+        label: &str,
+        expires_at: Option<Millis>,
+    ) -> DbResult<()> {
+        let (token_hash, user, label) = (token_hash.to_owned(), user.clone(), label.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO auth_tokens (token_hash, user_id, kind, label, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token_hash,
+                    user.as_str(),
+                    kind.as_str(),
+                    label,
+                    crate::domain::now_millis(),
+                    expires_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_token(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        now: Millis,
+    ) -> DbResult<Option<User>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT u.id, u.name, u.is_admin FROM auth_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1 AND t.kind = ?2
+                   AND (t.expires_at IS NULL OR t.expires_at > ?3)",
+            )?;
+            let mut rows = stmt.query(params![token_hash, kind.as_str(), now])?;
+            rows.next()?.map(user_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn delete_token(&self, token_hash: &str) -> DbResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM auth_tokens WHERE token_hash = ?1",
+                [token_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,251 @@
+//! The records Scoot keeps, in domain terms: users, photos and their
+//! variants, albums, and the values that create or change them. The
+//! database stores them (`db`), the services enforce the rules about them
+//! (`app`), the web layer shows them; none of those owns the types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AlbumId, ContentHash, ImageFormat, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
+};
+
+/// A user account as the rest of Scoot sees it (no password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// What kind of secret a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A browser session cookie; expires.
+    Session,
+    /// An API bearer token; lasts until revoked.
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// What an owner changes about a photo; `None` keeps the current value.
+/// (Also the body of `PATCH /api/photos/{id}`.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoEdit {
+    pub title: Option<String>,
+    pub caption: Option<String>,
+    pub visibility: Option<Visibility>,
+    #[serde(default)]
+    /// Replace the share link (revoking the old one). An unlisted photo
+    /// without a link gets one anyway; other visibilities have none.
+    pub new_link: bool,
+}
+
+/// A photo as accepted by an upload, before it is rendered.
+#[derive(Debug, Clone)]
+pub struct NewPhoto {
+    pub id: PhotoId,
+    pub owner: UserId,
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub title: String,
+    pub caption: String,
+    pub visibility: Visibility,
+    pub shot: ShotFacts,
+}
+
+/// A stored photo with its rendered variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Photo {
+    pub id: PhotoId,
+    pub owner: UserId,
+    pub hash: ContentHash,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub status: PhotoStatus,
+    pub error: Option<String>,
+    pub title: String,
+    pub caption: String,
+    pub shot: ShotFacts,
+    /// A ThumbHash of the rendered photo (a ~25-byte blurred preview).
+    pub thumbhash: Option<Vec<u8>>,
+    pub visibility: Visibility,
+    /// The secret of an unlisted photo's share link.
+    pub share_token: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Every engine returns these smallest first (by width, then name).
+    pub variants: Vec<Variant>,
+}
+
+impl Photo {
+    /// Whether `viewer` may see this photo; `by_link` when they came through
+    /// a share link (of the photo, or of an album holding it).
+    pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
+        self.visibility
+            .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
+    }
+
+    /// The size `name` in the format every browser shows (JPEG, or PNG
+    /// for images with alpha).
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants
+            .iter()
+            .find(|v| v.name == name && v.format.is_universal())
+    }
+
+    /// The size `name` in exactly `format`, if it was rendered so.
+    pub fn variant_in(&self, name: &str, format: ImageFormat) -> Option<&Variant> {
+        self.variants
+            .iter()
+            .find(|v| v.name == name && v.format == format)
+    }
+}
+
+/// One rendered size of a photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub name: String,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
+    pub key: String,
+}
+
+/// The outcome of recording an upload.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    /// A new photo and its render job were committed.
+    New(Photo),
+    /// The owner already had these bytes; this is that photo (re-queued for
+    /// rendering if it had failed).
+    Duplicate(Photo),
+}
+
+impl Inserted {
+    pub fn photo(&self) -> &Photo {
+        match self {
+            Self::New(p) | Self::Duplicate(p) => p,
+        }
+    }
+}
+
+/// A position in the newest-first photo list: the last item of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: Millis,
+    pub id: PhotoId,
+}
+
+impl Cursor {
+    pub fn after(photo: &Photo) -> Self {
+        Self {
+            created_at: photo.created_at,
+            id: photo.id.clone(),
+        }
+    }
+
+    /// The opaque form used in URLs: `MILLIS-ID`.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.created_at, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (millis, id) = s.split_once('-')?;
+        Some(Self {
+            created_at: millis.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// An owner's named set of their own photos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Album {
+    pub id: AlbumId,
+    pub owner: UserId,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The secret of an unlisted album's share link.
+    pub share_token: Option<String>,
+    /// The cover the owner chose; without one, the first photo added.
+    pub cover: Option<PhotoId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Album {
+    /// Whether `viewer` may see this album; `by_link` when they came
+    /// through its share link. Its photos are filtered separately: a
+    /// private photo stays private inside a shared album.
+    pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
+        self.visibility
+            .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
+    }
+}
+
+/// An album in a list, with what its card shows as a given viewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlbumCard {
+    pub album: Album,
+    /// Photos the viewer may see in it.
+    pub photos: u32,
+    /// The photo its card shows: the chosen cover, else the first added.
+    pub cover: Option<PhotoId>,
+}
+
+/// A new album.
+#[derive(Debug, Clone)]
+pub struct NewAlbum {
+    pub id: AlbumId,
+    pub owner: UserId,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+}
+
+/// What an owner changes about an album; `None` keeps the current value.
+/// (Also the body of `PATCH /api/albums/{id}`.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlbumEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    /// Replace the share link (revoking the old one), as for photos.
+    #[serde(default)]
+    pub new_link: bool,
+    /// The new cover; the caller checks it is one of the album's photos.
+    pub cover: Option<PhotoId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = Cursor {
+            created_at: 1_700_000_000_123,
+            id: PhotoId::generate(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode("12-../x"), None);
+    }
+}

@@ -1,0 +1,460 @@
+//! Every route Scoot answers, in one table: method and path, what is taken
+//! from the request, the handler, the label its requests are counted under
+//! in `/metrics`, and whether its failures are pages or JSON.
+//!
+//! Path parameters are typed (`PhotoId`, `AlbumId` parse with `FromStr`):
+//! a malformed id matches no route, so it is a 404 like any unknown path —
+//! the same answer everywhere. No two routes match the same request; the
+//! order only puts the busiest first, since each request is tried against
+//! the routes in turn (a route further down costs a few more boxed calls).
+
+use std::convert::Infallible;
+
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, Method};
+use warp::{Filter, Rejection};
+
+use super::error::{Answer, Failure, Shape, render};
+use super::extract::{COOKIE, body_bytes, form, state, user, validators, viewer};
+use super::multipart::form_body;
+use super::state::AppState;
+use super::{admin, albums, albums_api, api, assets, events, gallery, health, media, photo};
+use super::{session, upload};
+use crate::domain::{AlbumId, PhotoId};
+
+/// The label of the route that answered, kept in the response's
+/// extensions for the metrics layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Label(pub &'static str);
+
+/// A route's filter, its failures shown as `shape`, its responses labelled.
+fn route<F>(label: &'static str, shape: Shape, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+where
+    F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    filter
+        .map(move |answer: Answer| {
+            let mut resp = match answer {
+                Ok(resp) => resp,
+                Err(failure) => render(&failure.shaped(shape)),
+            };
+            resp.extensions_mut().insert(Label(label));
+            resp
+        })
+        .boxed()
+}
+
+fn page<F>(label: &'static str, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+where
+    F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    route(label, Shape::Html, filter)
+}
+
+fn api<F>(label: &'static str, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+where
+    F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    route(label, Shape::Json, filter)
+}
+
+fn get_or_head() -> impl Filter<Extract = (Method,), Error = Rejection> + Clone {
+    warp::get().or(warp::head()).unify().and(warp::method())
+}
+
+fn headers() -> impl Filter<Extract = (HeaderMap,), Error = Infallible> + Clone {
+    warp::header::headers_cloned()
+}
+
+/// The whole table.
+pub fn table(s: &AppState) -> BoxedFilter<(warp::reply::Response,)> {
+    let max_upload = s.app.uploads.max_bytes();
+    let routes = [
+        // Media and assets: most of the traffic.
+        api(
+            "/media/variants",
+            warp::path!("media" / "variants" / ..)
+                .and(warp::path::tail())
+                .and(get_or_head())
+                .and(headers())
+                .and(state(s))
+                .then(|tail, method, headers, state| {
+                    media::by_key("variants", tail, method, headers, state)
+                }),
+        ),
+        api(
+            "/media/originals",
+            warp::path!("media" / "originals" / ..)
+                .and(warp::path::tail())
+                .and(get_or_head())
+                .and(headers())
+                .and(state(s))
+                .then(|tail, method, headers, state| {
+                    media::by_key("originals", tail, method, headers, state)
+                }),
+        ),
+        page(
+            "/assets",
+            warp::path!("assets" / String)
+                .and(get_or_head())
+                .and(headers())
+                .then(|name: String, _method, headers: HeaderMap| async move {
+                    assets::serve(&name, &headers).ok_or_else(|| Failure::not_found("asset"))
+                }),
+        ),
+        page(
+            "/",
+            warp::path::end()
+                .and(warp::get())
+                .and(warp::query())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(gallery::page),
+        ),
+        page(
+            "/photos/:id",
+            warp::path!("photos" / PhotoId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(photo::page),
+        ),
+        api(
+            "/photos/:id/size",
+            warp::path!("photos" / PhotoId / String)
+                .and(get_or_head())
+                .and(headers())
+                .and(viewer(s))
+                .and(state(s))
+                .then(media::negotiated),
+        ),
+        // The JSON API.
+        api(
+            "/api/events",
+            warp::path!("api" / "events")
+                .and(warp::get())
+                .and(warp::query())
+                .and(viewer(s))
+                .and(state(s))
+                .then(events::stream),
+        ),
+        api(
+            "/api/photos",
+            warp::path!("api" / "photos")
+                .and(warp::get())
+                .and(warp::query())
+                .and(viewer(s))
+                .and(state(s))
+                .then(api::list),
+        ),
+        api(
+            "/api/photos",
+            warp::path!("api" / "photos")
+                .and(warp::post())
+                // Credentials are checked before a byte of the body is read.
+                .and(user(s))
+                .and(form_body(max_upload))
+                .and(state(s))
+                .then(api::create),
+        ),
+        api(
+            "/api/photos/:id",
+            warp::path!("api" / "photos" / PhotoId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(api::get),
+        ),
+        api(
+            "/api/photos/:id",
+            warp::path!("api" / "photos" / PhotoId)
+                .and(warp::patch())
+                .and(user(s))
+                .and(body_bytes())
+                .and(state(s))
+                .then(api::patch),
+        ),
+        api(
+            "/api/photos/:id",
+            warp::path!("api" / "photos" / PhotoId)
+                .and(warp::delete())
+                .and(user(s))
+                .and(state(s))
+                .then(api::delete),
+        ),
+        api(
+            "/api/albums",
+            warp::path!("api" / "albums")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(albums_api::list),
+        ),
+        api(
+            "/api/albums",
+            warp::path!("api" / "albums")
+                .and(warp::post())
+                .and(user(s))
+                .and(body_bytes())
+                .and(state(s))
+                .then(albums_api::create),
+        ),
+        api(
+            "/api/albums/:id",
+            warp::path!("api" / "albums" / AlbumId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(albums_api::get),
+        ),
+        api(
+            "/api/albums/:id",
+            warp::path!("api" / "albums" / AlbumId)
+                .and(warp::patch())
+                .and(user(s))
+                .and(body_bytes())
+                .and(state(s))
+                .then(albums_api::patch),
+        ),
+        api(
+            "/api/albums/:id",
+            warp::path!("api" / "albums" / AlbumId)
+                .and(warp::delete())
+                .and(user(s))
+                .and(state(s))
+                .then(albums_api::delete),
+        ),
+        api(
+            "/api/albums/:id/photos/:photo",
+            warp::path!("api" / "albums" / AlbumId / "photos" / PhotoId)
+                .and(warp::put())
+                .and(user(s))
+                .and(state(s))
+                .then(albums_api::put_photo),
+        ),
+        api(
+            "/api/albums/:id/photos/:photo",
+            warp::path!("api" / "albums" / AlbumId / "photos" / PhotoId)
+                .and(warp::delete())
+                .and(user(s))
+                .and(state(s))
+                .then(albums_api::remove_photo),
+        ),
+        // Pages and their forms.
+        page(
+            "/s/:token",
+            warp::path!("s" / String)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(photo::shared),
+        ),
+        page(
+            "/photos/:id/edit",
+            warp::path!("photos" / PhotoId / "edit")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(photo::EDIT_FORM_LIMIT))
+                .and(state(s))
+                .then(photo::edit),
+        ),
+        page(
+            "/photos/:id/delete",
+            warp::path!("photos" / PhotoId / "delete")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(state(s))
+                .then(photo::delete),
+        ),
+        page(
+            "/photos/:id/albums",
+            warp::path!("photos" / PhotoId / "albums")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(albums::FORM_LIMIT))
+                .and(state(s))
+                .then(albums::add),
+        ),
+        page(
+            "/albums",
+            warp::path!("albums")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(albums::list),
+        ),
+        page(
+            "/albums",
+            warp::path!("albums")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(albums::FORM_LIMIT))
+                .and(state(s))
+                .then(albums::create),
+        ),
+        page(
+            "/albums/:id",
+            warp::path!("albums" / AlbumId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(albums::page),
+        ),
+        page(
+            "/albums/:id/edit",
+            warp::path!("albums" / AlbumId / "edit")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(albums::FORM_LIMIT))
+                .and(state(s))
+                .then(albums::edit),
+        ),
+        page(
+            "/albums/:id/delete",
+            warp::path!("albums" / AlbumId / "delete")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(state(s))
+                .then(albums::delete),
+        ),
+        page(
+            "/albums/:id/cover",
+            warp::path!("albums" / AlbumId / "cover")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(albums::FORM_LIMIT))
+                .and(state(s))
+                .then(albums::cover),
+        ),
+        page(
+            "/albums/:id/remove",
+            warp::path!("albums" / AlbumId / "remove")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form(albums::FORM_LIMIT))
+                .and(state(s))
+                .then(albums::remove),
+        ),
+        page(
+            "/a/:token",
+            warp::path!("a" / String)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(albums::shared),
+        ),
+        page(
+            "/upload",
+            warp::path!("upload")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(upload::page),
+        ),
+        page(
+            "/upload",
+            warp::path!("upload")
+                .and(warp::post())
+                .and(viewer(s))
+                .and(form_body(max_upload).or_else(as_page))
+                .and(state(s))
+                .then(upload::submit),
+        ),
+        page(
+            "/admin",
+            warp::path!("admin")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(admin::page),
+        ),
+        page(
+            "/login",
+            warp::path!("login")
+                .and(warp::get())
+                .and(warp::query())
+                .and(state(s))
+                .then(session::login_page),
+        ),
+        page(
+            "/login",
+            warp::path!("login")
+                .and(warp::post())
+                .and(form(session::FORM_LIMIT))
+                .and(state(s))
+                .then(session::login),
+        ),
+        page(
+            "/logout",
+            warp::path!("logout")
+                .and(warp::post())
+                .and(warp::cookie::optional(COOKIE))
+                .and(state(s))
+                .then(session::logout),
+        ),
+        page(
+            "/setup",
+            warp::path!("setup")
+                .and(warp::get())
+                .and(warp::query())
+                .and(state(s))
+                .then(session::setup_page),
+        ),
+        page(
+            "/setup",
+            warp::path!("setup")
+                .and(warp::post())
+                .and(form(session::FORM_LIMIT))
+                .and(state(s))
+                .then(session::setup),
+        ),
+        // Operations.
+        api(
+            "/healthz",
+            warp::path!("healthz")
+                .and(get_or_head())
+                .then(health::healthz),
+        ),
+        api(
+            "/readyz",
+            warp::path!("readyz")
+                .and(get_or_head())
+                .and(state(s))
+                .then(health::readyz),
+        ),
+        api(
+            "/metrics",
+            warp::path!("metrics")
+                .and(warp::get())
+                .and(state(s))
+                .then(health::metrics),
+        ),
+        // Anything else under /api is a JSON 404 (ranked below every other
+        // rejection, so a known path with the wrong method is still a 405).
+        warp::path("api")
+            .and_then(|| async {
+                Err::<warp::reply::Response, _>(warp::reject::custom(super::error::ApiNotFound))
+            })
+            .boxed(),
+    ];
+    // Nested so that the first route is tried first and cheapest.
+    routes
+        .into_iter()
+        .rev()
+        .reduce(|rest, route| route.or(rest).unify().boxed())
+        .expect("routes")
+}
+
+/// A refusal from a body filter (413), shown as a page.
+async fn as_page(rejection: Rejection) -> Result<(warp::multipart::FormData,), Rejection> {
+    match rejection.find::<Failure>() {
+        Some(f) => Err(f.clone().shaped(Shape::Html).reject()),
+        None => Err(rejection),
+    }
+}

@@ -1,0 +1,697 @@
+//! The repository contract: what any `Repo` implementation must do, checked
+//! the same way on every engine.
+//!
+//! Each check is an `async fn(Arc<dyn Repo>)` run on a fresh database of
+//! every engine: SQLite always (a temp file), and the engine named by
+//! `SCOOT_TEST_DATABASE_URL` when it is set. A named engine that cannot be
+//! opened fails the test; it is never skipped.
+
+use std::sync::Arc;
+
+use scoot::db::{DbError, Released, Repo, Reserve};
+use scoot::domain::{
+    AlbumId, ContentHash, ImageFormat, Millis, PhotoId, PhotoStatus, ShotFacts, Visibility,
+};
+use scoot::model::{
+    AlbumEdit, Cursor, Inserted, NewAlbum, NewPhoto, Photo, TokenKind, User, Variant,
+};
+
+/// A database of one engine, and what must outlive it.
+struct Engine {
+    name: String,
+    repo: Arc<dyn Repo>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn engines() -> Vec<Engine> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+    let mut engines = vec![Engine {
+        name: "sqlite".into(),
+        repo: scoot::db::open(&url).await.expect("SQLite opens"),
+        _dir: Some(dir),
+    }];
+    if let Ok(url) = std::env::var("SCOOT_TEST_DATABASE_URL") {
+        let repo = scoot::db::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("SCOOT_TEST_DATABASE_URL={url} is named but: {e}"));
+        engines.push(Engine {
+            name: url,
+            repo,
+            _dir: None,
+        });
+    }
+    engines
+}
+
+/// One `#[tokio::test]` per check, running it on every engine.
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod on_every_engine {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    for engine in super::engines().await {
+                        eprintln!("{}: {}", stringify!($check), engine.name);
+                        super::$check(engine.repo.clone()).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    users_and_tokens,
+    keyset_pagination_is_newest_first_and_complete,
+    visibility_filters_lists_and_neighbours,
+    uploads_are_unique_per_owner,
+    failed_duplicates_are_queued_again,
+    edits_and_share_links,
+    jobs_claim_lease_retry_and_requeue,
+    completing_a_job_makes_the_photo_ready,
+    albums_keep_order_and_covers,
+    deleting_cascades,
+    blobs_are_released_by_their_last_user,
+    storage_counts_shared_blobs_once,
+);
+
+const T0: Millis = 1_800_000_000_000;
+
+async fn user(repo: &dyn Repo, name: &str) -> User {
+    repo.create_user(name, "not-a-real-hash", false, false)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn new_photo(owner: &User, seed: &str, visibility: Visibility) -> NewPhoto {
+    NewPhoto {
+        id: PhotoId::generate(),
+        owner: owner.id.clone(),
+        hash: ContentHash::of(seed.as_bytes()),
+        format: ImageFormat::Jpeg,
+        byte_size: 1000,
+        width: 40,
+        height: 30,
+        title: format!("photo {seed}"),
+        caption: String::new(),
+        visibility,
+        shot: ShotFacts::default(),
+    }
+}
+
+/// Records `photo` the way an upload does: reserve, then insert, at `at`.
+async fn insert(repo: &dyn Repo, photo: NewPhoto, at: Millis) -> Inserted {
+    let Reserve::Reserved(r) = repo
+        .reserve_blob(&photo.hash, photo.format, at)
+        .await
+        .unwrap()
+    else {
+        panic!("nothing is deleting these bytes");
+    };
+    repo.insert_photo(photo, &r.id, at)
+        .await
+        .unwrap()
+        .expect("the reservation holds")
+}
+
+async fn add(
+    repo: &dyn Repo,
+    owner: &User,
+    seed: &str,
+    visibility: Visibility,
+    at: Millis,
+) -> Photo {
+    match insert(repo, new_photo(owner, seed, visibility), at).await {
+        Inserted::New(p) => p,
+        Inserted::Duplicate(_) => panic!("{seed} is new"),
+    }
+}
+
+fn ids(photos: &[Photo]) -> Vec<PhotoId> {
+    photos.iter().map(|p| p.id.clone()).collect()
+}
+
+async fn users_and_tokens(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    assert_eq!(repo.user_count().await.unwrap(), 0);
+    let first = repo.create_user("ann", "h1", true, true).await.unwrap();
+    assert!(first.is_some(), "the first user may be created as first");
+    assert!(
+        repo.create_user("bo", "h2", true, true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        repo.create_user("ann", "h3", false, false).await,
+        Err(DbError::Conflict(_))
+    ));
+    let bo = user(repo, "bo").await;
+    assert_eq!(repo.user_count().await.unwrap(), 2);
+    let (found, hash) = repo.user_by_name("ann").await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.is_admin, hash.as_str()),
+        ("ann", true, "h1")
+    );
+    assert!(repo.user_by_name("nobody").await.unwrap().is_none());
+    assert_eq!(repo.first_admin().await.unwrap().unwrap().name, "ann");
+
+    repo.insert_token("s1", &bo.id, TokenKind::Session, "browser", Some(T0 + 10))
+        .await
+        .unwrap();
+    repo.insert_token("a1", &bo.id, TokenKind::Api, "cli", None)
+        .await
+        .unwrap();
+    let session = |t, now| repo.user_by_token(t, TokenKind::Session, now);
+    assert_eq!(session("s1", T0).await.unwrap().unwrap().id, bo.id);
+    assert!(session("s1", T0 + 10).await.unwrap().is_none(), "expired");
+    assert!(
+        session("a1", T0).await.unwrap().is_none(),
+        "an API token is no session"
+    );
+    assert!(
+        repo.user_by_token("a1", TokenKind::Api, i64::MAX)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    repo.delete_token("a1").await.unwrap();
+    assert!(
+        repo.user_by_token("a1", TokenKind::Api, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn keyset_pagination_is_newest_first_and_complete(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let mut photos = Vec::new();
+    for n in 0..23 {
+        // Every third shares its timestamp with the one before: ids break ties.
+        let at = T0 + (n - n % 3 / 2) as Millis * 1000;
+        photos.push(add(repo, &ann, &format!("p{n}"), Visibility::Public, at).await);
+    }
+    let mut expected = photos.clone();
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = repo.list_photos(5, cursor.as_ref(), None).await.unwrap();
+        assert!(page.len() <= 5);
+        seen.extend(page.iter().cloned());
+        match page.last() {
+            Some(last) if page.len() == 5 => cursor = Some(Cursor::after(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(ids(&seen), ids(&expected), "every photo once, newest first");
+    let decoded = Cursor::decode(&Cursor::after(&expected[4]).encode()).unwrap();
+    let after = repo.list_photos(3, Some(&decoded), None).await.unwrap();
+    assert_eq!(ids(&after), ids(&expected[5..8]));
+}
+
+async fn visibility_filters_lists_and_neighbours(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
+    let public = add(repo, &ann, "pub", Visibility::Public, T0).await;
+    let unlisted = add(repo, &ann, "unl", Visibility::Unlisted, T0 + 1).await;
+    let private = add(repo, &ann, "pri", Visibility::Private, T0 + 2).await;
+    let bos = add(repo, &bo, "bo", Visibility::Private, T0 + 3).await;
+    assert!(unlisted.share_token.is_some(), "unlisted photos get a link");
+    assert!(public.share_token.is_none() && private.share_token.is_none());
+
+    let everyone = repo.list_photos(10, None, None).await.unwrap();
+    assert_eq!(ids(&everyone), std::slice::from_ref(&public.id));
+    let anns = repo.list_photos(10, None, Some(&ann.id)).await.unwrap();
+    assert_eq!(
+        ids(&anns),
+        [private.id.clone(), unlisted.id.clone(), public.id.clone()]
+    );
+    let bos_view = repo.list_photos(10, None, Some(&bo.id)).await.unwrap();
+    assert_eq!(ids(&bos_view), [bos.id.clone(), public.id.clone()]);
+
+    let (newer, older) = repo.neighbours(&unlisted.id, Some(&ann.id)).await.unwrap();
+    assert_eq!(
+        (newer, older),
+        (Some(private.id.clone()), Some(public.id.clone()))
+    );
+    let (newer, older) = repo.neighbours(&public.id, None).await.unwrap();
+    assert_eq!((newer, older), (None, None), "hidden photos are skipped");
+    let (newer, _) = repo.neighbours(&public.id, Some(&bo.id)).await.unwrap();
+    assert_eq!(newer, Some(bos.id.clone()));
+
+    let token = unlisted.share_token.clone().unwrap();
+    assert_eq!(
+        repo.photo_by_share_token(&token).await.unwrap().unwrap().id,
+        unlisted.id
+    );
+    assert!(repo.photo_by_share_token("nope").await.unwrap().is_none());
+}
+
+async fn uploads_are_unique_per_owner(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
+    let first = add(repo, &ann, "same", Visibility::Public, T0).await;
+    match insert(repo, new_photo(&ann, "same", Visibility::Public), T0 + 1).await {
+        Inserted::Duplicate(p) => assert_eq!(p.id, first.id),
+        Inserted::New(_) => panic!("the same owner's same bytes are one photo"),
+    }
+    let bos = add(repo, &bo, "same", Visibility::Public, T0 + 2).await;
+    assert_ne!(
+        bos.id, first.id,
+        "another owner's copy is a photo of its own"
+    );
+    let found = repo
+        .photo_by_hash(&ann.id, &first.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+    assert_eq!(repo.queue_depth().await.unwrap(), 2, "one job per photo");
+}
+
+async fn failed_duplicates_are_queued_again(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "f", Visibility::Public, T0).await;
+    let job = repo.claim_jobs(10, T0, 60_000).await.unwrap().remove(0);
+    repo.fail_job(&job.id, &photo.id, "broken", T0 + 1)
+        .await
+        .unwrap();
+    let failed = repo.photo(&photo.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (PhotoStatus::Failed, Some("broken"))
+    );
+    assert_eq!(repo.queue_depth().await.unwrap(), 0);
+    assert_eq!(
+        ids(&repo.recent_failures(5).await.unwrap()),
+        std::slice::from_ref(&photo.id)
+    );
+
+    match insert(repo, new_photo(&ann, "f", Visibility::Public), T0 + 2).await {
+        Inserted::Duplicate(p) => {
+            assert_eq!(
+                (p.id, p.status, p.error),
+                (photo.id.clone(), PhotoStatus::Pending, None)
+            );
+        }
+        Inserted::New(_) => panic!("a failed photo is retried, not copied"),
+    }
+    assert_eq!(repo.queue_depth().await.unwrap(), 1);
+}
+
+async fn edits_and_share_links(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "e", Visibility::Public, T0).await;
+    let edit = |visibility, new_link| scoot::model::PhotoEdit {
+        title: Some("Harbour".into()),
+        caption: None,
+        visibility,
+        new_link,
+    };
+    let unlisted = repo
+        .edit_photo(&photo.id, edit(Some(Visibility::Unlisted), false), T0 + 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (unlisted.title.as_str(), unlisted.updated_at),
+        ("Harbour", T0 + 5)
+    );
+    assert_eq!(unlisted.caption, photo.caption, "None keeps the caption");
+    let first_link = unlisted.share_token.clone().expect("unlisted has a link");
+    let renewed = repo
+        .edit_photo(&photo.id, edit(None, true), T0 + 6)
+        .await
+        .unwrap()
+        .unwrap();
+    let second_link = renewed.share_token.clone().unwrap();
+    assert_ne!(first_link, second_link);
+    assert!(
+        repo.photo_by_share_token(&first_link)
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked"
+    );
+    let private = repo
+        .edit_photo(&photo.id, edit(Some(Visibility::Private), false), T0 + 7)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(private.share_token.is_none(), "private photos have no link");
+    assert!(
+        repo.edit_photo(&PhotoId::generate(), edit(None, false), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn jobs_claim_lease_retry_and_requeue(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "j", Visibility::Public, T0).await;
+    let lease = 60_000;
+    let claimed = repo.claim_jobs(10, T0, lease).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let job = &claimed[0];
+    assert_eq!((&job.photo_id, job.attempts, job.width), (&photo.id, 1, 40));
+    assert!(
+        repo.claim_jobs(10, T0 + 1, lease).await.unwrap().is_empty(),
+        "leased"
+    );
+    let again = repo.claim_jobs(10, T0 + lease + 1, lease).await.unwrap();
+    assert_eq!(again.len(), 1, "an expired lease is claimed again");
+    assert_eq!(again[0].attempts, 2);
+
+    repo.retry_job(&job.id, "store down", T0 + 500_000)
+        .await
+        .unwrap();
+    assert!(
+        repo.claim_jobs(10, T0 + 400_000, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    let due = repo.claim_jobs(10, T0 + 500_000, lease).await.unwrap();
+    assert_eq!(due[0].attempts, 3);
+
+    assert_eq!(repo.requeue_running().await.unwrap(), 1);
+    assert_eq!(
+        repo.claim_jobs(10, T0 + 500_001, lease)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(repo.queue_depth().await.unwrap(), 1);
+}
+
+async fn completing_a_job_makes_the_photo_ready(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "c", Visibility::Public, T0).await;
+    let job = repo.claim_jobs(1, T0, 60_000).await.unwrap().remove(0);
+    let variant = |name: &str, width, format| Variant {
+        name: name.into(),
+        format,
+        width,
+        height: width * 3 / 4,
+        byte_size: 100,
+        key: format!("variants/{name}-{width}.{}", ImageFormat::extension(format)),
+    };
+    let variants = [
+        variant("display", 1600, ImageFormat::Webp),
+        variant("thumb", 400, ImageFormat::Jpeg),
+        variant("display", 1600, ImageFormat::Jpeg),
+    ];
+    let done = repo
+        .complete_job(&job.id, &photo.id, &variants, Some(&[1, 2, 3]), T0 + 9)
+        .await
+        .unwrap();
+    assert!(done);
+    let ready = repo.photo(&photo.id).await.unwrap().unwrap();
+    assert_eq!(
+        (ready.status, ready.updated_at),
+        (PhotoStatus::Ready, T0 + 9)
+    );
+    assert_eq!(ready.thumbhash.as_deref(), Some(&[1u8, 2, 3][..]));
+    let order: Vec<(u32, &str)> = ready
+        .variants
+        .iter()
+        .map(|v| (v.width, v.name.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [(400, "thumb"), (1600, "display"), (1600, "display")],
+        "smallest first"
+    );
+    assert_eq!(repo.queue_depth().await.unwrap(), 0);
+    let gone = repo
+        .complete_job(&job.id, &photo.id, &variants, None, T0 + 10)
+        .await
+        .unwrap();
+    assert!(!gone, "a finished job cannot complete twice");
+}
+
+async fn albums_keep_order_and_covers(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
+    let a = add(repo, &ann, "a", Visibility::Public, T0).await;
+    let b = add(repo, &ann, "b", Visibility::Private, T0 + 1).await;
+    let c = add(repo, &ann, "c", Visibility::Unlisted, T0 + 2).await;
+    let album = repo
+        .create_album(
+            NewAlbum {
+                id: AlbumId::generate(),
+                owner: ann.id.clone(),
+                title: "Trip".into(),
+                description: String::new(),
+                visibility: Visibility::Public,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    for p in [&c, &a, &b] {
+        assert!(repo.add_to_album(&album.id, &p.id, T0 + 10).await.unwrap());
+    }
+    assert!(
+        !repo.add_to_album(&album.id, &a.id, T0 + 11).await.unwrap(),
+        "once"
+    );
+    let owners_view = repo.album_photos(&album.id, true).await.unwrap();
+    assert_eq!(
+        ids(&owners_view),
+        [c.id.clone(), a.id.clone(), b.id.clone()],
+        "in the order added"
+    );
+    let visitors_view = repo.album_photos(&album.id, false).await.unwrap();
+    assert_eq!(
+        ids(&visitors_view),
+        [c.id.clone(), a.id.clone()],
+        "private stays private"
+    );
+
+    let card = |cards: Vec<scoot::model::AlbumCard>| {
+        cards.into_iter().find(|x| x.album.id == album.id).unwrap()
+    };
+    let seen_by_bo = card(repo.list_albums(Some(&bo.id)).await.unwrap());
+    assert_eq!(
+        (seen_by_bo.photos, seen_by_bo.cover.clone()),
+        (2, Some(c.id.clone()))
+    );
+    let seen_by_ann = card(repo.list_albums(Some(&ann.id)).await.unwrap());
+    assert_eq!(seen_by_ann.photos, 3);
+
+    let set_cover = AlbumEdit {
+        cover: Some(a.id.clone()),
+        ..AlbumEdit::default()
+    };
+    let edited = repo
+        .edit_album(&album.id, set_cover, T0 + 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.cover, Some(a.id.clone()));
+    assert_eq!(
+        card(repo.list_albums(None).await.unwrap()).cover,
+        Some(a.id.clone())
+    );
+    let holding = repo.albums_with_photo(&a.id).await.unwrap();
+    assert_eq!(holding, std::slice::from_ref(&album.id));
+
+    assert!(
+        repo.remove_from_album(&album.id, &a.id, T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repo
+            .remove_from_album(&album.id, &a.id, T0 + 31)
+            .await
+            .unwrap()
+    );
+    let after = repo.album(&album.id).await.unwrap().unwrap();
+    assert_eq!(after.cover, None, "a removed cover is no cover");
+    assert_eq!(
+        card(repo.list_albums(None).await.unwrap()).cover,
+        Some(c.id.clone())
+    );
+}
+
+async fn deleting_cascades(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "d", Visibility::Public, T0).await;
+    let keep = add(repo, &ann, "k", Visibility::Public, T0 + 1).await;
+    let album = repo
+        .create_album(
+            NewAlbum {
+                id: AlbumId::generate(),
+                owner: ann.id.clone(),
+                title: "Set".into(),
+                description: String::new(),
+                visibility: Visibility::Public,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    repo.add_to_album(&album.id, &photo.id, T0).await.unwrap();
+    repo.add_to_album(&album.id, &keep.id, T0).await.unwrap();
+    let edit = AlbumEdit {
+        cover: Some(photo.id.clone()),
+        ..AlbumEdit::default()
+    };
+    repo.edit_album(&album.id, edit, T0).await.unwrap();
+
+    let deleted = repo.delete_photo(&photo.id, T0 + 5).await.unwrap().unwrap();
+    assert_eq!(deleted.photo.id, photo.id);
+    assert!(repo.photo(&photo.id).await.unwrap().is_none());
+    assert!(
+        repo.delete_photo(&photo.id, T0 + 6)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(repo.queue_depth().await.unwrap(), 1, "its job went with it");
+    assert_eq!(
+        ids(&repo.album_photos(&album.id, true).await.unwrap()),
+        std::slice::from_ref(&keep.id)
+    );
+    assert_eq!(repo.album(&album.id).await.unwrap().unwrap().cover, None);
+
+    assert!(repo.delete_album(&album.id).await.unwrap());
+    assert!(!repo.delete_album(&album.id).await.unwrap());
+    assert!(
+        repo.photo(&keep.id).await.unwrap().is_some(),
+        "an album's photos stay"
+    );
+    assert!(repo.albums_with_photo(&keep.id).await.unwrap().is_empty());
+}
+
+async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
+    let hash = ContentHash::of(b"shared");
+    let Reserve::Reserved(r) = repo
+        .reserve_blob(&hash, ImageFormat::Png, T0)
+        .await
+        .unwrap()
+    else {
+        panic!("new bytes");
+    };
+    assert!(!r.stored, "no photo proves these bytes are stored yet");
+    let mut anns = new_photo(&ann, "shared", Visibility::Public);
+    anns.format = ImageFormat::Png;
+    let anns = repo.insert_photo(anns, &r.id, T0).await.unwrap().unwrap();
+    assert!(
+        repo.insert_photo(new_photo(&ann, "shared", Visibility::Public), &r.id, T0)
+            .await
+            .unwrap()
+            .is_none(),
+        "a reservation commits one photo"
+    );
+
+    // Bo's upload holds the blob while Ann deletes the only photo.
+    let Reserve::Reserved(bos) = repo
+        .reserve_blob(&hash, ImageFormat::Png, T0 + 1)
+        .await
+        .unwrap()
+    else {
+        panic!("in use, not deleting");
+    };
+    assert!(bos.stored, "Ann's photo proves the bytes");
+    let deleted = repo
+        .delete_photo(&anns.photo().id, T0 + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted.released, None, "a reservation is a user");
+    let mut bos_photo = new_photo(&bo, "shared", Visibility::Public);
+    bos_photo.format = ImageFormat::Png;
+    let bos_photo = repo
+        .insert_photo(bos_photo, &bos.id, T0 + 3)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Bo's delete takes the last user: the blob is claimed, nothing may
+    // reserve it until it is forgotten.
+    let deleted = repo
+        .delete_photo(&bos_photo.photo().id, T0 + 4)
+        .await
+        .unwrap()
+        .unwrap();
+    let released = deleted.released.expect("the last user");
+    assert_eq!(
+        released,
+        Released {
+            hash: hash.clone(),
+            format: ImageFormat::Png,
+            claimed_at: T0 + 4
+        }
+    );
+    assert!(matches!(
+        repo.reserve_blob(&hash, ImageFormat::Png, T0 + 5)
+            .await
+            .unwrap(),
+        Reserve::Deleting
+    ));
+    assert_eq!(
+        repo.release_blob(&hash, ImageFormat::Png, T0 + 5)
+            .await
+            .unwrap(),
+        None
+    );
+    repo.forget_blob(&released).await.unwrap();
+    assert!(matches!(
+        repo.reserve_blob(&hash, ImageFormat::Png, T0 + 6)
+            .await
+            .unwrap(),
+        Reserve::Reserved(_)
+    ));
+
+    // An abandoned upload releases what nobody else uses; unknown bytes a
+    // render left behind can be released too.
+    let other = ContentHash::of(b"abandoned");
+    let Reserve::Reserved(r) = repo
+        .reserve_blob(&other, ImageFormat::Jpeg, T0)
+        .await
+        .unwrap()
+    else {
+        panic!("new bytes");
+    };
+    let released = repo.abandon_upload(&r.id, T0 + 7).await.unwrap().unwrap();
+    assert_eq!(released.hash, other);
+    let orphan = ContentHash::of(b"orphan variants");
+    let released = repo
+        .release_blob(&orphan, ImageFormat::Jpeg, T0 + 8)
+        .await
+        .unwrap();
+    assert_eq!(released.map(|r| r.hash), Some(orphan));
+}
+
+async fn storage_counts_shared_blobs_once(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
+    assert_eq!(repo.storage_used().await.unwrap(), 0);
+    add(repo, &ann, "s", Visibility::Public, T0).await;
+    add(repo, &bo, "s", Visibility::Public, T0 + 1).await;
+    add(repo, &bo, "t", Visibility::Public, T0 + 2).await;
+    assert_eq!(
+        repo.storage_used().await.unwrap(),
+        2000,
+        "two originals of 1000 bytes"
+    );
+}

@@ -342,7 +342,7 @@ async fn settle(
         let reason = core
             .app
             .photos
-            .load(&event.photo)
+            .reload(&event.photo)
             .await?
             .and_then(|p| p.error.clone())
             .unwrap_or_else(|| "render failed".into());
@@ -365,7 +365,9 @@ async fn resync_pending(
 ) -> Result<(), ImportError> {
     let ids: Vec<PhotoId> = rendering.keys().cloned().collect();
     for id in ids {
-        let status = core.app.photos.load(&id).await?.map(|p| p.status);
+        // From the database: `scoot serve` on the same data may be the one
+        // rendering it, and its changes never reach this process's cache.
+        let status = core.app.photos.reload(&id).await?.map(|p| p.status);
         match status {
             Some(PhotoStatus::Pending) => {}
             Some(status) => settle(core, Settled { photo: id, status }, rendering, summary).await?,

@@ -39,9 +39,16 @@ impl Photos {
     /// A photo by id through the cache, whoever may see it: for callers
     /// that check visibility themselves (an album's cover, a render watch).
     pub async fn load(&self, id: &PhotoId) -> AppResult<Option<Arc<Photo>>> {
-        if let Some(p) = self.caches.photo(id).await {
-            return Ok(Some(p));
+        match self.caches.photo(id).await {
+            Some(p) => Ok(Some(p)),
+            None => self.reload(id).await,
         }
+    }
+
+    /// A photo by id read from the database now, bypassing (and then
+    /// refreshing) the cache: for watching a render that another process
+    /// may finish, whose change this process's cache never hears of.
+    pub async fn reload(&self, id: &PhotoId) -> AppResult<Option<Arc<Photo>>> {
         let fill = self.caches.photo_fill();
         match self.db.photo(id).await? {
             Some(p) => {

@@ -207,3 +207,37 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("secret"));
 }
+
+#[tokio::test]
+async fn an_import_beside_a_running_server_finishes_when_the_server_renders() {
+    // `scoot serve` on the same data claims some of the import's jobs; the
+    // import must notice those renders too, though their changes are the
+    // other process's.
+    let app = crate::helpers::spawn_app().await;
+    let photos = app.data_dir().join("incoming");
+    std::fs::create_dir_all(&photos).unwrap();
+    for i in 0..24u8 {
+        std::fs::write(
+            photos.join(format!("{i:02}.png")),
+            png(2400, 1600, [i, 90, 30]),
+        )
+        .unwrap();
+    }
+    // One render thread here, so that the server's pool gets its share.
+    let mut config = app.config.clone();
+    config.render.threads = 1;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(90),
+        scoot::import::import(
+            &config,
+            std::slice::from_ref(&photos),
+            &ImportAs::default(),
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("the import finishes")
+    .unwrap();
+    assert_eq!(summary.imported, 24, "{}", summary.report());
+    app.shutdown().await;
+}

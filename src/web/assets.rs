@@ -86,7 +86,10 @@ pub fn fingerprinted(name: &str) -> &'static str {
 
 /// `GET|HEAD /assets/<fingerprinted name>`; `None` for no such asset.
 pub fn serve(name: &str, headers: &HeaderMap) -> Option<warp::reply::Response> {
-    MANIFEST.files.get(name).map(|asset| respond(asset, headers))
+    MANIFEST
+        .files
+        .get(name)
+        .map(|asset| respond(asset, headers))
 }
 
 fn respond(asset: &Asset, headers: &HeaderMap) -> warp::reply::Response {

@@ -60,12 +60,15 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let csp = state.urls.content_security_policy();
     warp::any()
         .map(Instant::now)
-        .and(routes::table(&state).recover(error::recover).unify())
-        .map(move |started: Instant, resp: warp::reply::Response| {
-            let route = resp
-                .extensions()
-                .get::<routes::Label>()
-                .map_or("other", |l| l.0);
+        .and(
+            routes::table(&state)
+                .recover(|rejection| async move {
+                    let resp = error::recover(rejection).await?;
+                    Ok::<_, Infallible>(routes::Labelled("other", resp))
+                })
+                .unify(),
+        )
+        .map(move |started: Instant, routes::Labelled(route, resp)| {
             let status = resp.status();
             metrics
                 .http_requests

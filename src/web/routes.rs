@@ -22,36 +22,35 @@ use super::{admin, albums, albums_api, api, assets, events, gallery, health, med
 use super::{session, upload};
 use crate::domain::{AlbumId, PhotoId};
 
-/// The label of the route that answered, kept in the response's
-/// extensions for the metrics layer.
-#[derive(Debug, Clone, Copy)]
-pub struct Label(pub &'static str);
+/// A response and the label of the route that gave it, for the metrics
+/// layer. (A field, not a response extension: extensions allocate a map
+/// for every response.)
+pub struct Labelled(pub &'static str, pub warp::reply::Response);
 
 /// A route's filter, its failures shown as `shape`, its responses labelled.
-fn route<F>(label: &'static str, shape: Shape, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+fn route<F>(label: &'static str, shape: Shape, filter: F) -> BoxedFilter<(Labelled,)>
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
     filter
         .map(move |answer: Answer| {
-            let mut resp = match answer {
+            let resp = match answer {
                 Ok(resp) => resp,
                 Err(failure) => render(&failure.shaped(shape)),
             };
-            resp.extensions_mut().insert(Label(label));
-            resp
+            Labelled(label, resp)
         })
         .boxed()
 }
 
-fn page<F>(label: &'static str, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+fn page<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
     route(label, Shape::Html, filter)
 }
 
-fn api<F>(label: &'static str, filter: F) -> BoxedFilter<(warp::reply::Response,)>
+fn api<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
@@ -67,7 +66,7 @@ fn headers() -> impl Filter<Extract = (HeaderMap,), Error = Infallible> + Clone 
 }
 
 /// The whole table.
-pub fn table(s: &AppState) -> BoxedFilter<(warp::reply::Response,)> {
+pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
     let max_upload = s.app.uploads.max_bytes();
     let routes = [
         // Media and assets: most of the traffic.
@@ -439,7 +438,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(warp::reply::Response,)> {
         // rejection, so a known path with the wrong method is still a 405).
         warp::path("api")
             .and_then(|| async {
-                Err::<warp::reply::Response, _>(warp::reject::custom(super::error::ApiNotFound))
+                Err::<Labelled, _>(warp::reject::custom(super::error::ApiNotFound))
             })
             .boxed(),
     ];

@@ -1,0 +1,170 @@
+//! Render jobs on PostgreSQL. Claims lock the rows they take with `FOR
+//! UPDATE … SKIP LOCKED`: several nodes claiming at once each get other
+//! jobs, and none waits for another's claim.
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::PostgresRepo;
+use super::rows::{get, parsed, to_u32};
+use crate::db::{ClaimedJob, DbResult, JobRepo};
+use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
+use crate::model::Variant;
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl JobRepo for PostgresRepo {
+    async fn claim_jobs(
+        &self,
+        limit: u32,
+        now: Millis,
+        lease_ms: i64,
+    ) -> DbResult<Vec<ClaimedJob>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format,
+                        p.width, p.height, p.original_size
+                 FROM render_jobs j JOIN photos p ON p.id = j.photo_id
+                 WHERE (j.state = 'queued' AND j.run_after <= $1)
+                    OR (j.state = 'running' AND j.lease_until < $1)
+                 ORDER BY j.run_after, j.created_at LIMIT $2
+                 FOR UPDATE OF j SKIP LOCKED",
+            )
+            .await?;
+        let rows = tx.query(&stmt, &[&now, &i64::from(limit)]).await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            jobs.push(ClaimedJob {
+                id: parsed(r, 0, "job id")?,
+                photo_id: parsed(r, 1, "photo id")?,
+                attempts: to_u32(get::<i32>(r, 2)? + 1, "attempts")?,
+                hash: parsed(r, 3, "hash")?,
+                format: parsed(r, 4, "format")?,
+                width: to_u32(get(r, 5)?, "width")?,
+                height: to_u32(get(r, 6)?, "height")?,
+                byte_size: u64::try_from(get::<i64>(r, 7)?)
+                    .map_err(super::rows::corrupt("size"))?,
+            });
+        }
+        for job in &jobs {
+            tx.execute(
+                "UPDATE render_jobs SET state = 'running', attempts = $2, lease_until = $3
+                 WHERE id = $1",
+                &[&job.id.as_str(), &to_i32(job.attempts), &(now + lease_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    async fn requeue_running(&self) -> DbResult<u64> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL WHERE state = 'running'",
+                &[],
+            )
+            .await?;
+        Ok(n)
+    }
+
+    async fn queue_depth(&self) -> DbResult<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM render_jobs", &[])
+            .await?;
+        Ok(get::<i64>(&row, 0)?.unsigned_abs())
+    }
+
+    async fn complete_job(
+        &self,
+        job: &JobId,
+        photo: &PhotoId,
+        variants: &[Variant],
+        thumbhash: Option<&[u8]>,
+        now: Millis,
+    ) -> DbResult<bool> {
+        let thumbhash = thumbhash.map(|t| BASE64.encode(t));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let gone = tx
+            .execute("DELETE FROM render_jobs WHERE id = $1", &[&job.as_str()])
+            .await?
+            == 0;
+        if gone {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM variants WHERE photo_id = $1", &[&photo.as_str()])
+            .await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO variants (photo_id, name, format, width, height, byte_size, storage_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await?;
+        for v in variants {
+            tx.execute(
+                &insert,
+                &[
+                    &photo.as_str(),
+                    &v.name,
+                    &v.format.as_str(),
+                    &to_i32(v.width),
+                    &to_i32(v.height),
+                    &i64::try_from(v.byte_size).unwrap_or(i64::MAX),
+                    &v.key,
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "UPDATE photos SET status = $2, error = NULL, updated_at = $3, thumbhash = $4
+             WHERE id = $1",
+            &[&photo.as_str(), &PhotoStatus::Ready.as_str(), &now, &thumbhash],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn fail_job(
+        &self,
+        job: &JobId,
+        photo: &PhotoId,
+        reason: &str,
+        now: Millis,
+    ) -> DbResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM render_jobs WHERE id = $1", &[&job.as_str()])
+            .await?;
+        tx.execute(
+            "UPDATE photos SET status = $2, error = $3, updated_at = $4 WHERE id = $1",
+            &[&photo.as_str(), &PhotoStatus::Failed.as_str(), &reason, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, job: &JobId, reason: &str, run_after: Millis) -> DbResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, run_after = $2,
+                     last_error = $3 WHERE id = $1",
+                &[&job.as_str(), &run_after, &reason],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -122,13 +122,22 @@ pub async fn delete(
 ) -> Result<(), BlobError> {
     let mut keys = store.variants_of(&released.hash).await?;
     keys.push(BlobKey::original(&released.hash, released.format));
-    for key in &keys {
-        if now_millis() - released.claimed_at > DELETION_LEASE_MS / 2 {
-            return Err(BlobError::LeaseSpent(released.hash.clone()));
+    let mut deleted = Vec::with_capacity(keys.len());
+    let outcome = async {
+        for key in &keys {
+            if now_millis() - released.claimed_at > DELETION_LEASE_MS / 2 {
+                return Err(BlobError::LeaseSpent(released.hash.clone()));
+            }
+            store.delete(key).await?;
+            deleted.push(key.as_str().to_owned());
         }
-        store.delete(key).await?;
-        changes.blob_deleted(key.as_str()).await;
+        Ok(())
     }
+    .await;
+    if !deleted.is_empty() {
+        changes.blobs_deleted(deleted).await;
+    }
+    outcome?;
     db.forget_blob(released).await?;
     tracing::debug!(hash = %released.hash, blobs = keys.len(), "deleted unused blobs");
     Ok(())

@@ -5,13 +5,14 @@
 //! - media bytes by storage key, bounded by total bytes.
 //!
 //! Only [`crate::changes::Changes`] invalidates: a photo change calls
-//! [`Caches::invalidate_photo`] (an album change, [`Caches::album_changed`]),
-//! which drops its
-//! record and every gallery page (pages are cheap to rebuild, and a precise
-//! index of which page holds which photo is not worth its bugs), then moves
-//! [`Caches::changed_at`] on. Gallery pages and rendered HTML
-//! (`web::conditional::PageCache`) are keyed by that version as well, so
-//! one read before a change and stored after it is never found. A photo
+//! [`Caches::invalidate_photo`], which drops its record and every gallery
+//! page (pages are cheap to rebuild, and a precise index of which page
+//! holds which photo is not worth its bugs); then every change adopts the
+//! data version the database moved to ([`Caches::adopt_version`]).
+//! Gallery pages and rendered HTML (`web::conditional::PageCache`) are
+//! keyed by that version as well, so one read before a change and stored
+//! after it is never found, and every node behind a load balancer keys and
+//! dates its pages the same way. A photo
 //! record read on a miss is stored through the [`PhotoFill`] taken before
 //! the read, which drops it again if any photo changed meanwhile: a record
 //! read just before a render finished must not stay `pending` in the cache.
@@ -27,7 +28,7 @@ use moka::future::Cache;
 use prometheus::IntCounterVec;
 
 use crate::config::CacheConfig;
-use crate::domain::{Millis, PhotoId, now_millis};
+use crate::domain::{Millis, PhotoId};
 use crate::model::Photo;
 
 /// Bytes of a stored blob with the facts needed for HTTP validators.
@@ -45,8 +46,8 @@ pub struct Caches {
     media: Cache<String, CachedBlob>,
     media_max_object: u64,
     lookups: IntCounterVec,
-    /// When any photo last changed here (start-up counts as a change):
-    /// the `Last-Modified` floor for pages.
+    /// The data version (when anything last changed, as the database
+    /// counts it): the `Last-Modified` floor for pages.
     changed_at: Arc<AtomicI64>,
     /// How many photo changes have begun; see [`PhotoFill`].
     photo_changes: Arc<AtomicU64>,
@@ -76,7 +77,7 @@ impl Caches {
             media,
             media_max_object: cfg.media_max_object,
             lookups,
-            changed_at: Arc::new(AtomicI64::new(now_millis())),
+            changed_at: Arc::new(AtomicI64::new(0)),
             photo_changes: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -118,34 +119,35 @@ impl Caches {
         self.pages.insert(key, photos).await;
     }
 
-    /// Forget everything derived from this photo's row.
+    /// Forget everything derived from this photo's row. Call
+    /// [`adopt_version`](Self::adopt_version) after.
     pub async fn invalidate_photo(&self, id: &PhotoId) {
         self.photo_changes.fetch_add(1, Ordering::SeqCst);
         self.photos.invalidate(id).await;
         self.pages.invalidate_all();
-        self.bump_version();
     }
 
-    /// An album changed: album pages are rendered from rows that are not
-    /// cached here, so a new version is all it takes.
-    pub fn album_changed(&self) {
-        self.bump_version();
+    /// Forget every record and gallery page (not media bytes: their keys
+    /// never change meaning). Call [`adopt_version`](Self::adopt_version)
+    /// after.
+    pub fn invalidate_records(&self) {
+        self.photo_changes.fetch_add(1, Ordering::SeqCst);
+        self.photos.invalidate_all();
+        self.pages.invalidate_all();
     }
 
-    /// A new version, strictly later even within one millisecond, taken
-    /// after the caches are cleared: rendered pages are cached under it,
-    /// so whoever reads the new version finds the caches already cleared.
-    fn bump_version(&self) {
-        let now = now_millis();
-        let _ = self
-            .changed_at
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(now.max(t + 1)));
+    /// Moves the data version on to `version` (never back), after the
+    /// caches were cleared of what the change made stale: pages are cached
+    /// under the version, so whoever reads the new one finds the caches
+    /// cleared already.
+    pub fn adopt_version(&self, version: Millis) {
+        self.changed_at.fetch_max(version, Ordering::SeqCst);
     }
 
-    /// When a photo last changed (or this process started), whichever is
-    /// later: nothing a page shows is older than this or its photos' own
-    /// `updated_at`, deletions included. It grows with every change, so it
-    /// also serves as the version of the photo data.
+    /// The data version: when anything last changed, as the database
+    /// counts it. Nothing a page shows is older than this or its photos'
+    /// own `updated_at`, deletions included, so it is also the
+    /// `Last-Modified` floor of pages.
     pub fn changed_at(&self) -> Millis {
         self.changed_at.load(Ordering::SeqCst)
     }

@@ -26,8 +26,8 @@ pub enum CommandError {
 /// `scoot migrate`: applies pending migrations and reports the database.
 pub async fn migrate(config: &Config) -> Result<String, CommandError> {
     let url = config.database_url();
-    db::open(&url).await?;
-    Ok(format!("{url}: schema up to date"))
+    db::open(&url).await.map_err(StartError::Database)?;
+    Ok(format!("{}: schema up to date", db::redacted(&url)))
 }
 
 /// Reads a password from the first line of `input` (stdin in practice).

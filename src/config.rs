@@ -128,6 +128,10 @@ pub struct RenderConfig {
     /// The render threads' niceness, 0–19 (Linux): higher yields the CPU to
     /// serving pages sooner. Never below the process's own niceness.
     pub nice: i32,
+    /// How long a node's claim on a render job lasts unless renewed (it
+    /// renews a third of the way through while the render goes on): after
+    /// a node dies, its jobs wait this long for another node.
+    pub lease_seconds: u32,
     /// The sizes every photo is rendered to.
     pub variants: Vec<VariantSpec>,
 }
@@ -145,6 +149,7 @@ impl Default for RenderConfig {
             max_attempts: 5,
             memory_budget_mb: 1024,
             nice: 10,
+            lease_seconds: 60,
             variants: vec![
                 VariantSpec::new("thumb", 400),
                 VariantSpec::new("display", 1600),
@@ -304,6 +309,9 @@ impl Config {
         }
         if !(0..=19).contains(&self.render.nice) {
             return invalid("render.nice must be between 0 and 19".into());
+        }
+        if !(3..=3600).contains(&self.render.lease_seconds) {
+            return invalid("render.lease_seconds must be 3..=3600".into());
         }
         if self.render.memory_budget_mb == 0 {
             return invalid("render.memory_budget_mb must be positive".into());

@@ -279,8 +279,8 @@ impl Ingest {
     async fn store_original(&self, staged: &Staged, format: ImageFormat) -> Result<(), StoreError> {
         let key = BlobKey::original(&staged.hash, format);
         match &staged.bytes {
-            Some(bytes) => self.store.put(&key, bytes.clone()).await,
-            None => self.store.put_file(&key, staged.path()).await,
+            Some(bytes) => self.store.put_original(&key, bytes.clone()).await,
+            None => self.store.put_original_file(&key, staged.path()).await,
         }
     }
 }

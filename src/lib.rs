@@ -94,6 +94,16 @@ use crate::web::AppState;
 /// Why Scoot could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The database named by `database_url` cannot be used.
+    #[error("database_url: {0}")]
+    Database(#[source] DbError),
+    /// The store named by `store_url` cannot be used.
+    #[error("store_url {url}: {source}")]
+    Storage {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -105,10 +115,18 @@ pub enum StartError {
     },
 }
 
-/// The database and store named by a configuration.
+/// The database and store named by a configuration, once both answer.
 pub async fn open_backends(config: &Config) -> Result<(Arc<dyn Repo>, Store), StartError> {
-    let db = db::open(&config.database_url()).await?;
-    let store = Store::open(&config.store_url())?;
+    let db = db::open(&config.database_url())
+        .await
+        .map_err(StartError::Database)?;
+    let url = config.store_url();
+    let storage = |source| StartError::Storage {
+        url: url.clone(),
+        source,
+    };
+    let store = Store::open(&url).map_err(storage)?;
+    store.ping().await.map_err(storage)?;
     Ok((db, store))
 }
 
@@ -179,19 +197,26 @@ pub struct Core {
 /// Opens the backends, recovers interrupted work and starts the render pool.
 pub async fn start_core(config: &Config) -> Result<Core, StartError> {
     let (db, store) = open_backends(config).await?;
-    let requeued = db.requeue_running().await?;
-    if requeued > 0 {
-        tracing::info!(
-            jobs = requeued,
-            "re-queued renders interrupted by the last shutdown"
-        );
+    // On a shared database other nodes' renders are running; a lease that
+    // runs out brings back what a dead node held.
+    if !db.shared() {
+        let requeued = db.requeue_running().await?;
+        if requeued > 0 {
+            tracing::info!(
+                jobs = requeued,
+                "re-queued renders interrupted by the last shutdown"
+            );
+        }
     }
     let staging_dir = config.data_dir.join("tmp");
     ingest::clear_staging_dir(&staging_dir);
 
     let metrics = Metrics::new();
     let caches = Caches::new(&config.cache, metrics.cache_lookups.clone());
-    let changes = Changes::new(caches.clone());
+    let node = Changes::new_node_name();
+    tracing::info!(%node, "node started");
+    let changes = Changes::new(caches.clone(), db.clone(), &node);
+    changes.load_version().await?;
     let limits = PixelLimits {
         max_pixels: config.upload.max_pixels,
         max_side: config.upload.max_side,
@@ -205,6 +230,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
             store: store.clone(),
             changes: changes.clone(),
             metrics: metrics.clone(),
+            node: node.into(),
         },
     );
     let ingest = Ingest {
@@ -257,6 +283,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =
         web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
+    changes.follow(stopping_rx.clone());
     blobs::spawn_sweeper(db.clone(), store, changes, stopping_rx.clone());
     tokio::spawn(history.run(db, metrics.clone(), stopping_rx.clone()));
     let state = AppState::new(web::Shared {

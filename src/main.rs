@@ -21,10 +21,10 @@ struct Cli {
     /// Directory for the database, media and temp files [env: SCOOT_DATA_DIR] [default: ./data]
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// sqlite://PATH [env: SCOOT_DATABASE_URL] [default: sqlite://DATA_DIR/scoot.db]
+    /// sqlite://PATH or postgres://USER[:PW]@HOST[:PORT]/DB [env: SCOOT_DATABASE_URL] [default: sqlite://DATA_DIR/scoot.db]
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
-    /// file://PATH or memory:// [env: SCOOT_STORE_URL] [default: file://DATA_DIR/media]
+    /// file://PATH, s3://BUCKET[/PREFIX] (credentials from AWS_*) or memory:// [env: SCOOT_STORE_URL] [default: file://DATA_DIR/media]
     #[arg(long, global = true, value_name = "URL")]
     store_url: Option<String>,
     #[command(subcommand)]

@@ -1,8 +1,12 @@
 //! The object store (S3 of the classic stack): immutable, content-addressed
-//! blobs behind one small wrapper over the `object_store` crate.
+//! blobs behind one small wrapper over the `object_store` crate, on local
+//! disk (`file://`), in memory (`memory://`) or in an S3 bucket (`s3://`).
 //!
 //! Keys are [`BlobKey`]s (`crate::keys`: their layout is the content
-//! address, docs/architecture.md invariant 2).
+//! address, docs/architecture.md invariant 2). Originals are written
+//! create-only: a key that exists already holds the same bytes, and is
+//! never written over. Variants are deterministic, so writing one again is
+//! harmless. Bodies over 8 MiB go up in parts; large reads stream.
 //!
 //! Invariant: this module knows nothing of the database, HTTP or rendering;
 //! it stores and fetches bytes by key.
@@ -14,10 +18,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
+use object_store::prefix::PrefixStore;
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use tokio::io::AsyncReadExt;
 
 use crate::domain::{ContentHash, Millis};
@@ -28,6 +34,7 @@ pub use crate::keys::{BlobKey, RENDER_REVISION};
 pub enum StoreError {
     #[error("object not found")]
     NotFound,
+    /// The store failed or could not be reached.
     #[error("object store error: {0}")]
     Backend(#[source] object_store::Error),
     /// A local file being copied into the store could not be read.
@@ -64,6 +71,9 @@ pub struct BlobMeta {
     pub last_modified: Millis,
 }
 
+/// Bodies up to this size go up in one request; larger ones in parts of it.
+const PART: usize = 8 * 1024 * 1024;
+
 /// Cheap to clone; all clones share the backend.
 #[derive(Clone)]
 pub struct Store {
@@ -71,7 +81,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// `file://PATH` (created if missing; writes are fsynced) or `memory://`.
+    /// `file://PATH` (created if missing; writes are fsynced), `memory://`,
+    /// or `s3://BUCKET[/PREFIX]` with credentials, region and endpoint from
+    /// the standard `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`, `AWS_ENDPOINT`,
+    /// `AWS_ALLOW_HTTP`). Nothing is contacted yet: [`ping`](Self::ping)
+    /// tells whether the store answers.
     pub fn open(url: &str) -> StoreResult<Self> {
         let inner: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path).map_err(|e| StoreError::Url(format!("{path}: {e}")))?;
@@ -82,20 +97,38 @@ impl Store {
             Arc::new(fs)
         } else if url == "memory://" {
             Arc::new(InMemory::new())
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Url(format!("{url}: no bucket named")));
+            }
+            let s3 = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| StoreError::Url(format!("{url}: {e}")))?;
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            }
         } else {
             return Err(StoreError::Url(format!(
-                "{url}: expected file://PATH or memory:// (s3:// is not supported yet)"
+                "{url}: expected file://PATH, s3://BUCKET[/PREFIX] or memory://"
             )));
         };
         Ok(Self { inner })
     }
 
-    /// Succeeds when the backend answers (a missing object is an answer).
+    /// Succeeds when the backend answers: a listing, which (unlike reading
+    /// a missing object) fails when the bucket is missing or the
+    /// credentials are refused.
     pub async fn ping(&self) -> StoreResult<()> {
-        match self.inner.head(&Path::from("readyz-probe")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.inner
+            .list_with_delimiter(Some(&Path::from("originals")))
+            .await
+            .map_err(StoreError::Backend)?;
+        Ok(())
     }
 
     pub async fn head(&self, key: &BlobKey) -> StoreResult<Option<BlobMeta>> {
@@ -109,31 +142,51 @@ impl Store {
         }
     }
 
+    /// Writes a blob that may be written again (a variant: renders are
+    /// deterministic, so the bytes are the same).
     pub async fn put(&self, key: &BlobKey, bytes: Bytes) -> StoreResult<()> {
         self.inner.put(&path(key), bytes.into()).await?;
         Ok(())
     }
 
-    /// Copies a local file into the store in bounded chunks, so a large
-    /// original is never held in memory whole.
-    pub async fn put_file(&self, key: &BlobKey, file: &FsPath) -> StoreResult<()> {
-        const CHUNK: usize = 8 * 1024 * 1024;
+    /// Writes an original, create-only: if the key exists, it holds these
+    /// bytes already (its name is their hash), and it is left as it is.
+    pub async fn put_original(&self, key: &BlobKey, bytes: Bytes) -> StoreResult<()> {
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.inner.put_opts(&path(key), bytes.into(), create).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`put_original`](Self::put_original) from a local file, in parts of
+    /// 8 MiB when it is larger than that, so a large original is never held
+    /// in memory whole. A part upload cannot be create-only, so it starts
+    /// only if the key does not exist; two uploads of the same bytes at
+    /// once write the same bytes.
+    pub async fn put_original_file(&self, key: &BlobKey, file: &FsPath) -> StoreResult<()> {
         let io = |source| StoreError::File {
             path: file.to_path_buf(),
             source,
         };
         let mut f = tokio::fs::File::open(file).await.map_err(io)?;
         let len = f.metadata().await.map_err(io)?.len();
-        if len <= CHUNK as u64 {
+        if len <= PART as u64 {
             let mut buf = Vec::with_capacity(len as usize);
             f.read_to_end(&mut buf).await.map_err(io)?;
-            return self.put(key, buf.into()).await;
+            return self.put_original(key, buf.into()).await;
+        }
+        if self.head(key).await?.is_some() {
+            return Ok(());
         }
         let mut upload = self.inner.put_multipart(&path(key)).await?;
         loop {
-            let mut buf = Vec::with_capacity(CHUNK);
+            let mut buf = Vec::with_capacity(PART);
             (&mut f)
-                .take(CHUNK as u64)
+                .take(PART as u64)
                 .read_to_end(&mut buf)
                 .await
                 .map_err(io)?;
@@ -186,6 +239,18 @@ impl Store {
                 // Not a key Scoot writes: leave it alone.
                 None => continue,
             }
+        }
+        Ok(keys)
+    }
+
+    /// Every key under `prefix` (all of them with `None`), whether Scoot
+    /// wrote it or not.
+    pub async fn list_keys(&self, prefix: Option<&str>) -> StoreResult<Vec<String>> {
+        let prefix = prefix.map(Path::from);
+        let mut keys = Vec::new();
+        let mut listing = self.inner.list(prefix.as_ref());
+        while let Some(meta) = listing.next().await {
+            keys.push(meta?.location.to_string());
         }
         Ok(keys)
     }

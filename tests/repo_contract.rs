@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use scoot::db::{DbError, Released, Repo, Reserve};
+use scoot::db::{DbError, Notice, Released, Repo, Reserve};
 use scoot::domain::{
     AlbumId, ContentHash, ImageFormat, Millis, PhotoId, PhotoStatus, ShotFacts, Visibility,
 };
@@ -16,13 +16,28 @@ use scoot::model::{
     AlbumEdit, Cursor, Inserted, NewAlbum, NewPhoto, Photo, TokenKind, User, Variant,
 };
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 /// A database of one engine, and what must outlive it.
 struct Engine {
     name: String,
     repo: Arc<dyn Repo>,
     _dir: Option<tempfile::TempDir>,
+    /// A database made for this check: the server's URL and its name.
+    made: Option<(String, String)>,
 }
 
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.made {
+            postgres::drop_database(server, name);
+        }
+    }
+}
+
+/// A fresh database of every engine: SQLite in a temp dir, and a new
+/// database on the server `SCOOT_TEST_DATABASE_URL` names, if it does.
 async fn engines() -> Vec<Engine> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("contract.db").display());
@@ -30,15 +45,19 @@ async fn engines() -> Vec<Engine> {
         name: "sqlite".into(),
         repo: scoot::db::open(&url).await.expect("SQLite opens"),
         _dir: Some(dir),
+        made: None,
     }];
-    if let Ok(url) = std::env::var("SCOOT_TEST_DATABASE_URL") {
+    if let Ok(server) = std::env::var("SCOOT_TEST_DATABASE_URL") {
+        let name = format!("scoot_c_{}", scoot::domain::random_hex(8));
+        let url = postgres::fresh_database(&server, &name);
         let repo = scoot::db::open(&url)
             .await
-            .unwrap_or_else(|e| panic!("SCOOT_TEST_DATABASE_URL={url} is named but: {e}"));
+            .unwrap_or_else(|e| panic!("SCOOT_TEST_DATABASE_URL={server} is named but: {e}"));
         engines.push(Engine {
             name: url,
             repo,
             _dir: None,
+            made: Some((server, name)),
         });
     }
     engines
@@ -69,6 +88,9 @@ contract!(
     failed_duplicates_are_queued_again,
     edits_and_share_links,
     jobs_claim_lease_retry_and_requeue,
+    leases_are_renewed_by_their_holder,
+    concurrent_claims_never_share_a_job,
+    the_data_version_moves_on_and_is_announced,
     completing_a_job_makes_the_photo_ready,
     albums_keep_order_and_covers,
     deleting_cascades,
@@ -77,6 +99,8 @@ contract!(
 );
 
 const T0: Millis = 1_800_000_000_000;
+/// The node that claims jobs, where a check has only one.
+const NODE: &str = "node-a";
 
 async fn user(repo: &dyn Repo, name: &str) -> User {
     repo.create_user(name, "not-a-real-hash", false, false)
@@ -279,7 +303,11 @@ async fn failed_duplicates_are_queued_again(repo: Arc<dyn Repo>) {
     let repo = repo.as_ref();
     let ann = user(repo, "ann").await;
     let photo = add(repo, &ann, "f", Visibility::Public, T0).await;
-    let job = repo.claim_jobs(10, T0, 60_000).await.unwrap().remove(0);
+    let job = repo
+        .claim_jobs(10, T0, 60_000, NODE)
+        .await
+        .unwrap()
+        .remove(0);
     repo.fail_job(&job.id, &photo.id, "broken", T0 + 1)
         .await
         .unwrap();
@@ -360,15 +388,21 @@ async fn jobs_claim_lease_retry_and_requeue(repo: Arc<dyn Repo>) {
     let ann = user(repo, "ann").await;
     let photo = add(repo, &ann, "j", Visibility::Public, T0).await;
     let lease = 60_000;
-    let claimed = repo.claim_jobs(10, T0, lease).await.unwrap();
+    let claimed = repo.claim_jobs(10, T0, lease, NODE).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let job = &claimed[0];
     assert_eq!((&job.photo_id, job.attempts, job.width), (&photo.id, 1, 40));
     assert!(
-        repo.claim_jobs(10, T0 + 1, lease).await.unwrap().is_empty(),
+        repo.claim_jobs(10, T0 + 1, lease, NODE)
+            .await
+            .unwrap()
+            .is_empty(),
         "leased"
     );
-    let again = repo.claim_jobs(10, T0 + lease + 1, lease).await.unwrap();
+    let again = repo
+        .claim_jobs(10, T0 + lease + 1, lease, NODE)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1, "an expired lease is claimed again");
     assert_eq!(again[0].attempts, 2);
 
@@ -376,18 +410,21 @@ async fn jobs_claim_lease_retry_and_requeue(repo: Arc<dyn Repo>) {
         .await
         .unwrap();
     assert!(
-        repo.claim_jobs(10, T0 + 400_000, lease)
+        repo.claim_jobs(10, T0 + 400_000, lease, NODE)
             .await
             .unwrap()
             .is_empty(),
         "not due"
     );
-    let due = repo.claim_jobs(10, T0 + 500_000, lease).await.unwrap();
+    let due = repo
+        .claim_jobs(10, T0 + 500_000, lease, NODE)
+        .await
+        .unwrap();
     assert_eq!(due[0].attempts, 3);
 
     assert_eq!(repo.requeue_running().await.unwrap(), 1);
     assert_eq!(
-        repo.claim_jobs(10, T0 + 500_001, lease)
+        repo.claim_jobs(10, T0 + 500_001, lease, NODE)
             .await
             .unwrap()
             .len(),
@@ -396,11 +433,128 @@ async fn jobs_claim_lease_retry_and_requeue(repo: Arc<dyn Repo>) {
     assert_eq!(repo.queue_depth().await.unwrap(), 1);
 }
 
+async fn leases_are_renewed_by_their_holder(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    add(repo, &ann, "lease", Visibility::Public, T0).await;
+    let lease = 60_000;
+    let job = repo.claim_jobs(10, T0, lease, "a").await.unwrap().remove(0);
+    let ids = [job.id.clone()];
+    assert_eq!(
+        repo.renew_leases(&ids, "a", T0 + 50_000, lease)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        repo.claim_jobs(10, T0 + 70_000, lease, "b")
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed until T0 + 110 s"
+    );
+    assert_eq!(
+        repo.renew_leases(&ids, "b", T0 + 80_000, lease)
+            .await
+            .unwrap(),
+        0,
+        "only the holder renews"
+    );
+    let taken = repo.claim_jobs(10, T0 + 111_000, lease, "b").await.unwrap();
+    assert_eq!(taken.len(), 1, "a lease that ran out is anyone's");
+    assert_eq!(taken[0].id, job.id);
+    assert_eq!(
+        repo.renew_leases(&ids, "a", T0 + 112_000, lease)
+            .await
+            .unwrap(),
+        0,
+        "the old holder no longer holds it"
+    );
+    assert_eq!(repo.renew_leases(&[], "b", T0, lease).await.unwrap(), 0);
+}
+
+async fn concurrent_claims_never_share_a_job(repo: Arc<dyn Repo>) {
+    let ann = user(repo.as_ref(), "ann").await;
+    for n in 0..24 {
+        add(
+            repo.as_ref(),
+            &ann,
+            &format!("c{n}"),
+            Visibility::Public,
+            T0 + n,
+        )
+        .await;
+    }
+    let claims = (0..4).map(|node| {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = repo
+                    .claim_jobs(2, T0 + 100, 60_000, &format!("node-{node}"))
+                    .await
+                    .unwrap();
+                if jobs.is_empty() {
+                    return mine;
+                }
+                mine.extend(jobs.into_iter().map(|j| j.id));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for claim in claims {
+        all.extend(claim.await.unwrap());
+    }
+    let count = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), count, "a job was claimed twice");
+    assert_eq!(count, 24, "every job was claimed");
+}
+
+async fn the_data_version_moves_on_and_is_announced(repo: Arc<dyn Repo>) {
+    let mut notices = repo.listen();
+    assert_eq!(
+        notices.is_some(),
+        repo.shared(),
+        "shared engines send notices"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut next = async || {
+        let notices = notices.as_mut()?;
+        let heard = tokio::time::timeout_at(deadline, notices.recv()).await;
+        Some(heard.expect("a notice in time").unwrap())
+    };
+    // The listener says when it listens; what was sent before is missed.
+    if repo.shared() {
+        assert_eq!(next().await, Some(Notice::Resync));
+    }
+    let first = repo.announce("photo one", T0).await.unwrap();
+    assert!(first >= T0);
+    let second = repo.announce("photo two", T0).await.unwrap();
+    assert_eq!(
+        second,
+        first + 1,
+        "always past the last, even in the same ms"
+    );
+    assert_eq!(repo.data_version().await.unwrap(), second);
+    if repo.shared() {
+        for (version, change) in [(first, "photo one"), (second, "photo two")] {
+            let change = change.to_owned();
+            assert_eq!(next().await, Some(Notice::Change { version, change }));
+        }
+    }
+}
+
 async fn completing_a_job_makes_the_photo_ready(repo: Arc<dyn Repo>) {
     let repo = repo.as_ref();
     let ann = user(repo, "ann").await;
     let photo = add(repo, &ann, "c", Visibility::Public, T0).await;
-    let job = repo.claim_jobs(1, T0, 60_000).await.unwrap().remove(0);
+    let job = repo
+        .claim_jobs(1, T0, 60_000, NODE)
+        .await
+        .unwrap()
+        .remove(0);
     let variant = |name: &str, width, format| Variant {
         name: name.into(),
         format,

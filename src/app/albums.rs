@@ -65,7 +65,7 @@ impl Albums {
             visibility,
         };
         let album = self.db.create_album(album, now_millis()).await?;
-        self.changes.album(&album.id);
+        self.changes.album(&album.id).await;
         tracing::info!(album = %album.id, user = %user.name, "album created");
         Ok(album)
     }
@@ -136,7 +136,7 @@ impl Albums {
             .edit_album(id, edit, now_millis())
             .await?
             .ok_or(AppError::NotFound("album"))?;
-        self.changes.album(id);
+        self.changes.album(id).await;
         Ok(album)
     }
 
@@ -152,7 +152,7 @@ impl Albums {
             return Err(AppError::Forbidden);
         }
         self.db.delete_album(id).await?;
-        self.changes.album(id);
+        self.changes.album(id).await;
         tracing::info!(album = %id, user = %user.name, "album deleted");
         Ok(())
     }
@@ -172,7 +172,7 @@ impl Albums {
         }
         let added = self.db.add_to_album(album, &photo.id, now_millis()).await?;
         if added {
-            self.changes.album(album);
+            self.changes.album(album).await;
         }
         Ok(added)
     }
@@ -193,7 +193,7 @@ impl Albums {
         {
             return Err(AppError::NotFound("photo in this album"));
         }
-        self.changes.album(album);
+        self.changes.album(album).await;
         Ok(())
     }
 

@@ -56,6 +56,16 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
+    /// Which engine could not be reached, when that is what went wrong:
+    /// nothing changed, and trying again shortly may work.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        match self {
+            Self::Db(d) if d.is_unavailable() => Some("database"),
+            Self::Store(StoreError::Backend(_)) => Some("object store"),
+            _ => None,
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
     }

@@ -24,10 +24,28 @@ pub struct ClaimedJob {
 #[async_trait]
 pub trait JobRepo: Send + Sync {
     /// Claims up to `limit` due jobs (queued and due, or running with an
-    /// expired lease), leasing them until `now + lease_ms`.
-    async fn claim_jobs(&self, limit: u32, now: Millis, lease_ms: i64)
-    -> DbResult<Vec<ClaimedJob>>;
-    /// After a restart of a single node, nothing can still be running.
+    /// expired lease) for node `holder`, leasing them until `now +
+    /// lease_ms`. Nodes claiming at once never get the same job.
+    async fn claim_jobs(
+        &self,
+        limit: u32,
+        now: Millis,
+        lease_ms: i64,
+        holder: &str,
+    ) -> DbResult<Vec<ClaimedJob>>;
+    /// Extends to `now + lease_ms` the leases that `holder` still holds on
+    /// `jobs` (a job another node claimed since is left alone). Returns
+    /// how many were renewed.
+    async fn renew_leases(
+        &self,
+        jobs: &[JobId],
+        holder: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> DbResult<u64>;
+    /// Puts every running job back in the queue: after a restart of the
+    /// only node (an engine that is not [`shared`](super::SiteRepo::shared)),
+    /// nothing can still be running.
     async fn requeue_running(&self) -> DbResult<u64>;
     /// Jobs not yet finished (queued or running).
     async fn queue_depth(&self) -> DbResult<u64>;

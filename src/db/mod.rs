@@ -1,11 +1,11 @@
 //! The database: the truth about what exists (docs/architecture.md invariant 1).
 //!
 //! [`Repo`] speaks in domain terms and is split by aggregate, one trait
-//! each; every engine implements all of them. Today that is SQLite
-//! ([`sqlite`]); Postgres runs the same migrations (`migrations/NNNN_name.sql`,
-//! in the SQL subset both engines share) and gets its own implementation
-//! later. `tests/repo_contract.rs` holds any implementation to the same
-//! behaviour.
+//! each; every engine implements all of them: SQLite ([`sqlite`], one node,
+//! the default) and PostgreSQL ([`postgres`], shared by several nodes).
+//! Both run the same migrations (`migrations/NNNN_name.sql`, in the SQL
+//! subset both engines share), and `tests/repo_contract.rs` holds both to
+//! the same behaviour.
 //!
 //! - [`AccountRepo`]: users, sessions and API tokens.
 //! - [`PhotoRepo`]: photos and their variants.
@@ -13,6 +13,8 @@
 //! - [`BlobRepo`]: who uses an original's blobs (docs/architecture.md,
 //!   "Shared blobs").
 //! - [`JobRepo`]: render jobs, the durable queue.
+//! - [`SiteRepo`]: the data version every node agrees on, and notices
+//!   between the nodes that share a database.
 //!
 //! Invariants: this module knows nothing of HTTP, rendering or the object
 //! store. Every multi-row change is one transaction: a photo is never visible
@@ -23,6 +25,8 @@ mod albums;
 mod blobs;
 mod jobs;
 mod photos;
+pub mod postgres;
+mod site;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -35,6 +39,7 @@ pub use albums::AlbumRepo;
 pub use blobs::{BlobRepo, Released, Reservation, Reserve};
 pub use jobs::{ClaimedJob, JobRepo};
 pub use photos::{Deleted, PhotoRepo};
+pub use site::{Notice, SiteRepo};
 
 /// Any error an engine's driver reports, with its cause chain intact.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -54,6 +59,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "albums", include_str!("migrations/0004_albums.sql")),
     (5, "failures", include_str!("migrations/0005_failures.sql")),
     (6, "blobs", include_str!("migrations/0006_blobs.sql")),
+    (7, "nodes", include_str!("migrations/0007_nodes.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -63,10 +69,14 @@ pub enum DbError {
     /// A uniqueness rule was broken, e.g. a user name that is taken.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The engine failed or is unreachable.
+    /// The engine failed.
     #[error("database error: {0}")]
     Backend(#[source] BoxError),
-    /// The database file (or its folder) could not be opened or created.
+    /// The engine cannot be reached right now (refused, timed out, the
+    /// connection dropped): worth trying again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The database (its file, or its server) could not be opened.
     #[error("cannot open the database at {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -82,22 +92,63 @@ pub enum DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Opens the database named by `url` and applies pending migrations.
+/// Opens the database named by `url` (`sqlite://PATH` or
+/// `postgres://user[:pw]@host[:port]/db`) and applies pending migrations.
 pub async fn open(url: &str) -> DbResult<Arc<dyn Repo>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let repo = sqlite::SqliteRepo::open(path.into()).await?;
-        Ok(Arc::new(repo))
+        Ok(Arc::new(sqlite::SqliteRepo::open(path.into()).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresRepo::open(url).await?))
     } else {
         Err(DbError::Url(format!(
-            "{url}: expected sqlite://PATH (postgres:// is not supported yet)"
+            "{url}: expected sqlite://PATH or postgres://user[:password]@host[:port]/database"
         )))
+    }
+}
+
+/// `url` with any password replaced, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl DbError {
+    /// Whether trying again later may succeed without anyone fixing
+    /// anything (the engine was unreachable).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
 }
 
 /// Everything Scoot asks of a database, in domain terms: one trait per
 /// aggregate. `Arc<dyn Repo>` is how the rest of Scoot holds one.
 #[async_trait]
-pub trait Repo: AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + 'static {
+pub trait Repo:
+    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + 'static
+{
     /// Succeeds when the database answers.
     async fn ping(&self) -> DbResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://scoot:secret@db:5432/scoot"),
+            "postgres://scoot:***@db:5432/scoot"
+        );
+        assert_eq!(redacted("postgres://db/scoot"), "postgres://db/scoot");
+        assert_eq!(redacted("sqlite://data/scoot.db"), "sqlite://data/scoot.db");
+    }
 }

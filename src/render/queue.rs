@@ -19,9 +19,16 @@
 //! with two threads that idling left a fifth of the CPU unused. A claimed
 //! job that waits in the channel is covered by its lease like a running
 //! one: after a crash, the lease running out brings it back.
+//!
+//! Several nodes may share the queue (PostgreSQL). A claim is a lease held
+//! by this node ([`RenderDeps::node`]); a heartbeat renews the leases of
+//! the jobs this node still works on, so a lease can be short and a dead
+//! node's jobs come back to the others soon. A notice that jobs were
+//! queued wakes an idle dispatcher; an idle one also polls every second.
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,14 +40,12 @@ use super::pipeline::{self, RenderSettings, Rendered, Scratch};
 use crate::blobs;
 use crate::changes::Changes;
 use crate::config::RenderConfig;
-use crate::db::{ClaimedJob, Repo};
-use crate::domain::{PhotoStatus, now_millis};
+use crate::db::{ClaimedJob, Notice, Repo};
+use crate::domain::{JobId, PhotoStatus, now_millis};
 use crate::metrics::Metrics;
 use crate::model::Variant;
 use crate::store::{BlobKey, Store, StoreError, StoreResult};
 
-/// How long a claimed job is leased before another claim may take it.
-const LEASE_MS: i64 = 5 * 60 * 1000;
 /// How often an idle dispatcher looks for jobs whose retry time has come.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -53,6 +58,32 @@ pub struct RenderDeps {
     /// that became `ready` or `failed`.
     pub changes: Changes,
     pub metrics: Metrics,
+    /// This process among the nodes sharing the queue: the holder of its
+    /// leases.
+    pub node: Arc<str>,
+}
+
+/// The jobs this node has claimed and not yet recorded the outcome of:
+/// the leases its heartbeat renews.
+#[derive(Clone, Default)]
+struct Held(Arc<Mutex<HashSet<JobId>>>);
+
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<JobId>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, job: &JobId) {
+        self.lock().insert(job.clone());
+    }
+
+    fn remove(&self, job: &JobId) {
+        self.lock().remove(job);
+    }
+
+    fn all(&self) -> Vec<JobId> {
+        self.lock().iter().cloned().collect()
+    }
 }
 
 /// A cheap handle for waking the dispatcher after committing a job.
@@ -114,12 +145,14 @@ impl RenderPool {
             .panic_handler(|p| tracing::error!("render thread panicked: {}", panic_message(&p)))
             .build()
             .expect("spawning render threads");
+        let held = Held::default();
         let worker = Arc::new(Worker {
             deps: deps.clone(),
             settings,
             max_attempts: cfg.max_attempts,
             runtime: Handle::current(),
             finishing: Arc::new(Semaphore::new(depth)),
+            held: held.clone(),
         });
         for _ in 0..threads {
             let (rx, worker, done) = (rx.clone(), worker.clone(), done_tx.clone());
@@ -128,10 +161,23 @@ impl RenderPool {
         let queue = RenderQueue::default();
         let (stop, stop_rx) = watch::channel(false);
         let budget_mb = cfg.memory_budget_mb.max(1);
+        let lease_ms = i64::from(cfg.lease_seconds) * 1000;
+        tokio::spawn(renew_leases(
+            deps.clone(),
+            held.clone(),
+            lease_ms,
+            stop_rx.clone(),
+        ));
+        if let Some(notices) = deps.db.listen() {
+            tokio::spawn(wake_on_notices(notices, queue.clone(), stop_rx.clone()));
+        }
         let dispatcher = tokio::spawn(
             Dispatcher {
                 db: deps.db.clone(),
                 store: deps.store.clone(),
+                node: deps.node.clone(),
+                lease_ms,
+                held,
                 tx,
                 slots: Arc::new(Semaphore::new(depth)),
                 memory: Arc::new(Semaphore::new(budget_mb as usize)),
@@ -187,11 +233,62 @@ fn lower_priority(nice: i32) {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority(_nice: i32) {}
 
+/// Renews, a third of the way through each lease, the leases of the jobs
+/// this node holds, until `stop`.
+async fn renew_leases(
+    deps: RenderDeps,
+    held: Held,
+    lease_ms: i64,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let jobs = held.all();
+        if let Err(e) = deps
+            .db
+            .renew_leases(&jobs, &deps.node, now_millis(), lease_ms)
+            .await
+        {
+            // The leases may run out; another claim then renders the jobs
+            // again, which is harmless (renders are idempotent).
+            tracing::warn!(error = %e, jobs = jobs.len(), "cannot renew render leases");
+        }
+    }
+}
+
+/// Wakes the dispatcher when another node queued jobs (or notices may
+/// have been missed), until `stop`.
+async fn wake_on_notices(
+    mut notices: tokio::sync::broadcast::Receiver<Notice>,
+    queue: RenderQueue,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let notice = tokio::select! {
+            n = notices.recv() => n,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match notice {
+            Ok(Notice::Jobs | Notice::Resync) | Err(RecvError::Lagged(_)) => queue.wake(),
+            Ok(Notice::Change { .. }) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Claims jobs and hands them to workers, up to two per worker, admitting
 /// each only when its estimated memory fits in the budget.
 struct Dispatcher {
     db: Arc<dyn Repo>,
     store: Store,
+    node: Arc<str>,
+    lease_ms: i64,
+    held: Held,
     tx: Sender<Task>,
     slots: Arc<Semaphore>,
     memory: Arc<Semaphore>,
@@ -229,10 +326,13 @@ impl Dispatcher {
             }
             let claimed = self
                 .db
-                .claim_jobs(free.len() as u32, now_millis(), LEASE_MS)
+                .claim_jobs(free.len() as u32, now_millis(), self.lease_ms, &self.node)
                 .await;
             let idle = match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
+                    for job in &jobs {
+                        self.held.add(&job.id);
+                    }
                     for (job, slot) in jobs.into_iter().zip(free) {
                         let Some(memory) = self.reserve(&job).await else {
                             return; // stopping; the lease brings the job back
@@ -254,6 +354,7 @@ impl Dispatcher {
                             self.tx.try_send(task)
                         {
                             tracing::error!(job = %t.job.id, "render channel refused a job");
+                            self.held.remove(&t.job.id);
                         }
                     }
                     None
@@ -312,6 +413,7 @@ struct Worker {
     runtime: Handle,
     /// Bounds the jobs whose variants are still being stored and recorded.
     finishing: Arc<Semaphore>,
+    held: Held,
 }
 
 impl Worker {
@@ -355,6 +457,7 @@ impl Worker {
                     Err(outcome) => outcome,
                 };
                 worker.record(&job, outcome, started).await;
+                worker.held.remove(&job.id);
                 drop((permit, done));
             });
         }

@@ -17,6 +17,9 @@ use super::pages::ErrorPage;
 use super::urls::Urls;
 use crate::app::AppError;
 
+/// `Retry-After` when the database or the store cannot be reached.
+const UNAVAILABLE_RETRY: u32 = 5;
+
 /// What a handler returns: a response, or a failure to show.
 pub type Answer = Result<warp::reply::Response, Failure>;
 
@@ -114,6 +117,16 @@ impl From<AppError> for Failure {
                 message,
                 retry_after_secs,
             } => Self::busy(message, retry_after_secs),
+            // An engine that cannot be reached: nothing changed, and the
+            // same request may well work in a moment.
+            _ if e.unavailable().is_some() => {
+                let engine = e.unavailable().unwrap_or("backend");
+                tracing::warn!(error = %error_chain(&e), "{engine} unavailable");
+                Self::busy(
+                    format!("the {engine} is unavailable; try again shortly"),
+                    UNAVAILABLE_RETRY,
+                )
+            }
             AppError::Db(_) | AppError::Store(_) | AppError::Io { .. } | AppError::Internal(_) => {
                 Self::internal(error_chain(&e))
             }

@@ -307,7 +307,7 @@ async fn deletes_racing_uploads_of_the_same_bytes_never_lose_an_original() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
-    assert_eq!(app.stored_files(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(app.stored_files().await, Vec::<String>::new());
     app.shutdown().await;
 }
 
@@ -334,12 +334,12 @@ async fn deleting_photos_while_they_render_leaves_no_blobs() {
     // Renders that were running store their variants, find the photo gone,
     // and delete what they stored.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !app.stored_files().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "blobs left behind: {:?}",
-            app.stored_files()
-        );
+    loop {
+        let stored = app.stored_files().await;
+        if stored.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "blobs left behind: {stored:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.shutdown().await;

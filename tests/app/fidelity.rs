@@ -192,7 +192,7 @@ async fn animations_over_the_frame_limit_are_refused_before_decoding() {
     assert_eq!(resp.status(), reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body = resp.text().await.unwrap();
     assert!(body.contains("frames"), "reason names the limit: {body}");
-    assert!(app.stored_files().is_empty());
+    assert!(app.stored_files().await.is_empty());
 
     let resp = app.upload_bytes("short.gif", animated_gif(5)).await;
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED);

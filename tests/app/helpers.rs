@@ -1,5 +1,11 @@
 //! `spawn_app()`: a real Scoot on port 0 with a temp data dir, a user with an
 //! API token, and a real HTTP client.
+//!
+//! Every test runs on SQLite and the local disk under its data dir, unless
+//! `SCOOT_TEST_DATABASE_URL` / `SCOOT_TEST_STORE_URL` name production
+//! engines: then each data dir gets a fresh PostgreSQL database and a
+//! fresh prefix in the bucket ([`backends`]), in the app and in every
+//! process a test starts on that data dir alike.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,6 +19,9 @@ use scoot::config::Config;
 use scoot::model::TokenKind;
 use scoot::web::api::PhotoJson;
 use tempfile::TempDir;
+
+#[path = "../support/postgres.rs"]
+mod postgres;
 
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,15 +53,39 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
-/// A test configuration: port 0, everything under `dir`.
+/// A test configuration: port 0, everything under `dir` (or in the
+/// production engines the environment names, see [`backends`]).
 pub fn test_config(dir: &Path) -> Config {
+    let (database_url, store_url) = backends(dir);
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
+        database_url: database_url.unwrap_or_default(),
+        store_url: store_url.unwrap_or_default(),
         ..Config::default()
     };
     config.render.threads = 2;
     config
+}
+
+/// The database and store URLs for data dir `dir` when the environment
+/// names production engines (`None`: the default under `dir`).
+///
+/// `SCOOT_TEST_DATABASE_URL=postgres://…/db`: a database named after
+/// `dir`, created on first use (`scoot_t_…`; `.ci/run` drops them after
+/// the run). `SCOOT_TEST_STORE_URL=s3://BUCKET`: the prefix `t-…` named
+/// after `dir`. The same `dir` always maps to the same pair, so the CLI
+/// processes a test starts find the app's data.
+pub fn backends(dir: &Path) -> (Option<String>, Option<String>) {
+    let name = scoot::domain::ContentHash::of(dir.as_os_str().as_encoded_bytes());
+    let name = &name.as_str()[..16];
+    let database = std::env::var("SCOOT_TEST_DATABASE_URL")
+        .ok()
+        .map(|url| postgres::fresh_database(&url, &format!("scoot_t_{name}")));
+    let store = std::env::var("SCOOT_TEST_STORE_URL")
+        .ok()
+        .map(|url| format!("{}/t-{name}", url.trim_end_matches('/')));
+    (database, store)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -193,10 +226,25 @@ impl TestApp {
         resp.bytes().await.unwrap().to_vec()
     }
 
-    /// Files in the object store (originals and variants), for "nothing was
-    /// stored" checks.
-    pub fn stored_files(&self) -> Vec<PathBuf> {
-        walk(&self.data_dir().join("media"))
+    /// What the object store holds (originals, variants, and on local disk
+    /// anything else in its folder), as keys such as `originals/ab/….jpg`,
+    /// for "nothing was stored" checks.
+    pub async fn stored_files(&self) -> Vec<String> {
+        let url = self.config.store_url();
+        if url.starts_with("s3://") {
+            let store = scoot::store::Store::open(&url).unwrap();
+            return store.list_keys(None).await.unwrap();
+        }
+        let media = self.data_dir().join("media");
+        walk(&media)
+            .into_iter()
+            .map(|p| {
+                p.strip_prefix(&media)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
     }
 }
 
@@ -283,8 +331,19 @@ pub fn scoot(data: &Path) -> Command {
         .arg(data)
         .env("SCOOT_LOG_FORMAT", "json")
         .env("SCOOT_RENDER__THREADS", "1")
+        // A killed node's renders come back to the next one soon.
+        .env("SCOOT_RENDER__LEASE_SECONDS", "5")
         .env_remove("SCOOT_CONFIG")
-        .env_remove("SCOOT_LISTEN");
+        .env_remove("SCOOT_LISTEN")
+        .env_remove("SCOOT_DATABASE_URL")
+        .env_remove("SCOOT_STORE_URL");
+    let (database_url, store_url) = backends(data);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    if let Some(url) = store_url {
+        cmd.arg("--store-url").arg(url);
+    }
     cmd
 }
 

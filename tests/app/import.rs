@@ -190,7 +190,7 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
     // --visibility private: only the owner sees what was imported.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let db = scoot::db::open(&format!("sqlite://{}", data.join("scoot.db").display()))
+        let db = scoot::db::open(&test_config(&data).database_url())
             .await
             .unwrap();
         let dave = db.user_by_name("dave").await.unwrap().unwrap().0;

@@ -144,7 +144,8 @@ async fn delete_removes_row_variants_and_cached_copies() {
         app.get(&photo.original_url).await.status(),
         StatusCode::NOT_FOUND
     );
-    assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
+    let stored = app.stored_files().await;
+    assert!(stored.is_empty(), "{stored:?}");
     let resp = app
         .client
         .delete(&url)

@@ -31,7 +31,8 @@ impl AccountRepo for PostgresRepo {
         if only_if_first {
             // Two first-run setups at once: the second waits here, then
             // finds the first's user.
-            tx.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE").await?;
+            tx.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")
+                .await?;
             let n: i64 = get(&tx.query_one("SELECT COUNT(*) FROM users", &[]).await?, 0)?;
             if n > 0 {
                 return Ok(None);
@@ -138,7 +139,10 @@ impl AccountRepo for PostgresRepo {
     async fn delete_token(&self, token_hash: &str) -> DbResult<()> {
         self.client()
             .await?
-            .execute("DELETE FROM auth_tokens WHERE token_hash = $1", &[&token_hash])
+            .execute(
+                "DELETE FROM auth_tokens WHERE token_hash = $1",
+                &[&token_hash],
+            )
             .await?;
         Ok(())
     }

@@ -46,7 +46,9 @@ async fn find(
     params: &[&(dyn ToSql + Sync)],
 ) -> DbResult<Option<Album>> {
     let stmt = c
-        .prepare_cached(&format!("SELECT {ALBUM_COLUMNS} FROM albums a WHERE {condition}"))
+        .prepare_cached(&format!(
+            "SELECT {ALBUM_COLUMNS} FROM albums a WHERE {condition}"
+        ))
         .await?;
     c.query_opt(&stmt, params)
         .await?
@@ -99,11 +101,11 @@ impl AlbumRepo for PostgresRepo {
     }
 
     async fn album(&self, id: &AlbumId) -> DbResult<Option<Album>> {
-        find(&**self.client().await?, "a.id = $1", &[&id.as_str()]).await
+        find(&self.client().await?, "a.id = $1", &[&id.as_str()]).await
     }
 
     async fn album_by_share_token(&self, token: &str) -> DbResult<Option<Album>> {
-        find(&**self.client().await?, "a.share_token = $1", &[&token]).await
+        find(&self.client().await?, "a.share_token = $1", &[&token]).await
     }
 
     async fn list_albums(&self, viewer: Option<&UserId>) -> DbResult<Vec<AlbumCard>> {
@@ -130,7 +132,10 @@ impl AlbumRepo for PostgresRepo {
                 let count: i64 = get(r, 9)?;
                 Ok(AlbumCard {
                     album: album_from_row(r)?,
-                    photos: to_u32(i32::try_from(count).unwrap_or(i32::MAX), "album photo count")?,
+                    photos: to_u32(
+                        i32::try_from(count).unwrap_or(i32::MAX),
+                        "album photo count",
+                    )?,
                     cover: get::<Option<&str>>(r, 10)?
                         .map(|c| c.parse().map_err(super::rows::corrupt("cover id")))
                         .transpose()?,
@@ -248,9 +253,14 @@ impl AlbumRepo for PostgresRepo {
         );
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await?;
-        let rows = client.query(&stmt, &[&album.as_str(), &with_private]).await?;
-        let photos = rows.iter().map(photo_from_row).collect::<DbResult<Vec<_>>>()?;
-        with_variants(&**client, photos).await
+        let rows = client
+            .query(&stmt, &[&album.as_str(), &with_private])
+            .await?;
+        let photos = rows
+            .iter()
+            .map(photo_from_row)
+            .collect::<DbResult<Vec<_>>>()?;
+        with_variants(&client, photos).await
     }
 
     async fn albums_with_photo(&self, photo: &PhotoId) -> DbResult<Vec<AlbumId>> {

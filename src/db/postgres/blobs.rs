@@ -101,7 +101,10 @@ async fn release(
 
 async fn abandon(c: &impl GenericClient, id: &UploadId, now: Millis) -> DbResult<Option<Released>> {
     let Some(row) = c
-        .query_opt("SELECT hash FROM blob_uploads WHERE id = $1", &[&id.as_str()])
+        .query_opt(
+            "SELECT hash FROM blob_uploads WHERE id = $1",
+            &[&id.as_str()],
+        )
         .await?
     else {
         return Ok(None);

@@ -23,6 +23,7 @@ impl JobRepo for PostgresRepo {
         limit: u32,
         now: Millis,
         lease_ms: i64,
+        holder: &str,
     ) -> DbResult<Vec<ClaimedJob>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -52,11 +53,22 @@ impl JobRepo for PostgresRepo {
                     .map_err(super::rows::corrupt("size"))?,
             });
         }
+        let lease = tx
+            .prepare_cached(
+                "UPDATE render_jobs SET state = 'running', attempts = $2, lease_until = $3,
+                     lease_holder = $4
+                 WHERE id = $1",
+            )
+            .await?;
         for job in &jobs {
             tx.execute(
-                "UPDATE render_jobs SET state = 'running', attempts = $2, lease_until = $3
-                 WHERE id = $1",
-                &[&job.id.as_str(), &to_i32(job.attempts), &(now + lease_ms)],
+                &lease,
+                &[
+                    &job.id.as_str(),
+                    &to_i32(job.attempts),
+                    &(now + lease_ms),
+                    &holder,
+                ],
             )
             .await?;
         }
@@ -64,12 +76,36 @@ impl JobRepo for PostgresRepo {
         Ok(jobs)
     }
 
+    async fn renew_leases(
+        &self,
+        jobs: &[JobId],
+        holder: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> DbResult<u64> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = jobs.iter().map(JobId::as_str).collect();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE render_jobs SET lease_until = $3
+                 WHERE id = ANY($1) AND state = 'running' AND lease_holder = $2",
+            )
+            .await?;
+        Ok(client
+            .execute(&stmt, &[&ids, &holder, &(now + lease_ms)])
+            .await?)
+    }
+
     async fn requeue_running(&self) -> DbResult<u64> {
         let n = self
             .client()
             .await?
             .execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL WHERE state = 'running'",
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL
+                 WHERE state = 'running'",
                 &[],
             )
             .await?;
@@ -103,8 +139,11 @@ impl JobRepo for PostgresRepo {
         if gone {
             return Ok(false);
         }
-        tx.execute("DELETE FROM variants WHERE photo_id = $1", &[&photo.as_str()])
-            .await?;
+        tx.execute(
+            "DELETE FROM variants WHERE photo_id = $1",
+            &[&photo.as_str()],
+        )
+        .await?;
         let insert = tx
             .prepare_cached(
                 "INSERT INTO variants (photo_id, name, format, width, height, byte_size, storage_key)
@@ -129,7 +168,12 @@ impl JobRepo for PostgresRepo {
         tx.execute(
             "UPDATE photos SET status = $2, error = NULL, updated_at = $3, thumbhash = $4
              WHERE id = $1",
-            &[&photo.as_str(), &PhotoStatus::Ready.as_str(), &now, &thumbhash],
+            &[
+                &photo.as_str(),
+                &PhotoStatus::Ready.as_str(),
+                &now,
+                &thumbhash,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -149,7 +193,12 @@ impl JobRepo for PostgresRepo {
             .await?;
         tx.execute(
             "UPDATE photos SET status = $2, error = $3, updated_at = $4 WHERE id = $1",
-            &[&photo.as_str(), &PhotoStatus::Failed.as_str(), &reason, &now],
+            &[
+                &photo.as_str(),
+                &PhotoStatus::Failed.as_str(),
+                &reason,
+                &now,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -160,8 +209,9 @@ impl JobRepo for PostgresRepo {
         self.client()
             .await?
             .execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, run_after = $2,
-                     last_error = $3 WHERE id = $1",
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL,
+                     run_after = $2, last_error = $3
+                 WHERE id = $1",
                 &[&job.as_str(), &run_after, &reason],
             )
             .await?;

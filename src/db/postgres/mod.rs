@@ -9,34 +9,53 @@
 //! blobs"), and render jobs are claimed with `FOR UPDATE SKIP LOCKED`, so
 //! several nodes can claim at once without taking the same job.
 //!
+//! Nodes hear of each other through `LISTEN`/`NOTIFY` ([`listen`]): jobs
+//! queued and changes announced. Those are hints that make things quick;
+//! correctness never waits on them (an idle node still polls for jobs, and
+//! a listener that reconnects tells its node to drop what it cached).
+//!
 //! - [`rows`]: turning rows into records.
-//! - [`accounts`], [`photos`], [`albums`], [`blobs`], [`jobs`]: one
-//!   aggregate's queries each.
+//! - [`accounts`], [`photos`], [`albums`], [`blobs`], [`jobs`], [`site`]:
+//!   one aggregate's queries each.
+//! - [`listen`]: the connection that listens for notices.
 
 mod accounts;
 mod albums;
 mod blobs;
 mod jobs;
+mod listen;
 mod photos;
 mod rows;
+mod site;
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use super::{DbError, DbResult, MIGRATIONS, MIGRATIONS_TABLE, Repo};
+use super::{DbError, DbResult, MIGRATIONS, MIGRATIONS_TABLE, Notice, Repo};
 
 /// Connections per node; PostgreSQL's default allows 100 in all.
 const POOL_SIZE: usize = 16;
+/// How long to wait for a connection to be made, or for a free one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const POOL_WAIT: Duration = Duration::from_secs(10);
 /// The advisory lock key migrations run under ("scoot" in ASCII).
 const MIGRATION_LOCK: i64 = 0x73_63_6f_6f_74;
 
 /// The PostgreSQL engine.
 pub struct PostgresRepo {
     pool: Pool,
+    config: tokio_postgres::Config,
+    /// Started by the first [`SiteRepo::listen`](super::SiteRepo::listen).
+    notices: OnceLock<Arc<broadcast::Sender<Notice>>>,
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -47,14 +66,42 @@ impl From<tokio_postgres::Error> for DbError {
                     .map(|d| d.message().to_owned())
                     .unwrap_or_else(|| e.to_string()),
             ),
+            _ if is_unavailable(&e) => DbError::Unavailable(Box::new(e)),
             _ => DbError::Backend(Box::new(e)),
         }
     }
 }
 
-impl From<deadpool_postgres::PoolError> for DbError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        DbError::Backend(Box::new(e))
+/// Whether `e` says the server cannot be reached or talked to right now,
+/// rather than that a statement failed.
+fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        // 08: connection exception; 57P01–03: shutting down, cannot
+        // connect now; 53300: too many connections.
+        let code = db.code().code();
+        return code.starts_with("08") || code.starts_with("57P") || code == "53300";
+    }
+    // No answer from a server: the connection failed or timed out.
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    e.to_string().contains("timed out") || e.to_string().starts_with("error connecting")
+}
+
+impl From<PoolError> for DbError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(_) | PoolError::Closed => DbError::Unavailable(Box::new(e)),
+            other => DbError::Backend(Box::new(other)),
+        }
     }
 }
 
@@ -62,10 +109,15 @@ impl PostgresRepo {
     /// Connects to `url` (`postgres://user[:pw]@host[:port]/db`) and applies
     /// pending migrations.
     pub async fn open(url: &str) -> DbResult<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| DbError::Url(format!("{url}: {e}")))?;
+        let bad_url =
+            |e: &dyn std::fmt::Display| DbError::Url(format!("{}: {e}", super::redacted(url)));
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| bad_url(&e))?;
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("scoot");
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -73,12 +125,20 @@ impl PostgresRepo {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
-            .map_err(|e| DbError::Url(format!("{url}: {e}")))?;
-        let repo = Self { pool };
+            .map_err(|e| bad_url(&e))?;
+        let repo = Self {
+            pool,
+            config,
+            notices: OnceLock::new(),
+        };
         repo.migrate().await.map_err(|e| match e {
-            DbError::Backend(source) => DbError::Open {
-                path: url_without_password(url).into(),
+            DbError::Backend(source) | DbError::Unavailable(source) => DbError::Open {
+                path: super::redacted(url).into(),
                 source,
             },
             other => other,
@@ -131,38 +191,10 @@ async fn apply_migrations(client: &mut Object) -> DbResult<()> {
     Ok(())
 }
 
-/// `url` with any password replaced, for messages.
-fn url_without_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[async_trait]
 impl Repo for PostgresRepo {
     async fn ping(&self) -> DbResult<()> {
         self.client().await?.execute("SELECT 1", &[]).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            url_without_password("postgres://scoot:secret@db:5432/scoot"),
-            "postgres://scoot:***@db:5432/scoot"
-        );
-        assert_eq!(url_without_password("postgres://db/scoot"), "postgres://db/scoot");
     }
 }

@@ -108,4 +108,3 @@ pub(super) fn user_from_row(r: &Row) -> DbResult<User> {
         is_admin: get::<i32>(r, 2)? != 0,
     })
 }
-

@@ -18,7 +18,9 @@ impl JobRepo for SqliteRepo {
         limit: u32,
         now: Millis,
         lease_ms: i64,
+        holder: &str,
     ) -> DbResult<Vec<ClaimedJob>> {
+        let holder = holder.to_owned();
         self.write_relaxed(move |tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format,
@@ -47,9 +49,10 @@ impl JobRepo for SqliteRepo {
             }
             for job in &jobs {
                 tx.execute(
-                    "UPDATE render_jobs SET state = 'running', attempts = ?2, lease_until = ?3
+                    "UPDATE render_jobs SET state = 'running', attempts = ?2, lease_until = ?3,
+                         lease_holder = ?4
                      WHERE id = ?1",
-                    params![job.id.as_str(), job.attempts, now + lease_ms],
+                    params![job.id.as_str(), job.attempts, now + lease_ms, holder],
                 )?;
             }
             Ok(jobs)
@@ -57,10 +60,36 @@ impl JobRepo for SqliteRepo {
         .await
     }
 
+    async fn renew_leases(
+        &self,
+        jobs: &[JobId],
+        holder: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> DbResult<u64> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let (jobs, holder) = (jobs.to_vec(), holder.to_owned());
+        self.write_relaxed(move |tx| {
+            let mut renew = tx.prepare_cached(
+                "UPDATE render_jobs SET lease_until = ?3
+                 WHERE id = ?1 AND state = 'running' AND lease_holder = ?2",
+            )?;
+            let mut renewed = 0;
+            for job in &jobs {
+                renewed += renew.execute(params![job.as_str(), holder, now + lease_ms])? as u64;
+            }
+            Ok(renewed)
+        })
+        .await
+    }
+
     async fn requeue_running(&self) -> DbResult<u64> {
         self.write_relaxed(|tx| {
             let n = tx.execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL WHERE state = 'running'",
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL
+                 WHERE state = 'running'",
                 [],
             )?;
             Ok(n as u64)
@@ -140,8 +169,9 @@ impl JobRepo for SqliteRepo {
         let (job, reason) = (job.clone(), reason.to_owned());
         self.write_relaxed(move |tx| {
             tx.execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, run_after = ?2,
-                     last_error = ?3 WHERE id = ?1",
+                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL,
+                     run_after = ?2, last_error = ?3
+                 WHERE id = ?1",
                 params![job.as_str(), run_after, reason],
             )?;
             Ok(())

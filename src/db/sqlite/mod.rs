@@ -10,8 +10,8 @@
 //! one thread per connection is ever blocked on SQLite.
 //!
 //! - [`rows`]: turning rows into records, shared by the queries.
-//! - [`accounts`], [`photos`], [`albums`], [`blobs`], [`jobs`]: one
-//!   aggregate's queries each.
+//! - [`accounts`], [`photos`], [`albums`], [`blobs`], [`jobs`], [`site`]:
+//!   one aggregate's queries each.
 
 mod accounts;
 mod albums;
@@ -19,6 +19,7 @@ mod blobs;
 mod jobs;
 mod photos;
 mod rows;
+mod site;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::changes::Changes;
-use crate::db::{DbError, Released, Repo, Reservation, Reserve};
+use crate::db::{DbError, Release, Released, Repo, Reservation, Reserve};
 use crate::domain::{ContentHash, ImageFormat, now_millis};
 use crate::store::{BlobKey, Store, StoreError};
 
@@ -46,6 +46,9 @@ pub const UPLOAD_LEASE_MS: i64 = 60 * 60 * 1000;
 pub const DELETION_LEASE_MS: i64 = 10 * 60 * 1000;
 /// How long an upload waits for a deletion of the same bytes to finish.
 const RESERVE_WAIT: Duration = Duration::from_secs(10);
+/// How long a render whose photo was deleted waits for a deletion of the
+/// same blobs to finish before it releases what it stored.
+const RELEASE_WAIT: Duration = Duration::from_secs(60);
 /// How often the sweep looks for what dead processes left.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -84,7 +87,12 @@ pub async fn reserve(
 
 /// Ends a reservation whose upload failed, deleting the blobs if that was
 /// their last use. Errors are logged: the sweep cleans up after them.
-pub async fn abandon(db: &dyn Repo, store: &Store, changes: &Changes, reservation: &Reservation) {
+pub async fn abandon(
+    db: &Arc<dyn Repo>,
+    store: &Store,
+    changes: &Changes,
+    reservation: &Reservation,
+) {
     let released = match db.abandon_upload(&reservation.id, now_millis()).await {
         Ok(released) => released,
         Err(e) => {
@@ -99,6 +107,11 @@ pub async fn abandon(db: &dyn Repo, store: &Store, changes: &Changes, reservatio
 
 /// Claims the blobs of `hash` if nothing uses them and deletes them: for a
 /// render that stored variants of a photo deleted meanwhile.
+///
+/// If another claim is deleting them already, it may have listed the
+/// variants before this render stored its own: this waits (a little) for
+/// that deletion to end, then releases again, so that what the render
+/// stored is listed and deleted too.
 pub async fn release(
     db: &dyn Repo,
     store: &Store,
@@ -106,10 +119,17 @@ pub async fn release(
     hash: &ContentHash,
     format: ImageFormat,
 ) -> Result<(), BlobError> {
-    if let Some(released) = db.release_blob(hash, format, now_millis()).await? {
-        delete(db, store, changes, &released).await?;
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match db.release_blob(hash, format, now_millis()).await? {
+            Release::Claimed(released) => return delete(db, store, changes, &released).await,
+            Release::InUse => return Ok(()),
+            Release::Deleting if tokio::time::Instant::now() >= deadline => {
+                return Err(BlobError::Busy);
+            }
+            Release::Deleting => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
     }
-    Ok(())
 }
 
 /// Deletes released blobs from the store (variants first, the original
@@ -143,17 +163,52 @@ pub async fn delete(
     Ok(())
 }
 
-/// [`delete`], with a failure logged rather than returned: the claim stays,
-/// and the sweep deletes them later.
-pub async fn delete_logged(db: &dyn Repo, store: &Store, changes: &Changes, released: &Released) {
-    if let Err(e) = delete(db, store, changes, released).await {
-        tracing::warn!(hash = %released.hash, error = %e, "could not delete unused blobs yet");
+/// [`delete`], with a failure logged rather than returned. The claim
+/// stays, and this process tries again in the background (the store may
+/// be away for a moment: uploads of the same bytes wait for the claim to
+/// end) until the deletion succeeds or half the claim's lease has passed;
+/// after that the sweep takes over.
+pub async fn delete_logged(
+    db: &Arc<dyn Repo>,
+    store: &Store,
+    changes: &Changes,
+    released: &Released,
+) {
+    let Err(e) = delete(db.as_ref(), store, changes, released).await else {
+        return;
+    };
+    tracing::warn!(hash = %released.hash, error = %e, "could not delete unused blobs yet");
+    if matches!(e, BlobError::LeaseSpent(_)) {
+        return;
     }
+    let (db, store, changes, released) =
+        (db.clone(), store.clone(), changes.clone(), released.clone());
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            tokio::time::sleep(wait).await;
+            match delete(db.as_ref(), &store, &changes, &released).await {
+                Ok(()) => {
+                    tracing::info!(hash = %released.hash, "deleted unused blobs after a retry");
+                    return;
+                }
+                Err(BlobError::LeaseSpent(_)) => return,
+                Err(e) => {
+                    tracing::debug!(hash = %released.hash, error = %e, "deletion retry failed")
+                }
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    });
 }
 
 /// Finishes what processes that died mid-way left: expired reservations
 /// and unfinished deletions. Returns how many blobs' deletions it ran.
-pub async fn sweep(db: &dyn Repo, store: &Store, changes: &Changes) -> Result<usize, BlobError> {
+pub async fn sweep(
+    db: &Arc<dyn Repo>,
+    store: &Store,
+    changes: &Changes,
+) -> Result<usize, BlobError> {
     let now = now_millis();
     let stale = db
         .stale_blobs(now - UPLOAD_LEASE_MS, now - DELETION_LEASE_MS, now)
@@ -173,7 +228,7 @@ pub fn spawn_sweeper(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match sweep(db.as_ref(), &store, &changes).await {
+            match sweep(&db, &store, &changes).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(blobs = n, "finished deletions that a stopped process left")

@@ -248,8 +248,7 @@ impl Ingest {
             let reservation = blobs::reserve(self.db.as_ref(), &staged.hash, probed.format).await?;
             if refresh || !reservation.stored {
                 if let Err(e) = self.store_original(staged, probed.format).await {
-                    blobs::abandon(self.db.as_ref(), &self.store, &self.changes, &reservation)
-                        .await;
+                    blobs::abandon(&self.db, &self.store, &self.changes, &reservation).await;
                     return Err(e.into());
                 }
             }
@@ -264,8 +263,7 @@ impl Ingest {
                     continue;
                 }
                 Err(e) => {
-                    blobs::abandon(self.db.as_ref(), &self.store, &self.changes, &reservation)
-                        .await;
+                    blobs::abandon(&self.db, &self.store, &self.changes, &reservation).await;
                     return Err(e.into());
                 }
             };

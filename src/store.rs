@@ -14,16 +14,20 @@
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use object_store::{
+    BackoffConfig, ClientConfigKey, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    RetryConfig,
+};
 use tokio::io::AsyncReadExt;
 
 use crate::domain::{ContentHash, Millis};
@@ -102,8 +106,21 @@ impl Store {
             if bucket.is_empty() {
                 return Err(StoreError::Url(format!("{url}: no bucket named")));
             }
+            // A store that is away answers within seconds, so that a request
+            // waiting on it gets its 503 instead of hanging for minutes.
+            let retry = RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(5),
+            };
             let s3 = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    "3s",
+                )
+                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
                 .build()
                 .map_err(|e| StoreError::Url(format!("{url}: {e}")))?;
             let prefix = prefix.trim_matches('/');

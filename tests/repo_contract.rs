@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use scoot::db::{DbError, Notice, Released, Repo, Reserve};
+use scoot::db::{DbError, Notice, Release, Released, Repo, Reserve};
 use scoot::domain::{
     AlbumId, ContentHash, ImageFormat, Millis, PhotoId, PhotoStatus, ShotFacts, Visibility,
 };
@@ -806,7 +806,7 @@ async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
         repo.release_blob(&hash, ImageFormat::Png, T0 + 5)
             .await
             .unwrap(),
-        None
+        Release::Deleting
     );
     repo.forget_blob(&released).await.unwrap();
     assert!(matches!(
@@ -833,7 +833,17 @@ async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
         .release_blob(&orphan, ImageFormat::Jpeg, T0 + 8)
         .await
         .unwrap();
-    assert_eq!(released.map(|r| r.hash), Some(orphan));
+    let Release::Claimed(released) = released else {
+        panic!("nobody uses the orphan's blobs: {released:?}");
+    };
+    assert_eq!(released.hash, orphan);
+    assert_eq!(
+        repo.release_blob(&hash, ImageFormat::Png, T0 + 9)
+            .await
+            .unwrap(),
+        Release::InUse,
+        "the upload reserved at T0 + 6 uses them"
+    );
 }
 
 async fn storage_counts_shared_blobs_once(repo: Arc<dyn Repo>) {

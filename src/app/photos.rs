@@ -168,9 +168,9 @@ impl Photos {
             .ok_or(AppError::NotFound("photo"))?;
         self.changes.photo(id).await;
         if let Some(released) = &deleted.released {
-            // The row is gone; if this fails, the claim stays and the sweep
-            // deletes the blobs later.
-            blobs::delete_logged(self.db.as_ref(), &self.store, &self.changes, released).await;
+            // The row is gone; if this fails, the claim stays and the
+            // deletion is tried again in the background.
+            blobs::delete_logged(&self.db, &self.store, &self.changes, released).await;
         }
         tracing::info!(photo = %id, user = %user.name, "photo deleted");
         Ok(())

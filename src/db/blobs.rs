@@ -37,6 +37,19 @@ pub struct Released {
     pub claimed_at: Millis,
 }
 
+/// What [`BlobRepo::release_blob`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// Nothing used the blobs: they are claimed for deletion.
+    Claimed(Released),
+    /// A photo or an upload uses them.
+    InUse,
+    /// Another claim is deleting them. Blobs written since that deleter
+    /// listed what to delete may be missed by it: release again once it
+    /// is done.
+    Deleting,
+}
+
 #[async_trait]
 pub trait BlobRepo: Send + Sync {
     /// Holds the blobs of original `hash` for an upload, so they are not
@@ -58,7 +71,7 @@ pub trait BlobRepo: Send + Sync {
         hash: &ContentHash,
         format: ImageFormat,
         now: Millis,
-    ) -> DbResult<Option<Released>>;
+    ) -> DbResult<Release>;
     /// After the store deleted released blobs: drops their record, unless
     /// another claim has taken them over since.
     async fn forget_blob(&self, released: &Released) -> DbResult<()>;

@@ -36,7 +36,7 @@ use async_trait::async_trait;
 
 pub use accounts::AccountRepo;
 pub use albums::AlbumRepo;
-pub use blobs::{BlobRepo, Released, Reservation, Reserve};
+pub use blobs::{BlobRepo, Release, Released, Reservation, Reserve};
 pub use jobs::{ClaimedJob, JobRepo};
 pub use photos::{Deleted, PhotoRepo};
 pub use site::{Notice, SiteRepo};

@@ -184,6 +184,58 @@ async fn a_reservation_holds_back_the_deletion_of_the_last_photo() {
     core.render.shutdown(Duration::from_secs(10)).await;
 }
 
+/// A render stores its variants while the deletion of the same blobs has
+/// listed what to delete but not finished: when the render then finds its
+/// photo gone, it must wait for that deletion and delete what it stored.
+#[tokio::test]
+async fn variants_stored_behind_a_deletion_are_deleted_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = scoot::start_core(&test_config(dir.path())).await.unwrap();
+    let alice = user(&core, "alice").await;
+    let file = dir.path().join("rendered-late.png");
+    std::fs::write(&file, png(64, 48, [70, 80, 90])).unwrap();
+    let Inserted::New(a) = upload(&core, &file, &alice).await else {
+        panic!("a new photo");
+    };
+    let a = ready(&core, &a.id).await;
+
+    // The photo is deleted; its deleter lists the blobs to delete...
+    let deleted = core.db.delete_photo(&a.id, now_millis()).await.unwrap();
+    let released = deleted.unwrap().released.expect("the last use");
+    let listed = blobs_of(&core, &a).await;
+    // ...then a render that was still running stores a variant of its own.
+    let late = BlobKey::original(&a.hash, a.format)
+        .as_str()
+        .replace("originals/", "variants/")
+        .replace(".png", "/late-r9.png");
+    let late = BlobKey::parse(&late).expect("a variant key");
+    core.store
+        .put(&late, bytes::Bytes::from_static(b"late"))
+        .await
+        .unwrap();
+    // The render finds its photo gone and releases what it stored, while
+    // the deletion is still going on.
+    let render_release = tokio::spawn({
+        let (db, store, changes, hash) = (
+            core.db.clone(),
+            core.store.clone(),
+            core.changes.clone(),
+            a.hash.clone(),
+        );
+        async move { blobs::release(db.as_ref(), &store, &changes, &hash, a.format).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The deleter deletes what it listed, and is done.
+    for key in &listed {
+        core.store.delete(key).await.unwrap();
+    }
+    core.db.forget_blob(&released).await.unwrap();
+
+    render_release.await.unwrap().unwrap();
+    assert_eq!(blobs_of(&core, &a).await, Vec::<BlobKey>::new());
+    core.render.shutdown(Duration::from_secs(10)).await;
+}
+
 #[tokio::test]
 async fn the_sweep_ends_dead_uploads_and_finishes_dead_deletions() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use deadpool_postgres::GenericClient;
 
 use super::PostgresRepo;
 use super::rows::{corrupt, get, parsed};
-use crate::db::{BlobRepo, DbResult, Released, Reservation, Reserve};
+use crate::db::{BlobRepo, DbResult, Release, Released, Reservation, Reserve};
 use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
 
 /// The blob row's state after [`lock`].
@@ -92,11 +92,14 @@ async fn release(
     hash: &ContentHash,
     format: ImageFormat,
     now: Millis,
-) -> DbResult<Option<Released>> {
-    match lock(c, hash, format, now).await? {
-        (State::Live, format) => release_if_unused(c, hash, format, now).await,
-        (State::Deleting, _) => Ok(None),
-    }
+) -> DbResult<Release> {
+    Ok(match lock(c, hash, format, now).await? {
+        (State::Live, format) => match release_if_unused(c, hash, format, now).await? {
+            Some(released) => Release::Claimed(released),
+            None => Release::InUse,
+        },
+        (State::Deleting, _) => Release::Deleting,
+    })
 }
 
 async fn abandon(c: &impl GenericClient, id: &UploadId, now: Millis) -> DbResult<Option<Released>> {
@@ -159,7 +162,7 @@ impl BlobRepo for PostgresRepo {
         hash: &ContentHash,
         format: ImageFormat,
         now: Millis,
-    ) -> DbResult<Option<Released>> {
+    ) -> DbResult<Release> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let released = release(&tx, hash, format, now).await?;

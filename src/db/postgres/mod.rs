@@ -167,6 +167,10 @@ impl PostgresRepo {
 }
 
 async fn apply_migrations(client: &mut Object) -> DbResult<()> {
+    // `CREATE TABLE IF NOT EXISTS` would say NOTICE at every start.
+    client
+        .batch_execute("SET client_min_messages TO WARNING")
+        .await?;
     client.batch_execute(MIGRATIONS_TABLE).await?;
     for &(version, name, sql) in MIGRATIONS {
         let tx = client.transaction().await?;

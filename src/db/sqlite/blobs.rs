@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteRepo;
 use super::rows::corrupt;
-use crate::db::{BlobRepo, DbResult, Released, Reservation, Reserve};
+use crate::db::{BlobRepo, DbResult, Release, Released, Reservation, Reserve};
 use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
 
 /// The blob row's state after [`lock`].
@@ -128,11 +128,14 @@ pub(super) fn release(
     hash: &ContentHash,
     format: ImageFormat,
     now: Millis,
-) -> DbResult<Option<Released>> {
-    match lock(tx, hash, format, now)? {
-        (State::Live, format) => release_if_unused(tx, hash, format, now),
-        (State::Deleting, _) => Ok(None),
-    }
+) -> DbResult<Release> {
+    Ok(match lock(tx, hash, format, now)? {
+        (State::Live, format) => match release_if_unused(tx, hash, format, now)? {
+            Some(released) => Release::Claimed(released),
+            None => Release::InUse,
+        },
+        (State::Deleting, _) => Release::Deleting,
+    })
 }
 
 /// Ends reservation `id` without a photo, releasing the blobs if unused.
@@ -218,7 +221,7 @@ impl BlobRepo for SqliteRepo {
         hash: &ContentHash,
         format: ImageFormat,
         now: Millis,
-    ) -> DbResult<Option<Released>> {
+    ) -> DbResult<Release> {
         let hash = hash.clone();
         self.write(move |tx| release(tx, &hash, format, now)).await
     }

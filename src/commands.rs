@@ -19,6 +19,8 @@ pub enum CommandError {
     App(#[from] AppError),
     #[error(transparent)]
     Db(#[from] db::DbError),
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
     #[error("{0}")]
     Input(String),
 }

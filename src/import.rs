@@ -12,12 +12,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::app::AppError;
@@ -26,6 +24,7 @@ use crate::changes::Change;
 use crate::config::Config;
 use crate::domain::{PhotoId, PhotoStatus, Visibility};
 use crate::model::{Inserted, User};
+use crate::progress::Progress;
 use crate::{Core, StartError, start_core};
 
 /// A render of one of this run's photos reached its end.
@@ -55,6 +54,16 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// What the progress line says besides the count.
+    fn progress(&self, rendering: usize) -> String {
+        format!(
+            "imported {} · duplicates {} · failed {} · rendering {rendering}",
+            self.imported,
+            self.duplicates,
+            self.failed.len()
+        )
+    }
+
     /// The closing report, one line per failure.
     pub fn report(&self) -> String {
         let secs = self.elapsed.as_secs_f64();
@@ -118,67 +127,6 @@ fn supported(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-/// Shows progress on a terminal as a bar, elsewhere as a line every few
-/// seconds.
-struct Progress {
-    bar: ProgressBar,
-    plain: bool,
-    last_line: Instant,
-    started: Instant,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let plain = !std::io::stderr().is_terminal();
-        let bar = if plain {
-            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
-        } else {
-            ProgressBar::new(total as u64)
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta} · {msg}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
-        );
-        Self {
-            bar,
-            plain,
-            last_line: Instant::now(),
-            started: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, done: usize, s: &ImportSummary, rendering: usize) {
-        let msg = format!(
-            "imported {} · duplicates {} · failed {} · rendering {rendering}",
-            s.imported,
-            s.duplicates,
-            s.failed.len()
-        );
-        self.bar.set_position(done as u64);
-        if self.plain {
-            if self.last_line.elapsed() >= Duration::from_secs(5) {
-                self.last_line = Instant::now();
-                let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-                let left = self.bar.length().unwrap_or(0).saturating_sub(done as u64);
-                eprintln!(
-                    "import: {done}/{} done, {rate:.1}/s, ETA {:.0} s, {msg}",
-                    self.bar.length().unwrap_or(0),
-                    left as f64 / rate.max(1e-9)
-                );
-            }
-        } else {
-            self.bar.set_message(msg);
-        }
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 /// Whose the imported photos are and who may see them.
 #[derive(Debug, Clone, Default)]
 pub struct ImportAs {
@@ -205,7 +153,7 @@ pub async fn import(
     let mut events = core.app.changes().subscribe();
     let mut summary = ImportSummary::default();
     let mut rendering: HashMap<PhotoId, Pending> = HashMap::new();
-    let mut progress = Progress::new(files.len());
+    let mut progress = Progress::new("import", files.len() as u64);
     let mut interrupt = std::pin::pin!(interrupt);
 
     for path in files {
@@ -217,7 +165,7 @@ pub async fn import(
         ingest_one(&core, &owner, &describe, path, &mut summary, &mut rendering).await;
         drain_events(&mut events, &core, &mut rendering, &mut summary).await?;
         let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
-        progress.update(done, &summary, rendering.len());
+        progress.update(done as u64, summary.progress(rendering.len()));
     }
 
     // Wait for what this run queued (and pending duplicates from an
@@ -239,7 +187,7 @@ pub async fn import(
             _ = resync.tick() => resync_pending(&core, &mut rendering, &mut summary).await?,
         }
         let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
-        progress.update(done, &summary, rendering.len());
+        progress.update(done as u64, summary.progress(rendering.len()));
     }
     progress.finish();
     core.render.shutdown(Duration::from_secs(60)).await;

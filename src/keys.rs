@@ -81,6 +81,12 @@ impl BlobKey {
         let (_, ext) = self.0.rsplit_once('.')?;
         ImageFormat::from_extension(ext)
     }
+
+    /// For an original, the SHA-256 its bytes must have.
+    pub fn original_hash(&self) -> Option<ContentHash> {
+        let file = self.0.strip_prefix("originals/")?.split('/').nth(1)?;
+        file.rsplit_once('.')?.0.parse().ok()
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +97,7 @@ mod tests {
     fn keys_round_trip_through_parse() {
         let hash = ContentHash::of(b"photo");
         let original = BlobKey::original(&hash, ImageFormat::Jpeg);
+        assert_eq!(original.original_hash(), Some(hash.clone()));
         let variant = BlobKey::variant(
             &hash,
             &VariantSpec::new("thumb", 400),

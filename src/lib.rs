@@ -12,7 +12,7 @@
 //! main.rs ─▶ commands ─▶ start() ─┬─▶ web ─▶ app (services: photos, albums, accounts,
 //!            import ─────────────┤           │    uploads, media, ops)
 //!                                 │           ├─▶ ingest, blobs ─▶ db, store
-//!                                 │           ├─▶ changes ─▶ cache
+//!                                 │           ├─▶ changes ─▶ cache, db (version, notices)
 //!                                 │           └─▶ db  (the truth), store (blobs)
 //!                                 └─▶ render::queue ─▶ render::pipeline (bytes in, bytes out)
 //! ```
@@ -41,13 +41,14 @@ pub mod auth;
 pub mod blobs;
 /// In-process caches for rows, pages and media bytes.
 pub mod cache;
-/// The one change path: cache invalidation and change events.
+/// The one change path: cache invalidation, the data version and change
+/// events, on every node.
 pub mod changes;
 /// What the CLI subcommands do.
 pub mod commands;
 /// The layered configuration.
 pub mod config;
-/// The database trait and its SQLite engine.
+/// The database traits and their engines: SQLite and PostgreSQL.
 pub mod db;
 /// Ids, hashes, formats and variant specs.
 pub mod domain;
@@ -61,11 +62,16 @@ pub mod ingest;
 pub mod keys;
 /// Prometheus metrics.
 pub mod metrics;
+/// `scoot migrate-db` and `scoot migrate-store`: a one-box install copied
+/// into production engines.
+pub mod migrate;
 /// The records Scoot keeps: users, photos, variants, albums.
 pub mod model;
+/// A progress bar, or progress lines, for long commands.
+pub mod progress;
 /// Probing, rendering and the render queue.
 pub mod render;
-/// The object store wrapper and key layout.
+/// The object store wrapper: local disk, memory or S3.
 pub mod store;
 /// HTTP: pages, API, media, assets, health.
 pub mod web;

@@ -60,6 +60,22 @@ enum Command {
     },
     /// Print the effective configuration as TOML
     Config,
+    /// Copy everything in the configured database into an empty one (e.g.
+    /// SQLite into PostgreSQL); stop `scoot serve` first. Resumes an
+    /// interrupted copy; verifies row counts.
+    MigrateDb {
+        /// The target: postgres://USER[:PW]@HOST[:PORT]/DB or sqlite://PATH
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+    /// Copy every blob of the configured store into an empty one (e.g. the
+    /// local disk into S3); stop `scoot serve` first. Resumes an
+    /// interrupted copy; reads every blob back and verifies its SHA-256.
+    MigrateStore {
+        /// The target: s3://BUCKET[/PREFIX] or file://PATH
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,8 +110,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // A bulk import reports through its progress bar and summary.
-    let quiet = matches!(cli.command, Command::Import { .. });
+    // Long commands report through their progress bar and summary.
+    let quiet = matches!(
+        cli.command,
+        Command::Import { .. } | Command::MigrateDb { .. } | Command::MigrateStore { .. }
+    );
     init_logging(&config.log_format, if quiet { "warn" } else { "info" });
     if let Command::Import {
         threads: Some(n), ..
@@ -154,6 +173,14 @@ fn main() -> ExitCode {
                 }
             }
             Command::Config => Ok(Some(config.to_toml())),
+            Command::MigrateDb { to } => scoot::migrate::migrate_db(&config, &to)
+                .await
+                .map(|s| Some(s.report()))
+                .map_err(commands::CommandError::from),
+            Command::MigrateStore { to } => scoot::migrate::migrate_store(&config, &to)
+                .await
+                .map(|s| Some(s.report()))
+                .map_err(commands::CommandError::from),
         }
     });
     match result {

@@ -263,13 +263,47 @@ impl Store {
     /// Every key under `prefix` (all of them with `None`), whether Scoot
     /// wrote it or not.
     pub async fn list_keys(&self, prefix: Option<&str>) -> StoreResult<Vec<String>> {
+        Ok(self
+            .list_sizes(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// [`list_keys`](Self::list_keys), with each object's size.
+    pub async fn list_sizes(&self, prefix: Option<&str>) -> StoreResult<Vec<(String, u64)>> {
         let prefix = prefix.map(Path::from);
         let mut keys = Vec::new();
         let mut listing = self.inner.list(prefix.as_ref());
         while let Some(meta) = listing.next().await {
-            keys.push(meta?.location.to_string());
+            let meta = meta?;
+            keys.push((meta.location.to_string(), meta.size));
         }
         Ok(keys)
+    }
+
+    /// A small object of Scoot's own beside the blobs (`name` has no
+    /// slash), such as the mark of an unfinished copy.
+    pub async fn note(&self, name: &str) -> StoreResult<Option<Bytes>> {
+        match self.inner.get(&Path::from(name)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes (`Some`) or removes (`None`) the note `name`.
+    pub async fn set_note(&self, name: &str, text: Option<Bytes>) -> StoreResult<()> {
+        let path = Path::from(name);
+        match text {
+            Some(text) => self.inner.put(&path, text.into()).await.map(drop)?,
+            None => match self.inner.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        Ok(())
     }
 
     /// Removes a blob; a blob that is already gone is not an error.

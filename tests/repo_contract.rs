@@ -92,6 +92,7 @@ contract!(
     concurrent_claims_never_share_a_job,
     the_data_version_moves_on_and_is_announced,
     completing_a_job_makes_the_photo_ready,
+    a_render_finishing_while_its_photo_is_deleted,
     albums_keep_order_and_covers,
     deleting_cascades,
     blobs_are_released_by_their_last_user,
@@ -546,6 +547,34 @@ async fn the_data_version_moves_on_and_is_announced(repo: Arc<dyn Repo>) {
     }
 }
 
+async fn a_render_finishing_while_its_photo_is_deleted(repo: Arc<dyn Repo>) {
+    let ann = user(repo.as_ref(), "ann").await;
+    for n in 0..30 {
+        let photo = add(
+            repo.as_ref(),
+            &ann,
+            &format!("race{n}"),
+            Visibility::Public,
+            T0,
+        )
+        .await;
+        let job = repo
+            .claim_jobs(1, T0 + 1, 60_000, NODE)
+            .await
+            .unwrap()
+            .remove(0);
+        let (completed, deleted) = tokio::join!(
+            repo.complete_job(&job.id, &photo.id, &[], None, T0 + 2),
+            repo.delete_photo(&photo.id, T0 + 2),
+        );
+        // Either order is fine; neither may fail.
+        completed.unwrap();
+        assert!(deleted.unwrap().is_some());
+        assert!(repo.photo(&photo.id).await.unwrap().is_none());
+    }
+    assert_eq!(repo.queue_depth().await.unwrap(), 0);
+}
+
 async fn completing_a_job_makes_the_photo_ready(repo: Arc<dyn Repo>) {
     let repo = repo.as_ref();
     let ann = user(repo, "ann").await;
@@ -579,15 +608,19 @@ async fn completing_a_job_makes_the_photo_ready(repo: Arc<dyn Repo>) {
         (PhotoStatus::Ready, T0 + 9)
     );
     assert_eq!(ready.thumbhash.as_deref(), Some(&[1u8, 2, 3][..]));
-    let order: Vec<(u32, &str)> = ready
+    let order: Vec<(u32, &str, ImageFormat)> = ready
         .variants
         .iter()
-        .map(|v| (v.width, v.name.as_str()))
+        .map(|v| (v.width, v.name.as_str(), v.format))
         .collect();
     assert_eq!(
         order,
-        [(400, "thumb"), (1600, "display"), (1600, "display")],
-        "smallest first"
+        [
+            (400, "thumb", ImageFormat::Jpeg),
+            (1600, "display", ImageFormat::Jpeg),
+            (1600, "display", ImageFormat::Webp)
+        ],
+        "smallest first, then by format: the same on every engine"
     );
     assert_eq!(repo.queue_depth().await.unwrap(), 0);
     let gone = repo

@@ -15,6 +15,7 @@
 //! - [`JobRepo`]: render jobs, the durable queue.
 //! - [`SiteRepo`]: the data version every node agrees on, and notices
 //!   between the nodes that share a database.
+//! - [`CopyRepo`]: whole tables, for copying one database into another.
 //!
 //! Invariants: this module knows nothing of HTTP, rendering or the object
 //! store. Every multi-row change is one transaction: a photo is never visible
@@ -23,6 +24,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+pub mod copy;
 mod jobs;
 mod photos;
 pub mod postgres;
@@ -37,6 +39,7 @@ use async_trait::async_trait;
 pub use accounts::AccountRepo;
 pub use albums::AlbumRepo;
 pub use blobs::{BlobRepo, Release, Released, Reservation, Reserve};
+pub use copy::CopyRepo;
 pub use jobs::{ClaimedJob, JobRepo};
 pub use photos::{Deleted, PhotoRepo};
 pub use site::{Notice, SiteRepo};
@@ -60,6 +63,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "failures", include_str!("migrations/0005_failures.sql")),
     (6, "blobs", include_str!("migrations/0006_blobs.sql")),
     (7, "nodes", include_str!("migrations/0007_nodes.sql")),
+    (8, "copy", include_str!("migrations/0008_copy.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -132,7 +136,7 @@ impl DbError {
 /// aggregate. `Arc<dyn Repo>` is how the rest of Scoot holds one.
 #[async_trait]
 pub trait Repo:
-    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + 'static
+    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + CopyRepo + 'static
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> DbResult<()>;

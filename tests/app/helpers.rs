@@ -149,6 +149,15 @@ impl TestApp {
         }
     }
 
+    /// Stops the app and hands over its data dir, which lives on as long
+    /// as what is returned does.
+    pub async fn stop_keeping_data(mut self) -> TempDir {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        self._dir
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

@@ -11,6 +11,7 @@ mod flood;
 mod helpers;
 mod import;
 mod media;
+mod migrate;
 mod pages;
 mod photos;
 mod quality;

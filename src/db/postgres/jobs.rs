@@ -12,6 +12,17 @@ use crate::db::{ClaimedJob, DbResult, JobRepo};
 use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
 use crate::model::Variant;
 
+/// Locks the photo's row before its job's: the order every transaction
+/// that changes both takes (a delete locks the photo, then cascades to the
+/// job), so a render finishing while its photo is deleted waits instead of
+/// deadlocking. `false` if the photo is gone.
+async fn lock_photo(tx: &deadpool_postgres::Transaction<'_>, photo: &PhotoId) -> DbResult<bool> {
+    let stmt = tx
+        .prepare_cached("SELECT 1 FROM photos WHERE id = $1 FOR UPDATE")
+        .await?;
+    Ok(tx.query_opt(&stmt, &[&photo.as_str()]).await?.is_some())
+}
+
 fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
@@ -132,6 +143,9 @@ impl JobRepo for PostgresRepo {
         let thumbhash = thumbhash.map(|t| BASE64.encode(t));
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        if !lock_photo(&tx, photo).await? {
+            return Ok(false);
+        }
         let gone = tx
             .execute("DELETE FROM render_jobs WHERE id = $1", &[&job.as_str()])
             .await?
@@ -189,6 +203,7 @@ impl JobRepo for PostgresRepo {
     ) -> DbResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        lock_photo(&tx, photo).await?;
         tx.execute("DELETE FROM render_jobs WHERE id = $1", &[&job.as_str()])
             .await?;
         tx.execute(

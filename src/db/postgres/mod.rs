@@ -8,6 +8,11 @@
 //! which takes its row lock until commit (docs/architecture.md, "Shared
 //! blobs"), and render jobs are claimed with `FOR UPDATE SKIP LOCKED`, so
 //! several nodes can claim at once without taking the same job.
+//! Transactions that change rows of several tables lock them in one order
+//! — the blob, then the photo, then its job — so that they wait for each
+//! other rather than deadlock; a deadlock or serialization failure that
+//! happens all the same is reported as [`DbError::Unavailable`]: nothing
+//! changed, and the same request may pass when tried again.
 //!
 //! Nodes hear of each other through `LISTEN`/`NOTIFY` ([`listen`]): jobs
 //! queued and changes announced. Those are hints that make things quick;
@@ -22,6 +27,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+mod copy;
 mod jobs;
 mod listen;
 mod photos;
@@ -80,9 +86,15 @@ fn is_unavailable(e: &tokio_postgres::Error) -> bool {
     }
     if let Some(db) = e.as_db_error() {
         // 08: connection exception; 57P01–03: shutting down, cannot
-        // connect now; 53300: too many connections.
+        // connect now; 53300: too many connections; 40001 and 40P01: a
+        // serialization failure or deadlock, which the same request may
+        // well pass when tried again.
         let code = db.code().code();
-        return code.starts_with("08") || code.starts_with("57P") || code == "53300";
+        return code.starts_with("08")
+            || code.starts_with("57P")
+            || code == "53300"
+            || code == "40001"
+            || code == "40P01";
     }
     // No answer from a server: the connection failed or timed out.
     let mut source = std::error::Error::source(e);

@@ -27,7 +27,7 @@ pub(super) async fn with_variants(
     let stmt = c
         .prepare_cached(
             "SELECT photo_id, name, format, width, height, byte_size, storage_key
-             FROM variants WHERE photo_id = ANY($1) ORDER BY width, name",
+             FROM variants WHERE photo_id = ANY($1) ORDER BY width, name, format",
         )
         .await?;
     let mut by_photo: HashMap<PhotoId, Vec<_>> = HashMap::new();

@@ -16,6 +16,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+mod copy;
 mod jobs;
 mod photos;
 mod rows;

@@ -81,7 +81,7 @@ pub(super) fn collect_photos(mut rows: rusqlite::Rows<'_>) -> DbResult<Vec<Photo
 pub(super) fn variants_of(conn: &Connection, photo: &PhotoId) -> DbResult<Vec<Variant>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, format, width, height, byte_size, storage_key
-         FROM variants WHERE photo_id = ?1 ORDER BY width, name",
+         FROM variants WHERE photo_id = ?1 ORDER BY width, name, format",
     )?;
     let rows = stmt.query_map([photo.as_str()], |r| {
         Ok((

@@ -1,0 +1,55 @@
+"""What the benchmark scripts share: ports, HTTP requests, uploads, the
+machine line. Imported by scripts/bench-serve and scripts/bench-scale."""
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE_CORPUS = ROOT / "scripts" / "make-corpus"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.05)
+    sys.exit(f"{url} did not answer")
+
+
+def request(method, url, token=None, body=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req) as r:
+        return r.read()
+
+
+def upload_bytes(base, token, data):
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return json.loads(request("POST", f"{base}/api/photos", token, body,
+                              {"Content-Type": f"multipart/form-data; boundary={boundary}"}))
+
+
+def upload(base, token, path):
+    return upload_bytes(base, token, path.read_bytes())
+
+
+def machine():
+    cpu = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()
+    return f"{os.cpu_count()} cores, {cpu}"

@@ -159,6 +159,11 @@ impl RunningApp {
         self.setup_url.as_deref()
     }
 
+    /// The services the server calls.
+    pub fn app(&self) -> &App {
+        &self.state.app
+    }
+
     /// Graceful stop: `/readyz` turns 503 (for `drain_seconds`), then the
     /// listener closes, in-flight requests finish, and running renders
     /// finish (queued ones stay queued in the database).
@@ -197,7 +202,8 @@ pub struct Core {
     pub render: RenderPool,
     /// The first-run setup secret, when there are no users yet.
     pub setup_token: Option<String>,
-    history: History,
+    /// This node's side of the admin page's hour.
+    pub history: History,
 }
 
 /// Opens the backends, recovers interrupted work and starts the render pool.
@@ -236,7 +242,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
             store: store.clone(),
             changes: changes.clone(),
             metrics: metrics.clone(),
-            node: node.into(),
+            node: node.as_str().into(),
         },
     );
     let ingest = Ingest {
@@ -249,7 +255,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         max_bytes: config.upload.max_bytes,
     };
     let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
-    let history = History::default();
+    let history = History::new(&node);
     let app = App::new(app::Parts {
         db: db.clone(),
         store: store.clone(),

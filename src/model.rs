@@ -249,3 +249,17 @@ mod tests {
         assert_eq!(Cursor::decode("12-../x"), None);
     }
 }
+
+/// What one node counted in one interval of the admin page's hour (the
+/// counters are differences since its previous sample), and the gauges it
+/// read then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeSample {
+    pub taken_at: Millis,
+    pub renders_ready: u64,
+    pub renders_failed: u64,
+    pub cache_hits: u64,
+    pub cache_lookups: u64,
+    pub queue_depth: u64,
+    pub storage_bytes: u64,
+}

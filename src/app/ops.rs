@@ -46,11 +46,13 @@ impl Ops {
         self.metrics.render()
     }
 
-    /// The stored hour of samples plus one taken now, oldest first, so the
-    /// admin page is current even between samples (and right after start).
+    /// The hour every node recorded, added up, plus a point taken now,
+    /// oldest first, so the admin page is current even between samples
+    /// (and right after start).
     pub async fn samples(&self) -> AppResult<Vec<Sample>> {
-        let mut samples = self.history.samples();
-        samples.push(Sample::take(self.db.as_ref(), &self.metrics).await?);
-        Ok(samples)
+        Ok(self
+            .history
+            .samples(self.db.as_ref(), &self.metrics)
+            .await?)
     }
 }

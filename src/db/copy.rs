@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use super::DbResult;
 
 /// Every table of Scoot's data, in an order that writes a row only after
-/// the rows it refers to, with its primary key. `site_version` and
-/// `schema_migrations` are not copied: every database has its own.
+/// the rows it refers to, with its primary key. `site_version`,
+/// `schema_migrations` and `node_samples` (the admin page's last hour of
+/// counters) are not copied: every database has its own.
 pub const TABLES: &[(&str, &[&str])] = &[
     ("users", &["id"]),
     ("auth_tokens", &["token_hash"]),

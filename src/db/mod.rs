@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "blobs", include_str!("migrations/0006_blobs.sql")),
     (7, "nodes", include_str!("migrations/0007_nodes.sql")),
     (8, "copy", include_str!("migrations/0008_copy.sql")),
+    (
+        9,
+        "node_samples",
+        include_str!("migrations/0009_node_samples.sql"),
+    ),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

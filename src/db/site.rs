@@ -6,6 +6,7 @@ use tokio::sync::broadcast;
 
 use super::DbResult;
 use crate::domain::Millis;
+use crate::model::NodeSample;
 
 /// A notice from the database to the nodes listening to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,4 +43,16 @@ pub trait SiteRepo: Send + Sync {
     /// (nobody else can change anything). A receiver that lags behind is
     /// told so by `broadcast`, and should treat that as [`Notice::Resync`].
     fn listen(&self) -> Option<broadcast::Receiver<Notice>>;
+
+    /// Records what `node` counted in one interval, and forgets samples
+    /// (of every node) taken before `forget_before`.
+    async fn record_sample(
+        &self,
+        node: &str,
+        sample: &NodeSample,
+        forget_before: Millis,
+    ) -> DbResult<()>;
+
+    /// Every node's samples taken at or after `since`, oldest first.
+    async fn samples_since(&self, since: Millis) -> DbResult<Vec<NodeSample>>;
 }

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{create_user, png, spawn_app};
+use crate::helpers::{create_user, png, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn admins_see_the_charts_and_why_renders_failed() {
@@ -64,4 +64,58 @@ async fn admins_see_the_charts_and_why_renders_failed() {
         !now.starts_with("0 bytes") && !now.starts_with("no data"),
         "{now}"
     );
+}
+
+/// Two nodes on one database and store: what one node counted shows on
+/// the other's admin page (before, each node charted only its own).
+#[tokio::test]
+async fn the_admin_figures_add_up_every_node() {
+    use scoot::app::uploads::{Describe, Staged};
+
+    let shared = tempfile::tempdir().unwrap();
+    let site = crate::helpers::test_config(shared.path());
+    let (database_url, store_url) = (site.database_url(), site.store_url());
+
+    // Node A renders a photo and records its interval.
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut a_config = crate::helpers::test_config(a_dir.path());
+    a_config.database_url = database_url.clone();
+    a_config.store_url = store_url.clone();
+    create_user(&a_config, "ann", true).await;
+    let a = scoot::start_core(&a_config).await.unwrap();
+    let ann = a.app.accounts.named("ann").await.unwrap().unwrap();
+    let file = a_dir.path().join("a.png");
+    std::fs::write(&file, png(64, 48, [1, 2, 3])).unwrap();
+    let staged = Staged::existing(file).await.unwrap();
+    let photo = a
+        .app
+        .uploads
+        .accept(&staged, &ann, Describe::default())
+        .await
+        .unwrap();
+    let id = photo.photo().id.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while a.db.photo(&id).await.unwrap().unwrap().status != scoot::domain::PhotoStatus::Ready {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "render did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    a.history.record(a.db.as_ref(), &a.metrics).await.unwrap();
+    a.render.shutdown(std::time::Duration::from_secs(10)).await;
+
+    // Node B, which rendered nothing, shows it.
+    let b = spawn_app_with(|c| {
+        c.database_url = database_url;
+        c.store_url = store_url;
+    })
+    .await;
+    let samples = b.services().ops.samples().await.unwrap();
+    let last = samples.last().unwrap();
+    assert_eq!(last.renders_ready, 1, "{samples:?}");
+    assert!(last.storage_bytes > 0);
+    let page = b.get_as("/admin", &b.token).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    b.shutdown().await;
 }

@@ -143,6 +143,11 @@ impl TestApp {
         &self.config.data_dir
     }
 
+    /// The services of the running app.
+    pub fn services(&self) -> &scoot::app::App {
+        self.app.as_ref().expect("running").app()
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown().await;

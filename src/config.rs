@@ -227,6 +227,10 @@ pub struct WebConfig {
     /// Pages at least this long are compressed on the fly (Brotli or gzip,
     /// as the browser allows); 0 turns that off.
     pub compress_min_bytes: usize,
+    /// How `/media/…` answers: empty serves the bytes; `presigned` (an S3
+    /// store only) redirects to a short-lived presigned URL on the bucket,
+    /// so that the bytes go from the bucket to the client (or the CDN).
+    pub media_redirect: String,
 }
 
 impl Default for WebConfig {
@@ -235,6 +239,7 @@ impl Default for WebConfig {
             media_base_url: String::new(),
             asset_base_url: String::new(),
             compress_min_bytes: 1024,
+            media_redirect: String::new(),
         }
     }
 }
@@ -333,6 +338,9 @@ impl Config {
             return invalid(
                 "render.formats must include \"jpeg\": it is what every browser shows".into(),
             );
+        }
+        if !["", "presigned"].contains(&self.web.media_redirect.as_str()) {
+            return invalid("web.media_redirect must be empty or \"presigned\"".into());
         }
         if self.upload.max_bytes == 0 || self.upload.max_pixels == 0 || self.upload.max_side == 0 {
             return invalid("upload limits must be positive".into());

@@ -133,6 +133,14 @@ pub async fn open_backends(config: &Config) -> Result<(Arc<dyn Repo>, Store), St
     };
     let store = Store::open(&url).map_err(storage)?;
     store.ping().await.map_err(storage)?;
+    if config.web.media_redirect == "presigned" && !store.signs_urls() {
+        return Err(StartError::Storage {
+            url,
+            source: StoreError::Url(
+                "web.media_redirect = \"presigned\" needs an s3:// store".into(),
+            ),
+        });
+    }
     Ok((db, store))
 }
 
@@ -267,6 +275,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         auth: config.auth.clone(),
         setup_token: setup_token.clone(),
         history: history.clone(),
+        media_redirect: config.web.media_redirect == "presigned",
     });
     Ok(Core {
         app,

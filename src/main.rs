@@ -190,7 +190,7 @@ fn main() -> ExitCode {
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("scoot: {e}");
+            eprintln!("scoot: {}", scoot::app::with_causes(&e));
             ExitCode::FAILURE
         }
     }

@@ -19,11 +19,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
 use object_store::{
     BackoffConfig, ClientConfigKey, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
     RetryConfig,
@@ -82,6 +83,8 @@ const PART: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// On S3: the bucket, to sign URLs with, and the prefix keys live under.
+    signer: Option<(AmazonS3, String)>,
 }
 
 impl Store {
@@ -92,6 +95,7 @@ impl Store {
     /// `AWS_ALLOW_HTTP`). Nothing is contacted yet: [`ping`](Self::ping)
     /// tells whether the store answers.
     pub fn open(url: &str) -> StoreResult<Self> {
+        let mut signer = None;
         let inner: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path).map_err(|e| StoreError::Url(format!("{path}: {e}")))?;
             let fs = LocalFileSystem::new_with_prefix(path)
@@ -124,6 +128,7 @@ impl Store {
                 .build()
                 .map_err(|e| StoreError::Url(format!("{url}: {e}")))?;
             let prefix = prefix.trim_matches('/');
+            signer = Some((s3.clone(), prefix.to_owned()));
             if prefix.is_empty() {
                 Arc::new(s3)
             } else {
@@ -134,7 +139,39 @@ impl Store {
                 "{url}: expected file://PATH, s3://BUCKET[/PREFIX] or memory://"
             )));
         };
-        Ok(Self { inner })
+        Ok(Self { inner, signer })
+    }
+
+    /// Whether the store can hand out [`signed_get`](Self::signed_get) URLs.
+    pub fn signs_urls(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// A URL that lets anyone fetch `key` straight from the bucket for
+    /// `expires_in`, answering with `disposition` as `Content-Disposition`
+    /// if given. `None` for a store that is not a bucket.
+    pub async fn signed_get(
+        &self,
+        key: &BlobKey,
+        expires_in: Duration,
+        disposition: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        let Some((s3, prefix)) = &self.signer else {
+            return Ok(None);
+        };
+        let path = if prefix.is_empty() {
+            path(key)
+        } else {
+            Path::from(format!("{prefix}/{}", key.as_str()))
+        };
+        let mut options = SignedUrlOptions::new();
+        if let Some(disposition) = disposition {
+            options = options.with_query([("response-content-disposition", disposition)]);
+        }
+        let url = s3
+            .signed_url_opts(Method::GET, &path, expires_in, &options)
+            .await?;
+        Ok(Some(url.to_string()))
     }
 
     /// Succeeds when the backend answers: a listing, which (unlike reading

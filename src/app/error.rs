@@ -55,6 +55,22 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// An error and the causes its own message leaves out, on one line: for
+/// logs and for the CLI.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 impl AppError {
     /// Which engine could not be reached, when that is what went wrong:
     /// nothing changed, and trying again shortly may work.

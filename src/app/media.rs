@@ -1,7 +1,9 @@
 //! Media bytes: small blobs (variants) through the byte cache, large ones
-//! (originals) streamed from the store without being held whole.
+//! (originals) streamed from the store without being held whole — or, with
+//! `web.media_redirect = "presigned"`, a presigned URL on the bucket.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -36,10 +38,14 @@ impl Body {
     }
 }
 
+/// How long a presigned media URL lets its holder fetch the blob.
+pub const SIGNED_URL_LIFETIME: Duration = Duration::from_secs(3600);
+
 #[derive(Clone)]
 pub struct Media {
     store: Store,
     caches: Caches,
+    redirect: bool,
 }
 
 fn missing(e: StoreError) -> AppError {
@@ -50,8 +56,30 @@ fn missing(e: StoreError) -> AppError {
 }
 
 impl Media {
-    pub(super) fn new(store: Store, caches: Caches) -> Self {
-        Self { store, caches }
+    pub(super) fn new(store: Store, caches: Caches, redirect: bool) -> Self {
+        Self {
+            store,
+            caches,
+            redirect,
+        }
+    }
+
+    /// Where to send a request for `key` instead of answering it: a
+    /// presigned bucket URL valid for [`SIGNED_URL_LIFETIME`], when media
+    /// are served by redirect. An original is fetched as an attachment,
+    /// as when Scoot serves it.
+    pub async fn redirect(&self, key: &BlobKey) -> AppResult<Option<String>> {
+        if !self.redirect {
+            return Ok(None);
+        }
+        let disposition = key.as_str().strip_prefix("originals/").map(|rest| {
+            let name = rest.rsplit('/').next().unwrap_or("original");
+            format!("attachment; filename=\"{name}\"")
+        });
+        Ok(self
+            .store
+            .signed_get(key, SIGNED_URL_LIFETIME, disposition.as_deref())
+            .await?)
     }
 
     /// The blob under `key`: from the byte cache, or read into it if it is

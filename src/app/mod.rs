@@ -26,7 +26,7 @@ pub mod uploads;
 
 use std::sync::Arc;
 
-pub use error::{AppError, AppResult};
+pub use error::{AppError, AppResult, with_causes};
 
 use crate::auth::Hasher;
 use crate::cache::Caches;
@@ -70,6 +70,8 @@ pub struct Parts {
     /// The first-run setup secret, while there are no users.
     pub setup_token: Option<String>,
     pub history: History,
+    /// Media requests are answered with presigned bucket URLs.
+    pub media_redirect: bool,
 }
 
 impl App {
@@ -84,7 +86,7 @@ impl App {
             albums: albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone()),
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth, p.setup_token),
             uploads: uploads::Uploads::new(p.ingest, p.metrics.clone()),
-            media: media::Media::new(p.store.clone(), p.caches.clone()),
+            media: media::Media::new(p.store.clone(), p.caches.clone(), p.media_redirect),
             ops: ops::Ops::new(p.db, p.store, p.metrics, p.history),
             photos,
             changes: p.changes,

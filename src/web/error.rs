@@ -15,7 +15,7 @@ use warp::{Rejection, Reply};
 
 use super::pages::ErrorPage;
 use super::urls::Urls;
-use crate::app::AppError;
+use crate::app::{AppError, with_causes};
 
 /// `Retry-After` when the database or the store cannot be reached.
 const UNAVAILABLE_RETRY: u32 = 5;
@@ -121,32 +121,17 @@ impl From<AppError> for Failure {
             // same request may well work in a moment.
             _ if e.unavailable().is_some() => {
                 let engine = e.unavailable().unwrap_or("backend");
-                tracing::warn!(error = %error_chain(&e), "{engine} unavailable");
+                tracing::warn!(error = %with_causes(&e), "{engine} unavailable");
                 Self::busy(
                     format!("the {engine} is unavailable; try again shortly"),
                     UNAVAILABLE_RETRY,
                 )
             }
             AppError::Db(_) | AppError::Store(_) | AppError::Io { .. } | AppError::Internal(_) => {
-                Self::internal(error_chain(&e))
+                Self::internal(with_causes(&e))
             }
         }
     }
-}
-
-/// An error and its causes, for the log.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 impl From<askama::Error> for Failure {

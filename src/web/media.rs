@@ -25,7 +25,7 @@ use super::conditional::{IMMUTABLE, matches_etag};
 use super::error::{Answer, Failure};
 use super::negotiate::accepts_type;
 use super::state::AppState;
-use crate::app::media::Body;
+use crate::app::media::{Body, SIGNED_URL_LIFETIME};
 use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
 use crate::keys::BlobKey;
 use crate::model::User;
@@ -40,7 +40,22 @@ pub async fn by_key(
 ) -> Answer {
     let key = BlobKey::parse(&format!("{prefix}/{}", tail.as_str()))
         .ok_or_else(|| Failure::not_found("media"))?;
+    if let Some(url) = state.app.media.redirect(&key).await? {
+        return Ok(redirect_to_bucket(&url));
+    }
     serve_key(key, method, headers, state).await
+}
+
+/// `307` to a presigned bucket URL. A CDN may keep the redirect, but only
+/// for part of the URL's life, so it never hands out one about to expire.
+fn redirect_to_bucket(url: &str) -> warp::reply::Response {
+    let mut resp = Response::new(Bytes::new().into());
+    *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    let h = resp.headers_mut();
+    insert(h, header::LOCATION, url);
+    let keep = SIGNED_URL_LIFETIME.as_secs() * 5 / 6;
+    insert(h, header::CACHE_CONTROL, &format!("public, max-age={keep}"));
+    resp
 }
 
 /// `GET|HEAD /photos/<id>/<size>`, negotiated by `Accept`.

@@ -454,3 +454,56 @@ async fn any_range_header_gets_a_consistent_answer() {
         }
     }
 }
+
+/// `web.media_redirect = "presigned"`: `/media/…` answers `307` to a
+/// short-lived URL on the bucket, which serves the same bytes (an original
+/// as an attachment). Runs on an S3 store (the production pass); on any
+/// other store the setting is refused at start.
+#[tokio::test]
+async fn media_can_be_served_by_a_presigned_redirect_to_the_bucket() {
+    if std::env::var("SCOOT_TEST_STORE_URL").is_err() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::helpers::test_config(dir.path());
+        config.store_url.clear();
+        config.web.media_redirect = "presigned".into();
+        let refused = scoot::start(config).await.err().expect("refused at start");
+        assert!(
+            refused.to_string().contains("web.media_redirect"),
+            "{refused}"
+        );
+        return;
+    }
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap_or_default();
+    let app = spawn_app_with(|c| c.web.media_redirect = "presigned".into()).await;
+    let bytes = read_fixture("orientation/Landscape_3.jpg");
+    let uploaded = app.upload_bytes("harbour.jpg", bytes.clone()).await;
+    let id = uploaded
+        .json::<scoot::web::api::PhotoJson>()
+        .await
+        .unwrap()
+        .id;
+    let photo = app.settled(&id).await;
+    let variant = photo.variants[0].url.clone();
+    for (url, original) in [(photo.original_url.clone(), true), (variant, false)] {
+        let resp = app.get(&url).await;
+        assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT, "{url}");
+        assert_eq!(resp.headers()["cache-control"], "public, max-age=3000");
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&endpoint), "{location}");
+        assert!(location.contains("X-Amz-Signature="), "{location}");
+        let fetched = reqwest::get(&location).await.unwrap();
+        assert_eq!(fetched.status(), StatusCode::OK, "{location}");
+        let disposition = fetched
+            .headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = fetched.bytes().await.unwrap();
+        if original {
+            assert_eq!(&body[..], &bytes[..]);
+            assert!(disposition.unwrap_or_default().starts_with("attachment"));
+        } else {
+            assert!(image::load_from_memory(&body).is_ok(), "a variant's bytes");
+        }
+    }
+    app.shutdown().await;
+}

@@ -647,3 +647,69 @@ async fn pages_are_rendered_once_per_change() {
             .contains("Renamed just now")
     );
 }
+
+/// A wrong engine URL, an unreachable database, a missing bucket or
+/// refused credentials stop `scoot serve` at start: non-zero, with one
+/// line naming the setting, never a panic. The bucket cases run when the
+/// suite has an S3 server (`SCOOT_TEST_STORE_URL` and the `AWS_*`
+/// variables).
+#[test]
+fn bad_engine_settings_stop_scoot_with_one_line_naming_the_setting() {
+    /// The setting the error must name, the flag, and extra environment.
+    type Case = (&'static str, String, Vec<(&'static str, &'static str)>);
+    let mut cases: Vec<Case> = vec![
+        (
+            "database_url",
+            "--database-url=mysql://127.0.0.1/scoot".into(),
+            vec![],
+        ),
+        (
+            "database_url",
+            "--database-url=postgres://scoot@127.0.0.1:1/scoot".into(),
+            vec![],
+        ),
+        (
+            "store_url",
+            "--store-url=ftp://127.0.0.1/photos".into(),
+            vec![],
+        ),
+    ];
+    if let Ok(store) = std::env::var("SCOOT_TEST_STORE_URL") {
+        let bucket = store.trim_start_matches("s3://").split('/').next().unwrap();
+        cases.push((
+            "store_url",
+            format!("--store-url=s3://{bucket}-that-does-not-exist"),
+            vec![],
+        ));
+        cases.push((
+            "store_url",
+            format!("--store-url={store}"),
+            vec![("AWS_SECRET_ACCESS_KEY", "not-the-secret")],
+        ));
+    }
+    for (setting, flag, env) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scoot"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCOOT_")) {
+            cmd.env_remove(key);
+        }
+        let out = cmd
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg(&flag)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "error")
+            .envs(env)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: started anyway");
+        assert!(!stderr.contains("panicked"), "{flag}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{flag}: one line: {stderr}");
+        assert!(
+            lines[0].starts_with(&format!("scoot: {setting}")),
+            "{flag}: names {setting}: {stderr}"
+        );
+    }
+}

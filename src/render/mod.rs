@@ -9,7 +9,8 @@
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
 //! - [`types`]: pixels, options, limits and errors the others share.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
-//!   pipeline; the only part that does I/O.
+//!   pipeline; the only part that does I/O (with `leases`: the renewal of
+//!   the node's claims, and the notices that wake it).
 //!
 //! Architecture invariant: `probe` and `pipeline` never touch the database,
 //! the store or the network.
@@ -17,6 +18,7 @@
 pub mod colour;
 pub mod exif;
 pub mod jpeg;
+mod leases;
 pub mod pipeline;
 #[cfg(feature = "turbojpeg")]
 pub mod planes;

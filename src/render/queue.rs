@@ -21,14 +21,12 @@
 //! one: after a crash, the lease running out brings it back.
 //!
 //! Several nodes may share the queue (PostgreSQL). A claim is a lease held
-//! by this node ([`RenderDeps::node`]); a heartbeat renews the leases of
-//! the jobs this node still works on, so a lease can be short and a dead
-//! node's jobs come back to the others soon. A notice that jobs were
-//! queued wakes an idle dispatcher; an idle one also polls every second.
+//! by this node ([`RenderDeps::node`]), renewed while the node works on
+//! the job (`super::leases`); a notice that jobs were queued wakes an idle
+//! dispatcher, and an idle one also polls every second.
 
-use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,12 +34,13 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
+use super::leases::{Held, renew_leases, wake_on_notices};
 use super::pipeline::{self, RenderSettings, Rendered, Scratch};
 use crate::blobs;
 use crate::changes::Changes;
 use crate::config::RenderConfig;
-use crate::db::{ClaimedJob, Notice, Repo};
-use crate::domain::{JobId, PhotoStatus, now_millis};
+use crate::db::{ClaimedJob, Repo};
+use crate::domain::{PhotoStatus, now_millis};
 use crate::metrics::Metrics;
 use crate::model::Variant;
 use crate::store::{BlobKey, Store, StoreError, StoreResult};
@@ -61,29 +60,6 @@ pub struct RenderDeps {
     /// This process among the nodes sharing the queue: the holder of its
     /// leases.
     pub node: Arc<str>,
-}
-
-/// The jobs this node has claimed and not yet recorded the outcome of:
-/// the leases its heartbeat renews.
-#[derive(Clone, Default)]
-struct Held(Arc<Mutex<HashSet<JobId>>>);
-
-impl Held {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<JobId>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn add(&self, job: &JobId) {
-        self.lock().insert(job.clone());
-    }
-
-    fn remove(&self, job: &JobId) {
-        self.lock().remove(job);
-    }
-
-    fn all(&self) -> Vec<JobId> {
-        self.lock().iter().cloned().collect()
-    }
 }
 
 /// A cheap handle for waking the dispatcher after committing a job.
@@ -163,13 +139,19 @@ impl RenderPool {
         let budget_mb = cfg.memory_budget_mb.max(1);
         let lease_ms = i64::from(cfg.lease_seconds) * 1000;
         tokio::spawn(renew_leases(
-            deps.clone(),
+            deps.db.clone(),
+            deps.node.clone(),
             held.clone(),
             lease_ms,
             stop_rx.clone(),
         ));
         if let Some(notices) = deps.db.listen() {
-            tokio::spawn(wake_on_notices(notices, queue.clone(), stop_rx.clone()));
+            let queue = queue.clone();
+            tokio::spawn(wake_on_notices(
+                notices,
+                move || queue.wake(),
+                stop_rx.clone(),
+            ));
         }
         let dispatcher = tokio::spawn(
             Dispatcher {
@@ -232,54 +214,6 @@ fn lower_priority(nice: i32) {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority(_nice: i32) {}
-
-/// Renews, a third of the way through each lease, the leases of the jobs
-/// this node holds, until `stop`.
-async fn renew_leases(
-    deps: RenderDeps,
-    held: Held,
-    lease_ms: i64,
-    mut stop: watch::Receiver<bool>,
-) {
-    let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let jobs = held.all();
-        if let Err(e) = deps
-            .db
-            .renew_leases(&jobs, &deps.node, now_millis(), lease_ms)
-            .await
-        {
-            // The leases may run out; another claim then renders the jobs
-            // again, which is harmless (renders are idempotent).
-            tracing::warn!(error = %e, jobs = jobs.len(), "cannot renew render leases");
-        }
-    }
-}
-
-/// Wakes the dispatcher when another node queued jobs (or notices may
-/// have been missed), until `stop`.
-async fn wake_on_notices(
-    mut notices: tokio::sync::broadcast::Receiver<Notice>,
-    queue: RenderQueue,
-    mut stop: watch::Receiver<bool>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let notice = tokio::select! {
-            n = notices.recv() => n,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match notice {
-            Ok(Notice::Jobs | Notice::Resync) | Err(RecvError::Lagged(_)) => queue.wake(),
-            Ok(Notice::Change { .. }) => {}
-            Err(RecvError::Closed) => return,
-        }
-    }
-}
 
 /// Claims jobs and hands them to workers, up to two per worker, admitting
 /// each only when its estimated memory fits in the budget.

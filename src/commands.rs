@@ -71,5 +71,5 @@ pub async fn token_create(config: &Config, name: &str) -> Result<String, Command
 /// need nothing else (one hashing thread is plenty for one password).
 async fn accounts(config: &Config) -> Result<Accounts, CommandError> {
     let db = db::open(&config.database_url()).await?;
-    Ok(Accounts::new(db, Hasher::new(1), config.auth.clone(), None))
+    Ok(Accounts::new(db, Hasher::new(1), config.auth.clone()))
 }

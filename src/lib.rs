@@ -208,8 +208,6 @@ pub struct Core {
     pub changes: Changes,
     pub metrics: Metrics,
     pub render: RenderPool,
-    /// The first-run setup secret, when there are no users yet.
-    pub setup_token: Option<String>,
     /// This node's side of the admin page's hour.
     pub history: History,
 }
@@ -262,7 +260,6 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         staging_dir,
         max_bytes: config.upload.max_bytes,
     };
-    let setup_token = (db.user_count().await? == 0).then(|| domain::random_hex(16));
     let history = History::new(&node);
     let app = App::new(app::Parts {
         db: db.clone(),
@@ -273,7 +270,6 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         ingest,
         hasher: auth::Hasher::per_core(),
         auth: config.auth.clone(),
-        setup_token: setup_token.clone(),
         history: history.clone(),
         media_redirect: config.web.media_redirect == "presigned",
     });
@@ -284,7 +280,6 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         changes,
         metrics,
         render,
-        setup_token,
         history,
     })
 }
@@ -298,9 +293,9 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         changes,
         metrics,
         render,
-        setup_token,
         history,
     } = start_core(&config).await?;
+    let setup_token = app.accounts.open_setup().await?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =
         web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());

@@ -161,6 +161,15 @@ fn ids(photos: &[Photo]) -> Vec<PhotoId> {
 async fn users_and_tokens(repo: Arc<dyn Repo>) {
     let repo = repo.as_ref();
     assert_eq!(repo.user_count().await.unwrap(), 0);
+    // Setup links: any node's is known until they are cleared.
+    repo.add_setup_token("link-a", T0).await.unwrap();
+    repo.add_setup_token("link-b", T0 + 1).await.unwrap();
+    assert!(repo.setup_token_known("link-a").await.unwrap());
+    assert!(repo.setup_token_known("link-b").await.unwrap());
+    assert!(!repo.setup_token_known("link-c").await.unwrap());
+    repo.clear_setup_tokens().await.unwrap();
+    assert!(!repo.setup_token_known("link-a").await.unwrap());
+
     let first = repo.create_user("ann", "h1", true, true).await.unwrap();
     assert!(first.is_some(), "the first user may be created as first");
     assert!(

@@ -5,12 +5,12 @@
 //! [`Hasher`]; session and API tokens are random and only their SHA-256 is
 //! stored.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{AppError, AppResult};
 use crate::auth::{self, Hasher};
 use crate::config::AuthConfig;
-use crate::db::Repo;
+use crate::db::{DbResult, Repo};
 use crate::model::{TokenKind, User};
 
 /// A logged-in browser: its user and the session secret for the cookie.
@@ -44,23 +44,25 @@ pub struct Accounts {
     db: Arc<dyn Repo>,
     hasher: Hasher,
     config: AuthConfig,
-    /// The one-time setup secret, while there are no users.
-    setup: Arc<Mutex<Option<String>>>,
 }
 
 impl Accounts {
-    pub fn new(
-        db: Arc<dyn Repo>,
-        hasher: Hasher,
-        config: AuthConfig,
-        setup_token: Option<String>,
-    ) -> Self {
-        Self {
-            db,
-            hasher,
-            config,
-            setup: Arc::new(Mutex::new(setup_token)),
+    pub fn new(db: Arc<dyn Repo>, hasher: Hasher, config: AuthConfig) -> Self {
+        Self { db, hasher, config }
+    }
+
+    /// A first-run setup link's secret, while there are no users: `None`
+    /// once there are. Every node of a site adds its own, and any node
+    /// takes any of them.
+    pub async fn open_setup(&self) -> DbResult<Option<String>> {
+        if self.db.user_count().await? > 0 {
+            return Ok(None);
         }
+        let token = crate::domain::random_hex(16);
+        self.db
+            .add_setup_token(&auth::token_hash(&token), crate::domain::now_millis())
+            .await?;
+        Ok(Some(token))
     }
 
     /// The settings cookies are made with.
@@ -108,26 +110,33 @@ impl Accounts {
         Ok(self.db.delete_token(&auth::token_hash(token)).await?)
     }
 
-    /// Whether `presented` is the current setup link.
-    pub fn setup_check(&self, presented: &str) -> SetupCheck {
-        let current = self.setup.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match current {
-            None => SetupCheck::Done,
-            Some(t) if auth::token_hash(&t) == auth::token_hash(presented) => SetupCheck::Open,
-            Some(_) => SetupCheck::WrongLink,
+    /// Whether `presented` is a setup link that may be used.
+    pub async fn setup_check(&self, presented: &str) -> AppResult<SetupCheck> {
+        if self.db.user_count().await? > 0 {
+            return Ok(SetupCheck::Done);
         }
+        Ok(
+            match self
+                .db
+                .setup_token_known(&auth::token_hash(presented))
+                .await?
+            {
+                true => SetupCheck::Open,
+                false => SetupCheck::WrongLink,
+            },
+        )
     }
 
     /// Creates the first administrator through the setup link, and logs
     /// them in. A bad name or password is [`AppError::Invalid`], a taken
     /// name [`AppError::Conflict`].
     pub async fn setup(&self, presented: &str, name: &str, password: &str) -> AppResult<Setup> {
-        if self.setup_check(presented) != SetupCheck::Open {
+        if self.setup_check(presented).await? != SetupCheck::Open {
             return Err(AppError::Forbidden);
         }
         let created =
             auth::create_user(self.db.as_ref(), &self.hasher, name, password, true, true).await?;
-        self.setup.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.db.clear_setup_tokens().await?;
         match created {
             Some(user) => {
                 tracing::info!(user = %user.name, "first administrator created");

@@ -67,8 +67,6 @@ pub struct Parts {
     pub ingest: Ingest,
     pub hasher: Hasher,
     pub auth: AuthConfig,
-    /// The first-run setup secret, while there are no users.
-    pub setup_token: Option<String>,
     pub history: History,
     /// Media requests are answered with presigned bucket URLs.
     pub media_redirect: bool,
@@ -84,7 +82,7 @@ impl App {
         );
         Self {
             albums: albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone()),
-            accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth, p.setup_token),
+            accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
             uploads: uploads::Uploads::new(p.ingest, p.metrics.clone()),
             media: media::Media::new(p.store.clone(), p.caches.clone(), p.media_redirect),
             ops: ops::Ops::new(p.db, p.store, p.metrics, p.history),

@@ -39,4 +39,10 @@ pub trait AccountRepo: Send + Sync {
         now: Millis,
     ) -> DbResult<Option<User>>;
     async fn delete_token(&self, token_hash: &str) -> DbResult<()>;
+    /// Records a first-run setup link (its hash).
+    async fn add_setup_token(&self, token_hash: &str, now: Millis) -> DbResult<()>;
+    /// Whether a setup link with this hash was recorded and not cleared.
+    async fn setup_token_known(&self, token_hash: &str) -> DbResult<bool>;
+    /// Forgets every setup link: setup is done.
+    async fn clear_setup_tokens(&self) -> DbResult<()>;
 }

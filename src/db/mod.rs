@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "node_samples",
         include_str!("migrations/0009_node_samples.sql"),
     ),
+    (
+        10,
+        "setup_tokens",
+        include_str!("migrations/0010_setup_tokens.sql"),
+    ),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

@@ -124,7 +124,7 @@ fn setup_refused(check: SetupCheck) -> Failure {
 /// `GET /setup?token=…`: the first-run form, with the link's secret.
 pub async fn setup_page(q: SetupQuery, state: AppState) -> Answer {
     let token = q.token.unwrap_or_default();
-    match state.app.accounts.setup_check(&token) {
+    match state.app.accounts.setup_check(&token).await? {
         SetupCheck::Open => Ok(html(&SetupPage {
             viewer: None,
             urls: state.urls.clone(),
@@ -138,7 +138,7 @@ pub async fn setup_page(q: SetupQuery, state: AppState) -> Answer {
 /// `POST /setup`: creates the first administrator and logs them in.
 pub async fn setup(form: SetupForm, state: AppState) -> Answer {
     let accounts = &state.app.accounts;
-    match accounts.setup_check(&form.token) {
+    match accounts.setup_check(&form.token).await? {
         SetupCheck::Open => {}
         refused => return Err(setup_refused(refused)),
     }

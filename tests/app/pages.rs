@@ -77,6 +77,53 @@ async fn first_run_setup_creates_the_admin_once() {
     app.shutdown().await;
 }
 
+/// Behind a balancer the setup link one node logs reaches whichever node the
+/// balancer picks, and a node restarted before setup keeps the old link
+/// working: the links live in the database, not in a node's memory.
+#[tokio::test]
+async fn a_setup_link_works_on_every_node_of_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = scoot::start(test_config(dir.path())).await.unwrap();
+    let second = scoot::start(test_config(dir.path())).await.unwrap();
+    let link = first.setup_url().unwrap().to_owned();
+    let other_link = second.setup_url().unwrap().to_owned();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let on_second = format!("http://{}", second.local_addr());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let page = client
+        .get(format!("{on_second}/setup?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let done = client
+        .post(format!("{on_second}/setup"))
+        .form(&[
+            ("token", token.as_str()),
+            ("name", "root"),
+            ("password", "a long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+
+    // Set up once: every link of every node is spent.
+    for spent in [&link, &other_link] {
+        let again = client.get(spent).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_FOUND, "{spent}");
+    }
+    second.shutdown().await;
+    first.shutdown().await;
+    let restarted = scoot::start(test_config(dir.path())).await.unwrap();
+    assert_eq!(restarted.setup_url(), None);
+    restarted.shutdown().await;
+}
+
 #[tokio::test]
 async fn login_upload_form_and_logout() {
     let app = spawn_app().await;

@@ -146,4 +146,36 @@ impl AccountRepo for PostgresRepo {
             .await?;
         Ok(())
     }
+
+    async fn add_setup_token(&self, token_hash: &str, now: Millis) -> DbResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&token_hash, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn setup_token_known(&self, token_hash: &str) -> DbResult<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM setup_tokens WHERE token_hash = $1)",
+                &[&token_hash],
+            )
+            .await?;
+        get(&row, 0)
+    }
+
+    async fn clear_setup_tokens(&self) -> DbResult<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM setup_tokens", &[])
+            .await?;
+        Ok(())
+    }
 }

@@ -146,4 +146,37 @@ impl AccountRepo for SqliteRepo {
         })
         .await
     }
+
+    async fn add_setup_token(&self, token_hash: &str, now: Millis) -> DbResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO setup_tokens (token_hash, created_at) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+                params![token_hash, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn setup_token_known(&self, token_hash: &str) -> DbResult<bool> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM setup_tokens WHERE token_hash = ?1)",
+                [token_hash],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn clear_setup_tokens(&self) -> DbResult<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM setup_tokens", [])?;
+            Ok(())
+        })
+        .await
+    }
 }

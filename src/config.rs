@@ -231,6 +231,15 @@ pub struct WebConfig {
     /// store only) redirects to a short-lived presigned URL on the bucket,
     /// so that the bytes go from the bucket to the client (or the CDN).
     pub media_redirect: String,
+    /// A request head must arrive within this many seconds, and an idle
+    /// keep-alive connection is closed after as long.
+    pub header_timeout_seconds: u64,
+    /// A request body that sends nothing, or a client that reads nothing of
+    /// its response, for this many seconds is cut off.
+    pub stall_timeout_seconds: u64,
+    /// Connections open at once; 0 picks the descriptor limit less an
+    /// eighth (the database, the store and renders need the rest).
+    pub max_connections: usize,
 }
 
 impl Default for WebConfig {
@@ -240,8 +249,33 @@ impl Default for WebConfig {
             asset_base_url: String::new(),
             compress_min_bytes: 1024,
             media_redirect: String::new(),
+            header_timeout_seconds: 10,
+            stall_timeout_seconds: 60,
+            max_connections: 0,
         }
     }
+}
+
+impl WebConfig {
+    /// [`Self::max_connections`], or what the descriptor limit leaves.
+    pub fn connection_limit(&self) -> usize {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        let descriptors = descriptor_limit().unwrap_or(1024);
+        (descriptors - descriptors / 8).clamp(16, 1 << 20) as usize
+    }
+}
+
+/// This process's soft limit on open file descriptors.
+#[cfg(target_os = "linux")]
+fn descriptor_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+#[cfg(not(target_os = "linux"))]
+fn descriptor_limit() -> Option<u64> {
+    None
 }
 
 /// Values given on the command line; `None` leaves the lower layers' value.

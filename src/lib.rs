@@ -83,7 +83,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpSocket;
-use tokio::sync::oneshot;
 
 use crate::app::App;
 use crate::cache::Caches;
@@ -150,9 +149,8 @@ pub struct RunningApp {
     setup_url: Option<String>,
     state: AppState,
     drain: Duration,
-    stop_http: oneshot::Sender<()>,
     stopping: tokio::sync::watch::Sender<bool>,
-    http: tokio::task::JoinHandle<()>,
+    serving: web::server::Serving,
     render: RenderPool,
 }
 
@@ -173,8 +171,9 @@ impl RunningApp {
     }
 
     /// Graceful stop: `/readyz` turns 503 (for `drain_seconds`), then the
-    /// listener closes, in-flight requests finish, and running renders
-    /// finish (queued ones stay queued in the database).
+    /// listener closes, idle and stalled connections close, requests in
+    /// progress finish (30 s at most), and running renders finish (queued
+    /// ones stay queued in the database).
     pub async fn shutdown(self) {
         self.state.draining.store(true, Ordering::SeqCst);
         if !self.drain.is_zero() {
@@ -185,13 +184,7 @@ impl RunningApp {
             tokio::time::sleep(self.drain).await;
         }
         let _ = self.stopping.send(true);
-        let _ = self.stop_http.send(());
-        if tokio::time::timeout(Duration::from_secs(30), self.http)
-            .await
-            .is_err()
-        {
-            tracing::warn!("HTTP connections still open after 30 s; closing");
-        }
+        self.serving.stop(Duration::from_secs(30)).await;
         self.render.shutdown(Duration::from_secs(60)).await;
         tracing::info!("stopped");
     }
@@ -320,13 +313,15 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         addr: config.listen,
         source,
     })?;
-    let (stop_http, stopped) = oneshot::channel::<()>();
-    let server = warp::serve(web::routes(state.clone()))
-        .incoming(listener)
-        .graceful(async {
-            let _ = stopped.await;
-        });
-    let http = tokio::spawn(server.run());
+    let serving = web::server::spawn(
+        listener,
+        warp::service(web::routes(state.clone())),
+        web::server::Limits {
+            header_timeout: Duration::from_secs(config.web.header_timeout_seconds),
+            stall_timeout: Duration::from_secs(config.web.stall_timeout_seconds),
+            max_connections: config.web.connection_limit(),
+        },
+    );
     tracing::info!(%addr, "listening");
 
     let setup_url = setup_token.map(|t| format!("http://{addr}/setup?token={t}"));
@@ -338,9 +333,8 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         setup_url,
         state,
         drain: Duration::from_secs(config.drain_seconds),
-        stop_http,
         stopping,
-        http,
+        serving,
         render,
     })
 }

@@ -65,10 +65,31 @@ pub fn form<T: DeserializeOwned + Send + 'static>(
     warp::body::content_length_limit(limit).and(warp::body::form::<T>())
 }
 
-/// A body of at most [`JSON_LIMIT`] bytes, parsed by the handler (see
-/// `json::parse_body`), so that a bad one is that route's 400.
-pub fn body_bytes() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(JSON_LIMIT).and(warp::body::bytes())
+/// A JSON body of at most [`JSON_LIMIT`] bytes, parsed by the handler (see
+/// `json::parse_body`), so that a bad one is that route's 400. It must say
+/// `Content-Type: application/json`, which no cross-site form can: 415
+/// otherwise.
+pub fn json_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and_then(|kind: Option<String>| async move {
+            let essence = kind
+                .as_deref()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("");
+            match essence.trim().eq_ignore_ascii_case("application/json") {
+                true => Ok(()),
+                false => Err(Failure::new(
+                    warp::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the body must be JSON, sent with Content-Type: application/json",
+                )
+                .reject()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::content_length_limit(JSON_LIMIT))
+        .and(warp::body::bytes())
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! [`crate::app`] is called, and its answer is shown as a page or JSON;
 //! errors map to statuses in one place.
 //!
+//! - [`server`]: accepting connections and serving the table on them,
+//!   bounded ([`connections`]: which are busy, which to close), with
+//!   cross-site requests refused first ([`cross_site`]).
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`], [`albums`],
@@ -17,7 +20,7 @@
 //!   and asset bases, the CSP), [`placeholder`] (ThumbHash previews) and
 //!   [`error`] (the one mapping from failures to responses).
 //!
-//! Arrows point one way: `routes` → handlers → shared modules → `app`,
+//! Arrows point one way: `server` → `routes` → handlers → shared modules → `app`,
 //! `model`, `domain`. Nothing here touches the database or the store.
 
 pub mod admin;
@@ -26,6 +29,8 @@ pub mod albums_api;
 pub mod api;
 pub mod assets;
 pub mod conditional;
+pub mod connections;
+pub mod cross_site;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -40,6 +45,7 @@ pub mod photo;
 pub mod placeholder;
 pub mod respond;
 pub mod routes;
+pub mod server;
 pub mod session;
 pub mod state;
 pub mod upload;

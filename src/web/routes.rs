@@ -15,7 +15,7 @@ use warp::http::{HeaderMap, Method};
 use warp::{Filter, Rejection};
 
 use super::error::{Answer, Failure, Shape, render};
-use super::extract::{COOKIE, body_bytes, form, state, user, validators, viewer};
+use super::extract::{COOKIE, form, json_body, state, user, validators, viewer};
 use super::multipart::form_body;
 use super::state::AppState;
 use super::{admin, albums, albums_api, api, assets, events, gallery, health, media, photo};
@@ -171,7 +171,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("api" / "photos" / PhotoId)
                 .and(warp::patch())
                 .and(user(s))
-                .and(body_bytes())
+                .and(json_body())
                 .and(state(s))
                 .then(api::patch),
         ),
@@ -196,7 +196,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("api" / "albums")
                 .and(warp::post())
                 .and(user(s))
-                .and(body_bytes())
+                .and(json_body())
                 .and(state(s))
                 .then(albums_api::create),
         ),
@@ -213,7 +213,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("api" / "albums" / AlbumId)
                 .and(warp::patch())
                 .and(user(s))
-                .and(body_bytes())
+                .and(json_body())
                 .and(state(s))
                 .then(albums_api::patch),
         ),

@@ -384,8 +384,14 @@ pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
 
 /// Starts `scoot serve` on a free port; returns the child and its address.
 pub fn serve(data: &Path) -> (Child, String) {
-    let mut child = scoot(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = scoot(data);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    serve_command(cmd)
+}
+
+/// Runs a `scoot serve` command; returns the child and its address.
+pub fn serve_command(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
         .stderr(Stdio::piped())
         .spawn()
         .expect("scoot binary runs");

@@ -4,7 +4,9 @@
 mod admin;
 mod albums;
 mod blobs;
+mod connections;
 mod crash;
+mod cross_site;
 mod events;
 mod fidelity;
 mod flood;

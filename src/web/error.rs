@@ -149,14 +149,12 @@ impl Reject for ApiNotFound {}
 
 /// The final `recover` of the route tree.
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
+    // What was wrong with a request that reached its route comes before
+    // "method not allowed": warp combines the rejections of every route
+    // tried, so a bad query on `GET /api/photos` also carries the `POST`
+    // route's 405, which would hide the real reason.
     let failure = if let Some(f) = err.find::<Failure>() {
         f.clone()
-    } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
-        Failure::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-    } else if err.find::<ApiNotFound>().is_some() {
-        Failure::not_found("endpoint")
-    } else if err.is_not_found() {
-        Failure::not_found("page").html()
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
         Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
     } else if err.find::<warp::reject::LengthRequired>().is_some() {
@@ -174,6 +172,12 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
         Failure::bad_request(e.to_string())
     } else if let Some(e) = err.find::<warp::body::BodyDeserializeError>() {
         Failure::bad_request(e.to_string())
+    } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+        Failure::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if err.find::<ApiNotFound>().is_some() {
+        Failure::not_found("endpoint")
+    } else if err.is_not_found() {
+        Failure::not_found("page").html()
     } else {
         tracing::warn!(rejection = ?err, "unhandled rejection");
         Failure::bad_request("bad request")

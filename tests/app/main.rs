@@ -18,4 +18,5 @@ mod pages;
 mod photos;
 mod quality;
 mod render;
+mod statuses;
 mod upload;

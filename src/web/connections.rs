@@ -199,6 +199,9 @@ impl<B: Body> Body for BusyBody<B> {
     }
 }
 
+/// Any cause a body can fail with.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What a request body gives when its client stops sending.
 #[derive(Debug, thiserror::Error)]
 #[error("the client sent no body bytes for {0:?}")]
@@ -230,10 +233,10 @@ impl<B> StallLimited<B> {
 impl<B> Body for StallLimited<B>
 where
     B: Body<Data = Bytes>,
-    B::Error: Into<crate::db::BoxError>,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = crate::db::BoxError;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

@@ -202,6 +202,14 @@ pub struct AuthConfig {
     pub session_days: u32,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
+    /// Login and setup attempts a minute from one client address (0 = no
+    /// limit).
+    pub attempts_per_address: u32,
+    /// Login attempts a minute from one client address at one account.
+    pub attempts_per_address_and_account: u32,
+    /// Login attempts a minute at one account from all the addresses that
+    /// have not logged in to it before: a crowd guessing one password.
+    pub attempts_per_account: u32,
 }
 
 impl Default for AuthConfig {
@@ -209,6 +217,9 @@ impl Default for AuthConfig {
         Self {
             session_days: 30,
             secure_cookies: false,
+            attempts_per_address: 30,
+            attempts_per_address_and_account: 10,
+            attempts_per_account: 60,
         }
     }
 }
@@ -240,6 +251,10 @@ pub struct WebConfig {
     /// Connections open at once; 0 picks the descriptor limit less an
     /// eighth (the database, the store and renders need the rest).
     pub max_connections: usize,
+    /// Load balancers in front of Scoot (addresses or CIDR ranges, such
+    /// as `"127.0.0.1"` or `"10.0.0.0/8"`): from these, the client's
+    /// address is read from `X-Forwarded-For`. Empty trusts no one.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -252,11 +267,27 @@ impl Default for WebConfig {
             header_timeout_seconds: 10,
             stall_timeout_seconds: 60,
             max_connections: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 impl WebConfig {
+    /// [`Self::trusted_proxies`], parsed; a bare address is a range of one.
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("web.trusted_proxies: {entry:?} is not an address or CIDR range")
+                    })
+            })
+            .collect()
+    }
+
     /// [`Self::max_connections`], or what the descriptor limit leaves.
     pub fn connection_limit(&self) -> usize {
         if self.max_connections > 0 {
@@ -372,6 +403,9 @@ impl Config {
             return invalid(
                 "render.formats must include \"jpeg\": it is what every browser shows".into(),
             );
+        }
+        if let Err(message) = self.web.trusted_proxy_ranges() {
+            return invalid(message);
         }
         if !["", "presigned"].contains(&self.web.media_redirect.as_str()) {
             return invalid("web.media_redirect must be empty or \"presigned\"".into());
@@ -513,5 +547,14 @@ mod tests {
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
         std::fs::write(&file, "no_such_key = 1\n").unwrap();
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        std::fs::write(&file, "[web]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        std::fs::write(
+            &file,
+            "[web]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.web.trusted_proxy_ranges().unwrap().len(), 3);
     }
 }

@@ -302,6 +302,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         compress_min_bytes: config.web.compress_min_bytes,
         pages,
         draining: Arc::new(AtomicBool::new(false)),
+        trusted_proxies: config.web.trusted_proxy_ranges().unwrap_or_default(),
         stopping: stopping_rx,
     });
 

@@ -5,8 +5,10 @@
 //! [`Hasher`]; session and API tokens are random and only their SHA-256 is
 //! stored.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::throttle::Throttle;
 use super::{AppError, AppResult};
 use crate::auth::{self, Hasher};
 use crate::config::AuthConfig;
@@ -44,11 +46,17 @@ pub struct Accounts {
     db: Arc<dyn Repo>,
     hasher: Hasher,
     config: AuthConfig,
+    throttle: Throttle,
 }
 
 impl Accounts {
     pub fn new(db: Arc<dyn Repo>, hasher: Hasher, config: AuthConfig) -> Self {
-        Self { db, hasher, config }
+        Self {
+            db,
+            hasher,
+            throttle: Throttle::new(&config),
+            config,
+        }
     }
 
     /// A first-run setup link's secret, while there are no users: `None`
@@ -85,10 +93,21 @@ impl Accounts {
     }
 
     /// A new session if the name and password match; `None` if not.
-    /// Unknown names cost as much as wrong passwords.
-    pub async fn login(&self, name: &str, password: &str) -> AppResult<Option<Session>> {
+    /// Unknown names cost as much as wrong passwords. Attempts from
+    /// `from` beyond the [`Throttle`]'s limits are refused with
+    /// [`AppError::TooManyAttempts`] before the password is looked at.
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> AppResult<Option<Session>> {
+        self.throttle.login(from, name)?;
         match auth::check_login(self.db.as_ref(), &self.hasher, name, password).await? {
-            Some(user) => Ok(Some(self.start_session(user).await?)),
+            Some(user) => {
+                self.throttle.logged_in(from, name);
+                Ok(Some(self.start_session(user).await?))
+            }
             None => Ok(None),
         }
     }
@@ -110,8 +129,14 @@ impl Accounts {
         Ok(self.db.delete_token(&auth::token_hash(token)).await?)
     }
 
-    /// Whether `presented` is a setup link that may be used.
-    pub async fn setup_check(&self, presented: &str) -> AppResult<SetupCheck> {
+    /// Whether `presented`, shown by `from`, is a setup link that may be
+    /// used. Guesses count against `from`'s login allowance.
+    pub async fn setup_check(&self, presented: &str, from: IpAddr) -> AppResult<SetupCheck> {
+        self.throttle.setup(from)?;
+        self.link_check(presented).await
+    }
+
+    async fn link_check(&self, presented: &str) -> AppResult<SetupCheck> {
         if self.db.user_count().await? > 0 {
             return Ok(SetupCheck::Done);
         }
@@ -131,7 +156,7 @@ impl Accounts {
     /// them in. A bad name or password is [`AppError::Invalid`], a taken
     /// name [`AppError::Conflict`].
     pub async fn setup(&self, presented: &str, name: &str, password: &str) -> AppResult<Setup> {
-        if self.setup_check(presented).await? != SetupCheck::Open {
+        if self.link_check(presented).await? != SetupCheck::Open {
             return Err(AppError::Forbidden);
         }
         let created =

@@ -38,6 +38,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u32,
     },
+    /// Too many login or setup attempts from this client or at this
+    /// account; nothing was checked.
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u32 },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

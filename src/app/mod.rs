@@ -10,7 +10,8 @@
 //!
 //! - [`photos`]: finding, listing, editing and deleting photos.
 //! - [`albums`]: albums and what is in them.
-//! - [`accounts`]: users, logins, sessions, API tokens and first-run setup.
+//! - [`accounts`]: users, logins, sessions, API tokens and first-run setup,
+//!   with guessing slowed by [`throttle`].
 //! - [`uploads`]: accepting uploaded bytes as photos.
 //! - [`media`]: blob bytes through the byte cache.
 //! - [`ops`]: readiness, metrics and the admin figures.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod media;
 pub mod ops;
 pub mod photos;
+pub mod throttle;
 pub mod uploads;
 
 use std::sync::Arc;

@@ -68,7 +68,7 @@ pub async fn delete(id: PhotoId, user: User, state: AppState) -> Answer {
 
 /// `POST /api/photos`: one file, 201 when new, 200 when already uploaded.
 pub async fn create(user: User, form: FormData, state: AppState) -> Answer {
-    let received = receive(form, &state.app.uploads).await?;
+    let received = receive(form, &state.app.uploads, 1).await?;
     let mut files = received.files.into_iter();
     let (Some(file), None) = (files.next(), files.next()) else {
         return Err(Failure::bad_request(

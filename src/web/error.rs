@@ -117,6 +117,10 @@ impl From<AppError> for Failure {
                 message,
                 retry_after_secs,
             } => Self::busy(message, retry_after_secs),
+            AppError::TooManyAttempts { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            },
             // An engine that cannot be reached: nothing changed, and the
             // same request may well work in a moment.
             _ if e.unavailable().is_some() => {

@@ -18,7 +18,8 @@
 //!   [`pages`] (templates), [`conditional`] (ETag/304 and the page cache),
 //!   [`negotiate`] (Accept, Accept-Encoding, compression), [`urls`] (media
 //!   and asset bases, the CSP), [`placeholder`] (ThumbHash previews) and
-//!   [`error`] (the one mapping from failures to responses).
+//!   [`error`] (the one mapping from failures to responses), [`client`]
+//!   (the client's address, through trusted proxies).
 //!
 //! Arrows point one way: `server` → `routes` → handlers → shared modules → `app`,
 //! `model`, `domain`. Nothing here touches the database or the store.
@@ -28,6 +29,7 @@ pub mod albums;
 pub mod albums_api;
 pub mod api;
 pub mod assets;
+pub mod client;
 pub mod conditional;
 pub mod connections;
 pub mod cross_site;

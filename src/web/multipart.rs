@@ -1,6 +1,12 @@
 //! Receiving uploads: a multipart body streamed to temp files under the
-//! size limit (while hashed), for both `POST /api/photos` and the `/upload`
-//! page, which takes many files at once.
+//! size limit (while hashed), for both `POST /api/photos` (one file) and
+//! the `/upload` page (several at once without JavaScript).
+//!
+//! The limit is per request, not per part: every byte of every part is
+//! counted as it arrives, the files together may hold `upload.max_bytes`
+//! and everything else [`FORM_OVERHEAD`]. So a chunked body of many parts
+//! is refused as soon as it passes the limit, with no more than the limit
+//! staged on disk.
 
 use bytes::Buf;
 use futures_util::TryStreamExt;
@@ -43,36 +49,83 @@ pub fn form_body(max: u64) -> impl Filter<Extract = (FormData,), Error = Rejecti
         .and(warp::multipart::form().max_length(None))
 }
 
+/// What is left of one request's allowance.
+struct Budget {
+    limit: u64,
+    file_bytes: u64,
+    other_bytes: u64,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            file_bytes: limit,
+            other_bytes: FORM_OVERHEAD,
+        }
+    }
+
+    /// Counts `n` bytes of a file part, or of anything else.
+    fn spend(&mut self, n: usize, file: bool) -> Result<(), AppError> {
+        let left = if file {
+            &mut self.file_bytes
+        } else {
+            &mut self.other_bytes
+        };
+        *left = left
+            .checked_sub(n as u64)
+            .ok_or(AppError::TooLarge { limit: self.limit })?;
+        Ok(())
+    }
+}
+
 /// Streams every part of `form`: files to staging, text fields to memory.
-pub async fn receive(mut form: FormData, uploads: &Uploads) -> Result<Received, Failure> {
+/// More than `most_files` file parts is a 400, refused before the extra
+/// one is read.
+pub async fn receive(
+    mut form: FormData,
+    uploads: &Uploads,
+    most_files: usize,
+) -> Result<Received, Failure> {
     let mut received = Received {
         files: Vec::new(),
         describe: Describe::default(),
     };
+    let mut budget = Budget::new(uploads.max_bytes());
     while let Some(part) = form.try_next().await.map_err(malformed)? {
         match part.name() {
             "file" => {
+                if received.files.len() == most_files {
+                    return Err(Failure::bad_request(match most_files {
+                        1 => "send exactly one multipart field named \"file\"".to_owned(),
+                        n => format!("send at most {n} files at once"),
+                    }));
+                }
                 let name = part
                     .filename()
                     .unwrap_or("upload")
                     .chars()
                     .take(200)
                     .collect();
-                let staged = stage(part, uploads).await;
+                let staged = stage(part, uploads, &mut budget).await;
                 if let Err(e @ AppError::TooLarge { .. }) = staged {
                     return Err(e.into());
                 }
                 received.files.push(ReceivedFile { name, staged });
             }
-            "title" => received.describe.title = text(part, MAX_TITLE, "title").await?,
-            "caption" => received.describe.caption = text(part, MAX_CAPTION, "caption").await?,
+            "title" => {
+                received.describe.title = text(part, MAX_TITLE, "title", &mut budget).await?
+            }
+            "caption" => {
+                received.describe.caption = text(part, MAX_CAPTION, "caption", &mut budget).await?
+            }
             "visibility" => {
-                let v = text(part, 16, "visibility").await?;
+                let v = text(part, 16, "visibility", &mut budget).await?;
                 received.describe.visibility = v.parse().map_err(|_| {
                     Failure::bad_request("visibility must be public, unlisted or private")
                 })?;
             }
-            _ => drain(part).await?,
+            _ => drain(part, &mut budget).await?,
         }
     }
     Ok(received)
@@ -82,24 +135,33 @@ fn malformed(e: warp::Error) -> Failure {
     Failure::bad_request(format!("malformed multipart body: {e}"))
 }
 
-async fn stage(mut part: Part, uploads: &Uploads) -> Result<Staged, AppError> {
+async fn stage(mut part: Part, uploads: &Uploads, budget: &mut Budget) -> Result<Staged, AppError> {
     let mut staging = uploads.staging().await?;
     while let Some(chunk) = part.data().await {
         let chunk = chunk.map_err(|e| AppError::Io {
             what: "receiving an upload",
             source: std::io::Error::other(e.to_string()),
         })?;
+        budget.spend(chunk.chunk().len(), true)?;
         staging.write(chunk.chunk()).await?;
     }
     Ok(staging.finish().await?)
 }
 
-async fn text(mut part: Part, max_chars: usize, field: &str) -> Result<String, Failure> {
+/// A text field, kept up to what could be `max_chars` characters; the
+/// rest is read (and counted) but not kept.
+async fn text(
+    mut part: Part,
+    max_chars: usize,
+    field: &str,
+    budget: &mut Budget,
+) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     while let Some(chunk) = part.data().await {
-        bytes.extend_from_slice(chunk.map_err(malformed)?.chunk());
-        if bytes.len() > max_chars * 4 {
-            break;
+        let chunk = chunk.map_err(malformed)?;
+        budget.spend(chunk.chunk().len(), false)?;
+        if bytes.len() <= max_chars * 4 {
+            bytes.extend_from_slice(chunk.chunk());
         }
     }
     let s = String::from_utf8(bytes)
@@ -113,9 +175,9 @@ async fn text(mut part: Part, max_chars: usize, field: &str) -> Result<String, F
     Ok(s.to_owned())
 }
 
-async fn drain(mut part: Part) -> Result<(), Failure> {
+async fn drain(mut part: Part, budget: &mut Budget) -> Result<(), Failure> {
     while let Some(chunk) = part.data().await {
-        chunk.map_err(malformed)?;
+        budget.spend(chunk.map_err(malformed)?.chunk().len(), false)?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method};
 use warp::{Filter, Rejection};
 
+use super::client::client;
 use super::error::{Answer, Failure, Shape, render};
 use super::extract::{COOKIE, form, json_body, state, user, validators, viewer};
 use super::multipart::form_body;
@@ -386,6 +387,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("login")
                 .and(warp::post())
                 .and(form(session::FORM_LIMIT))
+                .and(client(s))
                 .and(state(s))
                 .then(session::login),
         ),
@@ -402,6 +404,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("setup")
                 .and(warp::get())
                 .and(warp::query())
+                .and(client(s))
                 .and(state(s))
                 .then(session::setup_page),
         ),
@@ -410,6 +413,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             warp::path!("setup")
                 .and(warp::post())
                 .and(form(session::FORM_LIMIT))
+                .and(client(s))
                 .and(state(s))
                 .then(session::setup),
         ),

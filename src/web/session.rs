@@ -3,7 +3,10 @@
 //!
 //! Session cookies are random tokens (only their hash is stored), `HttpOnly`
 //! and `SameSite=Lax`, which also keeps other sites from posting our forms
-//! with the visitor's session.
+//! with the visitor's session. Guesses are slowed per client address and
+//! account (`app::throttle`): past the limits, a 429 with `Retry-After`.
+
+use std::net::IpAddr;
 
 use serde::Deserialize;
 use warp::Reply;
@@ -85,21 +88,41 @@ pub async fn login_page(q: NextQuery, state: AppState) -> Answer {
     })?)
 }
 
-/// `POST /login`: a session cookie, or the form again with a 401.
-pub async fn login(form: LoginForm, state: AppState) -> Answer {
+/// `POST /login`: a session cookie, or the form again with a 401 (a 429
+/// with `Retry-After` past the attempt limits).
+pub async fn login(form: LoginForm, from: IpAddr, state: AppState) -> Answer {
     let next = safe_next(form.next.as_deref());
-    match state.app.accounts.login(&form.name, &form.password).await? {
-        Some(session) => Ok(logged_in(&state, &session, &next)),
-        None => {
-            let page = html(&LoginPage {
-                viewer: None,
-                urls: state.urls.clone(),
-                error: Some("Wrong name or password.".into()),
-                next,
-            })?;
-            Ok(warp::reply::with_status(page, StatusCode::UNAUTHORIZED).into_response())
-        }
+    let attempt = state
+        .app
+        .accounts
+        .login(&form.name, &form.password, from)
+        .await;
+    let (status, error, retry_after) = match attempt {
+        Ok(Some(session)) => return Ok(logged_in(&state, &session, &next)),
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            "Wrong name or password.".into(),
+            None,
+        ),
+        Err(AppError::TooManyAttempts { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many attempts; try again in {retry_after_secs} seconds."),
+            Some(retry_after_secs),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let page = html(&LoginPage {
+        viewer: None,
+        urls: state.urls.clone(),
+        error: Some(error),
+        next,
+    })?;
+    let mut resp = warp::reply::with_status(page, status).into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    Ok(resp)
 }
 
 /// `POST /logout`: ends the session on the server and clears the cookie.
@@ -122,9 +145,9 @@ fn setup_refused(check: SetupCheck) -> Failure {
 }
 
 /// `GET /setup?token=…`: the first-run form, with the link's secret.
-pub async fn setup_page(q: SetupQuery, state: AppState) -> Answer {
+pub async fn setup_page(q: SetupQuery, from: IpAddr, state: AppState) -> Answer {
     let token = q.token.unwrap_or_default();
-    match state.app.accounts.setup_check(&token).await? {
+    match state.app.accounts.setup_check(&token, from).await? {
         SetupCheck::Open => Ok(html(&SetupPage {
             viewer: None,
             urls: state.urls.clone(),
@@ -136,9 +159,9 @@ pub async fn setup_page(q: SetupQuery, state: AppState) -> Answer {
 }
 
 /// `POST /setup`: creates the first administrator and logs them in.
-pub async fn setup(form: SetupForm, state: AppState) -> Answer {
+pub async fn setup(form: SetupForm, from: IpAddr, state: AppState) -> Answer {
     let accounts = &state.app.accounts;
-    match accounts.setup_check(&form.token).await? {
+    match accounts.setup_check(&form.token, from).await? {
         SetupCheck::Open => {}
         refused => return Err(setup_refused(refused)),
     }

@@ -41,6 +41,8 @@ pub struct Shared {
     pub pages: PageCache,
     /// Set when a shutdown has begun; `/readyz` then answers 503.
     pub draining: Arc<AtomicBool>,
+    /// Peers whose `X-Forwarded-For` is believed (see [`super::client`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Turns `true` when the listener closes; long-lived streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

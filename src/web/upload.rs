@@ -11,6 +11,10 @@ use super::pages::{UploadPage, UploadResult, html};
 use super::state::AppState;
 use crate::model::{Inserted, User};
 
+/// Files one `/upload` form may carry (the page's script sends one at a
+/// time; without it, the browser sends all that were chosen).
+const MOST_FILES: usize = 100;
+
 fn login_redirect() -> warp::reply::Response {
     warp::redirect::see_other(warp::http::Uri::from_static("/login?next=/upload")).into_response()
 }
@@ -40,7 +44,7 @@ pub async fn submit(viewer: Option<User>, form: FormData, state: AppState) -> An
     let Some(user) = viewer else {
         return Ok(login_redirect());
     };
-    let received = receive(form, &state.app.uploads).await?;
+    let received = receive(form, &state.app.uploads, MOST_FILES).await?;
     submit_files(&state, user, received).await
 }
 

@@ -12,6 +12,7 @@ mod fidelity;
 mod flood;
 mod helpers;
 mod import;
+mod login_limits;
 mod media;
 mod migrate;
 mod pages;

@@ -1,6 +1,6 @@
 //! Accepting and refusing uploads.
 
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 
@@ -205,4 +205,95 @@ async fn malformed_corpus_when_named() {
         files.extend(entries.map(|e| e.unwrap().path()));
     }
     check_malformed(files).await;
+}
+
+/// The total size of the files in `dir`.
+fn bytes_in(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A file part sent chunked, 64 KiB at a time with a pause between.
+fn slow_part(size: usize, fill: u8) -> Part {
+    let chunks = (0..size.div_ceil(65_536))
+        .map(move |i| Ok::<_, std::io::Error>(vec![fill; 65_536.min(size - i * 65_536)]));
+    let body = stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        chunk
+    });
+    Part::stream(reqwest::Body::wrap_stream(body)).file_name("part.jpg")
+}
+
+#[tokio::test]
+async fn the_limit_is_per_request_and_staging_never_holds_more() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let limit = 1024 * 1024;
+    let app = spawn_app_with(|c| c.upload.max_bytes = limit).await;
+    let staging = app.data_dir().join("tmp");
+    let (peak, watching) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(true)));
+    let watcher = {
+        let (peak, watching, staging) = (peak.clone(), watching.clone(), staging.clone());
+        tokio::spawn(async move {
+            while watching.load(Ordering::Relaxed) {
+                peak.fetch_max(bytes_in(&staging), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+    };
+
+    // 30 parts of 1 MB each, every one under the limit, chunked (no
+    // Content-Length): to the API and to the page.
+    for (path, auth) in [("/api/photos", true), ("/upload", true)] {
+        let mut form = Form::new();
+        for i in 0..30 {
+            form = form.part("file", slow_part(1_000_000, i));
+        }
+        let mut req = app.client.post(app.url(path)).multipart(form);
+        if auth {
+            req = req.bearer_auth(&app.token);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                // The API refuses the second file part; the page, the
+                // second megabyte.
+                assert!(
+                    status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
+                    "{path}: {status}"
+                );
+            }
+            // Refused while the client was still sending.
+            Err(e) => assert!(e.is_request() || e.is_body(), "{path}: {e}"),
+        }
+    }
+    // A text field that never ends is refused too, not read forever.
+    let form = Form::new()
+        .part("file", slow_part(1000, 7))
+        .part("caption", slow_part(4 * 1024 * 1024, b'x'));
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    watching.store(false, Ordering::Relaxed);
+    watcher.await.unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    assert!(peak <= limit, "{peak} bytes staged at once, limit {limit}");
+    assert_eq!(bytes_in(&staging), 0, "staging is cleared");
+    assert!(app.stored_files().await.is_empty());
+
+    // Exactly one file part on the API: two small ones are a 400.
+    let form = file_form("a.png", png(8, 8, [1, 2, 3]))
+        .part("file", Part::bytes(png(8, 8, [3, 2, 1])).file_name("b.png"));
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("exactly one"));
+    assert!(app.stored_files().await.is_empty());
 }

@@ -108,6 +108,17 @@ impl Albums {
         Ok(self.db.album_photos(&album.id, is_owner).await?)
     }
 
+    /// The cover of an album as a viewer sees it, given `photos`, what
+    /// they see in it: the chosen cover if it is among them, else the
+    /// first. A cover the viewer may not see is never named to them.
+    pub fn cover_among<'a>(album: &Album, photos: &'a [Photo]) -> Option<&'a Photo> {
+        album
+            .cover
+            .as_ref()
+            .and_then(|c| photos.iter().find(|p| &p.id == c))
+            .or_else(|| photos.first())
+    }
+
     /// The albums `viewer` may list, newest first, with their cards.
     pub async fn list(&self, viewer: Option<&User>) -> AppResult<Vec<AlbumCard>> {
         Ok(self.db.list_albums(viewer.map(|u| &u.id)).await?)

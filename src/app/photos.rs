@@ -157,7 +157,13 @@ impl Photos {
     /// first, then — if no other photo or upload uses the same bytes — its
     /// blobs.
     pub async fn delete(&self, user: &User, id: &PhotoId) -> AppResult<()> {
-        let photo = self.load(id).await?.ok_or(AppError::NotFound("photo"))?;
+        // What the user may not see does not exist for them, here as
+        // everywhere: a 404, not a 403 that would confirm the id.
+        let photo = self
+            .load(id)
+            .await?
+            .filter(|p| p.visible_to(Some(user), false) || user.is_admin)
+            .ok_or(AppError::NotFound("photo"))?;
         if photo.owner != user.id && !user.is_admin {
             return Err(AppError::Forbidden);
         }

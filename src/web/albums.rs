@@ -12,6 +12,7 @@ use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
 use super::state::AppState;
 use super::urls::{album_share_path, share_path};
+use crate::app::albums::Albums;
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility};
 use crate::model::{Album, AlbumEdit, Photo, User};
 
@@ -186,11 +187,7 @@ async fn build_album(
 ) -> Result<Rendered, Failure> {
     let photos = state.app.albums.photos(&album, viewer.as_ref()).await?;
     let is_owner = viewer.as_ref().is_some_and(|u| u.id == album.owner);
-    let cover = album
-        .cover
-        .as_ref()
-        .and_then(|c| photos.iter().find(|p| &p.id == c))
-        .or_else(|| photos.first());
+    let cover = Albums::cover_among(&album, &photos);
     let cover_id = cover.map(|p| p.id.clone());
     let tiles = photos
         .iter()

@@ -10,6 +10,7 @@ use super::error::Answer;
 pub use super::json::AlbumJson;
 use super::json::{PhotoJson, parse_body};
 use super::state::AppState;
+use crate::app::albums::Albums;
 use crate::domain::{AlbumId, PhotoId, Visibility};
 use crate::model::{AlbumEdit, User};
 
@@ -34,7 +35,7 @@ pub async fn list(viewer: Option<User>, state: AppState) -> Answer {
     let body = AlbumList {
         albums: cards
             .iter()
-            .map(|c| AlbumJson::for_viewer(&c.album, viewer.as_ref()))
+            .map(|c| AlbumJson::for_viewer(&c.album, viewer.as_ref()).with_cover(c.cover.as_ref()))
             .collect(),
     };
     Ok(warp::reply::json(&body).into_response())
@@ -62,7 +63,8 @@ pub async fn get(id: AlbumId, viewer: Option<User>, state: AppState) -> Answer {
     let albums = &state.app.albums;
     let album = albums.get(&id, viewer.as_ref()).await?;
     let photos = albums.photos(&album, viewer.as_ref()).await?;
-    let mut json = AlbumJson::for_viewer(&album, viewer.as_ref());
+    let cover = Albums::cover_among(&album, &photos).map(|p| &p.id);
+    let mut json = AlbumJson::for_viewer(&album, viewer.as_ref()).with_cover(cover);
     json.photos = Some(
         photos
             .iter()

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Failure;
 use super::urls::{Urls, album_share_path, share_path};
-use crate::domain::{GeoPoint, Visibility};
+use crate::domain::{GeoPoint, PhotoId, Visibility};
 use crate::keys::BlobKey;
 use crate::model::{Album, Photo, User};
 
@@ -114,7 +114,8 @@ pub struct AlbumJson {
     pub title: String,
     pub description: String,
     pub visibility: Visibility,
-    /// The cover chosen by the owner, if any.
+    /// The cover as the viewer sees it: the one chosen by the owner when
+    /// the viewer may see that photo, else the first photo they see.
     pub cover: Option<String>,
     pub url: String,
     /// The share link of an unlisted album, for its owner only.
@@ -128,6 +129,12 @@ pub struct AlbumJson {
 }
 
 impl AlbumJson {
+    /// The same album, its cover the one the viewer sees.
+    pub fn with_cover(mut self, cover: Option<&PhotoId>) -> Self {
+        self.cover = cover.map(|c| c.to_string());
+        self
+    }
+
     pub fn for_viewer(a: &Album, viewer: Option<&User>) -> Self {
         let is_owner = viewer.is_some_and(|u| u.id == a.owner);
         Self {
@@ -135,7 +142,9 @@ impl AlbumJson {
             title: a.title.clone(),
             description: a.description.clone(),
             visibility: a.visibility,
-            cover: a.cover.as_ref().map(|c| c.to_string()),
+            // Only the owner is told the chosen cover outright; others
+            // get it through [`Self::with_cover`], from what they see.
+            cover: a.cover.as_ref().filter(|_| is_owner).map(|c| c.to_string()),
             url: format!("/albums/{}", a.id),
             share_url: a
                 .share_token

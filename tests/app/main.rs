@@ -17,6 +17,7 @@ mod media;
 mod migrate;
 mod pages;
 mod photos;
+mod probes;
 mod quality;
 mod render;
 mod statuses;

@@ -10,7 +10,6 @@ use super::error::Answer;
 pub use super::json::AlbumJson;
 use super::json::{PhotoJson, parse_body};
 use super::state::AppState;
-use crate::app::albums::Albums;
 use crate::domain::{AlbumId, PhotoId, Visibility};
 use crate::model::{AlbumEdit, User};
 
@@ -35,7 +34,16 @@ pub async fn list(viewer: Option<User>, state: AppState) -> Answer {
     let body = AlbumList {
         albums: cards
             .iter()
-            .map(|c| AlbumJson::for_viewer(&c.album, viewer.as_ref()).with_cover(c.cover.as_ref()))
+            .map(|c| {
+                // The card's cover is the chosen one exactly when the
+                // viewer may see it (it sorts first among what they see).
+                let chosen = c
+                    .album
+                    .cover
+                    .as_ref()
+                    .filter(|&id| c.cover.as_ref() == Some(id));
+                AlbumJson::for_viewer(&c.album, viewer.as_ref()).with_cover(chosen)
+            })
             .collect(),
     };
     Ok(warp::reply::json(&body).into_response())
@@ -63,7 +71,10 @@ pub async fn get(id: AlbumId, viewer: Option<User>, state: AppState) -> Answer {
     let albums = &state.app.albums;
     let album = albums.get(&id, viewer.as_ref()).await?;
     let photos = albums.photos(&album, viewer.as_ref()).await?;
-    let cover = Albums::cover_among(&album, &photos).map(|p| &p.id);
+    let cover = album
+        .cover
+        .as_ref()
+        .filter(|&id| photos.iter().any(|p| &p.id == id));
     let mut json = AlbumJson::for_viewer(&album, viewer.as_ref()).with_cover(cover);
     json.photos = Some(
         photos

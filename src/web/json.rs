@@ -114,8 +114,8 @@ pub struct AlbumJson {
     pub title: String,
     pub description: String,
     pub visibility: Visibility,
-    /// The cover as the viewer sees it: the one chosen by the owner when
-    /// the viewer may see that photo, else the first photo they see.
+    /// The cover the owner chose, if any and if the viewer may see that
+    /// photo (pages then show the first photo the viewer sees).
     pub cover: Option<String>,
     pub url: String,
     /// The share link of an unlisted album, for its owner only.
@@ -129,7 +129,8 @@ pub struct AlbumJson {
 }
 
 impl AlbumJson {
-    /// The same album, its cover the one the viewer sees.
+    /// The same album, naming `cover` as its chosen cover: the owner's
+    /// choice when the viewer may see it, else `None`.
     pub fn with_cover(mut self, cover: Option<&PhotoId>) -> Self {
         self.cover = cover.map(|c| c.to_string());
         self

@@ -2,8 +2,9 @@
 //!
 //! `/media/<storage key>`: keys are content-addressed, so responses are
 //! immutable and carry a strong `ETag` derived from the key, `Cache-Control:
-//! public, max-age=31536000, immutable`, `Last-Modified`, and honour
-//! `If-None-Match` (304), `Range`/`If-Range` (206/416) and `HEAD`. Small
+//! max-age=31536000, immutable`, `Last-Modified`, and honour
+//! `If-None-Match` or else `If-Modified-Since` (304), `Range`/`If-Range`
+//! (206/416) and `HEAD`. Small
 //! blobs (variants) come from the byte cache; large ones (originals) stream
 //! from the store without being held in memory.
 //!
@@ -84,7 +85,7 @@ pub async fn negotiated(
     // Not content-addressed: the photo may be deleted or re-rendered.
     // Only public photos go into shared caches.
     let (cache, vary) = match photo.visibility {
-        Visibility::Public => ("public, max-age=3600", "Accept"),
+        Visibility::Public => ("max-age=3600", "Accept"),
         _ => ("private, max-age=3600", "Accept, Cookie"),
     };
     h.insert(header::VARY, HeaderValue::from_static(vary));
@@ -107,6 +108,15 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     let media = &state.app.media;
     let body = media.open(&key, method == Method::HEAD).await?;
     let (size, last_modified) = (body.size(), body.last_modified());
+    // `If-Modified-Since` counts only without `If-None-Match` (RFC 9110).
+    if !headers.contains_key(header::IF_NONE_MATCH)
+        && unchanged_since(headers.get(header::IF_MODIFIED_SINCE), last_modified)
+    {
+        let mut resp = Response::new(Bytes::new().into());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        common_headers(resp.headers_mut(), &etag, Some(last_modified));
+        return Ok(resp);
+    }
     let range = match requested_range(&headers, &etag, size) {
         Wanted::All => None,
         Wanted::Part { start, end } => Some((start, end)),
@@ -170,6 +180,19 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
         );
     }
     Ok(resp)
+}
+
+/// Whether a body last modified at `last_modified` is no newer than the
+/// client's `If-Modified-Since` (HTTP dates have whole seconds).
+fn unchanged_since(ims: Option<&HeaderValue>, last_modified: Millis) -> bool {
+    let Some(since) = ims
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| httpdate::parse_http_date(s).ok())
+    else {
+        return false;
+    };
+    let since_secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    u64::try_from(last_modified / 1000).is_ok_and(|modified| modified <= since_secs)
 }
 
 fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {

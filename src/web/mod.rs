@@ -91,7 +91,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         })
 }
 
-/// Headers every response carries; `csp` comes from [`urls::Urls`].
+/// Headers every response carries unless its handler set them; `csp`
+/// comes from [`urls::Urls`].
 fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp::reply::Response {
     let h = resp.headers_mut();
     let set = |h: &mut warp::http::HeaderMap, name, value: &'static str| {
@@ -107,5 +108,10 @@ fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp:
     );
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert_with(|| csp.clone());
+    // What did not say how it may be cached (the API's JSON, login and
+    // setup, redirects, errors, health) must not be stored at all: caches
+    // may otherwise keep it by heuristics, and a shared computer's browser
+    // would keep a private answer on disk.
+    set(h, header::CACHE_CONTROL, "no-store");
     resp
 }

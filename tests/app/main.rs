@@ -4,6 +4,7 @@
 mod admin;
 mod albums;
 mod blobs;
+mod caching;
 mod connections;
 mod crash;
 mod cross_site;

@@ -7,15 +7,22 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, create_user, file_form, png, spawn_app};
 
-async fn upload(app: &TestApp, shade: u8, visibility: &str) -> String {
+/// Uploads a photo; its id and the content hash its media URLs carry.
+async fn upload(app: &TestApp, shade: u8, visibility: &str) -> (String, String) {
     let form =
         file_form("p.png", png(16, 12, [shade, 40, 90])).text("visibility", visibility.to_owned());
     let resp = app.upload_form(form, Some(&app.token)).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
+    let photo = resp.json::<Value>().await.unwrap();
+    let original = photo["original_url"].as_str().unwrap();
+    let hash = original
+        .rsplit('/')
+        .next()
         .unwrap()
-        .to_owned()
+        .split('.')
+        .next()
+        .unwrap();
+    (photo["id"].as_str().unwrap().to_owned(), hash.to_owned())
 }
 
 async fn send(
@@ -40,7 +47,7 @@ async fn send(
 async fn another_users_private_photo_answers_as_a_missing_one() {
     let app = spawn_app().await;
     let bob = create_user(&app.config, "bob", false).await;
-    let private = upload(&app, 10, "private").await;
+    let (private, _) = upload(&app, 10, "private").await;
     let missing = "0123456789abcdef";
     for (method, body) in [
         (Method::DELETE, None),
@@ -78,8 +85,10 @@ async fn another_users_private_photo_answers_as_a_missing_one() {
 async fn a_public_album_never_names_a_cover_the_viewer_may_not_see() {
     let app = spawn_app().await;
     let bob = create_user(&app.config, "bob", false).await;
-    let hidden = upload(&app, 20, "private").await;
-    let shown = upload(&app, 30, "public").await;
+    let (hidden, hidden_bytes) = upload(&app, 20, "private").await;
+    let (shown, shown_bytes) = upload(&app, 30, "public").await;
+    app.settled(&hidden).await;
+    app.settled(&shown).await;
     let (status, body) = send(
         &app,
         Method::POST,
@@ -119,17 +128,19 @@ async fn a_public_album_never_names_a_cover_the_viewer_may_not_see() {
         json!(hidden)
     );
 
-    // Anyone else: the first photo they may see, in every answer.
+    // Anyone else: no chosen cover in the API, the first photo they may see
+    // on pages; the private photo in no answer.
     for token in [None, Some(bob.as_str())] {
         let (_, one) = send(&app, Method::GET, &path, token, None).await;
+        assert!(!one.contains(&hidden), "{one}");
         assert_eq!(
             serde_json::from_str::<Value>(&one).unwrap()["cover"],
-            json!(shown)
+            Value::Null
         );
         let (_, list) = send(&app, Method::GET, "/api/albums", token, None).await;
         assert!(!list.contains(&hidden), "{list}");
         let list: Value = serde_json::from_str(&list).unwrap();
-        assert_eq!(list["albums"][0]["cover"], json!(shown));
+        assert_eq!(list["albums"][0]["cover"], Value::Null);
         for page in [
             "/albums",
             &format!("/albums/{}", album["id"].as_str().unwrap()),
@@ -137,6 +148,14 @@ async fn a_public_album_never_names_a_cover_the_viewer_may_not_see() {
             let (status, html) = send(&app, Method::GET, page, token, None).await;
             assert_eq!(status, StatusCode::OK);
             assert!(!html.contains(&hidden), "{page} names the private cover");
+            assert!(
+                !html.contains(&hidden_bytes),
+                "{page} shows the private cover"
+            );
+            assert!(
+                html.contains(&shown_bytes),
+                "{page} shows the visible photo"
+            );
         }
     }
 }

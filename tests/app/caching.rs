@@ -1,0 +1,81 @@
+//! What caches are told (issue 14, found by REDbot): every answer says
+//! how it may be cached, private and session answers are never stored, and
+//! media honour `If-Modified-Since` as well as `If-None-Match`.
+
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, ETAG, IF_MODIFIED_SINCE, LAST_MODIFIED};
+
+use crate::helpers::{png, spawn_app};
+
+fn cache_control(resp: &reqwest::Response) -> &str {
+    resp.headers()
+        .get(CACHE_CONTROL)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("(none)")
+}
+
+#[tokio::test]
+async fn every_answer_says_how_it_may_be_cached() {
+    let app = spawn_app().await;
+    let photo = app.upload_bytes("p.png", png(20, 10, [5, 6, 7])).await;
+    let photo: scoot::web::api::PhotoJson = photo.json().await.unwrap();
+    let photo = app.settled(&photo.id).await;
+
+    for path in [
+        "/login",
+        "/api/photos",
+        "/healthz",
+        "/readyz",
+        "/api/albums",
+        "/no/such/page",
+    ] {
+        let resp = app.get(path).await;
+        assert_eq!(cache_control(&resp), "no-store", "{path}");
+    }
+    let login = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("name", "alice"), ("password", "password-alice")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(cache_control(&login), "no-store");
+    let api = app.get_as("/api/photos", &app.token).await;
+    assert_eq!(cache_control(&api), "no-store");
+    // Pages revalidate; content-addressed bytes never change.
+    assert_eq!(cache_control(&app.get("/").await), "private, no-cache");
+    let original = app.get(&photo.original_url).await;
+    assert!(cache_control(&original).contains("immutable"));
+
+    // If-Modified-Since, alone, on media: 304 when nothing changed since.
+    let last_modified = original.headers()[LAST_MODIFIED].clone();
+    assert!(original.headers().contains_key(ETAG));
+    for url in [&photo.original_url, &photo.variants[0].url] {
+        let again = app
+            .client
+            .get(app.url(url))
+            .header(IF_MODIFIED_SINCE, last_modified.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{url}");
+        assert!(again.bytes().await.unwrap().is_empty());
+        let older = app
+            .client
+            .get(app.url(url))
+            .header(IF_MODIFIED_SINCE, "Sat, 01 Jan 2000 00:00:00 GMT")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(older.status(), StatusCode::OK, "{url}");
+        let nonsense = app
+            .client
+            .get(app.url(url))
+            .header(IF_MODIFIED_SINCE, "yesterday")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(nonsense.status(), StatusCode::OK, "{url}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod admin;
 mod albums;
+mod arbitrary;
 mod blobs;
 mod caching;
 mod connections;

@@ -138,3 +138,81 @@ async fn stalled_clients_beyond_the_descriptor_limit_do_not_keep_healthz_out() {
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
     drop(stalled);
 }
+
+/// An upload whose body stops arriving: the head, the first bytes of a
+/// part, then nothing.
+async fn stalled_upload(addr: &str, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/photos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[7u8; 4096]).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn an_upload_that_stalls_is_cut_off_and_leaves_nothing_staged() {
+    let app = spawn_app_with(|c| c.web.stall_timeout_seconds = 1).await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut stalled = stalled_upload(&addr, &app.token).await;
+    let took = closed_after(&mut stalled, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(4), "cut off after {took:?}");
+    let staging = app.data_dir().join("tmp");
+    let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "staged files left behind");
+    assert!(app.stored_files().await.is_empty());
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_every_connection_is_busy_a_newcomer_gets_a_bare_503() {
+    let app = spawn_app_with(|c| c.web.max_connections = 2).await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    // Two requests in progress (their bodies still coming): nothing idle
+    // to close to make room.
+    let first = stalled_upload(&addr, &app.token).await;
+    let _second = stalled_upload(&addr, &app.token).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut newcomer = TcpStream::connect(&addr).await.unwrap();
+    let _ = newcomer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), newcomer.read_to_end(&mut answer))
+        .await
+        .expect("the refusal comes at once")
+        .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+
+    // One of them goes away: there is room again.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "cache",
     "auth",
     "web",
+    "metrics",
 ];
 
 /// Everything Scoot can be told. Each subsystem gets only its own section.
@@ -54,6 +55,17 @@ pub struct Config {
     pub cache: CacheConfig,
     pub auth: AuthConfig,
     pub web: WebConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Empty: anyone who can reach the node (the figures name no user or
+    /// photo). Otherwise `/metrics` answers only `Authorization: Bearer
+    /// <this>`, as a Prometheus scrape job's `authorization` sends it.
+    pub token: String,
 }
 
 impl Default for Config {
@@ -70,6 +82,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             auth: AuthConfig::default(),
             web: WebConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -265,6 +265,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         auth: config.auth.clone(),
         history: history.clone(),
         media_redirect: config.web.media_redirect == "presigned",
+        metrics_token: config.metrics.token.clone(),
     });
     Ok(Core {
         app,

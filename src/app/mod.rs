@@ -72,6 +72,8 @@ pub struct Parts {
     pub history: History,
     /// Media requests are answered with presigned bucket URLs.
     pub media_redirect: bool,
+    /// `metrics.token`: empty leaves `/metrics` open.
+    pub metrics_token: String,
 }
 
 impl App {
@@ -87,7 +89,7 @@ impl App {
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
             uploads: uploads::Uploads::new(p.ingest, p.metrics.clone()),
             media: media::Media::new(p.store.clone(), p.caches.clone(), p.media_redirect),
-            ops: ops::Ops::new(p.db, p.store, p.metrics, p.history),
+            ops: ops::Ops::new(p.db, p.store, p.metrics, p.history, &p.metrics_token),
             photos,
             changes: p.changes,
             caches: p.caches,

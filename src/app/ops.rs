@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use super::AppResult;
+use subtle::ConstantTimeEq;
+
+use super::{AppError, AppResult};
+use crate::auth;
 use crate::db::Repo;
 use crate::history::{History, Sample};
 use crate::metrics::Metrics;
@@ -15,15 +18,24 @@ pub struct Ops {
     store: Store,
     metrics: Metrics,
     history: History,
+    /// The hash of `metrics.token`, when one is set.
+    metrics_token: Option<String>,
 }
 
 impl Ops {
-    pub(super) fn new(db: Arc<dyn Repo>, store: Store, metrics: Metrics, history: History) -> Self {
+    pub(super) fn new(
+        db: Arc<dyn Repo>,
+        store: Store,
+        metrics: Metrics,
+        history: History,
+        metrics_token: &str,
+    ) -> Self {
         Self {
             db,
             store,
             metrics,
             history,
+            metrics_token: (!metrics_token.is_empty()).then(|| auth::token_hash(metrics_token)),
         }
     }
 
@@ -34,8 +46,16 @@ impl Ops {
         Ok(())
     }
 
-    /// Every metric in the Prometheus text format, the queue depth read now.
-    pub async fn metrics_text(&self) -> String {
+    /// Every metric in the Prometheus text format, the queue depth read
+    /// now; [`AppError::Unauthorized`] when `metrics.token` is set and
+    /// `bearer` is not it (compared as hashes, in constant time).
+    pub async fn metrics_text(&self, bearer: Option<&str>) -> AppResult<String> {
+        if let Some(expected) = &self.metrics_token {
+            let presented = auth::token_hash(bearer.unwrap_or_default());
+            if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(AppError::Unauthorized);
+            }
+        }
         match self.db.queue_depth().await {
             Ok(n) => self
                 .metrics
@@ -43,7 +63,7 @@ impl Ops {
                 .set(i64::try_from(n).unwrap_or(i64::MAX)),
             Err(e) => tracing::warn!(error = %e, "cannot read render queue depth"),
         }
-        self.metrics.render()
+        Ok(self.metrics.render())
     }
 
     /// The hour every node recorded, added up, plus a point taken now,

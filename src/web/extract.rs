@@ -53,7 +53,8 @@ pub fn user(s: &AppState) -> impl Filter<Extract = (User,), Error = Rejection> +
     })
 }
 
-fn bearer(header: &str) -> Option<&str> {
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

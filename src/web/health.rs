@@ -8,6 +8,7 @@ use warp::Reply;
 use warp::http::{Method, StatusCode};
 
 use super::error::Answer;
+use super::extract::bearer;
 use super::state::AppState;
 
 pub async fn healthz(_method: Method) -> Answer {
@@ -30,9 +31,10 @@ pub async fn readyz(_method: Method, state: AppState) -> Answer {
     .into_response())
 }
 
-pub async fn metrics(state: AppState) -> Answer {
+pub async fn metrics(authorization: Option<String>, state: AppState) -> Answer {
+    let bearer = authorization.as_deref().and_then(bearer);
     Ok(warp::reply::with_header(
-        state.app.ops.metrics_text().await,
+        state.app.ops.metrics_text(bearer).await?,
         "content-type",
         "text/plain; version=0.0.4; charset=utf-8",
     )

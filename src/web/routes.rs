@@ -435,6 +435,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/metrics",
             warp::path!("metrics")
                 .and(warp::get())
+                .and(warp::header::optional::<String>("authorization"))
                 .and(state(s))
                 .then(health::metrics),
         ),

@@ -79,3 +79,31 @@ async fn every_answer_says_how_it_may_be_cached() {
         assert_eq!(nonsense.status(), StatusCode::OK, "{url}");
     }
 }
+
+/// `metrics.token`: `/metrics` only with the bearer token; open without it.
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let open = spawn_app().await;
+    assert_eq!(open.get("/metrics").await.status(), StatusCode::OK);
+    let guarded =
+        crate::helpers::spawn_app_with(|c| c.metrics.token = "scrape-secret".into()).await;
+    assert_eq!(
+        guarded.get("/metrics").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for wrong in ["scrape-secre", "scrape-secret2", ""] {
+        let resp = guarded.get_as("/metrics", wrong).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{wrong:?}");
+    }
+    // A user's API token is not the scrape token either.
+    let resp = guarded.get_as("/metrics", &guarded.token).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = guarded.get_as("/metrics", "scrape-secret").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("scoot_http_requests_total")
+    );
+}

@@ -32,13 +32,7 @@ async fn every_answer_says_how_it_may_be_cached() {
         let resp = app.get(path).await;
         assert_eq!(cache_control(&resp), "no-store", "{path}");
     }
-    let login = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("name", "alice"), ("password", "password-alice")])
-        .send()
-        .await
-        .unwrap();
+    let login = app.log_in("alice").await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert_eq!(cache_control(&login), "no-store");
     let api = app.get_as("/api/photos", &app.token).await;

@@ -9,13 +9,7 @@ use reqwest::{Method, StatusCode};
 use crate::helpers::{TestApp, png, spawn_app};
 
 async fn log_in(app: &TestApp) -> String {
-    let resp = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("name", "alice"), ("password", "password-alice")])
-        .send()
-        .await
-        .unwrap();
+    let resp = app.log_in("alice").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set = resp.headers()[SET_COOKIE].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()

@@ -167,6 +167,16 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Posts the login form for `name` (whose password is `password-NAME`).
+    pub async fn log_in(&self, name: &str) -> Response {
+        self.client
+            .post(self.url("/login"))
+            .form(&[("name", name), ("password", &format!("password-{name}"))])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Uploads `bytes` as `name` with the admin's token.
     pub async fn upload_bytes(&self, name: &str, bytes: Vec<u8>) -> Response {
         self.upload_form(file_form(name, bytes), Some(&self.token))

@@ -52,13 +52,18 @@ impl Failure {
         }
     }
 
+    /// `status` with `Retry-After`: nothing changed, try again then.
+    pub fn retry_later(status: StatusCode, message: impl Into<String>, retry_after: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(status, message)
+        }
+    }
+
     /// Too busy right now (a bounded resource is in use): `503` with
     /// `Retry-After`, nothing changed.
     pub fn busy(message: impl Into<String>, retry_after: u32) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
-        }
+        Self::retry_later(StatusCode::SERVICE_UNAVAILABLE, message, retry_after)
     }
 
     /// A server-side fault: logged with its detail, shown without it.
@@ -117,10 +122,11 @@ impl From<AppError> for Failure {
                 message,
                 retry_after_secs,
             } => Self::busy(message, retry_after_secs),
-            AppError::TooManyAttempts { retry_after_secs } => Self {
-                retry_after: Some(retry_after_secs),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
-            },
+            AppError::TooManyAttempts { retry_after_secs } => Self::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                e.to_string(),
+                retry_after_secs,
+            ),
             // An engine that cannot be reached: nothing changed, and the
             // same request may well work in a moment.
             _ if e.unavailable().is_some() => {

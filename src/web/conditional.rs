@@ -48,10 +48,10 @@ pub fn validators() -> impl Filter<Extract = (Validators,), Error = Infallible> 
     })
 }
 
-/// What content-addressed responses (media, assets) say to caches. Every
-/// cache may keep them without `public`: they are asked for without an
-/// `Authorization` header.
-pub const IMMUTABLE: &str = "max-age=31536000, immutable";
+/// What content-addressed responses (media, assets) say to caches. `public`
+/// (the design's contract) lets a shared cache keep them even when an API
+/// client asked with `Authorization: Bearer …`.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// A rendered page as a response: 200 with the body, or 304 when the
 /// client's copy is current. `last_modified` is when what the page shows

@@ -2,7 +2,7 @@
 //!
 //! `/media/<storage key>`: keys are content-addressed, so responses are
 //! immutable and carry a strong `ETag` derived from the key, `Cache-Control:
-//! max-age=31536000, immutable`, `Last-Modified`, and honour
+//! public, max-age=31536000, immutable`, `Last-Modified`, and honour
 //! `If-None-Match` or else `If-Modified-Since` (304), `Range`/`If-Range`
 //! (206/416) and `HEAD`. Small
 //! blobs (variants) come from the byte cache; large ones (originals) stream
@@ -85,7 +85,7 @@ pub async fn negotiated(
     // Not content-addressed: the photo may be deleted or re-rendered.
     // Only public photos go into shared caches.
     let (cache, vary) = match photo.visibility {
-        Visibility::Public => ("max-age=3600", "Accept"),
+        Visibility::Public => ("public, max-age=3600", "Accept"),
         _ => ("private, max-age=3600", "Accept, Cookie"),
     };
     h.insert(header::VARY, HeaderValue::from_static(vary));

@@ -12,7 +12,7 @@ async fn check_media(app: &TestApp, url: &str, expected: &[u8], mime: &str) {
     let full = app.get(url).await;
     assert_eq!(full.status(), StatusCode::OK);
     let h = full.headers().clone();
-    assert_eq!(h[CACHE_CONTROL], "max-age=31536000, immutable");
+    assert_eq!(h[CACHE_CONTROL], "public, max-age=31536000, immutable");
     assert_eq!(h[CONTENT_TYPE], mime);
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h[ACCEPT_RANGES], "bytes");
@@ -157,7 +157,10 @@ async fn assets_are_fingerprinted_and_immutable() {
         .to_owned();
     let resp = app.get(&css).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()[CACHE_CONTROL], "max-age=31536000, immutable");
+    assert_eq!(
+        resp.headers()[CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
     assert!(
         resp.headers()[CONTENT_TYPE]
             .to_str()

@@ -15,7 +15,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::db::{DbError, Repo};
-use crate::domain::{ContentHash, now_millis, random_hex};
+use crate::domain::{ContentHash, Millis, now_millis, random_hex};
 use crate::model::{TokenKind, User};
 
 /// Why an account operation was refused or failed.
@@ -190,6 +190,19 @@ pub fn token_hash(token: &str) -> String {
     ContentHash::of(token.as_bytes()).to_string()
 }
 
+/// The token every form of a browser session carries (CSRF defence): an
+/// HMAC-SHA256 keyed with the session's secret, so nothing more is stored,
+/// another site cannot compute it, and a form token that leaks (into a
+/// page's HTML, a log) reveals nothing of the session itself. Logging out
+/// or in again makes a new one.
+pub fn form_token(session: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(session.as_bytes()).expect("any key length");
+    mac.update(b"scoot form token v1");
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
 /// Validates and creates an account. With `only_if_first`, succeeds only
 /// while there are no users at all (`Ok(None)` otherwise).
 pub async fn create_user(
@@ -244,16 +257,26 @@ pub async fn issue_token(
     Ok(token)
 }
 
-/// `scoot token create NAME`: an API token for an existing user.
-pub async fn api_token_for(db: &dyn Repo, name: &str) -> Result<String, AuthError> {
+/// `scoot token create NAME`: an API token for an existing user, which
+/// expires after `lifetime_days` when given.
+pub async fn api_token_for(
+    db: &dyn Repo,
+    name: &str,
+    label: &str,
+    lifetime_days: Option<u32>,
+) -> Result<String, AuthError> {
     let (user, _) = db
         .user_by_name(name)
         .await?
         .ok_or_else(|| AuthError::NoSuchUser(name.to_owned()))?;
-    issue_token(db, &user, TokenKind::Api, "cli", None).await
+    issue_token(db, &user, TokenKind::Api, label, lifetime_days).await
 }
 
-/// The user behind a presented token, if it is live.
+/// How old a token's last-used mark may get before it is written again:
+/// a listing says "used today", and a busy client costs one write an hour.
+const USE_MARK_EVERY: Millis = 3_600_000;
+
+/// The user behind a presented token, if it is live. Marks the token used.
 pub async fn user_for_token(
     db: &dyn Repo,
     token: &str,
@@ -262,8 +285,21 @@ pub async fn user_for_token(
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
     }
-    db.user_by_token(&token_hash(token), kind, now_millis())
-        .await
+    let hash = token_hash(token);
+    let now = now_millis();
+    let Some(holder) = db.user_by_token(&hash, kind, now).await? else {
+        return Ok(None);
+    };
+    if holder
+        .last_used_at
+        .is_none_or(|at| now - at >= USE_MARK_EVERY)
+    {
+        // Only the date is lost if this fails; the request goes on.
+        if let Err(e) = db.mark_token_used(&hash, now).await {
+            tracing::warn!(error = %e, "cannot record that a token was used");
+        }
+    }
+    Ok(Some(holder.user))
 }
 
 #[cfg(test)]
@@ -302,6 +338,14 @@ mod tests {
         slow.await.unwrap().unwrap();
         // The slot came back.
         assert!(hasher.verify("x", "garbage").await.is_ok());
+    }
+
+    #[test]
+    fn form_tokens_belong_to_one_session() {
+        let (a, b) = (random_hex(32), random_hex(32));
+        assert_eq!(form_token(&a).len(), 32);
+        assert_eq!(form_token(&a), form_token(&a));
+        assert_ne!(form_token(&a), form_token(&b));
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::app::AppError;
 use crate::app::accounts::Accounts;
 use crate::auth::Hasher;
 use crate::config::Config;
+use crate::domain::{Millis, now_millis, utc_minute};
+use crate::model::TokenInfo;
 use crate::{StartError, db};
 
 /// A command that could not do its job; printed, then exit status 1.
@@ -62,9 +64,77 @@ pub async fn user_add(
     Ok(format!("created {role} {}", user.name))
 }
 
-/// `scoot token create NAME`: the new bearer token, and nothing else.
-pub async fn token_create(config: &Config, name: &str) -> Result<String, CommandError> {
-    Ok(accounts(config).await?.api_token(name).await?)
+/// `scoot token create NAME [--label L] [--expires-in-days N]`: the new
+/// bearer token, and nothing else.
+pub async fn token_create(
+    config: &Config,
+    name: &str,
+    label: &str,
+    lifetime_days: Option<u32>,
+) -> Result<String, CommandError> {
+    Ok(accounts(config)
+        .await?
+        .api_token(name, label, lifetime_days)
+        .await?)
+}
+
+/// `scoot token list NAME`: a table of the user's API tokens.
+pub async fn token_list(config: &Config, name: &str) -> Result<String, CommandError> {
+    let tokens = accounts(config).await?.api_tokens(Some(name)).await?;
+    if tokens.is_empty() {
+        return Ok(format!("{name} has no API tokens"));
+    }
+    Ok(token_table(&tokens, now_millis()))
+}
+
+/// `scoot token revoke ID`.
+pub async fn token_revoke(config: &Config, id: &str) -> Result<String, CommandError> {
+    accounts(config).await?.revoke_api_token(id, None).await?;
+    Ok(format!("revoked token {id}"))
+}
+
+/// Tokens as aligned columns: id, label, created, last used, expires.
+fn token_table(tokens: &[TokenInfo], now: Millis) -> String {
+    let rows: Vec<[String; 5]> = tokens
+        .iter()
+        .map(|t| {
+            let expires = match t.expires_at {
+                None => "never".to_owned(),
+                Some(at) if at <= now => format!("expired {}", utc_minute(at)),
+                Some(at) => utc_minute(at),
+            };
+            [
+                t.id.clone(),
+                t.label.clone(),
+                utc_minute(t.created_at),
+                t.last_used_at
+                    .map_or_else(|| "never".to_owned(), utc_minute),
+                expires,
+            ]
+        })
+        .collect();
+    let header = ["ID", "LABEL", "CREATED", "LAST USED", "EXPIRES"].map(String::from);
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The account service on the configured database, for commands that

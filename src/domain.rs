@@ -22,6 +22,15 @@ pub fn now_millis() -> Millis {
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// `at` to the minute in UTC, as listings show it: `2026-12-03 14:05 UTC`.
+pub fn utc_minute(at: Millis) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
 /// `n` random bytes from the OS generator, hex-encoded.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -423,6 +432,12 @@ impl VariantSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_show_to_the_minute_in_utc() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(1_796_306_759_999), "2026-12-03 14:05 UTC");
+    }
 
     #[test]
     fn fit_never_upscales_and_keeps_aspect() {

@@ -96,6 +96,10 @@ use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
 
+/// How often expired sessions and API tokens are deleted (and once at
+/// start).
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Why Scoot could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -296,6 +300,11 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     changes.follow(stopping_rx.clone());
     blobs::spawn_sweeper(db.clone(), store, changes, stopping_rx.clone());
     tokio::spawn(history.run(db, metrics.clone(), stopping_rx.clone()));
+    tokio::spawn(
+        app.accounts
+            .clone()
+            .purge_expired_every(PURGE_EVERY, stopping_rx.clone()),
+    );
     let state = AppState::new(web::Shared {
         app,
         metrics,

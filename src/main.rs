@@ -92,7 +92,19 @@ enum UserCommand {
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create an API bearer token for a user and print only the token
-    Create { name: String },
+    Create {
+        name: String,
+        /// What the token is for, shown in listings
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Expire the token after this many days [default: never]
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List a user's API tokens (id, label, dates; never the secret)
+    List { name: String },
+    /// Revoke an API token by the id `scoot token list` shows
+    Revoke { id: String },
 }
 
 fn main() -> ExitCode {
@@ -142,8 +154,18 @@ fn main() -> ExitCode {
                     .await
                     .map(Some)
             }
-            Command::Token(TokenCommand::Create { name }) => {
-                commands::token_create(&config, &name).await.map(Some)
+            Command::Token(TokenCommand::Create {
+                name,
+                label,
+                expires_in_days,
+            }) => commands::token_create(&config, &name, &label, expires_in_days)
+                .await
+                .map(Some),
+            Command::Token(TokenCommand::List { name }) => {
+                commands::token_list(&config, &name).await.map(Some)
+            }
+            Command::Token(TokenCommand::Revoke { id }) => {
+                commands::token_revoke(&config, &id).await.map(Some)
             }
             Command::Import {
                 paths,

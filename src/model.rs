@@ -22,7 +22,8 @@ pub struct User {
 pub enum TokenKind {
     /// A browser session cookie; expires.
     Session,
-    /// An API bearer token; lasts until revoked.
+    /// An API bearer token; lasts until revoked, or until the expiry it
+    /// was given.
     Api,
 }
 
@@ -32,6 +33,35 @@ impl TokenKind {
             Self::Session => "session",
             Self::Api => "api",
         }
+    }
+}
+
+/// The holder of a live token, and when the token was last marked used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub user: User,
+    pub last_used_at: Option<Millis>,
+}
+
+/// An API token as it is listed: never the secret, nor its whole hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The first [`TokenInfo::ID_DIGITS`] hex digits of the stored hash:
+    /// enough to name the token, of no use to present it.
+    pub id: String,
+    pub owner: String,
+    pub label: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub expires_at: Option<Millis>,
+}
+
+impl TokenInfo {
+    pub const ID_DIGITS: usize = 12;
+
+    /// The id of the token stored as `token_hash`.
+    pub fn id_of(token_hash: &str) -> String {
+        token_hash.chars().take(Self::ID_DIGITS).collect()
     }
 }
 

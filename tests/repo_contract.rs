@@ -199,7 +199,13 @@ async fn users_and_tokens(repo: Arc<dyn Repo>) {
         .await
         .unwrap();
     let session = |t, now| repo.user_by_token(t, TokenKind::Session, now);
-    assert_eq!(session("s1", T0).await.unwrap().unwrap().id, bo.id);
+    let holder = session("s1", T0).await.unwrap().unwrap();
+    assert_eq!((holder.user.id, holder.last_used_at), (bo.id.clone(), None));
+    repo.mark_token_used("s1", T0 + 5).await.unwrap();
+    assert_eq!(
+        session("s1", T0).await.unwrap().unwrap().last_used_at,
+        Some(T0 + 5)
+    );
     assert!(session("s1", T0 + 10).await.unwrap().is_none(), "expired");
     assert!(
         session("a1", T0).await.unwrap().is_none(),
@@ -218,6 +224,61 @@ async fn users_and_tokens(repo: Arc<dyn Repo>) {
             .unwrap()
             .is_none()
     );
+
+    // Listing and revoking API tokens, by the first digits of their hash.
+    let ann = repo.user_by_name("ann").await.unwrap().unwrap().0;
+    for (hash, owner, expires) in [
+        ("abcdef000001aaaa", &ann.id, None),
+        ("abcdef000002bbbb", &bo.id, Some(T0 + 20)),
+        ("abcdef000002cccc", &bo.id, None),
+    ] {
+        repo.insert_token(hash, owner, TokenKind::Api, "label", expires)
+            .await
+            .unwrap();
+    }
+    let listed = repo.api_tokens(Some(&bo.id)).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["abcdef000002", "abcdef000002"],
+        "bo's only, no sessions"
+    );
+    assert!(listed.iter().all(|t| t.owner == "bo" && t.label == "label"));
+    assert_eq!(repo.api_tokens(None).await.unwrap().len(), 3);
+    assert_eq!(
+        repo.revoke_api_token("abcdef000002", None).await.unwrap(),
+        0,
+        "an id that names two tokens revokes neither"
+    );
+    assert_eq!(
+        repo.revoke_api_token("abcdef000001", Some(&bo.id))
+            .await
+            .unwrap(),
+        0,
+        "not bo's"
+    );
+    assert_eq!(
+        repo.revoke_api_token("abcdef000001", Some(&ann.id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        repo.revoke_api_token("abcdef000002c", None).await.unwrap(),
+        1
+    );
+    assert!(
+        repo.user_by_token("abcdef000001aaaa", TokenKind::Api, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Expired sessions and tokens are purged; live ones stay.
+    assert_eq!(repo.purge_expired_tokens(T0 + 20).await.unwrap(), 2);
+    assert!(session("s1", T0).await.unwrap().is_none());
+    assert_eq!(repo.api_tokens(None).await.unwrap().len(), 0);
+    assert_eq!(repo.purge_expired_tokens(T0 + 20).await.unwrap(), 0);
 }
 
 async fn keyset_pagination_is_newest_first_and_complete(repo: Arc<dyn Repo>) {

@@ -13,13 +13,48 @@ use super::{AppError, AppResult};
 use crate::auth::{self, Hasher};
 use crate::config::AuthConfig;
 use crate::db::{DbResult, Repo};
-use crate::model::{TokenKind, User};
+use crate::model::{TokenInfo, TokenKind, User};
 
 /// A logged-in browser: its user and the session secret for the cookie.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: User,
     pub token: String,
+}
+
+/// Who is asking: a user, and how they proved it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: User,
+    /// For a browser session, the token its forms must carry
+    /// ([`auth::form_token`]); `None` for an API token, whose requests
+    /// another site cannot make.
+    pub form_token: Option<String>,
+}
+
+impl Viewer {
+    /// Whether a form this viewer posted may act: a browser session's
+    /// must carry the session's form token (compared in constant time).
+    pub fn may_post(&self, presented: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        match (&self.form_token, presented) {
+            (None, _) => true,
+            (Some(expected), Some(presented)) => {
+                expected.as_bytes().ct_eq(presented.as_bytes()).into()
+            }
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// A viewer is their user to every service; the form token is the web
+/// layer's business.
+impl std::ops::Deref for Viewer {
+    type Target = User;
+
+    fn deref(&self) -> &User {
+        &self.user
+    }
 }
 
 /// Whether a first-run setup link may be used.
@@ -78,16 +113,31 @@ impl Accounts {
         &self.config
     }
 
-    /// The user behind a bearer token (which wins) or a session cookie.
+    /// The user behind a bearer token (which wins; [`AppError::Unauthorized`]
+    /// when it is not live) or a session cookie (anyone, when it is not).
     pub async fn viewer(
         &self,
         bearer: Option<&str>,
         cookie: Option<&str>,
-    ) -> AppResult<Option<User>> {
+    ) -> AppResult<Option<Viewer>> {
         let db = self.db.as_ref();
         Ok(match (bearer, cookie) {
-            (Some(token), _) => auth::user_for_token(db, token, TokenKind::Api).await?,
-            (None, Some(token)) => auth::user_for_token(db, token, TokenKind::Session).await?,
+            // A bearer token that opens nothing (revoked, expired, mistyped)
+            // is refused outright, so that its client learns at once
+            // rather than seeing what anyone may.
+            (Some(token), _) => match auth::user_for_token(db, token, TokenKind::Api).await? {
+                Some(user) => Some(Viewer {
+                    user,
+                    form_token: None,
+                }),
+                None => return Err(AppError::Unauthorized),
+            },
+            (None, Some(session)) => auth::user_for_token(db, session, TokenKind::Session)
+                .await?
+                .map(|user| Viewer {
+                    user,
+                    form_token: Some(auth::form_token(session)),
+                }),
             (None, None) => None,
         })
     }
@@ -188,8 +238,91 @@ impl Accounts {
             .ok_or_else(|| AppError::Internal("the user was not created".into()))
     }
 
-    /// `scoot token create`: a new API token for an existing user.
-    pub async fn api_token(&self, name: &str) -> AppResult<String> {
-        Ok(auth::api_token_for(self.db.as_ref(), name).await?)
+    /// `scoot token create`: a new API token for the user called `name`,
+    /// labelled `label`, which expires after `lifetime_days` when given.
+    /// Returns the secret, which is shown this once.
+    pub async fn api_token(
+        &self,
+        name: &str,
+        label: &str,
+        lifetime_days: Option<u32>,
+    ) -> AppResult<String> {
+        let label = valid_label(label)?;
+        if lifetime_days == Some(0) {
+            return Err(AppError::invalid("a token must live at least one day"));
+        }
+        Ok(auth::api_token_for(self.db.as_ref(), name, label, lifetime_days).await?)
+    }
+
+    /// The API tokens of the user called `name`, or of everyone.
+    pub async fn api_tokens(&self, name: Option<&str>) -> AppResult<Vec<TokenInfo>> {
+        let owner = match name {
+            Some(name) => Some(
+                self.named(name)
+                    .await?
+                    .ok_or_else(|| AppError::invalid(format!("no such user: {name}")))?,
+            ),
+            None => None,
+        };
+        Ok(self.db.api_tokens(owner.as_ref().map(|u| &u.id)).await?)
+    }
+
+    /// Revokes the API token listed as `id`. `by` is who asks: an
+    /// administrator (or the operator, `None`) may revoke anyone's; a user
+    /// only their own. Any other id is [`AppError::NotFound`].
+    pub async fn revoke_api_token(&self, id: &str, by: Option<&User>) -> AppResult<()> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != TokenInfo::ID_DIGITS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::NotFound("token"));
+        }
+        let owner = by.filter(|u| !u.is_admin).map(|u| &u.id);
+        match self.db.revoke_api_token(&id, owner).await? {
+            0 => Err(AppError::NotFound("token")),
+            _ => {
+                tracing::info!(token = %id, by = by.map_or("the operator", |u| u.name.as_str()), "API token revoked");
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes the sessions and API tokens that have expired; how many.
+    pub async fn purge_expired(&self) -> AppResult<u64> {
+        Ok(self
+            .db
+            .purge_expired_tokens(crate::domain::now_millis())
+            .await?)
+    }
+
+    /// Purges expired tokens now and every `period` until `stopping`
+    /// turns true.
+    pub async fn purge_expired_every(
+        self,
+        period: std::time::Duration,
+        mut stopping: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopping.changed() => return,
+            }
+            match self.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tokens = n, "expired sessions and tokens purged"),
+                Err(e) => tracing::warn!(error = %e, "cannot purge expired sessions and tokens"),
+            }
+        }
+    }
+}
+
+/// A token's label: at most 100 characters, no control characters.
+fn valid_label(label: &str) -> AppResult<&str> {
+    let label = label.trim();
+    match label.chars().count() <= 100 && !label.chars().any(char::is_control) {
+        true => Ok(label),
+        false => Err(AppError::invalid(
+            "a token label is at most 100 characters, on one line",
+        )),
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::DbResult;
 use crate::domain::{Millis, UserId};
-use crate::model::{TokenKind, User};
+use crate::model::{TokenHolder, TokenInfo, TokenKind, User};
 
 #[async_trait]
 pub trait AccountRepo: Send + Sync {
@@ -37,8 +37,20 @@ pub trait AccountRepo: Send + Sync {
         token_hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> DbResult<Option<User>>;
+    ) -> DbResult<Option<TokenHolder>>;
+    /// Records that a token was used `at`.
+    async fn mark_token_used(&self, token_hash: &str, at: Millis) -> DbResult<()>;
     async fn delete_token(&self, token_hash: &str) -> DbResult<()>;
+    /// The API tokens of `owner` (of everyone with `None`), live or
+    /// expired, oldest first.
+    async fn api_tokens(&self, owner: Option<&UserId>) -> DbResult<Vec<TokenInfo>>;
+    /// Deletes the API token whose hash starts with `id` (hex digits
+    /// only), among `owner`'s alone when given, if exactly one does; how
+    /// many went (0 or 1).
+    async fn revoke_api_token(&self, id: &str, owner: Option<&UserId>) -> DbResult<u64>;
+    /// Deletes every token (session or API) that expired by `now`; how
+    /// many went.
+    async fn purge_expired_tokens(&self, now: Millis) -> DbResult<u64>;
     /// Records a first-run setup link (its hash).
     async fn add_setup_token(&self, token_hash: &str, now: Millis) -> DbResult<()>;
     /// Whether a setup link with this hash was recorded and not cleared.

@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "setup_tokens",
         include_str!("migrations/0010_setup_tokens.sql"),
     ),
+    (
+        11,
+        "token_use",
+        include_str!("migrations/0011_token_use.sql"),
+    ),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

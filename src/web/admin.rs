@@ -1,169 +1,59 @@
-//! `/admin`: what an operator looks at, for admins only. Five small inline
-//! SVG charts over the last hour ([`crate::history`]): render queue depth,
-//! renders and failures per minute, cache hit ratio and storage used. Below
-//! them, the most recent render failures with their reasons.
-//!
-//! The charts are plain SVG polylines drawn here, so the page needs no
-//! script and passes the strict CSP (presentation attributes, no styles).
+//! `/admin`: what an operator looks at, for admins only. The last hour as
+//! small charts ([`super::charts`]), the most recent render failures with
+//! their reasons, and every user's API tokens: an administrator makes one
+//! for themselves (its secret shown once, in that answer alone) and
+//! revokes anyone's — the same as `scoot token create/list/revoke`.
 
+use serde::Deserialize;
 use warp::Reply;
 use warp::http::header;
 
+use super::charts::operator_charts;
 use super::error::{Answer, Failure};
-use super::pages::{AdminPage, Chart, FailureRow, alt_text, html, human_bytes};
+use super::extract::{NoFields, Viewer};
+use super::pages::{AdminPage, FailureRow, TokenRow, ago, alt_text, html};
+use super::respond::see_other;
 use super::state::AppState;
-use crate::domain::{Millis, now_millis};
-use crate::history::{Sample, WINDOW};
-use crate::model::User;
+use crate::domain::{now_millis, utc_minute};
+
+/// The lifetimes a token made on the page may have, in days (0: forever).
+pub const TOKEN_LIFETIMES: &[(u32, &str)] = &[
+    (0, "never"),
+    (30, "in 30 days"),
+    (90, "in 90 days"),
+    (365, "in a year"),
+];
 
 /// Failures listed on the page.
 const FAILURES_SHOWN: u32 = 20;
-/// The charts' drawing box (they stretch to their container).
-const CHART_W: f64 = 240.0;
-const CHART_H: f64 = 48.0;
-
-/// One chart's series: (time, value) points, oldest first.
-type Series = Vec<(Millis, f64)>;
-
-/// A counter's rate per minute between consecutive samples.
-fn per_minute(samples: &[Sample], count: impl Fn(&Sample) -> u64) -> Series {
-    samples
-        .windows(2)
-        .filter(|w| w[1].at > w[0].at)
-        .map(|w| {
-            let minutes = (w[1].at - w[0].at) as f64 / 60_000.0;
-            let delta = count(&w[1]).saturating_sub(count(&w[0]));
-            (w[1].at, delta as f64 / minutes)
-        })
-        .collect()
-}
-
-/// The share of cache lookups that hit, in per cent, between consecutive
-/// samples (intervals without lookups have no point).
-fn hit_ratio(samples: &[Sample]) -> Series {
-    samples
-        .windows(2)
-        .filter_map(|w| {
-            let lookups = w[1].cache_lookups.saturating_sub(w[0].cache_lookups);
-            let hits = w[1].cache_hits.saturating_sub(w[0].cache_hits);
-            (lookups > 0).then(|| (w[1].at, 100.0 * hits as f64 / lookups as f64))
-        })
-        .collect()
-}
-
-fn gauge(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> Series {
-    samples.iter().map(|s| (s.at, value(s) as f64)).collect()
-}
-
-/// Draws `series` over the hour ending at `now`, scaled to its peak (or
-/// to `fixed_max`, e.g. 100 for a percentage).
-fn chart(
-    title: &'static str,
-    series: &Series,
-    now: Millis,
-    fixed_max: Option<f64>,
-    fmt: impl Fn(f64) -> String,
-) -> Chart {
-    let peak = series.iter().map(|&(_, v)| v).fold(0.0, f64::max);
-    let top = fixed_max.unwrap_or(peak).max(f64::EPSILON);
-    let start = now - WINDOW.as_millis() as Millis;
-    let point = |&(t, v): &(Millis, f64)| {
-        let x = (t - start).max(0) as f64 / WINDOW.as_millis() as f64 * CHART_W;
-        let y = CHART_H - (v / top).clamp(0.0, 1.0) * (CHART_H - 2.0) - 1.0;
-        (x, y)
-    };
-    let points: Vec<(f64, f64)> = series.iter().map(point).collect();
-    let line = points
-        .iter()
-        .map(|(x, y)| format!("{x:.1},{y:.1}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let area = match (points.first(), points.last()) {
-        (Some(first), Some(last)) if points.len() > 1 => format!(
-            "M{:.1},{CHART_H} L{line} L{:.1},{CHART_H} Z",
-            first.0, last.0
-        ),
-        _ => String::new(),
-    };
-    let current = series.last().map(|&(_, v)| fmt(v));
-    let now_text = current.clone().unwrap_or_else(|| "no data yet".to_owned());
-    Chart {
-        title,
-        summary: format!(
-            "{title} over the last hour: now {now_text}, peak {}",
-            fmt(peak)
-        ),
-        now: now_text,
-        peak: fmt(peak),
-        line,
-        area,
-        last: points.last().copied(),
-        width: CHART_W,
-        height: CHART_H,
-    }
-}
-
-/// "3 min ago", "2 h ago", or the date for anything older than a day.
-fn ago(then: Millis, now: Millis) -> String {
-    let minutes = (now - then).max(0) / 60_000;
-    match minutes {
-        0 => "just now".to_owned(),
-        1..=59 => format!("{minutes} min ago"),
-        60..=1439 => format!("{} h ago", minutes / 60),
-        _ => format!("{} days ago", minutes / 1440),
-    }
-}
 
 /// `GET /admin`: admins only; others are sent to log in or refused.
-pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
+pub async fn page(viewer: Option<Viewer>, state: AppState) -> Answer {
+    match admin(viewer)? {
+        Ok(user) => render(&state, user, None).await,
+        Err(login) => Ok(login),
+    }
+}
+
+/// The viewer if they are an administrator; a redirect to log in for
+/// nobody; 403 for anyone else.
+pub fn admin(viewer: Option<Viewer>) -> Result<Result<Viewer, warp::reply::Response>, Failure> {
     let Some(user) = viewer else {
         let login = warp::http::Uri::from_static("/login?next=/admin");
-        return Ok(warp::redirect::see_other(login).into_response());
+        return Ok(Err(warp::redirect::see_other(login).into_response()));
     };
-    if !user.is_admin {
-        return Err(Failure::forbidden());
+    match user.is_admin {
+        true => Ok(Ok(user)),
+        false => Err(Failure::forbidden()),
     }
+}
+
+/// The admin page for `user`, showing `new_token`'s secret once when one
+/// was just created.
+pub async fn render(state: &AppState, user: Viewer, new_token: Option<String>) -> Answer {
     let samples = state.app.ops.samples().await?;
     let now = now_millis();
-    let count = |v: f64| format!("{v:.0}");
-    let rate = |v: f64| format!("{v:.1}/min");
-    let charts = vec![
-        chart(
-            "Render queue",
-            &gauge(&samples, |s| s.queue_depth),
-            now,
-            None,
-            count,
-        ),
-        chart(
-            "Renders",
-            &per_minute(&samples, |s| s.renders_ready),
-            now,
-            None,
-            rate,
-        ),
-        chart(
-            "Render failures",
-            &per_minute(&samples, |s| s.renders_failed),
-            now,
-            None,
-            rate,
-        ),
-        chart(
-            "Cache hit ratio",
-            &hit_ratio(&samples),
-            now,
-            Some(100.0),
-            |v| format!("{v:.0} %"),
-        ),
-        chart(
-            "Storage used",
-            &gauge(&samples, |s| s.storage_bytes),
-            now,
-            None,
-            |v| human_bytes(v as u64),
-        ),
-    ];
+    let charts = operator_charts(&samples, now);
     let failures = state
         .app
         .photos
@@ -177,11 +67,31 @@ pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
             when: ago(p.updated_at, now),
         })
         .collect();
+    let tokens = state
+        .app
+        .accounts
+        .api_tokens(None)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            expired: t.expires_at.is_some_and(|at| at <= now),
+            created: utc_minute(t.created_at),
+            last_used: t.last_used_at.map(|at| ago(at, now)),
+            expires: t.expires_at.map(utc_minute),
+            id: t.id,
+            owner: t.owner,
+            label: t.label,
+        })
+        .collect();
+    // The secret is in this answer alone: no cache may keep it.
     let mut resp = html(&AdminPage {
         viewer: Some(user),
         urls: state.urls.clone(),
         charts,
         failures,
+        tokens,
+        new_token,
+        token_lifetimes: TOKEN_LIFETIMES,
         sample_seconds: crate::history::INTERVAL.as_secs(),
     })?;
     resp.headers_mut().insert(
@@ -191,51 +101,60 @@ pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
     Ok(resp)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The largest token form read.
+pub const TOKEN_FORM_LIMIT: u64 = 4 * 1024;
 
-    fn sample(at: Millis, ready: u64, hits: u64, lookups: u64) -> Sample {
-        Sample {
-            at,
-            queue_depth: 0,
-            renders_ready: ready,
-            renders_failed: 0,
-            cache_hits: hits,
-            cache_lookups: lookups,
-            storage_bytes: 0,
-        }
-    }
+#[derive(Deserialize)]
+pub struct NewToken {
+    #[serde(default)]
+    label: String,
+    /// 0 for a token that never expires.
+    #[serde(default)]
+    expires_in_days: u32,
+}
 
-    #[test]
-    fn rates_come_from_counter_differences() {
-        let s = [
-            sample(0, 0, 0, 0),
-            sample(30_000, 5, 3, 4),
-            sample(60_000, 5, 3, 4),
-        ];
-        assert_eq!(
-            per_minute(&s, |s| s.renders_ready),
-            [(30_000, 10.0), (60_000, 0.0)]
-        );
-        assert_eq!(hit_ratio(&s), [(30_000, 75.0)], "no lookups, no point");
+/// `POST /admin/tokens`: a token for the administrator, shown once.
+pub async fn create_token(viewer: Option<Viewer>, form: NewToken, state: AppState) -> Answer {
+    let user = match admin(viewer)? {
+        Ok(user) => user,
+        Err(login) => return Ok(login),
+    };
+    if !TOKEN_LIFETIMES
+        .iter()
+        .any(|&(d, _)| d == form.expires_in_days)
+    {
+        return Err(Failure::bad_request("choose one of the offered expiries").html());
     }
+    let lifetime = (form.expires_in_days > 0).then_some(form.expires_in_days);
+    let label = match form.label.trim() {
+        "" => "admin page",
+        label => label,
+    };
+    let secret = state
+        .app
+        .accounts
+        .api_token(&user.name, label, lifetime)
+        .await
+        .map_err(|e| Failure::from(e).html())?;
+    render(&state, user, Some(secret)).await
+}
 
-    #[test]
-    fn charts_span_the_hour_and_scale_to_the_peak() {
-        let hour = WINDOW.as_millis() as Millis;
-        let c = chart(
-            "Queue",
-            &vec![(0, 0.0), (hour / 2, 4.0), (hour, 2.0)],
-            hour,
-            None,
-            |v| format!("{v}"),
-        );
-        assert_eq!(c.line, "0.0,47.0 120.0,1.0 240.0,24.0");
-        assert_eq!((c.now.as_str(), c.peak.as_str()), ("2", "4"));
-        assert!(c.area.starts_with("M0.0,48 L") && c.area.ends_with("L240.0,48 Z"));
-        let empty = chart("Queue", &Vec::new(), hour, None, |v| format!("{v}"));
-        assert_eq!(empty.now, "no data yet");
-        assert!(empty.line.is_empty() && empty.area.is_empty());
-    }
+/// `POST /admin/tokens/{id}/revoke`: back to the list.
+pub async fn revoke_token(
+    id: String,
+    viewer: Option<Viewer>,
+    _: NoFields,
+    state: AppState,
+) -> Answer {
+    let user = match admin(viewer)? {
+        Ok(user) => user,
+        Err(login) => return Ok(login),
+    };
+    state
+        .app
+        .accounts
+        .revoke_api_token(&id, Some(&user))
+        .await
+        .map_err(|e| Failure::from(e).html())?;
+    Ok(see_other("/admin#tokens"))
 }

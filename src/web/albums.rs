@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
+use super::extract::{NoFields, Viewer};
 use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text, rendered};
 use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
@@ -41,7 +42,7 @@ pub struct AddForm {
     album: String,
 }
 
-fn require(viewer: Option<User>) -> Result<User, Failure> {
+fn require(viewer: Option<Viewer>) -> Result<Viewer, Failure> {
     viewer.ok_or_else(Failure::unauthorized)
 }
 
@@ -58,7 +59,7 @@ fn form_photo(s: &str) -> Result<PhotoId, Failure> {
 }
 
 /// `GET /albums`.
-pub async fn list(viewer: Option<User>, validators: Validators, state: AppState) -> Answer {
+pub async fn list(viewer: Option<Viewer>, validators: Validators, state: AppState) -> Answer {
     let version = state.app.version();
     let key = format!("albums {}", viewer_key(viewer.as_ref()));
     let build = build_list(&state, viewer, version);
@@ -66,7 +67,7 @@ pub async fn list(viewer: Option<User>, validators: Validators, state: AppState)
 }
 
 /// `POST /albums`: a new album.
-pub async fn create(viewer: Option<User>, form: AlbumForm, state: AppState) -> Answer {
+pub async fn create(viewer: Option<Viewer>, form: AlbumForm, state: AppState) -> Answer {
     let user = require(viewer)?;
     let visibility = parse_visibility(&form.visibility)?;
     let album = state
@@ -80,29 +81,29 @@ pub async fn create(viewer: Option<User>, form: AlbumForm, state: AppState) -> A
 /// `GET /albums/{id}`.
 pub async fn page(
     id: AlbumId,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
     let version = state.app.version();
-    let album = state.app.albums.get(&id, viewer.as_ref()).await?;
+    let album = state.app.albums.get(&id, viewer.as_deref()).await?;
     render_album(&state, album, viewer, Reached::ById, &validators, version).await
 }
 
 /// `GET /a/{token}`: an album through its share link.
 pub async fn shared(
     token: String,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
     let version = state.app.version();
-    let album = state.app.albums.by_link(&token, viewer.as_ref()).await?;
+    let album = state.app.albums.by_link(&token, viewer.as_deref()).await?;
     render_album(&state, album, viewer, Reached::ByLink, &validators, version).await
 }
 
 /// `POST /albums/{id}/edit`.
-pub async fn edit(id: AlbumId, viewer: Option<User>, form: AlbumForm, state: AppState) -> Answer {
+pub async fn edit(id: AlbumId, viewer: Option<Viewer>, form: AlbumForm, state: AppState) -> Answer {
     let user = require(viewer)?;
     let change = AlbumEdit {
         title: Some(form.title),
@@ -116,14 +117,19 @@ pub async fn edit(id: AlbumId, viewer: Option<User>, form: AlbumForm, state: App
 }
 
 /// `POST /albums/{id}/delete`.
-pub async fn delete(id: AlbumId, viewer: Option<User>, state: AppState) -> Answer {
+pub async fn delete(id: AlbumId, viewer: Option<Viewer>, _: NoFields, state: AppState) -> Answer {
     let user = require(viewer)?;
     state.app.albums.delete(&user, &id).await?;
     Ok(see_other("/albums"))
 }
 
 /// `POST /albums/{id}/cover`.
-pub async fn cover(id: AlbumId, viewer: Option<User>, form: PhotoForm, state: AppState) -> Answer {
+pub async fn cover(
+    id: AlbumId,
+    viewer: Option<Viewer>,
+    form: PhotoForm,
+    state: AppState,
+) -> Answer {
     let user = require(viewer)?;
     let change = AlbumEdit {
         cover: Some(form_photo(&form.photo)?),
@@ -134,7 +140,12 @@ pub async fn cover(id: AlbumId, viewer: Option<User>, form: PhotoForm, state: Ap
 }
 
 /// `POST /albums/{id}/remove`.
-pub async fn remove(id: AlbumId, viewer: Option<User>, form: PhotoForm, state: AppState) -> Answer {
+pub async fn remove(
+    id: AlbumId,
+    viewer: Option<Viewer>,
+    form: PhotoForm,
+    state: AppState,
+) -> Answer {
     let user = require(viewer)?;
     let photo = form_photo(&form.photo)?;
     state.app.albums.remove_photo(&user, &id, &photo).await?;
@@ -142,7 +153,7 @@ pub async fn remove(id: AlbumId, viewer: Option<User>, form: PhotoForm, state: A
 }
 
 /// `POST /photos/{id}/albums`: the photo page's "add to album".
-pub async fn add(photo: PhotoId, viewer: Option<User>, form: AddForm, state: AppState) -> Answer {
+pub async fn add(photo: PhotoId, viewer: Option<Viewer>, form: AddForm, state: AppState) -> Answer {
     let user = require(viewer)?;
     let album: AlbumId = form
         .album
@@ -164,7 +175,7 @@ fn photo_href(photo: &Photo, viewer: Option<&User>) -> String {
 async fn render_album(
     state: &AppState,
     album: Album,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     reached: Reached,
     validators: &Validators,
     version: Millis,
@@ -182,19 +193,19 @@ async fn render_album(
 async fn build_album(
     state: &AppState,
     album: Album,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     version: Millis,
 ) -> Result<Rendered, Failure> {
-    let photos = state.app.albums.photos(&album, viewer.as_ref()).await?;
-    let is_owner = viewer.as_ref().is_some_and(|u| u.id == album.owner);
+    let photos = state.app.albums.photos(&album, viewer.as_deref()).await?;
+    let is_owner = viewer.as_deref().is_some_and(|u| u.id == album.owner);
     let cover = Albums::cover_among(&album, &photos);
     let cover_id = cover.map(|p| p.id.clone());
     let tiles = photos
         .iter()
         .map(|p| {
             let mut tile = Tile::of(p, &state.urls);
-            tile.href = photo_href(p, viewer.as_ref());
-            tile.live = p.visible_to(viewer.as_ref(), false);
+            tile.href = photo_href(p, viewer.as_deref());
+            tile.live = p.visible_to(viewer.as_deref(), false);
             if is_owner {
                 tile.album = Some((album.id.to_string(), cover_id.as_ref() == Some(&p.id)));
             }
@@ -214,7 +225,7 @@ async fn build_album(
         cover_alt: cover.map(alt_text).unwrap_or_default(),
         tiles,
         is_owner,
-        can_delete: is_owner || viewer.as_ref().is_some_and(|u| u.is_admin),
+        can_delete: is_owner || viewer.as_deref().is_some_and(|u| u.is_admin),
         visibility: album.visibility,
         share_url: album
             .share_token
@@ -228,16 +239,16 @@ async fn build_album(
 
 async fn build_list(
     state: &AppState,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     version: Millis,
 ) -> Result<Rendered, Failure> {
     let albums = &state.app.albums;
-    let cards = albums.list(viewer.as_ref()).await?;
+    let cards = albums.list(viewer.as_deref()).await?;
     let mut views = Vec::with_capacity(cards.len());
     let mut last_modified = version;
     for card in cards {
         let cover = albums.cover(&card).await?;
-        let is_owner = viewer.as_ref().is_some_and(|u| u.id == card.album.owner);
+        let is_owner = viewer.as_deref().is_some_and(|u| u.id == card.album.owner);
         last_modified = last_modified.max(card.album.updated_at);
         views.push(AlbumCardView {
             href: format!("/albums/{}", card.album.id),

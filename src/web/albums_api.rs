@@ -7,11 +7,12 @@ use warp::Reply;
 use warp::http::StatusCode;
 
 use super::error::Answer;
+use super::extract::Viewer;
 pub use super::json::AlbumJson;
 use super::json::{PhotoJson, parse_body};
 use super::state::AppState;
 use crate::domain::{AlbumId, PhotoId, Visibility};
-use crate::model::{AlbumEdit, User};
+use crate::model::AlbumEdit;
 
 #[derive(Serialize)]
 struct AlbumList {
@@ -29,8 +30,8 @@ struct NewAlbumJson {
     visibility: Visibility,
 }
 
-pub async fn list(viewer: Option<User>, state: AppState) -> Answer {
-    let cards = state.app.albums.list(viewer.as_ref()).await?;
+pub async fn list(viewer: Option<Viewer>, state: AppState) -> Answer {
+    let cards = state.app.albums.list(viewer.as_deref()).await?;
     let body = AlbumList {
         albums: cards
             .iter()
@@ -42,14 +43,14 @@ pub async fn list(viewer: Option<User>, state: AppState) -> Answer {
                     .cover
                     .as_ref()
                     .filter(|&id| c.cover.as_ref() == Some(id));
-                AlbumJson::for_viewer(&c.album, viewer.as_ref()).with_cover(chosen)
+                AlbumJson::for_viewer(&c.album, viewer.as_deref()).with_cover(chosen)
             })
             .collect(),
     };
     Ok(warp::reply::json(&body).into_response())
 }
 
-pub async fn create(user: User, body: bytes::Bytes, state: AppState) -> Answer {
+pub async fn create(user: Viewer, body: bytes::Bytes, state: AppState) -> Answer {
     let new: NewAlbumJson = parse_body(&body, "album")?;
     let album = state
         .app
@@ -67,37 +68,37 @@ pub async fn create(user: User, body: bytes::Bytes, state: AppState) -> Answer {
     Ok(resp)
 }
 
-pub async fn get(id: AlbumId, viewer: Option<User>, state: AppState) -> Answer {
+pub async fn get(id: AlbumId, viewer: Option<Viewer>, state: AppState) -> Answer {
     let albums = &state.app.albums;
-    let album = albums.get(&id, viewer.as_ref()).await?;
-    let photos = albums.photos(&album, viewer.as_ref()).await?;
+    let album = albums.get(&id, viewer.as_deref()).await?;
+    let photos = albums.photos(&album, viewer.as_deref()).await?;
     let cover = album
         .cover
         .as_ref()
         .filter(|&id| photos.iter().any(|p| &p.id == id));
-    let mut json = AlbumJson::for_viewer(&album, viewer.as_ref()).with_cover(cover);
+    let mut json = AlbumJson::for_viewer(&album, viewer.as_deref()).with_cover(cover);
     json.photos = Some(
         photos
             .iter()
-            .map(|p| PhotoJson::for_viewer(p, viewer.as_ref(), &state.urls))
+            .map(|p| PhotoJson::for_viewer(p, viewer.as_deref(), &state.urls))
             .collect(),
     );
     Ok(warp::reply::json(&json).into_response())
 }
 
-pub async fn patch(id: AlbumId, user: User, body: bytes::Bytes, state: AppState) -> Answer {
+pub async fn patch(id: AlbumId, user: Viewer, body: bytes::Bytes, state: AppState) -> Answer {
     let edit: AlbumEdit = parse_body(&body, "album change")?;
     let album = state.app.albums.edit(&user, &id, edit).await?;
     Ok(warp::reply::json(&AlbumJson::for_viewer(&album, Some(&user))).into_response())
 }
 
-pub async fn delete(id: AlbumId, user: User, state: AppState) -> Answer {
+pub async fn delete(id: AlbumId, user: Viewer, state: AppState) -> Answer {
     state.app.albums.delete(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT …/photos/{photo}`: 201 added, 204 already there.
-pub async fn put_photo(id: AlbumId, photo: PhotoId, user: User, state: AppState) -> Answer {
+pub async fn put_photo(id: AlbumId, photo: PhotoId, user: Viewer, state: AppState) -> Answer {
     let added = state.app.albums.add_photo(&user, &id, &photo).await?;
     let status = if added {
         StatusCode::CREATED
@@ -107,7 +108,7 @@ pub async fn put_photo(id: AlbumId, photo: PhotoId, user: User, state: AppState)
     Ok(status.into_response())
 }
 
-pub async fn remove_photo(id: AlbumId, photo: PhotoId, user: User, state: AppState) -> Answer {
+pub async fn remove_photo(id: AlbumId, photo: PhotoId, user: Viewer, state: AppState) -> Answer {
     state.app.albums.remove_photo(&user, &id, &photo).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -8,12 +8,13 @@ use warp::http::StatusCode;
 use warp::multipart::FormData;
 
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::json::parse_body;
 pub use super::json::{PhotoJson, PhotoList};
 use super::multipart::receive;
 use super::state::AppState;
 use crate::domain::PhotoId;
-use crate::model::{Cursor, Inserted, PhotoEdit, User};
+use crate::model::{Cursor, Inserted, PhotoEdit};
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -24,7 +25,7 @@ pub struct ListQuery {
 const DEFAULT_LIMIT: u32 = 50;
 
 /// `GET /api/photos`: newest first, a page at a time.
-pub async fn list(q: ListQuery, viewer: Option<User>, state: AppState) -> Answer {
+pub async fn list(q: ListQuery, viewer: Option<Viewer>, state: AppState) -> Answer {
     let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(Cursor::decode(c).ok_or_else(|| Failure::bad_request("malformed cursor"))?),
         None => None,
@@ -33,12 +34,12 @@ pub async fn list(q: ListQuery, viewer: Option<User>, state: AppState) -> Answer
     let (photos, next) = state
         .app
         .photos
-        .page(limit, cursor.as_ref(), viewer.as_ref())
+        .page(limit, cursor.as_ref(), viewer.as_deref())
         .await?;
     let body = PhotoList {
         photos: photos
             .iter()
-            .map(|p| PhotoJson::for_viewer(p, viewer.as_ref(), &state.urls))
+            .map(|p| PhotoJson::for_viewer(p, viewer.as_deref(), &state.urls))
             .collect(),
         next_cursor: next.map(|c| c.encode()),
     };
@@ -46,14 +47,14 @@ pub async fn list(q: ListQuery, viewer: Option<User>, state: AppState) -> Answer
 }
 
 /// `GET /api/photos/{id}`.
-pub async fn get(id: PhotoId, viewer: Option<User>, state: AppState) -> Answer {
-    let photo = state.app.photos.get(&id, viewer.as_ref()).await?;
-    let json = PhotoJson::for_viewer(&photo, viewer.as_ref(), &state.urls);
+pub async fn get(id: PhotoId, viewer: Option<Viewer>, state: AppState) -> Answer {
+    let photo = state.app.photos.get(&id, viewer.as_deref()).await?;
+    let json = PhotoJson::for_viewer(&photo, viewer.as_deref(), &state.urls);
     Ok(warp::reply::json(&json).into_response())
 }
 
 /// `PATCH /api/photos/{id}`: the owner's edit.
-pub async fn patch(id: PhotoId, user: User, body: bytes::Bytes, state: AppState) -> Answer {
+pub async fn patch(id: PhotoId, user: Viewer, body: bytes::Bytes, state: AppState) -> Answer {
     let edit: PhotoEdit = parse_body(&body, "photo change")?;
     let photo = state.app.photos.edit(&user, &id, edit).await?;
     let json = PhotoJson::for_viewer(&photo, Some(&user), &state.urls);
@@ -61,14 +62,14 @@ pub async fn patch(id: PhotoId, user: User, body: bytes::Bytes, state: AppState)
 }
 
 /// `DELETE /api/photos/{id}`.
-pub async fn delete(id: PhotoId, user: User, state: AppState) -> Answer {
+pub async fn delete(id: PhotoId, user: Viewer, state: AppState) -> Answer {
     state.app.photos.delete(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /api/photos`: one file, 201 when new, 200 when already uploaded.
-pub async fn create(user: User, form: FormData, state: AppState) -> Answer {
-    let received = receive(form, &state.app.uploads, 1).await?;
+pub async fn create(user: Viewer, form: FormData, state: AppState) -> Answer {
+    let received = receive(form, &user, &state.app.uploads, 1).await?;
     let mut files = received.files.into_iter();
     let (Some(file), None) = (files.next(), files.next()) else {
         return Err(Failure::bad_request(

@@ -12,7 +12,9 @@
 //! 5. A request with none of the three is not from a browser and passes.
 //!
 //! JSON bodies must also say `Content-Type: application/json` (see
-//! [`super::extract::json_body`]), which a cross-site form cannot send.
+//! [`super::extract::json_body`]), which a cross-site form cannot send, and
+//! every form of a browser session carries the session's form token (see
+//! [`super::extract::signed_form`]), which another site cannot know.
 
 use warp::http::{HeaderMap, Method, header};
 

@@ -22,11 +22,11 @@ use tokio::sync::{broadcast, watch};
 use warp::sse::Event;
 
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::json::PhotoJson;
 use super::state::AppState;
 use crate::changes::Change;
 use crate::domain::{PhotoId, PhotoStatus};
-use crate::model::User;
 
 /// How many photos one stream may watch (a gallery page shows 48).
 pub const MAX_WATCHED: usize = 200;
@@ -40,7 +40,7 @@ pub struct EventsQuery {
 }
 
 /// `GET /api/events?photos=…`.
-pub async fn stream(q: EventsQuery, viewer: Option<User>, state: AppState) -> Answer {
+pub async fn stream(q: EventsQuery, viewer: Option<Viewer>, state: AppState) -> Answer {
     let ids = parse_ids(&q.photos)?;
     // warp wants a `Sync` stream; the database futures are only `Send`.
     let stream = SyncStream::new(watch_photos(state, viewer, ids));
@@ -74,7 +74,7 @@ fn parse_ids(list: &str) -> Result<BTreeSet<PhotoId>, Failure> {
 /// One stream's state between events.
 struct Watch {
     state: AppState,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     pending: BTreeSet<PhotoId>,
     /// Ready to send, oldest first.
     outbox: VecDeque<Event>,
@@ -85,7 +85,7 @@ struct Watch {
 
 fn watch_photos(
     state: AppState,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     pending: BTreeSet<PhotoId>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let mut recheck = tokio::time::interval(RECHECK);
@@ -126,7 +126,7 @@ impl Watch {
     /// Queues the event for `id` if it has settled (or is gone).
     async fn settle(&mut self, id: &PhotoId) {
         let event = match self.state.app.photos.load(id).await {
-            Ok(Some(p)) if !p.visible_to(self.viewer.as_ref(), false) => {
+            Ok(Some(p)) if !p.visible_to(self.viewer.as_deref(), false) => {
                 Ok(Event::default().event("gone").data(id.to_string()))
             }
             Ok(Some(p)) if p.status == PhotoStatus::Pending => return,
@@ -134,7 +134,7 @@ impl Watch {
                 .event("photo")
                 .json_data(PhotoJson::for_viewer(
                     &p,
-                    self.viewer.as_ref(),
+                    self.viewer.as_deref(),
                     &self.state.urls,
                 )),
             Ok(None) => Ok(Event::default().event("gone").data(id.to_string())),

@@ -5,10 +5,11 @@ use serde::Deserialize;
 
 use super::conditional::Validators;
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::pages::{GalleryPage, Tile, rendered};
 use super::respond::{serve_page, viewer_key};
 use super::state::AppState;
-use crate::model::{Cursor, User};
+use crate::model::Cursor;
 
 /// Photos per gallery page.
 pub const PAGE_SIZE: u32 = 48;
@@ -20,7 +21,7 @@ pub struct GalleryQuery {
 
 pub async fn page(
     q: GalleryQuery,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
@@ -41,7 +42,7 @@ pub async fn page(
         let (photos, next) = state
             .app
             .photos
-            .page(PAGE_SIZE, cursor.as_ref(), viewer.as_ref())
+            .page(PAGE_SIZE, cursor.as_ref(), viewer.as_deref())
             .await?;
         let last_modified = photos.iter().map(|p| p.updated_at).fold(version, i64::max);
         let page = GalleryPage {

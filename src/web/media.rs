@@ -24,12 +24,12 @@ use warp::path::Tail;
 
 use super::conditional::{IMMUTABLE, matches_etag};
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::negotiate::accepts_type;
 use super::state::AppState;
 use crate::app::media::{Body, SIGNED_URL_LIFETIME};
 use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
 use crate::keys::BlobKey;
-use crate::model::User;
 
 /// `GET|HEAD /media/<prefix>/<rest>`: a blob by its key.
 pub async fn by_key(
@@ -65,10 +65,10 @@ pub async fn negotiated(
     name: String,
     method: Method,
     headers: HeaderMap,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     state: AppState,
 ) -> Answer {
-    let photo = state.app.photos.get(&id, viewer.as_ref()).await?;
+    let photo = state.app.photos.get(&id, viewer.as_deref()).await?;
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())

@@ -9,13 +9,15 @@
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`], [`albums`],
-//!   [`upload`], [`session`] (login, logout, setup), [`admin`], [`api`] and
-//!   [`albums_api`] (JSON), [`events`] (Server-Sent Events), [`media`]
-//!   (image bytes), [`assets`] (embedded CSS/JS/icons), [`health`].
+//!   [`upload`], [`session`] (login, logout, setup), [`admin`] (with API
+//!   tokens), [`api`] and [`albums_api`] (JSON), [`events`] (Server-Sent
+//!   Events), [`media`] (image bytes), [`assets`] (embedded CSS/JS/icons),
+//!   [`health`].
 //! - Shared by the handlers, never importing them: [`state`] (what handlers
-//!   share), [`extract`] (viewer, bodies), [`respond`] (redirects, cached
-//!   pages), [`json`] (the API's shapes), [`multipart`] (receiving uploads),
-//!   [`pages`] (templates), [`conditional`] (ETag/304 and the page cache),
+//!   share), [`extract`] (viewer, bodies, signed forms), [`respond`]
+//!   (redirects, cached pages), [`json`] (the API's shapes), [`multipart`]
+//!   (receiving uploads), [`pages`] (templates), [`charts`] (the admin
+//!   page's SVG), [`conditional`] (ETag/304 and the page cache),
 //!   [`negotiate`] (Accept, Accept-Encoding, compression), [`urls`] (media
 //!   and asset bases, the CSP), [`placeholder`] (ThumbHash previews) and
 //!   [`error`] (the one mapping from failures to responses), [`client`]
@@ -29,6 +31,7 @@ pub mod albums;
 pub mod albums_api;
 pub mod api;
 pub mod assets;
+pub mod charts;
 pub mod client;
 pub mod conditional;
 pub mod connections;

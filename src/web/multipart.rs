@@ -14,6 +14,7 @@ use warp::multipart::{FormData, Part};
 use warp::{Filter, Rejection};
 
 use super::error::Failure;
+use super::extract::{FORM_TOKEN, Viewer, stale_form};
 use crate::app::uploads::{Describe, Staged, Uploads};
 use crate::app::{AppError, MAX_CAPTION, MAX_TITLE};
 
@@ -79,11 +80,14 @@ impl Budget {
     }
 }
 
-/// Streams every part of `form`: files to staging, text fields to memory.
-/// More than `most_files` file parts is a 400, refused before the extra
-/// one is read.
+/// Streams every part of `form` that `from` sent: files to staging, text
+/// fields to memory. More than `most_files` file parts is a 400, refused
+/// before the extra one is read. From a browser session, the form's token
+/// must come before the first file (as the page's form puts it): 403 and
+/// nothing staged otherwise.
 pub async fn receive(
     mut form: FormData,
+    from: &Viewer,
     uploads: &Uploads,
     most_files: usize,
 ) -> Result<Received, Failure> {
@@ -92,8 +96,17 @@ pub async fn receive(
         describe: Describe::default(),
     };
     let mut budget = Budget::new(uploads.max_bytes());
+    let mut signed = from.may_post(None);
     while let Some(part) = form.try_next().await.map_err(malformed)? {
         match part.name() {
+            FORM_TOKEN => {
+                let token = text(part, 64, FORM_TOKEN, &mut budget).await?;
+                signed = from.may_post(Some(&token));
+                if !signed {
+                    return Err(stale_form());
+                }
+            }
+            "file" if !signed => return Err(stale_form()),
             "file" => {
                 if received.files.len() == most_files {
                     return Err(Failure::bad_request(match most_files {
@@ -128,7 +141,10 @@ pub async fn receive(
             _ => drain(part, &mut budget).await?,
         }
     }
-    Ok(received)
+    match signed {
+        true => Ok(received),
+        false => Err(stale_form()),
+    }
 }
 
 fn malformed(e: warp::Error) -> Failure {

@@ -4,10 +4,11 @@
 use askama::Template;
 
 use super::conditional;
+use super::extract::Viewer;
 use super::placeholder;
 use super::urls::Urls;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
-use crate::model::{Photo, User};
+use crate::model::Photo;
 
 /// Alt text for a photo: its title, else its caption, else a generic word.
 pub fn alt_text(photo: &Photo) -> String {
@@ -24,7 +25,7 @@ pub struct ErrorPage<'a> {
     pub status: u16,
     pub reason: &'a str,
     pub message: &'a str,
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
 }
 
@@ -114,7 +115,7 @@ impl Tile {
 #[derive(Template)]
 #[template(path = "gallery.html")]
 pub struct GalleryPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub tiles: Vec<Tile>,
     pub first_page: bool,
@@ -124,7 +125,7 @@ pub struct GalleryPage {
 #[derive(Template)]
 #[template(path = "photo.html")]
 pub struct PhotoPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub id: String,
     pub title: String,
@@ -185,11 +186,27 @@ pub struct FailureRow {
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub charts: Vec<Chart>,
     pub failures: Vec<FailureRow>,
+    pub tokens: Vec<TokenRow>,
+    /// The secret of a token just made, shown this once.
+    pub new_token: Option<String>,
+    /// (days, label) choices for a new token's expiry.
+    pub token_lifetimes: &'static [(u32, &'static str)],
     pub sample_seconds: u64,
+}
+
+/// An API token on the admin page (never its secret).
+pub struct TokenRow {
+    pub id: String,
+    pub owner: String,
+    pub label: String,
+    pub created: String,
+    pub last_used: Option<String>,
+    pub expires: Option<String>,
+    pub expired: bool,
 }
 
 /// An album in the album list.
@@ -206,7 +223,7 @@ pub struct AlbumCardView {
 #[derive(Template)]
 #[template(path = "albums.html")]
 pub struct AlbumsPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub cards: Vec<AlbumCardView>,
 }
@@ -214,7 +231,7 @@ pub struct AlbumsPage {
 #[derive(Template)]
 #[template(path = "album.html")]
 pub struct AlbumPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub id: String,
     pub title: String,
@@ -291,7 +308,7 @@ pub struct UploadResult {
 #[derive(Template)]
 #[template(path = "upload.html")]
 pub struct UploadPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub results: Vec<UploadResult>,
     pub max_mib: u64,
@@ -302,7 +319,7 @@ pub struct UploadPage {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub error: Option<String>,
     pub next: String,
@@ -311,10 +328,21 @@ pub struct LoginPage {
 #[derive(Template)]
 #[template(path = "setup.html")]
 pub struct SetupPage {
-    pub viewer: Option<User>,
+    pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub error: Option<String>,
     pub token: String,
+}
+
+/// "3 min ago", "2 h ago", or the date for anything older than a day.
+pub fn ago(then: Millis, now: Millis) -> String {
+    let minutes = (now - then).max(0) / 60_000;
+    match minutes {
+        0 => "just now".to_owned(),
+        1..=59 => format!("{minutes} min ago"),
+        60..=1439 => format!("{} h ago", minutes / 60),
+        _ => format!("{} days ago", minutes / 1440),
+    }
 }
 
 /// `1536000` → `1.5 MB`.

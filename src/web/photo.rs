@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
+use super::extract::{NoFields, Viewer};
 use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
 use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
@@ -15,7 +16,7 @@ use super::state::AppState;
 use super::urls::share_path;
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility};
 use crate::keys::BlobKey;
-use crate::model::{Photo, PhotoEdit, User};
+use crate::model::{Photo, PhotoEdit};
 
 /// Room for a 2000-character caption even when every character is escaped.
 pub const EDIT_FORM_LIMIT: u64 = 64 * 1024;
@@ -32,25 +33,25 @@ pub struct EditForm {
 /// `GET /photos/{id}`.
 pub async fn page(
     id: PhotoId,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
     // The data's version, read before the data (see PageCache).
     let version = state.app.version();
-    let photo = state.app.photos.get(&id, viewer.as_ref()).await?;
+    let photo = state.app.photos.get(&id, viewer.as_deref()).await?;
     render(&state, photo, viewer, Reached::ById, &validators, version).await
 }
 
 /// `GET /s/{token}`: a photo through its share link.
 pub async fn shared(
     token: String,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
     let version = state.app.version();
-    let photo = state.app.photos.by_link(&token, viewer.as_ref()).await?;
+    let photo = state.app.photos.by_link(&token, viewer.as_deref()).await?;
     render(
         &state,
         Arc::new(photo),
@@ -63,7 +64,7 @@ pub async fn shared(
 }
 
 /// `POST /photos/{id}/edit`.
-pub async fn edit(id: PhotoId, viewer: Option<User>, form: EditForm, state: AppState) -> Answer {
+pub async fn edit(id: PhotoId, viewer: Option<Viewer>, form: EditForm, state: AppState) -> Answer {
     let user = viewer.ok_or_else(Failure::unauthorized)?;
     let visibility: Visibility = form
         .visibility
@@ -80,7 +81,7 @@ pub async fn edit(id: PhotoId, viewer: Option<User>, form: EditForm, state: AppS
 }
 
 /// `POST /photos/{id}/delete`.
-pub async fn delete(id: PhotoId, viewer: Option<User>, state: AppState) -> Answer {
+pub async fn delete(id: PhotoId, viewer: Option<Viewer>, _: NoFields, state: AppState) -> Answer {
     let user = viewer.ok_or_else(Failure::unauthorized)?;
     state.app.photos.delete(&user, &id).await?;
     Ok(see_other("/"))
@@ -89,7 +90,7 @@ pub async fn delete(id: PhotoId, viewer: Option<User>, state: AppState) -> Answe
 async fn render(
     state: &AppState,
     photo: Arc<Photo>,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     reached: Reached,
     validators: &Validators,
     version: Millis,
@@ -107,21 +108,21 @@ async fn render(
 async fn build(
     state: &AppState,
     photo: Arc<Photo>,
-    viewer: Option<User>,
+    viewer: Option<Viewer>,
     reached: Reached,
     version: Millis,
 ) -> Result<Rendered, Failure> {
     let app = &state.app;
     let ((newer, older), (albums, add_to)) = match reached {
         Reached::ById => (
-            app.photos.neighbours(&photo, viewer.as_ref()).await?,
-            app.albums.of_photo(&photo, viewer.as_ref()).await?,
+            app.photos.neighbours(&photo, viewer.as_deref()).await?,
+            app.albums.of_photo(&photo, viewer.as_deref()).await?,
         ),
         Reached::ByLink => ((None, None), (Vec::new(), Vec::new())),
     };
     let link = |(id, title): (crate::domain::AlbumId, String)| (id.to_string(), title);
-    let is_owner = viewer.as_ref().is_some_and(|u| u.id == photo.owner);
-    let can_delete = is_owner || viewer.as_ref().is_some_and(|u| u.is_admin);
+    let is_owner = viewer.as_deref().is_some_and(|u| u.id == photo.owner);
+    let can_delete = is_owner || viewer.as_deref().is_some_and(|u| u.is_admin);
     let last_modified = photo.updated_at.max(version);
     let page = PhotoPage {
         urls: state.urls.clone(),

@@ -1,10 +1,13 @@
 //! Small helpers handlers answer with: redirects after a form, cached pages,
 //! and how a page was reached.
 
+use std::borrow::Cow;
+
 use warp::Reply;
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::state::AppState;
 use crate::domain::Millis;
 
@@ -46,8 +49,19 @@ pub async fn serve_page(
     Ok(page.respond(validators, state.compress_min_bytes))
 }
 
-/// The cache key part that names who is looking: each user, or everyone
-/// logged out together.
-pub fn viewer_key(viewer: Option<&crate::model::User>) -> &str {
-    viewer.map_or("", |u| u.id.as_str())
+/// The cache key part that names who is looking: each browser session
+/// (its pages carry the session's form token), each user by API token, or
+/// everyone logged out together.
+pub fn viewer_key(viewer: Option<&Viewer>) -> Cow<'_, str> {
+    match viewer {
+        None => Cow::Borrowed(""),
+        Some(Viewer {
+            user,
+            form_token: None,
+        }) => Cow::Borrowed(user.id.as_str()),
+        Some(Viewer {
+            user,
+            form_token: Some(token),
+        }) => Cow::Owned(format!("{} {token}", user.id)),
+    }
 }

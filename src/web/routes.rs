@@ -16,7 +16,9 @@ use warp::{Filter, Rejection};
 
 use super::client::client;
 use super::error::{Answer, Failure, Shape, render};
-use super::extract::{COOKIE, form, json_body, state, user, validators, viewer};
+use super::extract::{
+    COOKIE, NoFields, form, json_body, signed_form, state, user, validators, viewer,
+};
 use super::multipart::form_body;
 use super::state::AppState;
 use super::{admin, albums, albums_api, api, assets, events, gallery, health, media, photo};
@@ -256,8 +258,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/photos/:id/edit",
             warp::path!("photos" / PhotoId / "edit")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(photo::EDIT_FORM_LIMIT))
+                .and(signed_form(s, photo::EDIT_FORM_LIMIT))
                 .and(state(s))
                 .then(photo::edit),
         ),
@@ -265,7 +266,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/photos/:id/delete",
             warp::path!("photos" / PhotoId / "delete")
                 .and(warp::post())
-                .and(viewer(s))
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
                 .and(state(s))
                 .then(photo::delete),
         ),
@@ -273,8 +274,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/photos/:id/albums",
             warp::path!("photos" / PhotoId / "albums")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(albums::FORM_LIMIT))
+                .and(signed_form(s, albums::FORM_LIMIT))
                 .and(state(s))
                 .then(albums::add),
         ),
@@ -291,8 +291,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums",
             warp::path!("albums")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(albums::FORM_LIMIT))
+                .and(signed_form(s, albums::FORM_LIMIT))
                 .and(state(s))
                 .then(albums::create),
         ),
@@ -309,8 +308,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums/:id/edit",
             warp::path!("albums" / AlbumId / "edit")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(albums::FORM_LIMIT))
+                .and(signed_form(s, albums::FORM_LIMIT))
                 .and(state(s))
                 .then(albums::edit),
         ),
@@ -318,7 +316,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums/:id/delete",
             warp::path!("albums" / AlbumId / "delete")
                 .and(warp::post())
-                .and(viewer(s))
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
                 .and(state(s))
                 .then(albums::delete),
         ),
@@ -326,8 +324,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums/:id/cover",
             warp::path!("albums" / AlbumId / "cover")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(albums::FORM_LIMIT))
+                .and(signed_form(s, albums::FORM_LIMIT))
                 .and(state(s))
                 .then(albums::cover),
         ),
@@ -335,8 +332,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums/:id/remove",
             warp::path!("albums" / AlbumId / "remove")
                 .and(warp::post())
-                .and(viewer(s))
-                .and(form(albums::FORM_LIMIT))
+                .and(signed_form(s, albums::FORM_LIMIT))
                 .and(state(s))
                 .then(albums::remove),
         ),
@@ -375,6 +371,22 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .then(admin::page),
         ),
         page(
+            "/admin/tokens",
+            warp::path!("admin" / "tokens")
+                .and(warp::post())
+                .and(signed_form(s, admin::TOKEN_FORM_LIMIT))
+                .and(state(s))
+                .then(admin::create_token),
+        ),
+        page(
+            "/admin/tokens/:id/revoke",
+            warp::path!("admin" / "tokens" / String / "revoke")
+                .and(warp::post())
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
+                .and(state(s))
+                .then(admin::revoke_token),
+        ),
+        page(
             "/login",
             warp::path!("login")
                 .and(warp::get())
@@ -395,6 +407,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/logout",
             warp::path!("logout")
                 .and(warp::post())
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
                 .and(warp::cookie::optional(COOKIE))
                 .and(state(s))
                 .then(session::logout),

@@ -13,7 +13,7 @@ use warp::Reply;
 use warp::http::{HeaderValue, StatusCode, header};
 
 use super::error::{Answer, Failure};
-use super::extract::COOKIE;
+use super::extract::{COOKIE, NoFields, Viewer};
 use super::pages::{LoginPage, SetupPage, html};
 use super::respond::see_other;
 use super::state::AppState;
@@ -126,7 +126,12 @@ pub async fn login(form: LoginForm, from: IpAddr, state: AppState) -> Answer {
 }
 
 /// `POST /logout`: ends the session on the server and clears the cookie.
-pub async fn logout(cookie: Option<String>, state: AppState) -> Answer {
+pub async fn logout(
+    _: Option<Viewer>,
+    _: NoFields,
+    cookie: Option<String>,
+    state: AppState,
+) -> Answer {
     if let Some(token) = cookie {
         state.app.accounts.logout(&token).await?;
     }

@@ -6,10 +6,11 @@ use warp::http::StatusCode;
 use warp::multipart::FormData;
 
 use super::error::{Answer, Failure};
+use super::extract::Viewer;
 use super::multipart::{Received, receive};
 use super::pages::{UploadPage, UploadResult, html};
 use super::state::AppState;
-use crate::model::{Inserted, User};
+use crate::model::Inserted;
 
 /// Files one `/upload` form may carry (the page's script sends one at a
 /// time; without it, the browser sends all that were chosen).
@@ -19,7 +20,7 @@ fn login_redirect() -> warp::reply::Response {
     warp::redirect::see_other(warp::http::Uri::from_static("/login?next=/upload")).into_response()
 }
 
-fn upload_page(state: &AppState, viewer: User, results: Vec<UploadResult>) -> Answer {
+fn upload_page(state: &AppState, viewer: Viewer, results: Vec<UploadResult>) -> Answer {
     let max_bytes = state.app.uploads.max_bytes();
     Ok(html(&UploadPage {
         viewer: Some(viewer),
@@ -31,7 +32,7 @@ fn upload_page(state: &AppState, viewer: User, results: Vec<UploadResult>) -> An
 }
 
 /// `GET /upload`.
-pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
+pub async fn page(viewer: Option<Viewer>, state: AppState) -> Answer {
     match viewer {
         Some(user) => upload_page(&state, user, Vec::new()),
         None => Ok(login_redirect()),
@@ -40,15 +41,15 @@ pub async fn page(viewer: Option<User>, state: AppState) -> Answer {
 
 /// `POST /upload`: every file of the form; back to the gallery when all
 /// went in, else this page with a line per file.
-pub async fn submit(viewer: Option<User>, form: FormData, state: AppState) -> Answer {
+pub async fn submit(viewer: Option<Viewer>, form: FormData, state: AppState) -> Answer {
     let Some(user) = viewer else {
         return Ok(login_redirect());
     };
-    let received = receive(form, &state.app.uploads, MOST_FILES).await?;
+    let received = receive(form, &user, &state.app.uploads, MOST_FILES).await?;
     submit_files(&state, user, received).await
 }
 
-async fn submit_files(state: &AppState, user: User, received: Received) -> Answer {
+async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Answer {
     if received.files.is_empty() {
         return Err(Failure::bad_request("choose at least one photo"));
     }

@@ -96,23 +96,22 @@ async fn cross_site_posts_with_the_cookie_change_nothing() {
         .unwrap();
     assert_eq!(photos["photos"].as_array().unwrap().len(), 1, "{photos}");
     // The session survived the cross-site logout.
-    let page = app
-        .client
-        .get(app.url("/upload"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = app.get_with_cookie("/upload", &cookie).await;
     assert_eq!(page.status(), StatusCode::OK);
 
     // The site's own forms, with its own origin, work.
+    let token = app.form_token(&cookie).await;
     let own = app
         .client
         .post(app.url("/albums"))
         .header("cookie", &cookie)
         .header("origin", app.url(""))
         .header("sec-fetch-site", "same-origin")
-        .form(&[("title", "mine"), ("visibility", "private")])
+        .form(&[
+            ("form_token", token.as_str()),
+            ("title", "mine"),
+            ("visibility", "private"),
+        ])
         .send()
         .await
         .unwrap();
@@ -159,5 +158,182 @@ async fn json_bodies_must_say_they_are_json() {
         .await
         .unwrap();
     assert_eq!(json.status(), StatusCode::CREATED);
+    app.shutdown().await;
+}
+
+/// Every form of a session carries that session's token, and a post
+/// without it, or with another session's, changes nothing, even when it
+/// claims the site's own origin: what a same-site attacker (a sibling
+/// subdomain, a browser that sends no `Origin`) cannot read, they cannot
+/// send.
+#[tokio::test]
+async fn a_sessions_forms_need_the_sessions_token() {
+    let app = spawn_app().await;
+    let photo = app.upload_bytes("mine.png", png(16, 16, [9, 9, 9])).await;
+    let id = photo.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let album = app
+        .client
+        .post(app.url("/api/albums"))
+        .bearer_auth(&app.token)
+        .json(&serde_json::json!({"title": "trip"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = app
+        .client
+        .put(app.url(&format!("/api/albums/{album}/photos/{id}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+
+    let (cookie, token) = app.session("alice").await;
+    let (other_cookie, other_token) = app.session("alice").await;
+    assert_ne!(token, other_token, "one token per session");
+
+    // Every form of every page carries the token of the session it is
+    // shown to (pages are cached per session, not per user).
+    for (cookie, token) in [(&cookie, &token), (&other_cookie, &other_token)] {
+        for path in [
+            "/".to_owned(),
+            format!("/photos/{id}"),
+            "/albums".to_owned(),
+            format!("/albums/{album}"),
+            "/upload".to_owned(),
+            "/admin".to_owned(),
+        ] {
+            let page = app.get_with_cookie(&path, cookie).await;
+            let page = page.text().await.unwrap();
+            let forms = page.matches(r#"<form method="post""#).count();
+            let tokens: Vec<&str> = page
+                .split(r#"name="form_token" value=""#)
+                .skip(1)
+                .map(|rest| rest.split('"').next().unwrap())
+                .collect();
+            assert!(forms > 0, "{path}");
+            assert_eq!(tokens.len(), forms, "{path}: a token in every form");
+            assert!(tokens.iter().all(|t| t == token), "{path}: {tokens:?}");
+        }
+    }
+
+    let post = |path: &str| {
+        app.client
+            .post(app.url(path))
+            .header("cookie", &cookie)
+            .header("origin", app.url(""))
+            .header("sec-fetch-site", "same-origin")
+    };
+    let file = || Part::bytes(png(8, 8, [1, 2, 3])).file_name("x.png");
+    for wrong in [None, Some(""), Some(other_token.as_str())] {
+        let with = |fields: &[(&'static str, &'static str)]| {
+            let mut all: Vec<(&str, &str)> = fields.to_vec();
+            match wrong {
+                Some(t) => all.push(("form_token", t)),
+                // Never an empty body, which is refused for its lack of a
+                // Content-Length before the token is looked at.
+                None => all.push(("note", "no token")),
+            }
+            all
+        };
+        let multipart = || match wrong {
+            Some(t) => Form::new()
+                .text("form_token", t.to_owned())
+                .part("file", file()),
+            None => Form::new().part("file", file()),
+        };
+        let attempts = [
+            post(&format!("/photos/{id}/edit")).form(&with(&[
+                ("title", "pwned"),
+                ("caption", ""),
+                ("visibility", "public"),
+            ])),
+            post(&format!("/photos/{id}/delete")).form(&with(&[])),
+            post("/albums").form(&with(&[("title", "evil"), ("visibility", "public")])),
+            post(&format!("/albums/{album}/delete")).form(&with(&[])),
+            post("/upload").multipart(multipart()),
+            post("/api/photos").multipart(multipart()),
+            post("/admin/tokens").form(&with(&[("label", "evil"), ("expires_in_days", "0")])),
+            post("/logout").form(&with(&[])),
+        ];
+        for attempt in attempts {
+            let resp = attempt.send().await.unwrap();
+            let url = resp.url().to_string();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{url} with {wrong:?}");
+        }
+    }
+    // The token must come before the file: a file ahead of it is refused
+    // before a byte of it is kept.
+    let late = post("/api/photos")
+        .multipart(
+            Form::new()
+                .part("file", file())
+                .text("form_token", token.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+
+    let kept = app.photo(&id).await.expect("the photo is still there");
+    assert_ne!(kept.title, "pwned");
+    let count = |path: &'static str, key: &'static str| {
+        let app = &app;
+        async move {
+            app.get_as(path, &app.token)
+                .await
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()[key]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count("/api/photos", "photos").await, 1);
+    assert_eq!(count("/api/albums", "albums").await, 1);
+    let admin = app.get_as("/admin", &app.token).await.text().await.unwrap();
+    assert!(!admin.contains("evil"), "no token was made");
+
+    // With the session's own token the same forms work.
+    let edited = post(&format!("/photos/{id}/edit"))
+        .form(&[
+            ("form_token", token.as_str()),
+            ("title", "mine"),
+            ("caption", ""),
+            ("visibility", "public"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.photo(&id).await.unwrap().title, "mine");
+    let uploaded = post("/api/photos")
+        .multipart(
+            Form::new()
+                .text("form_token", token.clone())
+                .part("file", file()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let out = post("/logout")
+        .form(&[("form_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = app.get_with_cookie("/upload", &cookie).await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "logged out");
     app.shutdown().await;
 }

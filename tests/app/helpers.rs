@@ -130,6 +130,12 @@ pub async fn create_user(config: &Config, name: &str, admin: bool) -> String {
         .unwrap()
 }
 
+/// The first form token in a page, if any.
+pub fn form_token_in(page: &str) -> Option<String> {
+    let (_, rest) = page.split_once(r#"name="form_token" value=""#)?;
+    Some(rest.split('"').next()?.to_owned())
+}
+
 pub fn file_form(name: &str, bytes: Vec<u8>) -> Form {
     Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()))
 }
@@ -172,6 +178,38 @@ impl TestApp {
         self.client
             .post(self.url("/login"))
             .form(&[("name", name), ("password", &format!("password-{name}"))])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs `name` in; returns the session's cookie (`name=value`) and the
+    /// form token its pages carry.
+    pub async fn session(&self, name: &str) -> (String, String) {
+        let resp = self.log_in(name).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{name} logs in");
+        let cookie = resp.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let token = self.form_token(&cookie).await;
+        (cookie, token)
+    }
+
+    /// The form token in the pages the session in `cookie` is shown.
+    pub async fn form_token(&self, cookie: &str) -> String {
+        let page = self.get_with_cookie("/upload", cookie).await;
+        form_token_in(&page.text().await.unwrap()).expect("the upload page has a form token")
+    }
+
+    /// `GET path` with the session in `cookie`.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
             .send()
             .await
             .unwrap()

@@ -23,4 +23,5 @@ mod probes;
 mod quality;
 mod render;
 mod statuses;
+mod tokens;
 mod upload;

@@ -168,7 +168,9 @@ async fn login_upload_form_and_logout() {
     assert!(page.text().await.unwrap().contains("multipart/form-data"));
 
     // The form takes several files; a bad one is reported by name.
+    let token = app.form_token(&cookie).await;
     let form = Form::new()
+        .text("form_token", token.clone())
         .part(
             "file",
             Part::bytes(read_fixture("orientation/Landscape_2.jpg")).file_name("one.jpg"),
@@ -204,6 +206,7 @@ async fn login_upload_form_and_logout() {
         .client
         .post(app.url("/logout"))
         .header("cookie", &cookie)
+        .form(&[("form_token", &token)])
         .send()
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use super::PostgresRepo;
 use super::rows::{get, user_from_row};
 use crate::db::{AccountRepo, DbError, DbResult};
 use crate::domain::{Millis, UserId, now_millis};
-use crate::model::{TokenKind, User};
+use crate::model::{TokenHolder, TokenInfo, TokenKind, User};
 
 #[async_trait]
 impl AccountRepo for PostgresRepo {
@@ -121,11 +121,12 @@ impl AccountRepo for PostgresRepo {
         token_hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> DbResult<Option<User>> {
+    ) -> DbResult<Option<TokenHolder>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT u.id, u.name, u.is_admin FROM auth_tokens t JOIN users u ON u.id = t.user_id
+                "SELECT u.id, u.name, u.is_admin, t.last_used_at
+                 FROM auth_tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token_hash = $1 AND t.kind = $2
                    AND (t.expires_at IS NULL OR t.expires_at > $3)",
             )
@@ -133,7 +134,24 @@ impl AccountRepo for PostgresRepo {
         let row = client
             .query_opt(&stmt, &[&token_hash, &kind.as_str(), &now])
             .await?;
-        row.as_ref().map(user_from_row).transpose()
+        match row {
+            Some(r) => Ok(Some(TokenHolder {
+                user: user_from_row(&r)?,
+                last_used_at: get(&r, 3)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn mark_token_used(&self, token_hash: &str, at: Millis) -> DbResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE auth_tokens SET last_used_at = $2 WHERE token_hash = $1",
+                &[&token_hash, &at],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn delete_token(&self, token_hash: &str) -> DbResult<()> {
@@ -145,6 +163,62 @@ impl AccountRepo for PostgresRepo {
             )
             .await?;
         Ok(())
+    }
+
+    async fn api_tokens(&self, owner: Option<&UserId>) -> DbResult<Vec<TokenInfo>> {
+        let owner = owner.map(UserId::as_str);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT t.token_hash, u.name, t.label, t.created_at, t.last_used_at, t.expires_at
+                 FROM auth_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.kind = 'api' AND ($1::TEXT IS NULL OR t.user_id = $1)
+                 ORDER BY t.created_at, t.token_hash",
+                &[&owner],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: TokenInfo::id_of(get(r, 0)?),
+                    owner: get(r, 1)?,
+                    label: get(r, 2)?,
+                    created_at: get(r, 3)?,
+                    last_used_at: get(r, 4)?,
+                    expires_at: get(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_token(&self, id: &str, owner: Option<&UserId>) -> DbResult<u64> {
+        let owner = owner.map(UserId::as_str);
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "WITH named AS (
+                     SELECT token_hash FROM auth_tokens
+                     WHERE kind = 'api' AND token_hash LIKE $1 || '%'
+                       AND ($2::TEXT IS NULL OR user_id = $2))
+                 DELETE FROM auth_tokens
+                 WHERE token_hash IN (SELECT token_hash FROM named)
+                   AND (SELECT COUNT(*) FROM named) = 1",
+                &[&id, &owner],
+            )
+            .await?)
+    }
+
+    async fn purge_expired_tokens(&self, now: Millis) -> DbResult<u64> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM auth_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                &[&now],
+            )
+            .await?)
     }
 
     async fn add_setup_token(&self, token_hash: &str, now: Millis) -> DbResult<()> {

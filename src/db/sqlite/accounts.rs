@@ -7,7 +7,7 @@ use super::SqliteRepo;
 use super::rows::user_from_row;
 use crate::db::{AccountRepo, DbError, DbResult};
 use crate::domain::{Millis, UserId};
-use crate::model::{TokenKind, User};
+use crate::model::{TokenHolder, TokenInfo, TokenKind, User};
 
 #[async_trait]
 impl AccountRepo for SqliteRepo {
@@ -121,16 +121,35 @@ impl AccountRepo for SqliteRepo {
         token_hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> DbResult<Option<User>> {
+    ) -> DbResult<Option<TokenHolder>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT u.id, u.name, u.is_admin FROM auth_tokens t JOIN users u ON u.id = t.user_id
+                "SELECT u.id, u.name, u.is_admin, t.last_used_at
+                 FROM auth_tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token_hash = ?1 AND t.kind = ?2
                    AND (t.expires_at IS NULL OR t.expires_at > ?3)",
             )?;
             let mut rows = stmt.query(params![token_hash, kind.as_str(), now])?;
-            rows.next()?.map(user_from_row).transpose()
+            match rows.next()? {
+                Some(r) => Ok(Some(TokenHolder {
+                    user: user_from_row(r)?,
+                    last_used_at: r.get(3)?,
+                })),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn mark_token_used(&self, token_hash: &str, at: Millis) -> DbResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE auth_tokens SET last_used_at = ?2 WHERE token_hash = ?1",
+                params![token_hash, at],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -143,6 +162,59 @@ impl AccountRepo for SqliteRepo {
                 [token_hash],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn api_tokens(&self, owner: Option<&UserId>) -> DbResult<Vec<TokenInfo>> {
+        let owner = owner.map(|o| o.as_str().to_owned());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT t.token_hash, u.name, t.label, t.created_at, t.last_used_at, t.expires_at
+                 FROM auth_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.kind = 'api' AND (?1 IS NULL OR t.user_id = ?1)
+                 ORDER BY t.created_at, t.token_hash",
+            )?;
+            let rows = stmt.query_map([owner], |r| {
+                Ok(TokenInfo {
+                    id: TokenInfo::id_of(&r.get::<_, String>(0)?),
+                    owner: r.get(1)?,
+                    label: r.get(2)?,
+                    created_at: r.get(3)?,
+                    last_used_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_token(&self, id: &str, owner: Option<&UserId>) -> DbResult<u64> {
+        let (id, owner) = (id.to_owned(), owner.map(|o| o.as_str().to_owned()));
+        self.write(move |tx| {
+            let n = tx.execute(
+                "WITH named AS (
+                     SELECT token_hash FROM auth_tokens
+                     WHERE kind = 'api' AND token_hash LIKE ?1 || '%'
+                       AND (?2 IS NULL OR user_id = ?2))
+                 DELETE FROM auth_tokens
+                 WHERE token_hash IN (SELECT token_hash FROM named)
+                   AND (SELECT COUNT(*) FROM named) = 1",
+                params![id, owner],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge_expired_tokens(&self, now: Millis) -> DbResult<u64> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM auth_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )?;
+            Ok(n as u64)
         })
         .await
     }

@@ -69,8 +69,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + std::fmt::Debug + 'static> Limit<K> {
         };
         limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            if !self.logged.contains_key(key) {
-                self.logged.insert(key.clone(), ());
+            if self.first_refusal(key) {
                 tracing::warn!(
                     limit = self.what,
                     key = ?key,
@@ -80,6 +79,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + std::fmt::Debug + 'static> Limit<K> {
             }
             u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX)
         })
+    }
+
+    /// Whether this is `key`'s first refusal in the window (the one that
+    /// is logged); records it.
+    fn first_refusal(&self, key: &K) -> bool {
+        self.logged.entry(key.clone()).or_insert(()).is_fresh()
     }
 
     fn sweep(&self) {
@@ -246,6 +251,22 @@ mod tests {
         assert!(t.setup(ip("2001:db8::ffff")).is_ok());
         assert!(!allowed(&t, "2001:db8::2", "d"));
         assert!(t.setup(ip("2001:db8:0:1::1")).is_ok());
+    }
+
+    #[test]
+    fn only_the_first_refusal_of_a_key_in_a_window_is_logged() {
+        let limit = Limit::<String>::new("per address", 1);
+        let key = |k: &str| k.to_owned();
+        assert!(limit.spend(&key("a")).is_ok());
+        for _ in 0..3 {
+            assert!(limit.spend(&key("a")).is_err());
+        }
+        assert!(!limit.first_refusal(&key("a")), "a's refusal was logged");
+        assert!(
+            limit.first_refusal(&key("b")),
+            "another key is logged apart"
+        );
+        assert!(!limit.first_refusal(&key("b")));
     }
 
     #[test]

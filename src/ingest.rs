@@ -3,7 +3,8 @@
 //!
 //! Order matters (no row without its blob; no accepted upload lost): the
 //! bytes are staged to a temp file while hashed, probed (format, size
-//! limits) from the header, the original's blobs are reserved so no
+//! limits) from the header and decoded to the end at low cost (so damaged
+//! files are refused, not accepted and then failed), the original's blobs are reserved so no
 //! deletion of the same bytes can run meanwhile (see [`crate::blobs`]), the
 //! bytes are put in the store under their hash unless a photo already
 //! proves they are there, and only then are the photo row and its job
@@ -25,7 +26,8 @@ use crate::db::{DbError, Repo};
 use crate::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, Visibility, now_millis};
 use crate::model::{Inserted, NewPhoto, User};
 use crate::render::RenderQueue;
-use crate::render::probe::{PixelLimits, ProbeError, probe, probe_bytes};
+use crate::render::probe::{PixelLimits, ProbeError, probe_bytes};
+use crate::render::verify::verify;
 use crate::store::{BlobKey, Store, StoreError};
 
 /// Why an upload was not accepted.
@@ -195,6 +197,10 @@ pub struct Ingest {
     pub limits: PixelLimits,
     pub staging_dir: PathBuf,
     pub max_bytes: u64,
+    /// Turns at checking that an original decodes (one per core).
+    pub checking: Arc<tokio::sync::Semaphore>,
+    /// How long those checks take.
+    pub check_duration: prometheus::Histogram,
 }
 
 impl Ingest {
@@ -219,14 +225,26 @@ impl Ingest {
         }
         let limits = self.limits;
         let (path, bytes) = (staged.path().to_path_buf(), staged.bytes.clone());
+        // Decoding takes a core and the image's memory: a few at a time.
+        let _turn = self
+            .checking
+            .acquire()
+            .await
+            .map_err(std::io::Error::other)?;
+        let timer = self.check_duration.clone();
         let probed = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
-            Ok(match bytes {
-                Some(bytes) => probe_bytes(&bytes, &limits)?,
-                None => probe(std::io::BufReader::new(std::fs::File::open(path)?), &limits)?,
-            })
+            let _timer = timer.start_timer();
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => Bytes::from(std::fs::read(path)?),
+            };
+            let probed = probe_bytes(&bytes, &limits)?;
+            verify(&bytes, probed.format, &limits)?;
+            Ok(probed)
         })
         .await
         .map_err(std::io::Error::other)??;
+        drop(_turn);
 
         let photo = NewPhoto {
             id: PhotoId::generate(),

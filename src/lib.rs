@@ -256,6 +256,10 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
         limits,
         staging_dir,
         max_bytes: config.upload.max_bytes,
+        checking: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )),
+        check_duration: metrics.upload_check_duration.clone(),
     };
     let history = History::new(&node);
     let app = App::new(app::Parts {

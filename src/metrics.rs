@@ -2,7 +2,8 @@
 //! tests can run several apps in one process).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric Scoot exports.
@@ -20,6 +21,7 @@ pub struct Metrics {
     pub renders: IntCounterVec,
     pub cache_lookups: IntCounterVec,
     pub uploads: IntCounterVec,
+    pub upload_check_duration: Histogram,
 }
 
 impl Metrics {
@@ -77,6 +79,16 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let upload_check_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "upload_check_seconds",
+                "Time to probe an upload and check that it decodes to the end",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -89,6 +101,7 @@ impl Metrics {
             Box::new(renders.clone()),
             Box::new(cache_lookups.clone()),
             Box::new(uploads.clone()),
+            Box::new(upload_check_duration.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -105,6 +118,7 @@ impl Metrics {
             renders,
             cache_lookups,
             uploads,
+            upload_check_duration,
         }
     }
 

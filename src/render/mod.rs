@@ -2,6 +2,7 @@
 //! sizes pages need.
 //!
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
+//! - [`verify`]: at upload, that the whole stream decodes, cheaply.
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
@@ -12,7 +13,7 @@
 //!   pipeline; the only part that does I/O (with `leases`: the renewal of
 //!   the node's claims, and the notices that wake it).
 //!
-//! Architecture invariant: `probe` and `pipeline` never touch the database,
+//! Architecture invariant: `probe`, `verify` and `pipeline` never touch the database,
 //! the store or the network.
 
 pub mod colour;
@@ -25,6 +26,7 @@ pub mod planes;
 pub mod probe;
 pub mod queue;
 pub mod types;
+pub mod verify;
 
 pub use pipeline::RenderSettings;
 pub use probe::PixelLimits;

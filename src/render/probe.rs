@@ -1,6 +1,7 @@
 //! Looking at an image without decoding it: format from the magic bytes,
-//! dimensions and EXIF from the header. Uploads are accepted or refused on
-//! what this finds (docs/architecture.md invariant 6), before any pixel is decoded.
+//! dimensions and EXIF from the header. Uploads are refused on what this
+//! finds (docs/architecture.md invariant 6) before any pixel is decoded;
+//! [`super::verify`] then checks that the data decodes to the end.
 
 use std::io::{BufRead, Cursor, Read, Seek};
 

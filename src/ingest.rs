@@ -226,7 +226,7 @@ impl Ingest {
         let limits = self.limits;
         let (path, bytes) = (staged.path().to_path_buf(), staged.bytes.clone());
         // Decoding takes a core and the image's memory: a few at a time.
-        let _turn = self
+        let turn = self
             .checking
             .acquire()
             .await
@@ -244,7 +244,7 @@ impl Ingest {
         })
         .await
         .map_err(std::io::Error::other)??;
-        drop(_turn);
+        drop(turn);
 
         let photo = NewPhoto {
             id: PhotoId::generate(),

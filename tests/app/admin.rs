@@ -4,10 +4,25 @@ use reqwest::StatusCode;
 
 use crate::helpers::{create_user, png, spawn_app_with};
 
+/// `bytes` accepted for `user` by a node's services, the way an upload is,
+/// without going through HTTP.
+async fn accept_on(app: &scoot::app::App, user: &str, bytes: Vec<u8>) -> scoot::model::Photo {
+    use scoot::app::uploads::{Describe, Staged};
+    let owner = app.accounts.named(user).await.unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("upload");
+    std::fs::write(&file, bytes).unwrap();
+    let staged = Staged::existing(file).await.unwrap();
+    let accepted = app
+        .uploads
+        .accept(&staged, &owner, Describe::default())
+        .await
+        .unwrap();
+    accepted.photo().clone()
+}
+
 #[tokio::test]
 async fn admins_see_the_charts_and_why_renders_failed() {
-    use scoot::app::uploads::{Describe, Staged};
-
     // A photo whose original is damaged in the store after it was
     // accepted (bit rot, an operator's slip): uploads are checked, so that
     // is what still makes a render fail. Accepted by a node that renders
@@ -20,17 +35,7 @@ async fn admins_see_the_charts_and_why_renders_failed() {
     core.render
         .shutdown(std::time::Duration::from_secs(10))
         .await;
-    let ann = core.app.accounts.named("ann").await.unwrap().unwrap();
-    let file = shared.path().join("victim.png");
-    std::fs::write(&file, png(300, 200, [10, 200, 10])).unwrap();
-    let staged = Staged::existing(file).await.unwrap();
-    let accepted = core
-        .app
-        .uploads
-        .accept(&staged, &ann, Describe::default())
-        .await
-        .unwrap();
-    let victim = accepted.photo().clone();
+    let victim = accept_on(&core.app, "ann", png(300, 200, [10, 200, 10])).await;
     let key = scoot::keys::BlobKey::original(&victim.hash, victim.format);
     core.store
         .put(&key, bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n rotted"))
@@ -99,8 +104,6 @@ async fn admins_see_the_charts_and_why_renders_failed() {
 /// the other's admin page (before, each node charted only its own).
 #[tokio::test]
 async fn the_admin_figures_add_up_every_node() {
-    use scoot::app::uploads::{Describe, Staged};
-
     let shared = tempfile::tempdir().unwrap();
     let site = crate::helpers::test_config(shared.path());
     let (database_url, store_url) = (site.database_url(), site.store_url());
@@ -112,17 +115,7 @@ async fn the_admin_figures_add_up_every_node() {
     a_config.store_url = store_url.clone();
     create_user(&a_config, "ann", true).await;
     let a = scoot::start_core(&a_config).await.unwrap();
-    let ann = a.app.accounts.named("ann").await.unwrap().unwrap();
-    let file = a_dir.path().join("a.png");
-    std::fs::write(&file, png(64, 48, [1, 2, 3])).unwrap();
-    let staged = Staged::existing(file).await.unwrap();
-    let photo = a
-        .app
-        .uploads
-        .accept(&staged, &ann, Describe::default())
-        .await
-        .unwrap();
-    let id = photo.photo().id.clone();
+    let id = accept_on(&a.app, "ann", png(64, 48, [1, 2, 3])).await.id;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while a.db.photo(&id).await.unwrap().unwrap().status != scoot::domain::PhotoStatus::Ready {
         assert!(

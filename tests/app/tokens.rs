@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use scoot::model::TokenKind;
 
-use crate::helpers::{cli, create_user, scoot, spawn_app};
+use crate::helpers::{TestApp, cli, create_user, scoot, spawn_app};
 
 /// The row of `scoot token list` output whose label is `label`.
 fn row<'a>(listing: &'a str, label: &str) -> Option<&'a str> {
@@ -79,6 +79,19 @@ async fn the_cli_lists_and_revokes_tokens_without_showing_secrets() {
     app.shutdown().await;
 }
 
+/// Presses the admin page's Revoke button for token `id` in the session
+/// `cookie`, whose pages carry `form_token`.
+async fn revoke(app: &TestApp, id: &str, cookie: &str, form_token: &str) -> StatusCode {
+    app.client
+        .post(app.url(&format!("/admin/tokens/{id}/revoke")))
+        .header("cookie", cookie)
+        .form(&[("form_token", form_token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn the_admin_page_makes_lists_and_revokes_tokens() {
     let app = spawn_app().await;
@@ -127,26 +140,19 @@ async fn the_admin_page_makes_lists_and_revokes_tokens() {
         app.get_with_cookie("/admin", &bob).await.status(),
         StatusCode::FORBIDDEN
     );
-    let refused = app
-        .client
-        .post(app.url(&format!("/admin/tokens/{id}/revoke")))
-        .header("cookie", &bob)
-        .form(&[("form_token", bob_form.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        revoke(&app, &id, &bob, &bob_form).await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         app.get_as("/api/photos", &secret).await.status(),
         StatusCode::OK
     );
 
-    let revoked = post(&format!("/admin/tokens/{id}/revoke"))
-        .form(&[("form_token", form_token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        revoke(&app, &id, &cookie, &form_token).await,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(
         app.get_as("/api/photos", &secret).await.status(),
         StatusCode::UNAUTHORIZED
@@ -158,12 +164,10 @@ async fn the_admin_page_makes_lists_and_revokes_tokens() {
         .await
         .unwrap();
     assert!(!listed.contains(&format!("/admin/tokens/{id}/revoke")));
-    let again = post(&format!("/admin/tokens/{id}/revoke"))
-        .form(&[("form_token", form_token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        revoke(&app, &id, &cookie, &form_token).await,
+        StatusCode::NOT_FOUND
+    );
     app.shutdown().await;
 }
 

@@ -239,3 +239,31 @@ async fn a_starting_server_purges_what_expired_while_it_was_down() {
     }
     running.shutdown().await;
 }
+
+/// Using a token marks it used, but at most once an hour: a busy client
+/// does not turn every request into a write.
+#[tokio::test]
+async fn a_tokens_use_is_recorded_at_most_hourly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::helpers::test_config(dir.path());
+    let secret = create_user(&config, "alice", true).await;
+    let db = scoot::db::open(&config.database_url()).await.unwrap();
+    let hash = scoot::auth::token_hash(&secret);
+    let last_used = || async { db.api_tokens(None).await.unwrap()[0].last_used_at };
+    let use_it = || scoot::auth::user_for_token(db.as_ref(), &secret, TokenKind::Api);
+    assert_eq!(last_used().await, None);
+
+    assert!(use_it().await.unwrap().is_some());
+    let first = last_used().await.expect("marked on first use");
+    let now = scoot::domain::now_millis();
+    assert!((now - first).abs() < 60_000);
+
+    // Ten minutes ago: not written again.
+    db.mark_token_used(&hash, now - 600_000).await.unwrap();
+    use_it().await.unwrap();
+    assert_eq!(last_used().await, Some(now - 600_000));
+    // Two hours ago: written again.
+    db.mark_token_used(&hash, now - 7_200_000).await.unwrap();
+    use_it().await.unwrap();
+    assert!(last_used().await.unwrap() >= now);
+}

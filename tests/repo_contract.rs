@@ -952,13 +952,70 @@ async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
 async fn storage_counts_shared_blobs_once(repo: Arc<dyn Repo>) {
     let repo = repo.as_ref();
     let (ann, bo) = (user(repo, "ann").await, user(repo, "bo").await);
-    assert_eq!(repo.storage_used().await.unwrap(), 0);
-    add(repo, &ann, "s", Visibility::Public, T0).await;
-    add(repo, &bo, "s", Visibility::Public, T0 + 1).await;
-    add(repo, &bo, "t", Visibility::Public, T0 + 2).await;
-    assert_eq!(
-        repo.storage_used().await.unwrap(),
-        2000,
-        "two originals of 1000 bytes"
-    );
+    let used = || async { repo.storage_used().await.unwrap() };
+    assert_eq!(used().await, 0);
+    let ann_s = add(repo, &ann, "s", Visibility::Public, T0).await;
+    let bo_s = add(repo, &bo, "s", Visibility::Public, T0 + 1).await;
+    let bo_t = add(repo, &bo, "t", Visibility::Public, T0 + 2).await;
+    assert_eq!(used().await, 2000, "two originals of 1000 bytes");
+
+    // Renders: a variant key counts once, however many photos name it.
+    let variant = |seed: &str, name: &str, bytes| Variant {
+        name: name.into(),
+        format: ImageFormat::Jpeg,
+        width: 400,
+        height: 300,
+        byte_size: bytes,
+        key: format!("variants/{}/{name}.jpg", ContentHash::of(seed.as_bytes())),
+    };
+    let s_sizes = [variant("s", "thumb", 100), variant("s", "display", 200)];
+    let jobs = repo.claim_jobs(10, T0 + 3, 60_000, NODE).await.unwrap();
+    let job_of = |photo: &Photo| {
+        let job = jobs.iter().find(|j| j.photo_id == photo.id).unwrap();
+        job.id.clone()
+    };
+    for (photo, sizes, total) in [
+        (&ann_s, &s_sizes[..], 2300),
+        (&bo_s, &s_sizes[..], 2300),
+        (&bo_t, &[variant("t", "thumb", 50)][..], 2350),
+    ] {
+        let done = repo
+            .complete_job(&job_of(photo), &photo.id, sizes, None, T0 + 4)
+            .await
+            .unwrap();
+        assert!(done);
+        assert_eq!(used().await, total, "after rendering {}", photo.title);
+    }
+
+    // Deletes: bytes go when their last user does, not before.
+    let deleted = repo.delete_photo(&ann_s.id, T0 + 5).await.unwrap();
+    assert!(deleted.unwrap().released.is_none());
+    assert_eq!(used().await, 2350, "bo still uses s");
+    let deleted = repo.delete_photo(&bo_s.id, T0 + 6).await.unwrap();
+    let released = deleted.unwrap().released.expect("s is unused");
+    assert_eq!(used().await, 1050, "t and its thumbnail are left");
+    repo.forget_blob(&released).await.unwrap();
+    assert_eq!(used().await, 1050);
+    let released = repo.delete_photo(&bo_t.id, T0 + 7).await.unwrap();
+    repo.forget_blob(&released.unwrap().released.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(used().await, 0);
+
+    // A render that finishes after its photo was deleted counts nothing.
+    let late = add(repo, &ann, "late", Visibility::Public, T0 + 8).await;
+    let job = repo.claim_jobs(1, T0 + 9, 60_000, NODE).await.unwrap();
+    repo.delete_photo(&late.id, T0 + 10).await.unwrap();
+    let done = repo
+        .complete_job(
+            &job[0].id,
+            &late.id,
+            &[variant("late", "thumb", 7)],
+            None,
+            T0 + 11,
+        )
+        .await
+        .unwrap();
+    assert!(!done);
+    assert_eq!(used().await, 0);
 }

@@ -24,6 +24,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("album_photos", &["album_id", "photo_id"]),
     ("blobs", &["hash"]),
     ("blob_uploads", &["id"]),
+    ("storage_use", &["shard"]),
 ];
 
 /// A column's type, as the migrations declare it.

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_use",
         include_str!("migrations/0011_token_use.sql"),
     ),
+    (
+        12,
+        "storage_use",
+        include_str!("migrations/0012_storage_use.sql"),
+    ),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

@@ -11,8 +11,8 @@ use deadpool_postgres::GenericClient;
 
 use super::PostgresRepo;
 use super::rows::{corrupt, get, parsed};
-use crate::db::{BlobRepo, DbResult, Release, Released, Reservation, Reserve};
-use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
+use crate::db::{BlobRepo, DbError, DbResult, Release, Released, Reservation, Reserve};
+use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, UploadId};
 
 /// The blob row's state after [`lock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,67 @@ pub(super) async fn lock(
         other => return Err(corrupt("blob state")(other)),
     };
     Ok((state, parsed(&row, 1, "blob format")?))
+}
+
+/// Locks the blob row of photo `id`'s original, as [`lock`] does, and
+/// returns its hash; `None` if the photo is gone.
+pub(super) async fn lock_for_photo(
+    c: &impl GenericClient,
+    id: &PhotoId,
+    now: Millis,
+) -> DbResult<Option<ContentHash>> {
+    let stmt = c
+        .prepare_cached("SELECT original_hash, original_format FROM photos WHERE id = $1")
+        .await?;
+    let Some(row) = c.query_opt(&stmt, &[&id.as_str()]).await? else {
+        return Ok(None);
+    };
+    let hash: ContentHash = parsed(&row, 0, "photo hash")?;
+    lock(c, &hash, parsed(&row, 1, "photo format")?, now).await?;
+    Ok(Some(hash))
+}
+
+/// Recounts the bytes the rows account for under `hash` (its original once,
+/// each distinct variant key once) and adds the change to the storage
+/// total. Call it after changing a photo or its variants, with the blob's
+/// row locked by this transaction.
+pub(super) async fn recount(c: &impl GenericClient, hash: &ContentHash) -> DbResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT bytes, CAST(
+                 COALESCE((SELECT MAX(original_size) FROM photos WHERE original_hash = $1), 0)
+               + COALESCE((SELECT SUM(d.byte_size) FROM
+                     (SELECT DISTINCT v.storage_key, v.byte_size
+                      FROM variants v JOIN photos p ON p.id = v.photo_id
+                      WHERE p.original_hash = $1) d), 0) AS BIGINT)
+             FROM blobs WHERE hash = $1",
+        )
+        .await?;
+    let Some(row) = c.query_opt(&stmt, &[&hash.as_str()]).await? else {
+        return Err(DbError::Corrupt(format!("no blob row for {hash}")));
+    };
+    let (counted, now) = (get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
+    if now != counted {
+        let stmt = c
+            .prepare_cached("UPDATE blobs SET bytes = $2 WHERE hash = $1")
+            .await?;
+        c.execute(&stmt, &[&hash.as_str(), &now]).await?;
+        add_storage(c, hash, now - counted).await?;
+    }
+    Ok(())
+}
+
+/// Adds `bytes` (negative to subtract) to the storage total, in the shard
+/// of `hash`.
+async fn add_storage(c: &impl GenericClient, hash: &ContentHash, bytes: i64) -> DbResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO storage_use (shard, bytes) VALUES (substr($1, 1, 1), $2)
+             ON CONFLICT (shard) DO UPDATE SET bytes = storage_use.bytes + excluded.bytes",
+        )
+        .await?;
+    c.execute(&stmt, &[&hash.as_str(), &bytes]).await?;
+    Ok(())
 }
 
 /// Ends reservation `id`; `false` if it had expired already.
@@ -171,13 +232,24 @@ impl BlobRepo for PostgresRepo {
     }
 
     async fn forget_blob(&self, released: &Released) -> DbResult<()> {
-        self.client()
-            .await?
-            .execute(
-                "DELETE FROM blobs WHERE hash = $1 AND state = 'deleting' AND claimed_at = $2",
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let left = tx
+            .query_opt(
+                "DELETE FROM blobs WHERE hash = $1 AND state = 'deleting' AND claimed_at = $2
+                 RETURNING bytes",
                 &[&released.hash.as_str(), &released.claimed_at],
             )
             .await?;
+        // Nothing uses claimed blobs, so their count is zero already; were
+        // it not, the total must not keep bytes no row accounts for.
+        if let Some(row) = left {
+            let bytes = get::<i64>(&row, 0)?;
+            if bytes != 0 {
+                add_storage(&tx, &released.hash, -bytes).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 

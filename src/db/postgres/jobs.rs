@@ -6,16 +6,17 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::PostgresRepo;
 use super::rows::{get, parsed, to_u32};
+use super::{PostgresRepo, blobs};
 use crate::db::{ClaimedJob, DbResult, JobRepo};
 use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
 use crate::model::Variant;
 
 /// Locks the photo's row before its job's: the order every transaction
-/// that changes both takes (a delete locks the photo, then cascades to the
-/// job), so a render finishing while its photo is deleted waits instead of
-/// deadlocking. `false` if the photo is gone.
+/// that changes both takes (a delete locks the original's blob row, then
+/// the photo, then cascades to the job; a completion takes the blob row
+/// first too), so a render finishing while its photo is deleted waits
+/// instead of deadlocking. `false` if the photo is gone.
 async fn lock_photo(tx: &deadpool_postgres::Transaction<'_>, photo: &PhotoId) -> DbResult<bool> {
     let stmt = tx
         .prepare_cached("SELECT 1 FROM photos WHERE id = $1 FOR UPDATE")
@@ -143,6 +144,10 @@ impl JobRepo for PostgresRepo {
         let thumbhash = thumbhash.map(|t| BASE64.encode(t));
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // The blob's row first, as a delete does, then the photo's.
+        let Some(hash) = blobs::lock_for_photo(&tx, photo, now).await? else {
+            return Ok(false);
+        };
         if !lock_photo(&tx, photo).await? {
             return Ok(false);
         }
@@ -190,6 +195,7 @@ impl JobRepo for PostgresRepo {
             ],
         )
         .await?;
+        blobs::recount(&tx, &hash).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -159,6 +159,7 @@ impl PhotoRepo for PostgresRepo {
         )
         .await?;
         insert_job(&tx, &p.id, now).await?;
+        blobs::recount(&tx, &p.hash).await?;
         let photo = load_photo(&tx, &p.id)
             .await?
             .ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;
@@ -302,6 +303,7 @@ impl PhotoRepo for PostgresRepo {
         let (state, format) = blobs::lock(&tx, &photo.hash, photo.format, now).await?;
         tx.execute("DELETE FROM photos WHERE id = $1", &[&id.as_str()])
             .await?;
+        blobs::recount(&tx, &photo.hash).await?;
         let released = match state {
             blobs::State::Live => blobs::release_if_unused(&tx, &photo.hash, format, now).await?,
             // A photo never uses blobs being deleted; nothing to add.
@@ -316,12 +318,7 @@ impl PhotoRepo for PostgresRepo {
             .client()
             .await?
             .query_one(
-                "SELECT CAST(
-                     (SELECT COALESCE(SUM(original_size), 0) FROM
-                         (SELECT DISTINCT original_hash, original_size FROM photos) o)
-                   + (SELECT COALESCE(SUM(byte_size), 0) FROM
-                         (SELECT DISTINCT storage_key, byte_size FROM variants) v)
-                   AS BIGINT)",
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM storage_use",
                 &[],
             )
             .await?;

@@ -15,8 +15,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteRepo;
 use super::rows::corrupt;
-use crate::db::{BlobRepo, DbResult, Release, Released, Reservation, Reserve};
-use crate::domain::{ContentHash, ImageFormat, Millis, UploadId};
+use crate::db::{BlobRepo, DbError, DbResult, Release, Released, Reservation, Reserve};
+use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, UploadId};
 
 /// The blob row's state after [`lock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,30 @@ pub(super) fn lock(
         other => return Err(corrupt("blob state")(other)),
     };
     Ok((state, format.parse().map_err(corrupt("blob format"))?))
+}
+
+/// Locks the blob row of photo `id`'s original, as [`lock`] does, and
+/// returns its hash; `None` if the photo is gone.
+pub(super) fn lock_for_photo(
+    tx: &Transaction<'_>,
+    id: &PhotoId,
+    now: Millis,
+) -> DbResult<Option<ContentHash>> {
+    let original: Option<(String, String)> = tx
+        .prepare_cached("SELECT original_hash, original_format FROM photos WHERE id = ?1")?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((hash, format)) = original else {
+        return Ok(None);
+    };
+    let hash: ContentHash = hash.parse().map_err(corrupt("photo hash"))?;
+    lock(
+        tx,
+        &hash,
+        format.parse().map_err(corrupt("photo format"))?,
+        now,
+    )?;
+    Ok(Some(hash))
 }
 
 /// A reservation for an upload of `hash`, unless its blobs are being deleted.
@@ -153,13 +177,62 @@ pub(super) fn abandon(
     release_if_unused(tx, &hash, format, now)
 }
 
+/// Recounts the bytes the rows account for under `hash` (its original once,
+/// each distinct variant key once) and adds the change to the storage
+/// total. Call it after changing a photo or its variants, with the blob's
+/// row locked by this transaction.
+pub(super) fn recount(tx: &Transaction<'_>, hash: &ContentHash) -> DbResult<()> {
+    let counts: Option<(i64, i64)> = tx
+        .prepare_cached(
+            "SELECT bytes,
+                 COALESCE((SELECT MAX(original_size) FROM photos WHERE original_hash = ?1), 0)
+               + COALESCE((SELECT SUM(d.byte_size) FROM
+                     (SELECT DISTINCT v.storage_key, v.byte_size
+                      FROM variants v JOIN photos p ON p.id = v.photo_id
+                      WHERE p.original_hash = ?1) d), 0)
+             FROM blobs WHERE hash = ?1",
+        )?
+        .query_row([hash.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((counted, now)) = counts else {
+        return Err(DbError::Corrupt(format!("no blob row for {hash}")));
+    };
+    if now != counted {
+        tx.prepare_cached("UPDATE blobs SET bytes = ?2 WHERE hash = ?1")?
+            .execute(params![hash.as_str(), now])?;
+        add_storage(tx, hash, now - counted)?;
+    }
+    Ok(())
+}
+
+/// Adds `bytes` (negative to subtract) to the storage total, in the shard
+/// of `hash`.
+fn add_storage(tx: &Transaction<'_>, hash: &ContentHash, bytes: i64) -> DbResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO storage_use (shard, bytes) VALUES (substr(?1, 1, 1), ?2)
+         ON CONFLICT (shard) DO UPDATE SET bytes = storage_use.bytes + excluded.bytes",
+    )?
+    .execute(params![hash.as_str(), bytes])?;
+    Ok(())
+}
+
 /// Drops the record of deleted blobs, if the claim is still this one.
 pub(super) fn forget(tx: &Transaction<'_>, released: &Released) -> DbResult<()> {
-    tx.prepare_cached(
-        "DELETE FROM blobs WHERE hash = ?1 AND state = 'deleting' AND claimed_at = ?2",
-    )?
-    .execute(params![released.hash.as_str(), released.claimed_at])?;
-    Ok(())
+    let left: Option<i64> = tx
+        .prepare_cached(
+            "DELETE FROM blobs WHERE hash = ?1 AND state = 'deleting' AND claimed_at = ?2
+             RETURNING bytes",
+        )?
+        .query_row(params![released.hash.as_str(), released.claimed_at], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    // Nothing uses claimed blobs, so their count is zero already; were it
+    // not, the total must not keep bytes no row accounts for.
+    match left {
+        Some(bytes) if bytes != 0 => add_storage(tx, &released.hash, -bytes),
+        _ => Ok(()),
+    }
 }
 
 /// Ends reservations older than `uploads_before` and re-claims deletions

@@ -5,8 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rusqlite::params;
 
-use super::SqliteRepo;
 use super::rows::{corrupt, to_u32};
+use super::{SqliteRepo, blobs};
 use crate::db::{ClaimedJob, DbResult, JobRepo};
 use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
 use crate::model::Variant;
@@ -116,6 +116,9 @@ impl JobRepo for SqliteRepo {
         let (job, photo, variants) = (job.clone(), photo.clone(), variants.to_vec());
         let thumbhash = thumbhash.map(|t| BASE64.encode(t));
         self.write_relaxed(move |tx| {
+            let Some(hash) = blobs::lock_for_photo(tx, &photo, now)? else {
+                return Ok(false);
+            };
             let gone = tx.execute("DELETE FROM render_jobs WHERE id = ?1", [job.as_str()])? == 0;
             if gone {
                 return Ok(false);
@@ -141,6 +144,7 @@ impl JobRepo for SqliteRepo {
                  WHERE id = ?1",
                 params![photo.as_str(), PhotoStatus::Ready.as_str(), now, thumbhash],
             )?;
+            blobs::recount(tx, &hash)?;
             Ok(true)
         })
         .await

@@ -69,8 +69,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &mut Connection) -> DbResult<()> {
+    migrate_to(conn, i64::MAX)
+}
+
+/// Applies the migrations up to version `last` that are not applied yet.
+fn migrate_to(conn: &mut Connection, last: i64) -> DbResult<()> {
     conn.execute_batch(super::MIGRATIONS_TABLE)?;
-    for &(version, name, sql) in MIGRATIONS {
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         let tx = conn.transaction()?;
         let applied: bool = tx.query_row(
             "SELECT COUNT(*) > 0 FROM schema_migrations WHERE version = ?1",
@@ -246,5 +251,43 @@ impl Repo for SqliteRepo {
     async fn ping(&self) -> DbResult<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 12 counts the storage of a library made before it: each
+    /// original once, each variant key once, whoever shares them.
+    #[test]
+    fn upgrading_counts_the_storage_already_used() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 11).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, name, created_at) VALUES ('u1', 'ann', 0), ('u2', 'bo', 0);
+             INSERT INTO photos (id, owner_id, original_hash, original_format, original_size,
+                 width, height, status, created_at, updated_at)
+             VALUES ('p1', 'u1', 'a1', 'jpeg', 1000, 4, 3, 'ready', 0, 0),
+                    ('p2', 'u2', 'a1', 'jpeg', 1000, 4, 3, 'ready', 0, 0),
+                    ('p3', 'u2', 'b2', 'jpeg', 500, 4, 3, 'pending', 0, 0);
+             INSERT INTO variants (photo_id, name, format, width, height, byte_size, storage_key)
+             VALUES ('p1', 'thumb', 'jpeg', 4, 3, 10, 'variants/a1/t'),
+                    ('p1', 'display', 'jpeg', 4, 3, 20, 'variants/a1/d'),
+                    ('p2', 'thumb', 'jpeg', 4, 3, 10, 'variants/a1/t');
+             INSERT INTO blobs (hash, format, state, changed_at)
+             VALUES ('a1', 'jpeg', 'live', 0), ('b2', 'jpeg', 'live', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let bytes = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(bytes("SELECT bytes FROM blobs WHERE hash = 'a1'"), 1030);
+        assert_eq!(bytes("SELECT bytes FROM blobs WHERE hash = 'b2'"), 500);
+        assert_eq!(bytes("SELECT SUM(bytes) FROM storage_use"), 1530);
+        assert_eq!(
+            bytes("SELECT COUNT(*) FROM storage_use"),
+            2,
+            "one row per shard used"
+        );
     }
 }

@@ -80,6 +80,7 @@ impl PhotoRepo for SqliteRepo {
                 ],
             )?;
             insert_job(tx, &p.id, now)?;
+            blobs::recount(tx, &p.hash)?;
             let photo =
                 load_photo(tx, &p.id)?.ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;
             Ok(Some(Inserted::New(photo)))
@@ -228,6 +229,7 @@ impl PhotoRepo for SqliteRepo {
             };
             let (state, format) = blobs::lock(tx, &photo.hash, photo.format, now)?;
             tx.execute("DELETE FROM photos WHERE id = ?1", [id.as_str()])?;
+            blobs::recount(tx, &photo.hash)?;
             let released = match state {
                 blobs::State::Live => blobs::release_if_unused(tx, &photo.hash, format, now)?,
                 // A photo never uses blobs being deleted; nothing to add.
@@ -240,15 +242,9 @@ impl PhotoRepo for SqliteRepo {
 
     async fn storage_used(&self) -> DbResult<u64> {
         self.read(|c| {
-            let bytes: i64 = c.query_row(
-                "SELECT
-                     (SELECT COALESCE(SUM(original_size), 0) FROM
-                         (SELECT DISTINCT original_hash, original_size FROM photos) o)
-                   + (SELECT COALESCE(SUM(byte_size), 0) FROM
-                         (SELECT DISTINCT storage_key, byte_size FROM variants) v)",
-                [],
-                |r| r.get(0),
-            )?;
+            let bytes: i64 = c
+                .prepare_cached("SELECT COALESCE(SUM(bytes), 0) FROM storage_use")?
+                .query_row([], |r| r.get(0))?;
             u64::try_from(bytes).map_err(corrupt("storage total"))
         })
         .await

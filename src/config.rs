@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "web",
     "metrics",
+    "storage",
 ];
 
 /// Everything Scoot can be told. Each subsystem gets only its own section.
@@ -56,6 +57,24 @@ pub struct Config {
     pub auth: AuthConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
+    pub storage: StorageConfig,
+}
+
+/// How much room the local disks must keep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Below this many free megabytes on the disk of the data dir, the
+    /// SQLite file or a `file://` store, uploads are refused with `507`
+    /// and `/readyz` answers 503, so that what is already accepted can
+    /// still be rendered and recorded. 0 turns the floor off.
+    pub min_free_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { min_free_mb: 256 }
+    }
 }
 
 /// Who may read `/metrics`.
@@ -83,6 +102,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             web: WebConfig::default(),
             metrics: MetricsConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -133,8 +153,13 @@ pub struct RenderConfig {
     /// libwebp's effort (`method`), 0–6: each step up is slower and a
     /// little smaller.
     pub webp_effort: u8,
-    /// Attempts before a job that keeps hitting transient errors fails.
+    /// Claims of a job before it is failed: a render that keeps crashing
+    /// or killing the process ends `failed`. A render the storage kept
+    /// from finishing (a full disk, a store away) does not use one up.
     pub max_attempts: u32,
+    /// Seconds before a render the storage kept from finishing is tried
+    /// again.
+    pub retry_seconds: u32,
     /// Renders run concurrently only while their estimated memory (decoded
     /// pixels and buffers) fits in this many MiB; a bigger one runs alone.
     pub memory_budget_mb: u32,
@@ -160,6 +185,7 @@ impl Default for RenderConfig {
             webp_quality: 80,
             webp_effort: 2,
             max_attempts: 5,
+            retry_seconds: 10,
             memory_budget_mb: 1024,
             nice: 10,
             lease_seconds: 60,
@@ -395,6 +421,9 @@ impl Config {
         }
         if !(3..=3600).contains(&self.render.lease_seconds) {
             return invalid("render.lease_seconds must be 3..=3600".into());
+        }
+        if !(1..=3600).contains(&self.render.retry_seconds) {
+            return invalid("render.retry_seconds must be 1..=3600".into());
         }
         if self.render.memory_budget_mb == 0 {
             return invalid("render.memory_budget_mb must be positive".into());

@@ -23,6 +23,7 @@ use tokio::io::AsyncWriteExt;
 use crate::blobs::{self, BlobError};
 use crate::changes::Changes;
 use crate::db::{DbError, Repo};
+use crate::disk::{LowSpace, SpaceFloor};
 use crate::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, Visibility, now_millis};
 use crate::model::{Inserted, NewPhoto, User};
 use crate::render::RenderQueue;
@@ -48,6 +49,9 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("staging upload: {0}")]
     Io(#[from] std::io::Error),
+    /// A local disk is below the free-space floor: nothing was stored.
+    #[error("{0}")]
+    LowSpace(#[from] LowSpace),
 }
 
 /// An upload being written to a temp file and hashed as it arrives.
@@ -201,10 +205,14 @@ pub struct Ingest {
     pub checking: Arc<tokio::sync::Semaphore>,
     /// How long those checks take.
     pub check_duration: prometheus::Histogram,
+    /// Uploads start only while the local disks keep this much room.
+    pub floor: SpaceFloor,
 }
 
 impl Ingest {
+    /// A place for an upload's bytes, if the disks have room for it.
     pub async fn staging(&self) -> Result<Staging, IngestError> {
+        self.floor.check()?;
         Staging::new(&self.staging_dir, self.max_bytes).await
     }
 
@@ -215,6 +223,7 @@ impl Ingest {
         owner: &User,
         describe: Describe,
     ) -> Result<Inserted, IngestError> {
+        self.floor.check()?;
         // Already here (and not failed): nothing to probe, store or queue.
         let existing = self.db.photo_by_hash(&owner.id, &staged.hash).await?;
         if let Some(photo) = existing

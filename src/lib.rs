@@ -50,6 +50,8 @@ pub mod commands;
 pub mod config;
 /// The database traits and their engines: SQLite and PostgreSQL.
 pub mod db;
+/// Room on the local disks: writable at start, and the free-space floor.
+pub mod disk;
 /// Ids, hashes, formats and variant specs.
 pub mod domain;
 /// The last hour of operator figures, for the admin page.
@@ -117,6 +119,9 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A local directory Scoot writes to cannot be written.
+    #[error("cannot write to {0}")]
+    NotWritable(#[source] std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -211,7 +216,19 @@ pub struct Core {
 
 /// Opens the backends, recovers interrupted work and starts the render pool.
 pub async fn start_core(config: &Config) -> Result<Core, StartError> {
+    for dir in disk::local_dirs(config) {
+        disk::check_writable(&dir).map_err(StartError::NotWritable)?;
+    }
     let (db, store) = open_backends(config).await?;
+    start_core_on(config, db, store).await
+}
+
+/// [`start_core`] on backends opened already (a test may wrap them).
+pub async fn start_core_on(
+    config: &Config,
+    db: Arc<dyn Repo>,
+    store: Store,
+) -> Result<Core, StartError> {
     // On a shared database other nodes' renders are running; a lease that
     // runs out brings back what a dead node held.
     if !db.shared() {
@@ -260,6 +277,7 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )),
         check_duration: metrics.upload_check_duration.clone(),
+        floor: disk::SpaceFloor::new(disk::local_dirs(config), config.storage.min_free_mb),
     };
     let history = History::new(&node);
     let app = App::new(app::Parts {
@@ -288,6 +306,22 @@ pub async fn start_core(config: &Config) -> Result<Core, StartError> {
 
 /// Starts the core and the HTTP server, and returns once Scoot is listening.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    let core = start_core(&config).await?;
+    serve(config, core).await
+}
+
+/// [`start`] on backends opened already (a test may wrap them).
+pub async fn start_on(
+    config: Config,
+    db: Arc<dyn Repo>,
+    store: Store,
+) -> Result<RunningApp, StartError> {
+    let core = start_core_on(&config, db, store).await?;
+    serve(config, core).await
+}
+
+/// Puts the HTTP server in front of a started core.
+async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
     let Core {
         app,
         db,
@@ -296,7 +330,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         metrics,
         render,
         history,
-    } = start_core(&config).await?;
+    } = core;
     let setup_token = app.accounts.open_setup().await?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
     let pages =

@@ -142,6 +142,20 @@ impl Store {
         Ok(Self { inner, signer })
     }
 
+    /// A store on any `object_store` backend (one that injects faults, in
+    /// tests). It signs no URLs.
+    pub fn from_backend(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            signer: None,
+        }
+    }
+
+    /// The backend this store writes to.
+    pub fn backend(&self) -> Arc<dyn ObjectStore> {
+        self.inner.clone()
+    }
+
     /// Whether the store can hand out [`signed_get`](Self::signed_get) URLs.
     pub fn signs_urls(&self) -> bool {
         self.signer.is_some()
@@ -237,23 +251,29 @@ impl Store {
             return Ok(());
         }
         let mut upload = self.inner.put_multipart(&path(key)).await?;
-        loop {
-            let mut buf = Vec::with_capacity(PART);
-            (&mut f)
-                .take(PART as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(io)?;
-            if buf.is_empty() {
-                break;
+        let sent = async {
+            loop {
+                let mut buf = Vec::with_capacity(PART);
+                (&mut f)
+                    .take(PART as u64)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(io)?;
+                if buf.is_empty() {
+                    break;
+                }
+                upload.put_part(Bytes::from(buf).into()).await?;
             }
-            if let Err(e) = upload.put_part(Bytes::from(buf).into()).await {
-                let _ = upload.abort().await;
-                return Err(e.into());
-            }
+            upload.complete().await?;
+            Ok(())
         }
-        upload.complete().await?;
-        Ok(())
+        .await;
+        // Whatever failed (a read, a part, the completion), the parts
+        // sent so far must not stay behind.
+        if sent.is_err() {
+            let _ = upload.abort().await;
+        }
+        sent
     }
 
     /// The whole blob in memory; use for objects of bounded size.

@@ -38,6 +38,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u32,
     },
+    /// The server cannot write what the request would store: a disk is
+    /// full or below its floor, or read-only. Nothing changed.
+    #[error("{0}")]
+    NoSpace(String),
     /// Too many login or setup attempts from this client or at this
     /// account; nothing was checked.
     #[error("too many attempts; try again in {retry_after_secs} s")]
@@ -75,7 +79,70 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Why the server could not write: a disk is full, or cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    Full,
+    ReadOnly,
+}
+
+impl StorageFault {
+    /// The fault behind `e`, if one of its causes is a disk or a database
+    /// saying it is full (`ENOSPC`, `EDQUOT`, `SQLITE_FULL`, PostgreSQL's
+    /// `disk_full`) or cannot be written (`EROFS`, `EACCES`, `EPERM`,
+    /// `SQLITE_READONLY`).
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut cause = Some(e);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind as K;
+                match io.kind() {
+                    K::StorageFull | K::QuotaExceeded => return Some(Self::Full),
+                    K::ReadOnlyFilesystem | K::PermissionDenied => return Some(Self::ReadOnly),
+                    _ => {}
+                }
+            }
+            if let Some(code) = e
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+            {
+                match code {
+                    rusqlite::ErrorCode::DiskFull => return Some(Self::Full),
+                    rusqlite::ErrorCode::ReadOnly => return Some(Self::ReadOnly),
+                    _ => {}
+                }
+            }
+            if e.downcast_ref::<tokio_postgres::Error>()
+                .and_then(tokio_postgres::Error::code)
+                == Some(&tokio_postgres::error::SqlState::DISK_FULL)
+            {
+                return Some(Self::Full);
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    /// What a client is told: nothing was saved, and why.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Full => "the server's storage is full; nothing was saved",
+            Self::ReadOnly => "the server's storage cannot be written; nothing was saved",
+        }
+    }
+}
+
 impl AppError {
+    /// Why the server could not write, when that is what went wrong.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Db(e) => StorageFault::of(e),
+            Self::Store(e) => StorageFault::of(e),
+            Self::Io { source, .. } => StorageFault::of(source),
+            _ => None,
+        }
+    }
+
     /// Which engine could not be reached, when that is what went wrong:
     /// nothing changed, and trying again shortly may work.
     pub fn unavailable(&self) -> Option<&'static str> {
@@ -110,6 +177,9 @@ impl From<IngestError> for AppError {
                 what: "staging an upload",
                 source,
             },
+            IngestError::LowSpace(low) => Self::NoSpace(format!(
+                "the server is low on disk space; nothing was saved ({low})"
+            )),
         }
     }
 }

@@ -28,7 +28,7 @@ pub mod uploads;
 
 use std::sync::Arc;
 
-pub use error::{AppError, AppResult, with_causes};
+pub use error::{AppError, AppResult, StorageFault, with_causes};
 
 use crate::auth::Hasher;
 use crate::cache::Caches;
@@ -87,9 +87,16 @@ impl App {
         Self {
             albums: albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone()),
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
-            uploads: uploads::Uploads::new(p.ingest, p.metrics.clone()),
-            media: media::Media::new(p.store.clone(), p.caches.clone(), p.media_redirect),
-            ops: ops::Ops::new(p.db, p.store, p.metrics, p.history, &p.metrics_token),
+            ops: ops::Ops::new(
+                p.db,
+                p.store.clone(),
+                p.metrics.clone(),
+                p.history,
+                p.ingest.floor.clone(),
+                &p.metrics_token,
+            ),
+            uploads: uploads::Uploads::new(p.ingest, p.metrics),
+            media: media::Media::new(p.store, p.caches.clone(), p.media_redirect),
             photos,
             changes: p.changes,
             caches: p.caches,

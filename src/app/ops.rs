@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::{AppError, AppResult};
 use crate::auth;
 use crate::db::Repo;
+use crate::disk::SpaceFloor;
 use crate::history::{History, Sample};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -18,6 +19,8 @@ pub struct Ops {
     store: Store,
     metrics: Metrics,
     history: History,
+    /// `/readyz` fails while a local disk is below it.
+    floor: SpaceFloor,
     /// The hash of `metrics.token`, when one is set.
     metrics_token: Option<String>,
 }
@@ -28,6 +31,7 @@ impl Ops {
         store: Store,
         metrics: Metrics,
         history: History,
+        floor: SpaceFloor,
         metrics_token: &str,
     ) -> Self {
         Self {
@@ -35,12 +39,15 @@ impl Ops {
             store,
             metrics,
             history,
+            floor,
             metrics_token: (!metrics_token.is_empty()).then(|| auth::token_hash(metrics_token)),
         }
     }
 
-    /// `Err` with the reason when the database or the store does not answer.
+    /// `Err` with the reason when the database or the store does not
+    /// answer, or a local disk is below the free-space floor.
     pub async fn ready(&self) -> Result<(), String> {
+        self.floor.check().map_err(|e| e.to_string())?;
         self.db.ping().await.map_err(|e| format!("database: {e}"))?;
         self.store.ping().await.map_err(|e| format!("store: {e}"))?;
         Ok(())

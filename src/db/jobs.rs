@@ -67,6 +67,9 @@ pub trait JobRepo: Send + Sync {
         reason: &str,
         now: Millis,
     ) -> DbResult<()>;
-    /// Puts the job back in the queue, due at `run_after`.
+    /// Puts the job back in the queue, due at `run_after`, and gives the
+    /// attempt back: a retry is for a failure of the storage or the
+    /// database, not the photo's, so an outage however long never uses up
+    /// a photo's attempts.
     async fn retry_job(&self, job: &JobId, reason: &str, run_after: Millis) -> DbResult<()>;
 }

@@ -11,7 +11,8 @@
 //! - [`types`]: pixels, options, limits and errors the others share.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
 //!   pipeline; the only part that does I/O (with `leases`: the renewal of
-//!   the node's claims, and the notices that wake it).
+//!   the node's claims, and the notices that wake it; and `outcome`: what
+//!   became of an attempt, written down with prompt retries).
 //!
 //! Architecture invariant: `probe`, `verify` and `pipeline` never touch the database,
 //! the store or the network.
@@ -20,6 +21,7 @@ pub mod colour;
 pub mod exif;
 pub mod jpeg;
 mod leases;
+mod outcome;
 pub mod pipeline;
 #[cfg(feature = "turbojpeg")]
 pub mod planes;

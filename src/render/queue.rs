@@ -35,12 +35,12 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::leases::{Held, renew_leases, wake_on_notices};
+use super::outcome::{Outcome, persist, record};
 use super::pipeline::{self, RenderSettings, Rendered, Scratch};
-use crate::blobs;
 use crate::changes::Changes;
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo};
-use crate::domain::{PhotoStatus, now_millis};
+use crate::domain::now_millis;
 use crate::metrics::Metrics;
 use crate::model::Variant;
 use crate::store::{BlobKey, Store, StoreError, StoreResult};
@@ -90,17 +90,6 @@ struct Task {
     _memory: Reservation,
 }
 
-/// What became of one attempt.
-enum Outcome {
-    Ready,
-    /// Permanent: the photo is marked failed with this reason.
-    Failed(String),
-    /// Transient: try again later, unless attempts are used up.
-    Retry(String),
-    /// The photo was deleted while it rendered.
-    Gone,
-}
-
 impl RenderPool {
     /// Starts the dispatcher and `cfg.effective_threads()` workers. Must be
     /// called inside a tokio runtime.
@@ -126,6 +115,8 @@ impl RenderPool {
             deps: deps.clone(),
             settings,
             max_attempts: cfg.max_attempts,
+            patience: Duration::from_secs(u64::from(cfg.lease_seconds) / 2),
+            retry_after: Duration::from_secs(u64::from(cfg.retry_seconds)),
             runtime: Handle::current(),
             finishing: Arc::new(Semaphore::new(depth)),
             held: held.clone(),
@@ -344,6 +335,10 @@ struct Worker {
     deps: RenderDeps,
     settings: RenderSettings,
     max_attempts: u32,
+    /// How long writing an outcome is tried again: half the lease.
+    patience: Duration,
+    /// When a render the storage kept from finishing is due again.
+    retry_after: Duration,
     runtime: Handle,
     /// Bounds the jobs whose variants are still being stored and recorded.
     finishing: Arc<Semaphore>,
@@ -390,7 +385,16 @@ impl Worker {
                     Ok(rendered) => worker.store(&job, rendered).await,
                     Err(outcome) => outcome,
                 };
-                worker.record(&job, outcome, started).await;
+                let deps = &worker.deps;
+                record(
+                    deps,
+                    &job,
+                    outcome,
+                    started,
+                    worker.patience,
+                    worker.retry_after,
+                )
+                .await;
                 worker.held.remove(&job.id);
                 drop((permit, done));
             });
@@ -417,7 +421,8 @@ impl Worker {
                     "the original is missing from the store".into(),
                 ));
             }
-            Err(e) => return Err(Outcome::Retry(e.to_string())),
+            // The store's failure, not the photo's.
+            Err(e) => return Err(Outcome::Wait(e.to_string())),
         };
         let rendered = catch_unwind(AssertUnwindSafe(|| {
             pipeline::render_with(scratch, &original, job.format, &self.settings)
@@ -458,94 +463,23 @@ impl Worker {
             puts.push(async move { store.put(&key, r.bytes.into()).await });
         }
         if let Err(e) = futures_util::future::try_join_all(puts).await {
-            return Outcome::Retry(e.to_string());
+            return Outcome::Wait(e.to_string());
         }
-        match self
-            .deps
-            .db
-            .complete_job(
+        let db = &self.deps.db;
+        let completed = persist(self.patience, job, "a finished render", || {
+            db.complete_job(
                 &job.id,
                 &job.photo_id,
                 &variants,
                 Some(&rendered.thumbhash),
                 now_millis(),
             )
-            .await
-        {
+        })
+        .await;
+        match completed {
             Ok(true) => Outcome::Ready,
             Ok(false) => Outcome::Gone,
-            Err(e) => Outcome::Retry(e.to_string()),
-        }
-    }
-
-    /// Counts the outcome, records it in the database and tells listeners.
-    async fn record(&self, job: &ClaimedJob, outcome: Outcome, started: Instant) {
-        let gives_up = job.attempts >= self.max_attempts;
-        let label = match &outcome {
-            Outcome::Ready => "ready",
-            Outcome::Failed(_) => "failed",
-            Outcome::Retry(_) if gives_up => "failed",
-            Outcome::Retry(_) => "retry",
-            Outcome::Gone => "gone",
-        };
-        let m = &self.deps.metrics;
-        m.renders.with_label_values(&[label]).inc();
-        m.render_duration
-            .with_label_values(&[label])
-            .observe(started.elapsed().as_secs_f64());
-        let db = &self.deps.db;
-        let now = now_millis();
-        let final_status = match &outcome {
-            Outcome::Ready => Some(PhotoStatus::Ready),
-            Outcome::Failed(_) => Some(PhotoStatus::Failed),
-            Outcome::Retry(_) if gives_up => Some(PhotoStatus::Failed),
-            Outcome::Retry(_) | Outcome::Gone => None,
-        };
-        let recorded = match outcome {
-            Outcome::Ready => {
-                tracing::info!(photo = %job.photo_id, ms = started.elapsed().as_millis() as u64, "rendered");
-                Ok(())
-            }
-            Outcome::Gone => {
-                // The variants just stored may be the last use of these
-                // bytes: delete them unless another photo uses them.
-                if let Err(e) = blobs::release(
-                    db.as_ref(),
-                    &self.deps.store,
-                    &self.deps.changes,
-                    &job.hash,
-                    job.format,
-                )
-                .await
-                {
-                    tracing::warn!(photo = %job.photo_id, error = %e, "cannot release the blobs of a deleted photo");
-                }
-                Ok(())
-            }
-            Outcome::Failed(reason) => {
-                tracing::warn!(photo = %job.photo_id, %reason, "render failed");
-                db.fail_job(&job.id, &job.photo_id, &reason, now).await
-            }
-            Outcome::Retry(reason) if gives_up => {
-                let reason = format!("gave up after {} attempts: {reason}", job.attempts);
-                tracing::warn!(photo = %job.photo_id, %reason, "render failed");
-                db.fail_job(&job.id, &job.photo_id, &reason, now).await
-            }
-            Outcome::Retry(reason) => {
-                let backoff = 1000i64 << job.attempts.min(6);
-                tracing::warn!(photo = %job.photo_id, %reason, backoff_ms = backoff, "render will retry");
-                db.retry_job(&job.id, &reason, now + backoff).await
-            }
-        };
-        let changes = &self.deps.changes;
-        match (recorded, final_status) {
-            // The lease expires and the job is claimed again.
-            (Err(e), _) => {
-                tracing::error!(photo = %job.photo_id, error = %e, "cannot record render outcome");
-                changes.photo(&job.photo_id).await;
-            }
-            (Ok(()), Some(status)) => changes.photo_settled(&job.photo_id, status).await,
-            (Ok(()), None) => changes.photo(&job.photo_id).await,
+            Err(e) => Outcome::Wait(e.to_string()),
         }
     }
 }

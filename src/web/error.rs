@@ -15,7 +15,7 @@ use warp::{Rejection, Reply};
 
 use super::pages::ErrorPage;
 use super::urls::Urls;
-use crate::app::{AppError, with_causes};
+use crate::app::{AppError, StorageFault, with_causes};
 
 /// `Retry-After` when the database or the store cannot be reached.
 const UNAVAILABLE_RETRY: u32 = 5;
@@ -127,6 +127,14 @@ impl From<AppError> for Failure {
                 e.to_string(),
                 retry_after_secs,
             ),
+            AppError::NoSpace(message) => Self::new(StatusCode::INSUFFICIENT_STORAGE, message),
+            // A disk that is full or read-only: nothing changed, and an
+            // operator has to make room.
+            _ if e.storage_fault().is_some() => {
+                let fault = e.storage_fault().unwrap_or(StorageFault::Full);
+                tracing::error!(error = %with_causes(&e), "storage cannot be written");
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, fault.message())
+            }
             // An engine that cannot be reached: nothing changed, and the
             // same request may well work in a moment.
             _ if e.unavailable().is_some() => {

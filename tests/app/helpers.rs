@@ -93,11 +93,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(adjust, |store| store).await
+}
+
+/// [`spawn_app_with`], on the store that `wrap` makes of the configured
+/// one (one that injects faults, say).
+pub async fn spawn_app_on(
+    adjust: impl FnOnce(&mut Config),
+    wrap: impl FnOnce(scoot::store::Store) -> scoot::store::Store,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     adjust(&mut config);
     let token = create_user(&config, "alice", true).await;
-    let app = scoot::start(config.clone()).await.expect("scoot starts");
+    let (db, store) = scoot::open_backends(&config).await.expect("backends open");
+    let app = scoot::start_on(config.clone(), db, wrap(store))
+        .await
+        .expect("scoot starts");
     TestApp {
         base: format!("http://{}", app.local_addr()),
         client: Client::builder()
@@ -279,6 +291,25 @@ impl TestApp {
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Renders counted with `outcome` so far (`scoot_renders_total`).
+    pub async fn renders(&self, outcome: &str) -> u64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        let series = format!("scoot_renders_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.parse().unwrap())
+    }
+
+    /// Waits (30 s at most) until `n` renders have been put off to retry.
+    pub async fn wait_for_retries(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.renders("retry").await < n {
+            assert!(Instant::now() < deadline, "fewer than {n} retries");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

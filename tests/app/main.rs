@@ -10,6 +10,7 @@ mod connections;
 mod crash;
 mod cross_site;
 mod events;
+mod faults;
 mod fidelity;
 mod flood;
 mod helpers;

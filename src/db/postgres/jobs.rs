@@ -231,7 +231,7 @@ impl JobRepo for PostgresRepo {
             .await?
             .execute(
                 "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL,
-                     run_after = $2, last_error = $3
+                     run_after = $2, last_error = $3, attempts = GREATEST(attempts - 1, 0)
                  WHERE id = $1",
                 &[&job.as_str(), &run_after, &reason],
             )

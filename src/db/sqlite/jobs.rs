@@ -174,7 +174,7 @@ impl JobRepo for SqliteRepo {
         self.write_relaxed(move |tx| {
             tx.execute(
                 "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL,
-                     run_after = ?2, last_error = ?3
+                     run_after = ?2, last_error = ?3, attempts = MAX(attempts - 1, 0)
                  WHERE id = ?1",
                 params![job.as_str(), run_after, reason],
             )?;

@@ -6,6 +6,8 @@
 //! accepted can still be rendered and recorded.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use crate::config::Config;
 
@@ -46,41 +48,92 @@ pub struct LowSpace {
 
 const MB: u64 = 1024 * 1024;
 
+/// How often the disks are measured again.
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
+
 /// The free-space floor over a set of directories. Cheap to clone.
+///
+/// The disks are measured on a blocking thread every [`MEASURE_EVERY`],
+/// never on a request: `statvfs` on a network mount can hang, and an
+/// upload or a balancer's `/readyz` must not wait for it. [`check`] reads
+/// the last measurement.
+///
+/// [`check`]: Self::check
 #[derive(Debug, Clone)]
 pub struct SpaceFloor {
-    dirs: std::sync::Arc<[PathBuf]>,
+    dirs: Arc<[PathBuf]>,
     floor: u64,
+    /// The last measurement: the first directory under the floor, if any.
+    low: Arc<Mutex<Option<LowSpace>>>,
 }
 
 impl SpaceFloor {
     /// A floor of `min_free_mb` megabytes on the disks of `dirs` (none
-    /// when 0).
-    pub fn new(dirs: Vec<PathBuf>, min_free_mb: u64) -> Self {
-        Self {
+    /// when 0), measured once now and then every [`MEASURE_EVERY`] for as
+    /// long as a clone of it lives. Must be called inside a tokio runtime;
+    /// measures on the calling thread once (call it at start-up).
+    pub fn start(dirs: Vec<PathBuf>, min_free_mb: u64) -> Self {
+        let floor = Self {
             dirs: dirs.into(),
             floor: min_free_mb.saturating_mul(MB),
+            low: Arc::default(),
+        };
+        if floor.floor > 0 {
+            floor.measure();
+            let (dirs, bytes) = (floor.dirs.clone(), floor.floor);
+            tokio::spawn(remeasure(Arc::downgrade(&floor.low), dirs, bytes));
+        }
+        floor
+    }
+
+    /// `Err` naming the first directory whose disk had less free space
+    /// than the floor when last measured.
+    pub fn check(&self) -> Result<(), LowSpace> {
+        match &*self.low.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(low) => Err(low.clone()),
+            None => Ok(()),
         }
     }
 
-    /// The first directory whose disk has less free space than the floor.
-    /// A directory whose disk cannot be asked is not counted against it.
-    pub fn check(&self) -> Result<(), LowSpace> {
-        if self.floor == 0 {
-            return Ok(());
+    /// Measures every directory's disk now (blocking).
+    fn measure(&self) {
+        let low = lowest(&self.dirs, self.floor);
+        *self.low.lock().unwrap_or_else(|e| e.into_inner()) = low;
+    }
+}
+
+/// The first of `dirs` whose disk has less than `floor` bytes free. A
+/// directory whose disk cannot be asked is not counted against it.
+fn lowest(dirs: &[PathBuf], floor: u64) -> Option<LowSpace> {
+    dirs.iter().find_map(|dir| {
+        let free = free_bytes(dir)?;
+        (free < floor).then(|| LowSpace {
+            dir: dir.clone(),
+            free,
+            floor,
+        })
+    })
+}
+
+/// Measures again every [`MEASURE_EVERY`] until every [`SpaceFloor`]
+/// sharing `low` is gone.
+async fn remeasure(low: Weak<Mutex<Option<LowSpace>>>, dirs: Arc<[PathBuf]>, floor: u64) {
+    let mut tick = tokio::time::interval(MEASURE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if low.strong_count() == 0 {
+            return;
         }
-        for dir in self.dirs.iter() {
-            if let Some(free) = free_bytes(dir)
-                && free < self.floor
-            {
-                return Err(LowSpace {
-                    dir: dir.clone(),
-                    free,
-                    floor: self.floor,
-                });
-            }
-        }
-        Ok(())
+        let dirs = dirs.clone();
+        let Ok(measured) = tokio::task::spawn_blocking(move || lowest(&dirs, floor)).await else {
+            return;
+        };
+        let Some(low) = low.upgrade() else {
+            return;
+        };
+        *low.lock().unwrap_or_else(|e| e.into_inner()) = measured;
     }
 }
 
@@ -112,21 +165,19 @@ pub fn check_writable(dir: &Path) -> Result<(), std::io::Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_floor_names_the_first_directory_under_it() {
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_floor_names_the_first_directory_under_it() {
         let dir = tempfile::tempdir().unwrap();
-        let free = free_bytes(dir.path());
-        assert!(SpaceFloor::new(vec![dir.path().into()], 0).check().is_ok());
-        if let Some(free) = free {
-            let roomy = SpaceFloor::new(vec![dir.path().into()], 1);
-            assert!(roomy.check().is_ok(), "{free} bytes free");
-            let beyond = free / MB + 1024 * 1024;
-            let low = SpaceFloor::new(vec![dir.path().into()], beyond)
-                .check()
-                .unwrap_err();
-            assert_eq!(low.dir, dir.path());
-            assert!(low.to_string().contains("below storage.min_free_mb"));
-        }
+        let dirs = || vec![dir.path().to_path_buf()];
+        assert!(SpaceFloor::start(dirs(), 0).check().is_ok());
+        let free = free_bytes(dir.path()).expect("statvfs answers on Linux");
+        let roomy = SpaceFloor::start(dirs(), 1);
+        assert!(roomy.check().is_ok(), "{free} bytes free");
+        let beyond = free / MB + 1024 * 1024;
+        let low = SpaceFloor::start(dirs(), beyond).check().unwrap_err();
+        assert_eq!(low.dir, dir.path());
+        assert!(low.to_string().contains("below storage.min_free_mb"));
     }
 
     #[test]

@@ -277,7 +277,7 @@ pub async fn start_core_on(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )),
         check_duration: metrics.upload_check_duration.clone(),
-        floor: disk::SpaceFloor::new(disk::local_dirs(config), config.storage.min_free_mb),
+        floor: disk::SpaceFloor::start(disk::local_dirs(config), config.storage.min_free_mb),
     };
     let history = History::new(&node);
     let app = App::new(app::Parts {

@@ -207,3 +207,51 @@ impl From<AuthError> for AppError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> AppError {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        AppError::Db(DbError::from(e))
+    }
+
+    fn disk(kind: std::io::ErrorKind) -> AppError {
+        AppError::Store(StoreError::Backend(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(kind)),
+        }))
+    }
+
+    /// The causes that make a request `507`, found however deep they sit,
+    /// and nothing else.
+    #[test]
+    fn storage_faults_are_found_among_the_causes() {
+        use std::io::ErrorKind as K;
+        let cases = [
+            (sqlite(rusqlite::ffi::SQLITE_FULL), Some(StorageFault::Full)),
+            (
+                sqlite(rusqlite::ffi::SQLITE_READONLY),
+                Some(StorageFault::ReadOnly),
+            ),
+            (sqlite(rusqlite::ffi::SQLITE_BUSY), None),
+            (disk(K::StorageFull), Some(StorageFault::Full)),
+            (disk(K::QuotaExceeded), Some(StorageFault::Full)),
+            (disk(K::ReadOnlyFilesystem), Some(StorageFault::ReadOnly)),
+            (disk(K::PermissionDenied), Some(StorageFault::ReadOnly)),
+            (disk(K::ConnectionRefused), None),
+            (
+                AppError::Io {
+                    what: "staging an upload",
+                    source: std::io::Error::from(K::StorageFull),
+                },
+                Some(StorageFault::Full),
+            ),
+            (AppError::NotFound("photo"), None),
+        ];
+        for (error, fault) in cases {
+            assert_eq!(error.storage_fault(), fault, "{}", with_causes(&error));
+        }
+    }
+}

@@ -23,6 +23,10 @@ pub enum CommandError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     Migrate(#[from] crate::migrate::MigrateError),
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("{0}")]
     Input(String),
 }

@@ -133,7 +133,7 @@ impl Staging {
         let (path, file) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             std::fs::create_dir_all(&dir)?;
             let tmp = tempfile::Builder::new()
-                .prefix("upload-")
+                .prefix(STAGED_PREFIX)
                 .tempfile_in(&dir)?;
             let file = tmp.reopen()?;
             Ok((tmp.into_temp_path(), file))
@@ -171,13 +171,25 @@ impl Staging {
     }
 }
 
+/// How a staged upload's temp file is named: `upload-<random>`.
+pub const STAGED_PREFIX: &str = "upload-";
+
+/// Where uploads are staged: `tmp/` under the data dir.
+pub fn staging_dir(config: &crate::config::Config) -> std::path::PathBuf {
+    config.data_dir.join("tmp")
+}
+
 /// Removes temp files a killed process left behind.
 pub fn clear_staging_dir(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with("upload-") {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(STAGED_PREFIX)
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }

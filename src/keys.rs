@@ -82,6 +82,27 @@ impl BlobKey {
         ImageFormat::from_extension(ext)
     }
 
+    /// The original this key belongs to: itself, or the one a variant was
+    /// rendered from.
+    pub fn hash(&self) -> Option<ContentHash> {
+        let mut parts = self.0.split('/');
+        match (parts.next()?, parts.nth(1)?) {
+            ("originals", file) => file.rsplit_once('.')?.0.parse().ok(),
+            ("variants", hash) => hash.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a variant rather than an original.
+    pub fn is_variant(&self) -> bool {
+        self.0.starts_with("variants/")
+    }
+
+    /// A variant's file name (`<name>-<edge>-<encoding>-r<rev>.<ext>`).
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or_default()
+    }
+
     /// For an original, the SHA-256 its bytes must have.
     pub fn original_hash(&self) -> Option<ContentHash> {
         let file = self.0.strip_prefix("originals/")?.split('/').nth(1)?;
@@ -107,6 +128,13 @@ mod tests {
         assert_eq!(BlobKey::parse(original.as_str()), Some(original.clone()));
         assert_eq!(BlobKey::parse(variant.as_str()), Some(variant.clone()));
         assert_eq!(variant.format(), Some(ImageFormat::Png));
+        assert_eq!(variant.hash(), Some(hash.clone()));
+        assert_eq!(original.hash(), Some(hash.clone()));
+        assert!(variant.is_variant() && !original.is_variant());
+        assert_eq!(
+            variant.file_name(),
+            format!("thumb-400-q82p-r{RENDER_REVISION}.png")
+        );
         assert!(original.as_str().ends_with(".jpg"));
     }
 

@@ -15,6 +15,8 @@
 //!                                 │           ├─▶ changes ─▶ cache, db (version, notices)
 //!                                 │           └─▶ db  (the truth), store (blobs)
 //!                                 └─▶ render::queue ─▶ render::pipeline (bytes in, bytes out)
+//! main.rs ─▶ check ─▶ blobs, changes, db, store   (the database set against the store)
+//! main.rs ─▶ backup ─▶ db, store, migrate          (the site in a folder, and back)
 //! ```
 //!
 //! # Architecture invariants
@@ -37,6 +39,8 @@
 pub mod app;
 /// Accounts, password hashing and tokens.
 pub mod auth;
+/// `scoot backup` and `scoot restore`: the site in a folder, and back.
+pub mod backup;
 /// When an original's blobs may be relied on or deleted, and deleting them.
 pub mod blobs;
 /// In-process caches for rows, pages and media bytes.
@@ -44,6 +48,8 @@ pub mod cache;
 /// The one change path: cache invalidation, the data version and change
 /// events, on every node.
 pub mod changes;
+/// `scoot check [--repair]`: the database set against the store.
+pub mod check;
 /// What the CLI subcommands do.
 pub mod commands;
 /// The layered configuration.
@@ -232,7 +238,7 @@ pub async fn start_core_on(
     // On a shared database other nodes' renders are running; a lease that
     // runs out brings back what a dead node held.
     if !db.shared() {
-        let requeued = db.requeue_running().await?;
+        let requeued = db.requeue_running(crate::domain::now_millis()).await?;
         if requeued > 0 {
             tracing::info!(
                 jobs = requeued,
@@ -240,7 +246,7 @@ pub async fn start_core_on(
             );
         }
     }
-    let staging_dir = config.data_dir.join("tmp");
+    let staging_dir = ingest::staging_dir(config);
     ingest::clear_staging_dir(&staging_dir);
 
     let metrics = Metrics::new();
@@ -249,11 +255,7 @@ pub async fn start_core_on(
     tracing::info!(%node, "node started");
     let changes = Changes::new(caches.clone(), db.clone(), &node);
     changes.load_version().await?;
-    let limits = PixelLimits {
-        max_pixels: config.upload.max_pixels,
-        max_side: config.upload.max_side,
-        max_frames: config.upload.max_frames,
-    };
+    let limits = PixelLimits::of_upload(&config.upload);
     let render = RenderPool::start(
         config.render.clone(),
         RenderSettings::from_config(&config.render, limits),

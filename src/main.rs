@@ -60,6 +60,32 @@ enum Command {
     },
     /// Print the effective configuration as TOML
     Config,
+    /// Back up the database (a consistent snapshot) and every blob it
+    /// references into a folder, while `scoot serve` runs. Run it again
+    /// on the same folder to bring the backup up to date: only new blobs
+    /// are fetched.
+    Backup {
+        /// The backup folder: empty, or an earlier backup
+        dest: PathBuf,
+    },
+    /// Restore a backup into the configured database and store, which
+    /// must be empty (of any engine); every file is verified first.
+    Restore {
+        /// A folder `scoot backup` wrote
+        src: PathBuf,
+    },
+    /// Compare the database with the object store: missing and corrupt
+    /// originals (every original is re-hashed), missing variants, unused
+    /// blobs, leftovers of killed processes, abandoned renders, database
+    /// integrity. Exits 1 if anything is wrong. Safe while `scoot serve`
+    /// runs.
+    Check {
+        /// Also mend what is safe to mend: delete unused blobs and
+        /// leftovers, queue renders again, mark photos whose original is
+        /// gone as failed
+        #[arg(long)]
+        repair: bool,
+    },
     /// Copy everything in the configured database into an empty one (e.g.
     /// SQLite into PostgreSQL); stop `scoot serve` first. Resumes an
     /// interrupted copy; verifies row counts.
@@ -125,7 +151,12 @@ fn main() -> ExitCode {
     // Long commands report through their progress bar and summary.
     let quiet = matches!(
         cli.command,
-        Command::Import { .. } | Command::MigrateDb { .. } | Command::MigrateStore { .. }
+        Command::Import { .. }
+            | Command::MigrateDb { .. }
+            | Command::MigrateStore { .. }
+            | Command::Check { .. }
+            | Command::Backup { .. }
+            | Command::Restore { .. }
     );
     init_logging(&config.log_format, if quiet { "warn" } else { "info" });
     if let Command::Import {
@@ -195,6 +226,31 @@ fn main() -> ExitCode {
                 }
             }
             Command::Config => Ok(Some(config.to_toml())),
+            Command::Backup { dest } => scoot::backup::backup(&config, &dest)
+                .await
+                .map(|s| Some(s.report(&dest)))
+                .map_err(commands::CommandError::from),
+            Command::Restore { src } => scoot::backup::restore(&config, &src)
+                .await
+                .map(|s| {
+                    let database = scoot::db::redacted(&config.database_url());
+                    Some(s.report(&database, &config.store_url()))
+                })
+                .map_err(commands::CommandError::from),
+            Command::Check { repair } => {
+                let options = scoot::check::Options { repair };
+                let report = scoot::check::check(&config, options)
+                    .await
+                    .map_err(commands::CommandError::from)?;
+                if report.is_clean() {
+                    Ok(Some(report.summary()))
+                } else {
+                    println!("{}", report.summary());
+                    Err(commands::CommandError::Input(
+                        "the check found problems (listed above)".into(),
+                    ))
+                }
+            }
             Command::MigrateDb { to } => scoot::migrate::migrate_db(&config, &to)
                 .await
                 .map(|s| Some(s.report()))

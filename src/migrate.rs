@@ -202,7 +202,8 @@ pub async fn migrate_db(config: &Config, to: &str) -> Result<DbSummary, MigrateE
     Ok(summary)
 }
 
-async fn first_non_empty(db: &dyn Repo) -> Result<Option<&'static str>, DbError> {
+/// The first table of [`TABLES`] that holds a row, if any.
+pub(crate) async fn first_non_empty(db: &dyn Repo) -> Result<Option<&'static str>, DbError> {
     for (table, _) in TABLES {
         if db.count_rows(table).await? > 0 {
             return Ok(Some(table));

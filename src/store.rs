@@ -49,6 +49,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A blob's bytes stopped coming part-way.
+    #[error("reading {key}: {source}")]
+    Read {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("bad store url: {0}")]
     Url(String),
 }
@@ -330,14 +337,37 @@ impl Store {
 
     /// [`list_keys`](Self::list_keys), with each object's size.
     pub async fn list_sizes(&self, prefix: Option<&str>) -> StoreResult<Vec<(String, u64)>> {
+        Ok(self
+            .list_meta(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, meta)| (key, meta.size))
+            .collect())
+    }
+
+    /// [`list_keys`](Self::list_keys), with each object's size and time.
+    pub async fn list_meta(&self, prefix: Option<&str>) -> StoreResult<Vec<(String, BlobMeta)>> {
         let prefix = prefix.map(Path::from);
         let mut keys = Vec::new();
         let mut listing = self.inner.list(prefix.as_ref());
         while let Some(meta) = listing.next().await {
             let meta = meta?;
-            keys.push((meta.location.to_string(), meta.size));
+            let blob = BlobMeta {
+                size: meta.size,
+                last_modified: meta.last_modified.timestamp_millis(),
+            };
+            keys.push((meta.location.to_string(), blob));
         }
         Ok(keys)
+    }
+
+    /// Whether anything is stored under `prefix` (reads one listing page).
+    pub async fn holds_any(&self, prefix: &str) -> StoreResult<bool> {
+        let prefix = Path::from(prefix);
+        match self.inner.list(Some(&prefix)).next().await {
+            Some(meta) => meta.map(|_| true).map_err(Into::into),
+            None => Ok(false),
+        }
     }
 
     /// A small object of Scoot's own beside the blobs (`name` has no

@@ -399,11 +399,14 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     c.goto(&format!("{base}{}", hrefs[2])).await?;
     click(&c, "details.edit summary").await?;
     click(&c, "input[name=visibility][value=private]").await?;
+    // The radio is checked the moment it is clicked: wait for the page the
+    // save leads to, or the next `goto` races the form's navigation.
+    c.execute("window.beforeSave = true", vec![]).await?;
     click(&c, "form[action$='/edit'] button[type=submit]").await?;
     until(
         &c,
         "the saved photo",
-        "return document.querySelector('input[name=visibility][value=private]')?.checked",
+        "return !window.beforeSave && document.querySelector('input[name=visibility][value=private]')?.checked",
     )
     .await?;
 

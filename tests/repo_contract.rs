@@ -97,6 +97,7 @@ contract!(
     deleting_cascades,
     blobs_are_released_by_their_last_user,
     storage_counts_shared_blobs_once,
+    check_reads_shards_and_mends_the_queue,
 );
 
 const T0: Millis = 1_800_000_000_000;
@@ -495,9 +496,32 @@ async fn jobs_claim_lease_retry_and_requeue(repo: Arc<dyn Repo>) {
         .unwrap();
     assert_eq!(due[0].attempts, 2, "the retried attempt is not counted");
 
-    assert_eq!(repo.requeue_running().await.unwrap(), 1);
+    // A restart puts it back, due after its crash backoff: none after one
+    // claim, then 30 s doubling (this is its second claim).
+    assert_eq!(repo.requeue_running(T0 + 500_000).await.unwrap(), 1);
+    let backoff = scoot::db::CRASH_BACKOFF_MS;
+    assert!(
+        repo.claim_jobs(10, T0 + 500_000 + backoff - 1, lease, NODE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "waits out its backoff"
+    );
+    let third = repo
+        .claim_jobs(10, T0 + 500_000 + backoff, lease, NODE)
+        .await
+        .unwrap();
+    assert_eq!(third[0].attempts, 3);
+    // A lease that ran out waits the same backoff, now doubled.
+    let expired = T0 + 500_000 + backoff + lease;
+    assert!(
+        repo.claim_jobs(10, expired + 2 * backoff, lease, NODE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        repo.claim_jobs(10, T0 + 500_001, lease, NODE)
+        repo.claim_jobs(10, expired + 2 * backoff + 1, lease, NODE)
             .await
             .unwrap()
             .len(),
@@ -1020,4 +1044,90 @@ async fn storage_counts_shared_blobs_once(repo: Arc<dyn Repo>) {
         .unwrap();
     assert!(!done);
     assert_eq!(used().await, 0);
+}
+
+async fn check_reads_shards_and_mends_the_queue(repo: Arc<dyn Repo>) {
+    let repo = repo.as_ref();
+    let ann = user(repo, "ann").await;
+    let photo = add(repo, &ann, "shard", Visibility::Public, T0).await;
+    let other = add(repo, &ann, "other", Visibility::Public, T0).await;
+    let prefix = &photo.hash.as_str()[..2];
+    let rows = repo.shard_rows(prefix).await.unwrap();
+    assert!(rows.photos.iter().any(|p| p.id == photo.id));
+    assert!(
+        rows.photos
+            .iter()
+            .all(|p| p.hash.as_str().starts_with(prefix)),
+        "only the shard's hashes"
+    );
+    let hold = rows.holds.iter().find(|h| h.hash == photo.hash).unwrap();
+    assert!(!hold.reserved && hold.deleting_since.is_none());
+
+    // A render claimed by a node that died: its lease ran out.
+    let job = repo.claim_jobs(1, T0, 1000, NODE).await.unwrap().remove(0);
+    let health = repo.queue_health(T0 + 2000).await.unwrap();
+    assert_eq!(health.expired, std::slice::from_ref(&job.id));
+    assert!(
+        repo.queue_health(T0 + 500)
+            .await
+            .unwrap()
+            .expired
+            .is_empty()
+    );
+    assert_eq!(repo.requeue_expired(T0 + 2000).await.unwrap(), 1);
+    assert!(
+        repo.queue_health(T0 + 2000)
+            .await
+            .unwrap()
+            .expired
+            .is_empty()
+    );
+    assert!(
+        !repo.queue_render(&photo.id, T0).await.unwrap(),
+        "it has a job already"
+    );
+
+    // A variant went missing from a ready photo: render it again.
+    let done = repo.claim_jobs(2, T0 + 1, 60_000, NODE).await.unwrap();
+    for job in &done {
+        assert!(
+            repo.complete_job(&job.id, &job.photo_id, &[], None, T0 + 2)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(repo.queue_depth().await.unwrap(), 0);
+    assert!(repo.queue_render(&photo.id, T0 + 3).await.unwrap());
+    assert_eq!(repo.queue_depth().await.unwrap(), 1);
+    assert_eq!(
+        repo.photo(&photo.id).await.unwrap().unwrap().status,
+        PhotoStatus::Ready,
+        "it stays shown while it renders again"
+    );
+
+    // An original went missing: the photo fails with the reason, once.
+    assert!(repo.fail_photo(&photo.id, "gone", T0 + 4).await.unwrap());
+    assert!(!repo.fail_photo(&photo.id, "gone", T0 + 5).await.unwrap());
+    let failed = repo.photo(&photo.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (PhotoStatus::Failed, Some("gone"))
+    );
+    assert_eq!(repo.queue_depth().await.unwrap(), 0, "its job went with it");
+    assert!(
+        !repo.queue_render(&photo.id, T0 + 6).await.unwrap(),
+        "failed"
+    );
+    assert!(
+        !repo
+            .queue_render(&PhotoId::generate(), T0 + 6)
+            .await
+            .unwrap()
+    );
+    assert!(repo.queue_health(T0 + 6).await.unwrap().unqueued.is_empty());
+    assert_eq!(
+        repo.photo(&other.id).await.unwrap().unwrap().status,
+        PhotoStatus::Ready
+    );
+    assert!(repo.integrity_problems().await.unwrap().is_empty());
 }

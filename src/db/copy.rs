@@ -90,6 +90,10 @@ pub trait CopyRepo: Send + Sync {
     async fn copy_marker(&self) -> DbResult<Option<String>>;
     /// Records (`Some`) or clears (`None`) an unfinished copy from `source`.
     async fn set_copy_marker(&self, source: Option<&str>) -> DbResult<()>;
+    /// Writes every table of [`TABLES`], as of one moment, into a new
+    /// SQLite file at `path` (which must not exist yet): the snapshot
+    /// `scoot backup` keeps. Safe while the database is in use.
+    async fn snapshot_to(&self, path: &std::path::Path) -> DbResult<()>;
 }
 
 /// The values of `key`'s columns in `row`.

@@ -16,6 +16,7 @@
 //! - [`SiteRepo`]: the data version every node agrees on, and notices
 //!   between the nodes that share a database.
 //! - [`CopyRepo`]: whole tables, for copying one database into another.
+//! - [`CheckRepo`]: what `scoot check` compares with the store, and mends.
 //!
 //! Invariants: this module knows nothing of HTTP, rendering or the object
 //! store. Every multi-row change is one transaction: a photo is never visible
@@ -24,6 +25,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+pub mod check;
 pub mod copy;
 mod jobs;
 mod photos;
@@ -39,8 +41,9 @@ use async_trait::async_trait;
 pub use accounts::AccountRepo;
 pub use albums::AlbumRepo;
 pub use blobs::{BlobRepo, Release, Released, Reservation, Reserve};
+pub use check::CheckRepo;
 pub use copy::CopyRepo;
-pub use jobs::{ClaimedJob, JobRepo};
+pub use jobs::{CRASH_BACKOFF_MS, ClaimedJob, JobRepo};
 pub use photos::{Deleted, PhotoRepo};
 pub use site::{Notice, SiteRepo};
 
@@ -156,7 +159,7 @@ impl DbError {
 /// aggregate. `Arc<dyn Repo>` is how the rest of Scoot holds one.
 #[async_trait]
 pub trait Repo:
-    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + CopyRepo + 'static
+    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + CopyRepo + CheckRepo + 'static
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> DbResult<()>;

@@ -16,6 +16,15 @@ pub struct PixelLimits {
 }
 
 impl PixelLimits {
+    /// The limits the `upload` section sets.
+    pub fn of_upload(upload: &crate::config::UploadConfig) -> Self {
+        Self {
+            max_pixels: upload.max_pixels,
+            max_side: upload.max_side,
+            max_frames: upload.max_frames,
+        }
+    }
+
     /// The `image` crate limits matching these: strict sides, and a decode
     /// allocation budget of the largest RGBA16 frame plus slack.
     pub fn decoder_limits(&self) -> Limits {

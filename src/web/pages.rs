@@ -7,6 +7,7 @@ use super::conditional;
 use super::extract::Viewer;
 use super::placeholder;
 use super::urls::Urls;
+pub use crate::domain::human_bytes;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
 use crate::model::Photo;
 
@@ -342,22 +343,6 @@ pub fn ago(then: Millis, now: Millis) -> String {
         1..=59 => format!("{minutes} min ago"),
         60..=1439 => format!("{} h ago", minutes / 60),
         _ => format!("{} days ago", minutes / 1440),
-    }
-}
-
-/// `1536000` → `1.5 MB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 

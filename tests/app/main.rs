@@ -4,8 +4,10 @@
 mod admin;
 mod albums;
 mod arbitrary;
+mod backup;
 mod blobs;
 mod caching;
+mod check;
 mod connections;
 mod crash;
 mod cross_site;

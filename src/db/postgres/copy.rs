@@ -5,7 +5,13 @@ use tokio_postgres::types::ToSql;
 
 use super::PostgresRepo;
 use super::rows::get;
-use crate::db::copy::{Column, ColumnType, CopyRepo, Row, Value, insert_sql, select_sql};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::IsolationLevel;
+
+use crate::db::copy::{
+    Column, ColumnType, CopyRepo, Row, TABLES, Value, insert_sql, key_of, select_sql,
+};
+use crate::db::sqlite::SqliteRepo;
 use crate::db::{DbError, DbResult};
 use crate::domain::now_millis;
 
@@ -45,6 +51,39 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
 }
 
+/// [`CopyRepo::read_rows`] on `c`, a connection or a transaction.
+async fn read_page(
+    c: &impl GenericClient,
+    table: &str,
+    columns: &[Column],
+    key: &[&str],
+    after: Option<&[Value]>,
+    limit: u32,
+) -> DbResult<Vec<Row>> {
+    let sql = select_sql(table, columns, key, after.is_some(), |i| format!("${i}"));
+    let mut params = Vec::new();
+    for (k, v) in key.iter().zip(after.unwrap_or_default()) {
+        let kind = columns
+            .iter()
+            .find(|c| c.name == *k)
+            .map(|c| c.kind)
+            .ok_or_else(|| DbError::Corrupt(format!("{table} has no column {k}")))?;
+        params.push(param(kind, v)?);
+    }
+    params.push(Box::new(i64::from(limit)));
+    let stmt = c.prepare_cached(&sql).await?;
+    let rows = c.query(&stmt, &refs(&params)).await?;
+    rows.iter()
+        .map(|r| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| value(r, i, c.kind))
+                .collect()
+        })
+        .collect()
+}
+
 #[async_trait]
 impl CopyRepo for PostgresRepo {
     async fn columns(&self, table: &str) -> DbResult<Vec<Column>> {
@@ -77,29 +116,8 @@ impl CopyRepo for PostgresRepo {
         after: Option<&[Value]>,
         limit: u32,
     ) -> DbResult<Vec<Row>> {
-        let sql = select_sql(table, columns, key, after.is_some(), |i| format!("${i}"));
-        let mut params = Vec::new();
-        for (k, v) in key.iter().zip(after.unwrap_or_default()) {
-            let kind = columns
-                .iter()
-                .find(|c| c.name == *k)
-                .map(|c| c.kind)
-                .ok_or_else(|| DbError::Corrupt(format!("{table} has no column {k}")))?;
-            params.push(param(kind, v)?);
-        }
-        params.push(Box::new(i64::from(limit)));
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await?;
-        let rows = client.query(&stmt, &refs(&params)).await?;
-        rows.iter()
-            .map(|r| {
-                columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| value(r, i, c.kind))
-                    .collect()
-            })
-            .collect()
+        read_page(&client, table, columns, key, after, limit).await
     }
 
     async fn write_rows(&self, table: &str, columns: &[Column], rows: &[Row]) -> DbResult<u64> {
@@ -136,6 +154,31 @@ impl CopyRepo for PostgresRepo {
             .query_opt("SELECT source FROM copy_progress", &[])
             .await?;
         row.map(|r| get(&r, 0)).transpose()
+    }
+
+    async fn snapshot_to(&self, path: &std::path::Path) -> DbResult<()> {
+        let target = SqliteRepo::open(path.to_path_buf()).await?;
+        let mut client = self.client().await?;
+        // Every page read in one transaction that sees the database as of
+        // its first read, and writes nothing.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        for (table, key) in TABLES {
+            let columns = self.columns(table).await?;
+            let mut after = None;
+            loop {
+                let rows = read_page(&tx, table, &columns, key, after.as_deref(), 1000).await?;
+                let Some(last) = rows.last() else { break };
+                after = Some(key_of(&columns, key, last));
+                target.write_rows(table, &columns, &rows).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn set_copy_marker(&self, source: Option<&str>) -> DbResult<()> {

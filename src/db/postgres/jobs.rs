@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::rows::{get, parsed, to_u32};
 use super::{PostgresRepo, blobs};
+use crate::db::jobs::crash_backoff_sql;
 use crate::db::{ClaimedJob, DbResult, JobRepo};
 use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
 use crate::model::Variant;
@@ -40,15 +41,17 @@ impl JobRepo for PostgresRepo {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let stmt = tx
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format,
                         p.width, p.height, p.original_size
                  FROM render_jobs j JOIN photos p ON p.id = j.photo_id
                  WHERE (j.state = 'queued' AND j.run_after <= $1)
-                    OR (j.state = 'running' AND j.lease_until < $1)
+                    OR (j.state = 'running' AND j.lease_until + ",
+                crash_backoff_sql!("j.attempts"),
+                " < $1)
                  ORDER BY j.run_after, j.created_at LIMIT $2
-                 FOR UPDATE OF j SKIP LOCKED",
-            )
+                 FOR UPDATE OF j SKIP LOCKED"
+            ))
             .await?;
         let rows = tx.query(&stmt, &[&now, &i64::from(limit)]).await?;
         let mut jobs = Vec::with_capacity(rows.len());
@@ -111,14 +114,19 @@ impl JobRepo for PostgresRepo {
             .await?)
     }
 
-    async fn requeue_running(&self) -> DbResult<u64> {
+    async fn requeue_running(&self, now: Millis) -> DbResult<u64> {
         let n = self
             .client()
             .await?
             .execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL
-                 WHERE state = 'running'",
-                &[],
+                concat!(
+                    "UPDATE render_jobs SET state = 'queued', lease_until = NULL,
+                         lease_holder = NULL, run_after = $1::BIGINT + ",
+                    crash_backoff_sql!("attempts"),
+                    "
+                     WHERE state = 'running'"
+                ),
+                &[&now],
             )
             .await?;
         Ok(n)

@@ -27,6 +27,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+mod check;
 mod copy;
 mod jobs;
 mod listen;

@@ -110,6 +110,17 @@ impl CopyRepo for SqliteRepo {
         .await
     }
 
+    async fn snapshot_to(&self, path: &std::path::Path) -> DbResult<()> {
+        // One read transaction: what the file holds is the database as of
+        // its start, whatever is written meanwhile.
+        let target = path.to_string_lossy().into_owned();
+        self.read(move |c| {
+            c.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_copy_marker(&self, source: Option<&str>) -> DbResult<()> {
         let source = source.map(str::to_owned);
         self.write(move |tx| {

@@ -7,6 +7,7 @@ use rusqlite::params;
 
 use super::rows::{corrupt, to_u32};
 use super::{SqliteRepo, blobs};
+use crate::db::jobs::crash_backoff_sql;
 use crate::db::{ClaimedJob, DbResult, JobRepo};
 use crate::domain::{JobId, Millis, PhotoId, PhotoStatus};
 use crate::model::Variant;
@@ -22,14 +23,16 @@ impl JobRepo for SqliteRepo {
     ) -> DbResult<Vec<ClaimedJob>> {
         let holder = holder.to_owned();
         self.write_relaxed(move |tx| {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(concat!(
                 "SELECT j.id, j.photo_id, j.attempts, p.original_hash, p.original_format,
                         p.width, p.height, p.original_size
                  FROM render_jobs j JOIN photos p ON p.id = j.photo_id
                  WHERE (j.state = 'queued' AND j.run_after <= ?1)
-                    OR (j.state = 'running' AND j.lease_until < ?1)
-                 ORDER BY j.run_after, j.created_at LIMIT ?2",
-            )?;
+                    OR (j.state = 'running' AND j.lease_until + ",
+                crash_backoff_sql!("j.attempts"),
+                " < ?1)
+                 ORDER BY j.run_after, j.created_at LIMIT ?2"
+            ))?;
             let mut rows = stmt.query(params![now, limit])?;
             let mut jobs = Vec::new();
             while let Some(r) = rows.next()? {
@@ -85,12 +88,17 @@ impl JobRepo for SqliteRepo {
         .await
     }
 
-    async fn requeue_running(&self) -> DbResult<u64> {
-        self.write_relaxed(|tx| {
+    async fn requeue_running(&self, now: Millis) -> DbResult<u64> {
+        self.write_relaxed(move |tx| {
             let n = tx.execute(
-                "UPDATE render_jobs SET state = 'queued', lease_until = NULL, lease_holder = NULL
-                 WHERE state = 'running'",
-                [],
+                concat!(
+                    "UPDATE render_jobs SET state = 'queued', lease_until = NULL,
+                         lease_holder = NULL, run_after = ?1 + ",
+                    crash_backoff_sql!("attempts"),
+                    "
+                     WHERE state = 'running'"
+                ),
+                [now],
             )?;
             Ok(n as u64)
         })

@@ -16,6 +16,7 @@
 mod accounts;
 mod albums;
 mod blobs;
+mod check;
 mod copy;
 mod jobs;
 mod photos;
@@ -93,6 +94,19 @@ fn migrate_to(conn: &mut Connection, last: i64) -> DbResult<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Leaves the database file at `path` whole on its own, with no write-ahead
+/// log beside it (for a file that is copied or hashed, such as a backup's
+/// snapshot). Call it once no [`SqliteRepo`] has the file open.
+pub async fn seal(path: PathBuf) -> DbResult<()> {
+    tokio::task::spawn_blocking(move || {
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        Ok(())
+    })
+    .await
+    .map_err(joined)?
 }
 
 impl SqliteRepo {

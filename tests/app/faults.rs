@@ -38,6 +38,8 @@ struct Switch {
     /// Multipart uploads aborted so far: a bucket keeps the parts of one
     /// that is neither completed nor aborted, unseen, until it expires.
     aborts: Arc<AtomicUsize>,
+    /// Calls that met a fault (a slow one included) so far.
+    faulted: Arc<AtomicUsize>,
 }
 
 impl Switch {
@@ -45,6 +47,19 @@ impl Switch {
         Self {
             fault: Arc::new(Mutex::new((Fault::None, ""))),
             aborts: Arc::default(),
+            faulted: Arc::default(),
+        }
+    }
+
+    /// Waits until some call has met the fault.
+    async fn wait_for_fault(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.faulted.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no call met the fault"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -58,8 +73,11 @@ impl Switch {
 
     fn fault(&self, location: &Path) -> Fault {
         let (fault, prefix) = *self.fault.lock().unwrap();
-        match location.as_ref().starts_with(prefix) {
-            true => fault,
+        match location.as_ref().starts_with(prefix) && fault != Fault::None {
+            true => {
+                self.faulted.fetch_add(1, Ordering::SeqCst);
+                fault
+            }
             false => Fault::None,
         }
     }
@@ -348,4 +366,81 @@ async fn a_data_dir_that_cannot_be_written_is_named_at_start() {
             );
         }
     }
+}
+
+/// Fills the filesystem holding `dir` to the last byte and returns the
+/// file that does it: removing it gives the space back.
+fn fill_disk(dir: &std::path::Path) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let fs = rustix::fs::statvfs(dir).unwrap();
+    let size = fs.f_blocks * fs.f_frsize;
+    assert!(
+        size < 1 << 30,
+        "{} is on a filesystem of {size} bytes: name one of its own, under 1 GiB",
+        dir.display()
+    );
+    let mut filler = tempfile::NamedTempFile::new_in(dir).unwrap();
+    for chunk in [1 << 20, 4096, 1] {
+        let block = vec![0u8; chunk];
+        loop {
+            match filler.write_all(&block).and_then(|()| filler.flush()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling {}: {e}", dir.display()),
+            }
+        }
+    }
+    filler
+}
+
+/// A render whose outcome the database cannot write, because its disk is
+/// full (really: a small filesystem this test fills), is ready within
+/// seconds of space coming back, not when its lease runs out minutes later.
+///
+/// Runs when `SCOOT_TEST_FULL_DISK` names a directory on a small
+/// filesystem of its own that the test may fill (`.ci/run` mounts a
+/// tmpfs); the database goes there, the store stays on the test's disk.
+#[tokio::test]
+async fn an_outcome_the_full_database_refused_is_written_when_space_returns() {
+    let Ok(disk) = std::env::var("SCOOT_TEST_FULL_DISK") else {
+        return;
+    };
+    let db_dir = tempfile::tempdir_in(&disk).unwrap();
+    let db_file = db_dir.path().join("scoot.db");
+    let (app, switch) = app_with_faults(|c| {
+        c.database_url = format!("sqlite://{}", db_file.display());
+        c.storage.min_free_mb = 0;
+    })
+    .await;
+    // The variants take a while to store: the disk fills meanwhile, after
+    // the job was claimed and before its outcome is written.
+    let store_for = Duration::from_secs(2);
+    switch.set(Fault::Slow(store_for), "variants/");
+    let resp = app
+        .upload_bytes("full.png", png(64, 48, [200, 120, 40]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let id = resp.json::<scoot::web::api::PhotoJson>().await.unwrap().id;
+    switch.wait_for_fault().await;
+    let filler = fill_disk(db_dir.path());
+
+    // The variants are stored; the outcome cannot be written.
+    tokio::time::sleep(store_for + Duration::from_secs(2)).await;
+    let photo = app.photo(&id).await.unwrap();
+    assert_eq!(photo.status, "pending", "the full disk took the outcome");
+
+    drop(filler);
+    let space_back = std::time::Instant::now();
+    let deadline = space_back + Duration::from_secs(20);
+    while app.photo(&id).await.unwrap().status == "pending" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pending {:?} after space came back (the lease is {} s)",
+            space_back.elapsed(),
+            app.config.render.lease_seconds
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.photo(&id).await.unwrap().status, "ready");
+    app.shutdown().await;
 }

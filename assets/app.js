@@ -31,7 +31,7 @@ function pictureFor(photo, wanted, sizes) {
   img.src = main.url;
   img.srcset = srcset(universal);
   img.sizes = sizes;
-  img.alt = photo.title || photo.caption || "Photo";
+  img.alt = photo.title || photo.caption || photo.filename || "Photo";
   img.decoding = "async";
   picture.append(img);
   return picture;
@@ -252,6 +252,7 @@ function enhanceUpload(form) {
     link.href = photo.page_url || `/photos/${photo.id}`;
     link.textContent = "View";
     item.status.append(" · ", link);
+    item.li.append(describeFields(item, photo));
     // The thumbnail appears when the render is done (the same live swap as
     // the gallery's).
     const picture = photo.status === "ready" && pictureFor(photo, "thumb", "64px");
@@ -272,6 +273,47 @@ function enhanceUpload(form) {
       swapWhenReady(ph);
     }
   }
+}
+
+// Each uploaded file's own title and caption, saved as they are changed
+// (the form's title and caption above are what every file starts with).
+function describeFields(item, photo) {
+  const box = document.createElement("div");
+  box.className = "describe";
+  const note = document.createElement("span");
+  note.className = "saved";
+  note.setAttribute("role", "status");
+  for (const [name, label, tag] of [["title", "Title", "input"], ["caption", "Caption", "textarea"]]) {
+    const field = document.createElement(tag);
+    if (tag === "input") field.type = "text";
+    field.name = name;
+    field.value = photo[name] || "";
+    field.maxLength = name === "title" ? 200 : 2000;
+    if (tag === "textarea") field.rows = 1;
+    if (name === "title") field.placeholder = photo.filename || "";
+    field.setAttribute("aria-label", `${label} of ${item.name}`);
+    field.addEventListener("change", () => save(name, field.value.trim()));
+    const wrap = document.createElement("label");
+    wrap.append(label, " ", field);
+    box.append(wrap);
+  }
+  box.append(note);
+
+  async function save(name, value) {
+    note.textContent = "Saving…";
+    try {
+      const resp = await fetch(`/api/photos/${encodeURIComponent(photo.id)}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ [name]: value }),
+      });
+      const body = await resp.json().catch(() => ({}));
+      note.textContent = resp.ok ? "Saved" : `Not saved: ${body.error || resp.statusText}`;
+    } catch {
+      note.textContent = "Not saved: the connection broke";
+    }
+  }
+  return box;
 }
 
 const uploadForm = document.querySelector("form[data-upload]");

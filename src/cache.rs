@@ -199,6 +199,7 @@ mod tests {
             error: None,
             title: String::new(),
             caption: String::new(),
+            filename: String::new(),
             shot: Default::default(),
             thumbhash: None,
             visibility: Visibility::default(),

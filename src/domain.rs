@@ -429,6 +429,26 @@ impl VariantSpec {
     }
 }
 
+/// The longest file name an upload keeps, in characters.
+pub const MAX_FILE_NAME: usize = 255;
+
+/// The name an uploaded file is kept under: the name the client sent,
+/// without folders (old browsers send `C:\fakepath\…`), control characters
+/// or surrounding spaces, at most [`MAX_FILE_NAME`] characters; `""` for
+/// none, `.` or `..`.
+pub fn upload_file_name(sent: &str) -> String {
+    let base = sent.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FILE_NAME)
+        .collect();
+    match kept.trim() {
+        "." | ".." => String::new(),
+        name => name.to_owned(),
+    }
+}
+
 /// `1536000` → `1.5 MB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
@@ -483,5 +503,18 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(h.as_str().parse::<ContentHash>().is_ok());
+    }
+
+    #[test]
+    fn upload_file_names_lose_folders_and_control_characters() {
+        assert_eq!(upload_file_name("IMG_0042.JPG"), "IMG_0042.JPG");
+        assert_eq!(upload_file_name(r"C:\fakepath\Dusk.png"), "Dusk.png");
+        assert_eq!(upload_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(upload_file_name(" a\tb\u{7}.jpg "), "ab.jpg");
+        assert_eq!(upload_file_name(".."), "");
+        assert_eq!(upload_file_name("dir/"), "");
+        assert_eq!(upload_file_name(""), "");
+        let long = "é".repeat(300);
+        assert_eq!(upload_file_name(&long).chars().count(), MAX_FILE_NAME);
     }
 }

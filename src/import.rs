@@ -22,7 +22,7 @@ use crate::app::AppError;
 use crate::app::uploads::{Describe, Staged};
 use crate::changes::Change;
 use crate::config::Config;
-use crate::domain::{PhotoId, PhotoStatus, Visibility};
+use crate::domain::{PhotoId, PhotoStatus, Visibility, upload_file_name};
 use crate::model::{Inserted, User};
 use crate::progress::Progress;
 use crate::{Core, StartError, start_core};
@@ -240,7 +240,14 @@ async fn ingest_one(
         };
         return summary.failed.push((path, e.to_string()));
     }
-    match uploads.accept(&staged, owner, describe.clone()).await {
+    let describe = Describe {
+        filename: path
+            .file_name()
+            .map(|name| upload_file_name(&name.to_string_lossy()))
+            .unwrap_or_default(),
+        ..describe.clone()
+    };
+    match uploads.accept(&staged, owner, describe).await {
         Ok(Inserted::New(photo)) => {
             summary.imported += 1;
             rendering.insert(photo.id, Pending { path, new: true });

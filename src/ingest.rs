@@ -195,12 +195,14 @@ pub fn clear_staging_dir(dir: &Path) {
     }
 }
 
-/// Titles and captions as given by the uploader.
+/// What the uploader said about a file: its title and caption, who may
+/// see it, and the name it had ([`crate::domain::upload_file_name`]).
 #[derive(Debug, Clone, Default)]
 pub struct Describe {
     pub title: String,
     pub caption: String,
     pub visibility: Visibility,
+    pub filename: String,
 }
 
 /// Everything needed to turn a staged file into a photo.
@@ -277,6 +279,7 @@ impl Ingest {
             height: probed.height,
             title: describe.title,
             caption: describe.caption,
+            filename: describe.filename,
             visibility: describe.visibility,
             shot: probed.shot,
         };

@@ -91,6 +91,8 @@ pub struct NewPhoto {
     pub height: u32,
     pub title: String,
     pub caption: String,
+    /// The name of the file uploaded ([`crate::domain::upload_file_name`]).
+    pub filename: String,
     pub visibility: Visibility,
     pub shot: ShotFacts,
 }
@@ -109,6 +111,8 @@ pub struct Photo {
     pub error: Option<String>,
     pub title: String,
     pub caption: String,
+    /// The name of the file uploaded, or `""`.
+    pub filename: String,
     pub shot: ShotFacts,
     /// A ThumbHash of the rendered photo (a ~25-byte blurred preview).
     pub thumbhash: Option<Vec<u8>>,
@@ -122,6 +126,15 @@ pub struct Photo {
 }
 
 impl Photo {
+    /// What the photo is called: its title, else the name of the file it
+    /// was uploaded as; `""` when it has neither.
+    pub fn name(&self) -> &str {
+        match self.title.trim() {
+            "" => self.filename.trim(),
+            title => title,
+        }
+    }
+
     /// Whether `viewer` may see this photo; `by_link` when they came through
     /// a share link (of the photo, or of an album holding it).
     pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {

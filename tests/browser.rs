@@ -288,6 +288,38 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         "return document.querySelectorAll('#upload-queue .thumb > picture img').length === 3 && !document.querySelector('#upload-queue [data-pending]')",
     )
     .await?;
+    // Each file, once up, takes a title of its own; until then it is
+    // called by its file's name.
+    let placeholder = c
+        .execute(
+            "return document.querySelector('#upload-queue li:nth-child(2) input[name=title]').placeholder",
+            vec![],
+        )
+        .await?;
+    assert_eq!(placeholder, json!("Portrait_6.jpg"));
+    let title = "#upload-queue li:nth-child(1) input[name=title]";
+    fill(&c, title, "Hills at noon").await?;
+    c.execute(
+        &format!("document.querySelector('{title}').dispatchEvent(new Event('change'))"),
+        vec![],
+    )
+    .await?;
+    until(
+        &c,
+        "the first file's title saved",
+        "return document.querySelector('#upload-queue li:nth-child(1) .saved').textContent === 'Saved'",
+    )
+    .await?;
+    let headings = c
+        .execute(
+            r#"const heading = (n) => fetch(document.querySelector(`#upload-queue li:nth-child(${n}) a`).getAttribute('href'))
+                .then((r) => r.text())
+                .then((t) => new DOMParser().parseFromString(t, 'text/html').querySelector('h1').textContent);
+            return Promise.all([heading(1), heading(2)]);"#,
+            vec![],
+        )
+        .await?;
+    assert_eq!(headings, json!(["Hills at noon", "Portrait_6.jpg"]));
     let marker = c.execute("return window.scootMarker", vec![]).await?;
     assert_eq!(marker, json!("same page"), "the page was never reloaded");
     let seen = c.execute("return window.placeholdersSeen", vec![]).await?;

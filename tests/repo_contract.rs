@@ -122,6 +122,7 @@ fn new_photo(owner: &User, seed: &str, visibility: Visibility) -> NewPhoto {
         height: 30,
         title: format!("photo {seed}"),
         caption: String::new(),
+        filename: format!("{seed}.jpg"),
         visibility,
         shot: ShotFacts::default(),
     }
@@ -368,6 +369,10 @@ async fn uploads_are_unique_per_owner(repo: Arc<dyn Repo>) {
         .unwrap()
         .unwrap();
     assert_eq!(found.id, first.id);
+    assert_eq!(
+        found.filename, "same.jpg",
+        "the uploaded file's name is kept"
+    );
     assert_eq!(repo.queue_depth().await.unwrap(), 2, "one job per photo");
 }
 

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::throttle::Throttle;
 use super::{AppError, AppResult};
@@ -82,6 +83,9 @@ pub struct Accounts {
     hasher: Hasher,
     config: AuthConfig,
     throttle: Throttle,
+    /// Set once there are users: a site set up stays so, and knowing it
+    /// then costs no query.
+    set_up: Arc<AtomicBool>,
 }
 
 impl Accounts {
@@ -91,6 +95,7 @@ impl Accounts {
             hasher,
             throttle: Throttle::new(&config),
             config,
+            set_up: Arc::default(),
         }
     }
 
@@ -184,6 +189,17 @@ impl Accounts {
     pub async fn setup_check(&self, presented: &str, from: IpAddr) -> AppResult<SetupCheck> {
         self.throttle.setup(from)?;
         self.link_check(presented).await
+    }
+
+    /// Whether someone has set Scoot up (there are users): a query only
+    /// until the answer is yes.
+    pub async fn is_set_up(&self) -> AppResult<bool> {
+        if self.set_up.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let set_up = self.db.user_count().await? > 0;
+        self.set_up.fetch_or(set_up, Ordering::Relaxed);
+        Ok(set_up)
     }
 
     async fn link_check(&self, presented: &str) -> AppResult<SetupCheck> {

@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "storage_use",
         include_str!("migrations/0012_storage_use.sql"),
     ),
+    (
+        13,
+        "filenames",
+        include_str!("migrations/0013_filenames.sql"),
+    ),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

@@ -203,7 +203,7 @@ async fn build_album(
     let tiles = photos
         .iter()
         .map(|p| {
-            let mut tile = Tile::of(p, &state.urls);
+            let mut tile = Tile::of(p, viewer.as_deref(), &state.urls);
             tile.href = photo_href(p, viewer.as_deref());
             tile.live = p.visible_to(viewer.as_deref(), false);
             if is_owner {

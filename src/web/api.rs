@@ -13,6 +13,7 @@ use super::json::parse_body;
 pub use super::json::{PhotoJson, PhotoList};
 use super::multipart::receive;
 use super::state::AppState;
+use crate::app::uploads::Describe;
 use crate::domain::PhotoId;
 use crate::model::{Cursor, Inserted, PhotoEdit};
 
@@ -77,11 +78,11 @@ pub async fn create(user: Viewer, form: FormData, state: AppState) -> Answer {
         ));
     };
     let staged = file.staged?;
-    let inserted = state
-        .app
-        .uploads
-        .accept(&staged, &user, received.describe)
-        .await?;
+    let describe = Describe {
+        filename: file.name,
+        ..received.describe
+    };
+    let inserted = state.app.uploads.accept(&staged, &user, describe).await?;
     let (status, photo) = match inserted {
         Inserted::New(p) => (StatusCode::CREATED, p),
         Inserted::Duplicate(p) => (StatusCode::OK, p),

@@ -13,6 +13,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
+use super::extract::Viewer;
 use super::pages::ErrorPage;
 use super::urls::Urls;
 use crate::app::{AppError, StorageFault, with_causes};
@@ -203,8 +204,35 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
     Ok(render(&failure))
 }
 
-/// Renders a failure in its shape.
+/// Renders a failure in its shape. A page goes out without knowing who
+/// asked (the failure may come before anyone looked); it keeps its
+/// [`Failure`] so that [`for_viewer`] can draw it again for them.
 pub fn render(f: &Failure) -> warp::reply::Response {
+    let mut resp = render_as(f, None, &Urls::default());
+    if f.shape == Shape::Html {
+        resp.extensions_mut().insert(f.clone());
+    }
+    resp
+}
+
+/// An error page drawn again for the visitor whose session cookie is
+/// `cookie`, so its header shows who is logged in rather than "Log in";
+/// every other response (and any failure to find the visitor) as it was.
+pub async fn for_viewer(
+    resp: warp::reply::Response,
+    cookie: Option<String>,
+    state: &super::AppState,
+) -> warp::reply::Response {
+    let (Some(cookie), Some(failure)) = (cookie, resp.extensions().get::<Failure>()) else {
+        return resp;
+    };
+    match state.app.accounts.viewer(None, Some(&cookie)).await {
+        Ok(Some(viewer)) => render_as(failure, Some(viewer), &state.urls),
+        _ => resp,
+    }
+}
+
+fn render_as(f: &Failure, viewer: Option<Viewer>, urls: &Urls) -> warp::reply::Response {
     let mut resp = match f.shape {
         Shape::Json => warp::reply::with_status(
             warp::reply::json(&serde_json::json!({ "error": f.message })),
@@ -216,8 +244,8 @@ pub fn render(f: &Failure) -> warp::reply::Response {
                 status: f.status.as_u16(),
                 reason: f.status.canonical_reason().unwrap_or("Error"),
                 message: &f.message,
-                viewer: None,
-                urls: Urls::default(),
+                viewer,
+                urls: urls.clone(),
             };
             let body = page
                 .render()

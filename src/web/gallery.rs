@@ -33,10 +33,14 @@ pub async fn page(
     };
     // The data's version, read before the data (see PageCache).
     let version = state.app.version();
+    // An empty site tells a visitor whether to log in or to set it up:
+    // two pages, until it is set up.
+    let set_up = viewer.is_some() || state.app.accounts.is_set_up().await?;
     let key = format!(
-        "gallery {} {}",
+        "gallery {} {} {}",
         viewer_key(viewer.as_ref()),
-        cursor.as_ref().map(Cursor::encode).unwrap_or_default()
+        cursor.as_ref().map(Cursor::encode).unwrap_or_default(),
+        u8::from(set_up)
     );
     let build = async {
         let (photos, next) = state
@@ -46,9 +50,13 @@ pub async fn page(
             .await?;
         let last_modified = photos.iter().map(|p| p.updated_at).fold(version, i64::max);
         let page = GalleryPage {
+            set_up,
             viewer: viewer.clone(),
             urls: state.urls.clone(),
-            tiles: photos.iter().map(|p| Tile::of(p, &state.urls)).collect(),
+            tiles: photos
+                .iter()
+                .map(|p| Tile::of(p, viewer.as_deref(), &state.urls))
+                .collect(),
             first_page: cursor.is_none(),
             next_cursor: next.map(|c| c.encode()),
         };

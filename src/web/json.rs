@@ -20,6 +20,10 @@ pub struct PhotoJson {
     pub height: u32,
     pub title: String,
     pub caption: String,
+    /// The name of the file uploaded (`""` when it had none): what an
+    /// untitled photo is called.
+    #[serde(default)]
+    pub filename: String,
     pub original_url: String,
     pub variants: Vec<VariantJson>,
     pub error: Option<String>,
@@ -67,6 +71,7 @@ impl PhotoJson {
             height: p.height,
             title: p.title.clone(),
             caption: p.caption.clone(),
+            filename: p.filename.clone(),
             original_url: urls.media(BlobKey::original(&p.hash, p.format).as_str()),
             variants: p
                 .variants

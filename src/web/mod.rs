@@ -71,6 +71,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let csp = state.urls.content_security_policy();
     warp::any()
         .map(Instant::now)
+        .and(warp::cookie::optional::<String>(extract::COOKIE))
         .and(
             routes::table(&state)
                 .recover(|rejection| async move {
@@ -79,6 +80,16 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 })
                 .unify(),
         )
+        .then(
+            move |started: Instant, cookie: Option<String>, routes::Labelled(route, resp)| {
+                let state = state.clone();
+                async move {
+                    let resp = error::for_viewer(resp, cookie, &state).await;
+                    (started, routes::Labelled(route, resp))
+                }
+            },
+        )
+        .untuple_one()
         .map(move |started: Instant, routes::Labelled(route, resp)| {
             let status = resp.status();
             metrics

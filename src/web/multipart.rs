@@ -17,12 +17,14 @@ use super::error::Failure;
 use super::extract::{FORM_TOKEN, Viewer, stale_form};
 use crate::app::uploads::{Describe, Staged, Uploads};
 use crate::app::{AppError, MAX_CAPTION, MAX_TITLE};
+use crate::domain::upload_file_name;
 
 /// Room for multipart headers and text fields on top of the file limit.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
 
 /// One `file` field of a multipart body.
 pub struct ReceivedFile {
+    /// The file's name ([`upload_file_name`]), `""` when it had none.
     pub name: String,
     pub staged: Result<Staged, AppError>,
 }
@@ -114,12 +116,7 @@ pub async fn receive(
                         n => format!("send at most {n} files at once"),
                     }));
                 }
-                let name = part
-                    .filename()
-                    .unwrap_or("upload")
-                    .chars()
-                    .take(200)
-                    .collect();
+                let name = upload_file_name(part.filename().unwrap_or_default());
                 let staged = stage(part, uploads, &mut budget).await;
                 if let Err(e @ AppError::TooLarge { .. }) = staged {
                     return Err(e.into());

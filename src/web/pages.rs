@@ -9,15 +9,17 @@ use super::placeholder;
 use super::urls::Urls;
 pub use crate::domain::human_bytes;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
-use crate::model::Photo;
+use crate::model::{Photo, User};
 
-/// Alt text for a photo: its title, else its caption, else a generic word.
+/// Alt text for a photo: its title, else its caption, else the name of
+/// the file it was uploaded as, else a generic word.
 pub fn alt_text(photo: &Photo) -> String {
-    [&photo.title, &photo.caption]
+    [&photo.title, &photo.caption, &photo.filename]
         .into_iter()
-        .find(|s| !s.trim().is_empty())
-        .cloned()
-        .unwrap_or_else(|| "Photo".to_owned())
+        .map(|s| s.trim())
+        .find(|s| !s.is_empty())
+        .unwrap_or("Photo")
+        .to_owned()
 }
 
 #[derive(Template)]
@@ -96,10 +98,15 @@ pub struct Tile {
     /// Whether a pending placeholder swaps itself live: only when the
     /// viewer may see the photo by id, which the event stream checks.
     pub live: bool,
+    /// For the photo's owner, who sees it unless it is public: `Unlisted`
+    /// or `Private`.
+    pub badge: Option<&'static str>,
 }
 
 impl Tile {
-    pub fn of(photo: &Photo, urls: &Urls) -> Self {
+    /// `photo` as `viewer` sees it in a grid.
+    pub fn of(photo: &Photo, viewer: Option<&User>, urls: &Urls) -> Self {
+        let owner = viewer.is_some_and(|u| u.id == photo.owner);
         Self {
             id: photo.id.to_string(),
             href: format!("/photos/{}", photo.id),
@@ -109,6 +116,11 @@ impl Tile {
             placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
             album: None,
             live: true,
+            badge: match photo.visibility {
+                Visibility::Unlisted if owner => Some("Unlisted"),
+                Visibility::Private if owner => Some("Private"),
+                _ => None,
+            },
         }
     }
 }
@@ -116,6 +128,8 @@ impl Tile {
 #[derive(Template)]
 #[template(path = "gallery.html")]
 pub struct GalleryPage {
+    /// Whether anyone has set Scoot up yet.
+    pub set_up: bool,
     pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub tiles: Vec<Tile>,
@@ -129,6 +143,8 @@ pub struct PhotoPage {
     pub viewer: Option<Viewer>,
     pub urls: Urls,
     pub id: String,
+    /// What the page calls the photo: its title, else its file's name.
+    pub name: String,
     pub title: String,
     pub caption: String,
     pub alt: String,

@@ -127,6 +127,10 @@ async fn build(
     let page = PhotoPage {
         urls: state.urls.clone(),
         id: photo.id.to_string(),
+        name: match photo.name() {
+            "" => "Untitled photo".to_owned(),
+            name => name.to_owned(),
+        },
         title: photo.title.clone(),
         caption: photo.caption.clone(),
         alt: alt_text(&photo),

@@ -141,7 +141,10 @@ pub async fn logout(
 
 fn setup_refused(check: SetupCheck) -> Failure {
     match check {
-        SetupCheck::Done => Failure::not_found("setup page (Scoot is already set up)"),
+        SetupCheck::Done => Failure::new(
+            StatusCode::GONE,
+            "Scoot is already set up, so this setup link has been used. Log in instead.",
+        ),
         SetupCheck::WrongLink | SetupCheck::Open => Failure::new(
             StatusCode::FORBIDDEN,
             "This setup link is not valid; use the one printed in the server log.",

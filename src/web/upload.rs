@@ -10,6 +10,7 @@ use super::extract::Viewer;
 use super::multipart::{Received, receive};
 use super::pages::{UploadPage, UploadResult, html};
 use super::state::AppState;
+use crate::app::uploads::Describe;
 use crate::model::Inserted;
 
 /// Files one `/upload` form may carry (the page's script sends one at a
@@ -58,11 +59,11 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
     for file in received.files {
         let result = match file.staged {
             Ok(staged) => {
-                state
-                    .app
-                    .uploads
-                    .accept(&staged, &user, received.describe.clone())
-                    .await
+                let describe = Describe {
+                    filename: file.name.clone(),
+                    ..received.describe.clone()
+                };
+                state.app.uploads.accept(&staged, &user, describe).await
             }
             Err(e) => Err(e),
         };
@@ -77,7 +78,10 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
             }
         };
         results.push(UploadResult {
-            name: file.name,
+            name: match file.name.is_empty() {
+                true => "(a file without a name)".to_owned(),
+                false => file.name,
+            },
             ok,
             message,
         });

@@ -161,6 +161,7 @@ async fn a_reservation_holds_back_the_deletion_of_the_last_photo() {
         height: a.height,
         title: String::new(),
         caption: String::new(),
+        filename: String::new(),
         visibility: a.visibility,
         shot: a.shot.clone(),
     };
@@ -282,6 +283,7 @@ async fn the_sweep_ends_dead_uploads_and_finishes_dead_deletions() {
         height: 1,
         title: String::new(),
         caption: String::new(),
+        filename: String::new(),
         visibility: Default::default(),
         shot: Default::default(),
     };

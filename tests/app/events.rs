@@ -123,6 +123,7 @@ async fn open_streams_end_when_scoot_shuts_down() {
             height: 30,
             title: String::new(),
             caption: String::new(),
+            filename: String::new(),
             visibility: Visibility::Public,
             shot: ShotFacts::default(),
         },

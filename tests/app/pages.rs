@@ -29,9 +29,19 @@ async fn first_run_setup_creates_the_admin_once() {
         .build()
         .unwrap();
 
+    // Before setup, the home page says how to set up, not to log in.
+    let home = text(client.get(&base)).await;
+    assert!(home.contains("Scoot is not set up yet"), "{home}");
+    assert!(!home.contains("to upload photos"), "{home}");
+
     let page = client.get(&setup).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Create account"));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Create account"));
+    assert!(
+        page.contains("no spaces"),
+        "the name rules are stated: {page}"
+    );
     let wrong = client
         .get(format!("{base}/setup?token=nope"))
         .send()
@@ -73,8 +83,20 @@ async fn first_run_setup_creates_the_admin_once() {
     assert!(html.contains("root") && html.contains("Upload"), "{html}");
 
     let again = client.get(&setup).send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(again.status(), StatusCode::GONE);
+    let again = again.text().await.unwrap();
+    assert!(
+        again.contains("already set up") && again.contains("Log in instead"),
+        "{again}"
+    );
+    let home = text(client.get(&base)).await;
+    assert!(home.contains("to upload photos"), "{home}");
     app.shutdown().await;
+}
+
+/// The body of the answer to `request`.
+async fn text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 /// Behind a balancer the setup link one node logs reaches whichever node the
@@ -115,7 +137,7 @@ async fn a_setup_link_works_on_every_node_of_the_site() {
     // Set up once: every link of every node is spent.
     for spent in [&link, &other_link] {
         let again = client.get(spent).send().await.unwrap();
-        assert_eq!(again.status(), StatusCode::NOT_FOUND, "{spent}");
+        assert_eq!(again.status(), StatusCode::GONE, "{spent}");
     }
     second.shutdown().await;
     first.shutdown().await;

@@ -281,6 +281,14 @@ async fn visibility_decides_who_sees_a_photo_and_share_links_can_be_revoked() {
         .await
         .unwrap();
     assert_eq!(mine["photos"].as_array().unwrap().len(), 3);
+    // Their gallery marks the two that not everyone sees.
+    let gallery = app.get_as("/", &app.token).await.text().await.unwrap();
+    let badges: Vec<&str> = gallery
+        .split(r#"<span class="badge visibility">"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .collect();
+    assert_eq!(badges, ["Private", "Unlisted"], "newest first");
 
     // Bob may not change Alice's photo.
     let patch = |token: &str, id: &str, body: serde_json::Value| {

@@ -63,3 +63,25 @@ async fn malformed_requests_say_what_is_wrong() {
     assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
     app.shutdown().await;
 }
+
+/// An error page knows who is looking: logged in, its header names them
+/// and offers "Log out", not "Log in"; logged out, it offers "Log in".
+#[tokio::test]
+async fn error_pages_show_who_is_logged_in() {
+    let app = spawn_app().await;
+    let (cookie, _) = app.session("alice").await;
+    for path in ["/no-such-page", "/photos/0123456789abcdef"] {
+        let page = app.get_with_cookie(path, &cookie).await;
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(r#"<span class="who">alice</span>"#),
+            "{path}: {page}"
+        );
+        assert!(page.contains("Log out"), "{path}: {page}");
+        assert!(!page.contains(r#"href="/login""#), "{path}: {page}");
+    }
+    let page = app.get("/no-such-page").await.text().await.unwrap();
+    assert!(page.contains(r#"href="/login""#), "{page}");
+    assert!(!page.contains("alice"), "{page}");
+}

@@ -169,6 +169,54 @@ async fn form_fields_are_kept_and_checked() {
     assert_eq!(list["photos"].as_array().unwrap().len(), 1);
 }
 
+/// An upload keeps the name of its file (without the folders some
+/// browsers send), and an untitled photo is called by it: in the JSON,
+/// the page's title and heading, and the gallery's alt text.
+#[tokio::test]
+async fn an_untitled_photo_is_called_by_its_file_name() {
+    let app = spawn_app().await;
+    let form = file_form(
+        r"C:\fakepath\Harbour at dusk.png",
+        png(30, 20, [20, 60, 160]),
+    );
+    let resp = app.upload_form(form, Some(&app.token)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let photo: scoot::web::api::PhotoJson = resp.json().await.unwrap();
+    assert_eq!(photo.filename, "Harbour at dusk.png");
+    assert_eq!(photo.title, "");
+    app.settled(&photo.id).await;
+
+    let page = app.get(&photo.page_url).await.text().await.unwrap();
+    assert!(
+        page.contains("<title>Harbour at dusk.png · Scoot</title>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<h1 class="untitled">Harbour at dusk.png</h1>"#),
+        "{page}"
+    );
+    let gallery = app.get("/").await.text().await.unwrap();
+    assert!(
+        gallery.contains(r#"alt="Harbour at dusk.png""#),
+        "{gallery}"
+    );
+
+    // A title wins over the name, which stays in the JSON.
+    let form = file_form("IMG_0042.png", png(30, 20, [160, 60, 20])).text("title", "Quay");
+    let photo: scoot::web::api::PhotoJson = app
+        .upload_form(form, Some(&app.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (photo.title.as_str(), photo.filename.as_str()),
+        ("Quay", "IMG_0042.png")
+    );
+    let page = app.get(&photo.page_url).await.text().await.unwrap();
+    assert!(page.contains("<h1>Quay</h1>"), "{page}");
+}
+
 /// Each malformed fixture gets a clean 4xx (and nothing stored) or is
 /// accepted and renders: whatever is accepted decodes (`render::verify`),
 /// so no accepted file fails. The server stays healthy and keeps

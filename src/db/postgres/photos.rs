@@ -130,9 +130,9 @@ impl PhotoRepo for PostgresRepo {
                  width, height, status, error, title, caption, taken_at, camera,
                  created_at, updated_at,
                  lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon,
-                 visibility, share_token)
+                 visibility, share_token, filename)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, $8, $9, $10, $11, $12, $12,
-                 $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
             &[
                 &p.id.as_str(),
                 &p.owner.as_str(),
@@ -155,6 +155,7 @@ impl PhotoRepo for PostgresRepo {
                 &p.shot.gps.map(|g| g.lon),
                 &p.visibility.as_str(),
                 &p.visibility.share_token_after(None, false),
+                &p.filename,
             ],
         )
         .await?;

@@ -13,7 +13,7 @@ use crate::model::{Photo, User, Variant};
 
 pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, original_hash, original_format, original_size, \
      width, height, status, error, title, caption, taken_at, camera, created_at, updated_at, \
-     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token";
+     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token, filename";
 
 /// Who sees a listed photo: public ones, and all of the viewer's own.
 /// Parameter `$n` is the viewer's id, or NULL for nobody.
@@ -80,6 +80,7 @@ pub(super) fn photo_from_row(r: &Row) -> DbResult<Photo> {
             .transpose()?,
         visibility: parsed(r, 23, "visibility")?,
         share_token: get(r, 24)?,
+        filename: get(r, 25)?,
         created_at: get::<Millis>(r, 13)?,
         updated_at: get::<Millis>(r, 14)?,
         variants: Vec::new(),

@@ -52,9 +52,9 @@ impl PhotoRepo for SqliteRepo {
                      width, height, status, error, title, caption, taken_at, camera,
                      created_at, updated_at,
                      lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon,
-                     visibility, share_token)
+                     visibility, share_token, filename)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10, ?11, ?12, ?12,
-                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 params![
                     p.id.as_str(),
                     p.owner.as_str(),
@@ -77,6 +77,7 @@ impl PhotoRepo for SqliteRepo {
                     p.shot.gps.map(|g| g.lon),
                     p.visibility.as_str(),
                     p.visibility.share_token_after(None, false),
+                    p.filename,
                 ],
             )?;
             insert_job(tx, &p.id, now)?;

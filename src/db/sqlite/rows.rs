@@ -10,7 +10,7 @@ use crate::model::{Photo, User, Variant};
 
 pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, original_hash, original_format, original_size, \
      width, height, status, error, title, caption, taken_at, camera, created_at, updated_at, \
-     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token";
+     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token, filename";
 
 /// Who sees a listed photo: public ones, and all of the viewer's own.
 /// Parameter `?n` is the viewer's id, or NULL for nobody.
@@ -63,6 +63,7 @@ pub(super) fn photo_from_row(r: &Row<'_>) -> DbResult<Photo> {
             .transpose()?,
         visibility: text(23)?.parse().map_err(corrupt("visibility"))?,
         share_token: r.get(24)?,
+        filename: text(25)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
         variants: Vec::new(),

@@ -541,6 +541,36 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     )
     .await?;
 
+    // A phone: no page scrolls sideways at 360 or 390 px, and the grid
+    // keeps two columns.
+    for width in [360, 390] {
+        c.set_window_size(width, 800).await?;
+        let pages = ["/", "/albums", "/upload", "/admin", "/no-such-page"];
+        let photo_and_album = [hrefs[0].as_str(), album_path.as_str()];
+        for page in pages.iter().chain(&photo_and_album) {
+            c.goto(&format!("{base}{page}")).await?;
+            let overflow = c
+                .execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                    vec![],
+                )
+                .await?;
+            if overflow != json!(0) {
+                snap(&c, &format!("13-phone-overflow-{width}")).await?;
+            }
+            assert_eq!(overflow, json!(0), "{page} at {width} px");
+        }
+    }
+    c.goto(&base).await?;
+    let columns = c
+        .execute(
+            "return new Set([...document.querySelectorAll('.grid .tile')].map((t) => t.getBoundingClientRect().left)).size",
+            vec![],
+        )
+        .await?;
+    assert_eq!(columns, json!(2), "two columns on a phone");
+    snap(&c, "13-phone-gallery").await?;
+
     stranger.close().await?;
     c.close().await?;
     app.shutdown().await;

@@ -74,10 +74,10 @@ impl Sources {
     }
 }
 
-/// `sizes` for grid tiles: one column on phones, two on small screens,
+/// `sizes` for grid tiles: two columns on phones and small screens,
 /// else ~320 px columns (see `.grid` in style.css). Pending placeholders
 /// carry it in `data-sizes` for app.js to use when it swaps them.
-pub const TILE_SIZES: &str = "(max-width: 520px) 100vw, (max-width: 800px) 50vw, 320px";
+pub const TILE_SIZES: &str = "(max-width: 800px) 50vw, 320px";
 /// `sizes` for the photo page: full width on narrow screens, else ~¾.
 pub const PHOTO_SIZES: &str = "(max-width: 800px) 100vw, 75vw";
 

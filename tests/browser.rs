@@ -68,16 +68,37 @@ async fn start_driver(binary: &str) -> Driver {
     driver
 }
 
+/// The colour scheme a browser asks pages for.
+#[derive(Clone, Copy, PartialEq)]
+enum Scheme {
+    Light,
+    Dark,
+}
+
 /// A new browser session: a fresh profile, so no cookies.
 async fn browser(driver: &Driver) -> Client {
+    browser_in(driver, Scheme::Light).await
+}
+
+/// A new browser session whose pages see `prefers-color-scheme: scheme`.
+async fn browser_in(driver: &Driver, scheme: Scheme) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ];
+    if scheme == Scheme::Dark {
+        args.push("--force-dark-mode");
+    }
     let chromium =
         std::env::var("SCOOT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+            "args": args,
         },
     });
     let serde_json::Value::Object(caps) = caps else {
@@ -97,6 +118,21 @@ fn screenshots() -> PathBuf {
     let dir = target.join("browser-screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
+}
+
+/// What axe-core (vendored in `tests/fixtures/axe/`, MPL-2.0) finds wrong
+/// with the page open in `c`, of any impact: `rule (impact): where`.
+async fn accessibility_problems(c: &Client) -> Result<Vec<String>> {
+    static AXE: &str = include_str!("fixtures/axe/axe.min.js");
+    c.execute(&format!("{AXE}; return true"), vec![]).await?;
+    let found = c
+        .execute(
+            "return axe.run().then((r) => r.violations.map((v) => \
+             `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`))",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(found)?)
 }
 
 async fn snap(c: &Client, name: &str) -> Result {
@@ -571,6 +607,63 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     assert_eq!(columns, json!(2), "two columns on a phone");
     snap(&c, "13-phone-gallery").await?;
 
+    // axe-core finds nothing wrong, of any impact, on any page, in light
+    // and in dark: the owner's pages, and what a visitor sees.
+    c.set_window_size(1280, 900).await?;
+    let dark = browser_in(&driver, Scheme::Dark).await;
+    dark.goto(&format!("{base}/login")).await?;
+    let mut checked = vec![(
+        "dark",
+        "/login".to_owned(),
+        accessibility_problems(&dark).await?,
+    )];
+    fill(&dark, "input[name=name]", "ada").await?;
+    fill(&dark, "input[name=password]", "correct horse battery").await?;
+    click(&dark, "form[action='/login'] button[type=submit]").await?;
+    until(
+        &dark,
+        "the gallery, logged in",
+        "return document.querySelector('.who')?.textContent === 'ada'",
+    )
+    .await?;
+    let owner_pages = [
+        "/",
+        "/albums",
+        "/upload",
+        "/admin",
+        hrefs[0].as_str(),
+        album_path.as_str(),
+        "/no-such-page",
+    ];
+    for (client, scheme) in [(&c, "light"), (&dark, "dark")] {
+        let is_dark = client
+            .execute(
+                "return matchMedia('(prefers-color-scheme: dark)').matches",
+                vec![],
+            )
+            .await?;
+        assert_eq!(is_dark, json!(scheme == "dark"));
+        for page in owner_pages {
+            client.goto(&format!("{base}{page}")).await?;
+            checked.push((
+                scheme,
+                page.to_owned(),
+                accessibility_problems(client).await?,
+            ));
+        }
+    }
+    snap(&dark, "14-dark-gallery").await?;
+    for page in [link.clone(), format!("{base}/"), format!("{base}/login")] {
+        stranger.goto(&page).await?;
+        checked.push(("light", page, accessibility_problems(&stranger).await?));
+    }
+    let problems: Vec<_> = checked
+        .iter()
+        .filter(|(_, _, found)| !found.is_empty())
+        .collect();
+    assert!(problems.is_empty(), "axe-core: {problems:#?}");
+
+    dark.close().await?;
     stranger.close().await?;
     c.close().await?;
     app.shutdown().await;

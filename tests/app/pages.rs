@@ -266,14 +266,19 @@ async fn photo_page_shows_the_display_variant_and_facts() {
     let photo = app.settled(&accepted.id).await;
     assert!(pending.contains("data-pending") || pending.contains(&photo.variants[1].url));
 
-    let html = app
-        .get(&format!("/photos/{}", photo.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    // The API reads the row, which is ready the moment the render commits;
+    // pages follow once the node has announced the change (one more round
+    // trip to the database), so wait a moment for them.
     let display = photo.variants.iter().find(|v| v.name == "display").unwrap();
-    assert!(html.contains(&display.url));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let html = loop {
+        let html = text(app.client.get(app.url(&format!("/photos/{}", photo.id)))).await;
+        if html.contains(&display.url) || std::time::Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(html.contains(&display.url), "{html}");
     assert!(html.contains(&format!(
         "width=\"{}\" height=\"{}\"",
         display.width, display.height

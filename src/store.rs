@@ -307,6 +307,31 @@ impl Store {
             .boxed())
     }
 
+    /// All of a blob's bytes, in chunks, for reading it whole (a backup, a
+    /// re-hash); `None` if there is no such blob. A failure part-way is
+    /// [`StoreError::Read`], naming the key.
+    pub async fn chunks(
+        &self,
+        key: &BlobKey,
+    ) -> StoreResult<Option<BoxStream<'static, StoreResult<Bytes>>>> {
+        let stream = match self.stream(key, None).await {
+            Ok(stream) => stream,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let key = key.as_str().to_owned();
+        Ok(Some(
+            stream
+                .map(move |chunk| {
+                    chunk.map_err(|source| StoreError::Read {
+                        key: key.clone(),
+                        source,
+                    })
+                })
+                .boxed(),
+        ))
+    }
+
     /// Every variant stored for original `hash`, whatever its spec, format
     /// or render revision (a render may have stored some that no row names).
     pub async fn variants_of(&self, hash: &ContentHash) -> StoreResult<Vec<BlobKey>> {

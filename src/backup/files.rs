@@ -12,7 +12,7 @@ use super::BackupError;
 use super::manifest::Entry;
 use crate::domain::ContentHash;
 use crate::keys::BlobKey;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Where blob `key` lives under a backup's `blobs/` folder. Keys are
 /// validated ([`BlobKey`]), so this never leaves the folder.
@@ -34,10 +34,8 @@ pub async fn fetch(
     key: &BlobKey,
     path: &Path,
 ) -> Result<Option<Entry>, BackupError> {
-    let mut stream = match store.stream(key, None).await {
-        Ok(s) => s,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(mut stream) = store.chunks(key).await? else {
+        return Ok(None);
     };
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
@@ -48,10 +46,7 @@ pub async fn fetch(
     let mut file = tokio::fs::File::create(&part).await.map_err(io(&part))?;
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|source| StoreError::Read {
-            key: key.as_str().to_owned(),
-            source,
-        })?;
+        let chunk = chunk?;
         hasher.update(&chunk);
         bytes += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(io(&part))?;

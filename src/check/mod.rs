@@ -366,18 +366,12 @@ impl Checker {
 
     /// The SHA-256 of a stored blob; `None` if it was deleted meanwhile.
     async fn hash_of(&self, key: &BlobKey) -> Result<Option<ContentHash>, CheckError> {
-        let mut stream = match self.store.stream(key, None).await {
-            Ok(s) => s,
-            Err(StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(mut stream) = self.store.chunks(key).await? else {
+            return Ok(None);
         };
         let mut hasher = Sha256::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| StoreError::Read {
-                key: key.as_str().to_owned(),
-                source,
-            })?;
-            hasher.update(&chunk);
+            hasher.update(&chunk?);
         }
         Ok(Some(ContentHash::from_digest(hasher)))
     }

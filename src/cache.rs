@@ -200,6 +200,7 @@ mod tests {
             title: String::new(),
             caption: String::new(),
             filename: String::new(),
+            trashed_at: None,
             shot: Default::default(),
             thumbhash: None,
             visibility: Visibility::default(),

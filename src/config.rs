@@ -32,6 +32,7 @@ const SECTIONS: &[&str] = &[
     "web",
     "metrics",
     "storage",
+    "trash",
 ];
 
 /// Everything Scoot can be told. Each subsystem gets only its own section.
@@ -58,6 +59,22 @@ pub struct Config {
     pub web: WebConfig,
     pub metrics: MetricsConfig,
     pub storage: StorageConfig,
+    pub trash: TrashConfig,
+}
+
+/// How long deleted photos can be restored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrashConfig {
+    /// Days a deleted photo stays in its owner's trash before it is
+    /// deleted for good; 0 deletes at once, with no trash.
+    pub days: u32,
+}
+
+impl Default for TrashConfig {
+    fn default() -> Self {
+        Self { days: 30 }
+    }
 }
 
 /// How much room the local disks must keep.
@@ -103,6 +120,7 @@ impl Default for Config {
             web: WebConfig::default(),
             metrics: MetricsConfig::default(),
             storage: StorageConfig::default(),
+            trash: TrashConfig::default(),
         }
     }
 }
@@ -464,6 +482,9 @@ impl Config {
                     "{key} must be empty, a path (/media) or an http(s) URL, not {value:?}"
                 ));
             }
+        }
+        if self.trash.days > 3650 {
+            return invalid("trash.days must be 0..=3650".into());
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("log_format must be \"text\" or \"json\"".into());

@@ -244,7 +244,14 @@ impl Ingest {
             .as_ref()
             .filter(|p| p.status != PhotoStatus::Failed)
         {
-            return Ok(Inserted::Duplicate(photo.clone()));
+            if photo.trashed_at.is_none() {
+                return Ok(Inserted::Duplicate(photo.clone()));
+            }
+            // Uploading a photo in the trash again takes it out.
+            if let Some(restored) = self.db.restore_photo(&photo.id, now_millis()).await? {
+                self.changes.photo(&photo.id).await;
+                return Ok(Inserted::Duplicate(restored));
+            }
         }
         let limits = self.limits;
         let (path, bytes) = (staged.path().to_path_buf(), staged.bytes.clone());

@@ -9,8 +9,8 @@
 //! # Code map
 //!
 //! ```text
-//! main.rs ─▶ commands ─▶ start() ─┬─▶ web ─▶ app (services: photos, albums, accounts,
-//!            import ─────────────┤           │    uploads, media, ops)
+//! main.rs ─▶ commands ─▶ start() ─┬─▶ web ─▶ app (services: photos, trash, albums,
+//!            import ─────────────┤           │    downloads, accounts, uploads, media, ops)
 //!                                 │           ├─▶ ingest, blobs ─▶ db, store
 //!                                 │           ├─▶ changes ─▶ cache, db (version, notices)
 //!                                 │           └─▶ db  (the truth), store (blobs)
@@ -104,8 +104,8 @@ use crate::render::{PixelLimits, RenderDeps, RenderPool, RenderSettings};
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
 
-/// How often expired sessions and API tokens are deleted (and once at
-/// start).
+/// How often expired sessions and API tokens, and photos kept in the
+/// trash past `trash.days`, are deleted (and once at start).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Why Scoot could not start.
@@ -294,6 +294,7 @@ pub async fn start_core_on(
         history: history.clone(),
         media_redirect: config.web.media_redirect == "presigned",
         metrics_token: config.metrics.token.clone(),
+        trash_days: config.trash.days,
     });
     Ok(Core {
         app,
@@ -344,6 +345,11 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
         app.accounts
             .clone()
             .purge_expired_every(PURGE_EVERY, stopping_rx.clone()),
+    );
+    tokio::spawn(
+        app.trash
+            .clone()
+            .purge_due_every(PURGE_EVERY, stopping_rx.clone()),
     );
     let state = AppState::new(web::Shared {
         app,

@@ -119,6 +119,10 @@ pub struct Photo {
     pub visibility: Visibility,
     /// The secret of an unlisted photo's share link.
     pub share_token: Option<String>,
+    /// When it was moved to the trash; `None` while it is not there. A
+    /// photo in the trash is seen by no one, its owner included, except on
+    /// the owner's trash page.
+    pub trashed_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
     /// Every engine returns these smallest first (by width, then name).
@@ -138,8 +142,10 @@ impl Photo {
     /// Whether `viewer` may see this photo; `by_link` when they came through
     /// a share link (of the photo, or of an album holding it).
     pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
-        self.visibility
-            .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
+        self.trashed_at.is_none()
+            && self
+                .visibility
+                .lets_see(viewer.is_some_and(|u| u.id == self.owner), by_link)
     }
 
     /// The size `name` in the format every browser shows (JPEG, or PNG

@@ -18,6 +18,10 @@ use scoot::model::{
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "contract/trash.rs"]
+mod trash;
+
+use trash::the_trash_hides_lists_restores_and_comes_due;
 
 /// A database of one engine, and what must outlive it.
 struct Engine {
@@ -98,6 +102,7 @@ contract!(
     blobs_are_released_by_their_last_user,
     storage_counts_shared_blobs_once,
     check_reads_shards_and_mends_the_queue,
+    the_trash_hides_lists_restores_and_comes_due,
 );
 
 const T0: Millis = 1_800_000_000_000;

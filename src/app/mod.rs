@@ -9,7 +9,9 @@
 //! answer.
 //!
 //! - [`photos`]: finding, listing, editing and deleting photos.
+//! - [`trash`]: deleted photos, until restored or purged.
 //! - [`albums`]: albums and what is in them.
+//! - [`archive`]: ZIP downloads of albums and selections.
 //! - [`accounts`]: users, logins, sessions, API tokens and first-run setup,
 //!   with guessing slowed by [`throttle`].
 //! - [`uploads`]: accepting uploaded bytes as photos.
@@ -19,11 +21,13 @@
 
 pub mod accounts;
 pub mod albums;
+pub mod archive;
 pub mod error;
 pub mod media;
 pub mod ops;
 pub mod photos;
 pub mod throttle;
+pub mod trash;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -50,7 +54,9 @@ pub const MAX_CAPTION: usize = 2000;
 #[derive(Clone)]
 pub struct App {
     pub photos: photos::Photos,
+    pub trash: trash::Trash,
     pub albums: albums::Albums,
+    pub downloads: archive::Downloads,
     pub accounts: accounts::Accounts,
     pub uploads: uploads::Uploads,
     pub media: media::Media,
@@ -74,6 +80,8 @@ pub struct Parts {
     pub media_redirect: bool,
     /// `metrics.token`: empty leaves `/metrics` open.
     pub metrics_token: String,
+    /// `trash.days`.
+    pub trash_days: u32,
 }
 
 impl App {
@@ -83,9 +91,13 @@ impl App {
             p.store.clone(),
             p.caches.clone(),
             p.changes.clone(),
+            p.trash_days,
         );
+        let albums = albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone());
         Self {
-            albums: albums::Albums::new(p.db.clone(), photos.clone(), p.changes.clone()),
+            trash: trash::Trash::new(p.db.clone(), photos.clone(), p.changes.clone()),
+            downloads: archive::Downloads::new(albums.clone(), photos.clone(), p.store.clone()),
+            albums,
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
             ops: ops::Ops::new(
                 p.db,

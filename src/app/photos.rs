@@ -1,4 +1,5 @@
-//! Photos: who may see one, the newest-first list, edits and deletes.
+//! Photos: who may see one, the newest-first list, edits and deletes
+//! (into the trash, or for good).
 //!
 //! Visibility is decided here and nowhere else: a photo that a viewer may
 //! not see is "not found", exactly like one that does not exist, so ids
@@ -11,7 +12,7 @@ use crate::blobs;
 use crate::cache::Caches;
 use crate::changes::Changes;
 use crate::db::Repo;
-use crate::domain::{PhotoId, is_share_token, now_millis};
+use crate::domain::{Millis, PhotoId, is_share_token, now_millis};
 use crate::model::{Cursor, Photo, PhotoEdit, User};
 use crate::store::Store;
 
@@ -24,15 +25,25 @@ pub struct Photos {
     store: Store,
     caches: Caches,
     changes: Changes,
+    /// `trash.days`: how long a deleted photo can be restored; 0 deletes
+    /// at once.
+    trash_days: u32,
 }
 
 impl Photos {
-    pub(super) fn new(db: Arc<dyn Repo>, store: Store, caches: Caches, changes: Changes) -> Self {
+    pub(super) fn new(
+        db: Arc<dyn Repo>,
+        store: Store,
+        caches: Caches,
+        changes: Changes,
+        trash_days: u32,
+    ) -> Self {
         Self {
             db,
             store,
             caches,
             changes,
+            trash_days,
         }
     }
 
@@ -153,20 +164,49 @@ impl Photos {
         Ok(Arc::new(edited))
     }
 
-    /// Removes a photo (its owner, or an admin): its row, variants and job
-    /// first, then — if no other photo or upload uses the same bytes — its
-    /// blobs.
-    pub async fn delete(&self, user: &User, id: &PhotoId) -> AppResult<()> {
+    /// Deletes a photo as its owner (or an admin) asks: into the trash,
+    /// where it is hidden from everyone at once, or for good when the trash
+    /// is turned off (`trash.days = 0`).
+    pub async fn delete(&self, user: &User, id: &PhotoId) -> AppResult<Removal> {
         // What the user may not see does not exist for them, here as
         // everywhere: a 404, not a 403 that would confirm the id.
         let photo = self
             .load(id)
             .await?
-            .filter(|p| p.visible_to(Some(user), false) || user.is_admin)
+            .filter(|p| {
+                p.visible_to(Some(user), false) || (user.is_admin && p.trashed_at.is_none())
+            })
             .ok_or(AppError::NotFound("photo"))?;
         if photo.owner != user.id && !user.is_admin {
             return Err(AppError::Forbidden);
         }
+        if self.trash_days == 0 {
+            self.purge(id).await?;
+            tracing::info!(photo = %id, user = %user.name, "photo deleted");
+            return Ok(Removal::Purged);
+        }
+        let trashed = self
+            .db
+            .trash_photo(id, now_millis())
+            .await?
+            .ok_or(AppError::NotFound("photo"))?;
+        self.changes.photo(id).await;
+        tracing::info!(photo = %id, user = %user.name, "photo moved to the trash");
+        let at = trashed.trashed_at.unwrap_or_else(now_millis);
+        Ok(Removal::Trashed {
+            purge_at: at + self.trash_millis(),
+        })
+    }
+
+    /// How long a photo stays in the trash.
+    pub(super) fn trash_millis(&self) -> Millis {
+        Millis::from(self.trash_days) * 86_400_000
+    }
+
+    /// Removes a photo for good: its row, variants and job first, then — if
+    /// no other photo or upload uses the same bytes — its blobs. Whoever
+    /// calls has checked who asks.
+    pub(super) async fn purge(&self, id: &PhotoId) -> AppResult<()> {
         let deleted = self
             .db
             .delete_photo(id, now_millis())
@@ -178,7 +218,15 @@ impl Photos {
             // deletion is tried again in the background.
             blobs::delete_logged(&self.db, &self.store, &self.changes, released).await;
         }
-        tracing::info!(photo = %id, user = %user.name, "photo deleted");
         Ok(())
     }
+}
+
+/// What deleting a photo did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// It is in the trash until `purge_at`, unless restored.
+    Trashed { purge_at: Millis },
+    /// It is gone for good (the trash is off).
+    Purged,
 }

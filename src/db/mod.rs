@@ -32,6 +32,7 @@ mod photos;
 pub mod postgres;
 mod site;
 pub mod sqlite;
+mod trash;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use copy::CopyRepo;
 pub use jobs::{CRASH_BACKOFF_MS, ClaimedJob, JobRepo};
 pub use photos::{Deleted, PhotoRepo};
 pub use site::{Notice, SiteRepo};
+pub use trash::TrashRepo;
 
 /// Any error an engine's driver reports, with its cause chain intact.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -92,6 +94,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "filenames",
         include_str!("migrations/0013_filenames.sql"),
     ),
+    (14, "trash", include_str!("migrations/0014_trash.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -164,7 +167,16 @@ impl DbError {
 /// aggregate. `Arc<dyn Repo>` is how the rest of Scoot holds one.
 #[async_trait]
 pub trait Repo:
-    AccountRepo + PhotoRepo + AlbumRepo + BlobRepo + JobRepo + SiteRepo + CopyRepo + CheckRepo + 'static
+    AccountRepo
+    + PhotoRepo
+    + TrashRepo
+    + AlbumRepo
+    + BlobRepo
+    + JobRepo
+    + SiteRepo
+    + CopyRepo
+    + CheckRepo
+    + 'static
 {
     /// Succeeds when the database answers.
     async fn ping(&self) -> DbResult<()>;

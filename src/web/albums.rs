@@ -186,7 +186,15 @@ async fn render_album(
         album.id,
         reached.as_str()
     );
-    let build = build_album(state, album, viewer, version);
+    let download = match reached {
+        Reached::ById => format!("/albums/{}/download", album.id),
+        Reached::ByLink => album
+            .share_token
+            .as_deref()
+            .map(|t| format!("{}/download", album_share_path(t)))
+            .unwrap_or_default(),
+    };
+    let build = build_album(state, album, viewer, download, version);
     serve_page(state, version, &key, validators, build).await
 }
 
@@ -194,6 +202,7 @@ async fn build_album(
     state: &AppState,
     album: Album,
     viewer: Option<Viewer>,
+    download: String,
     version: Millis,
 ) -> Result<Rendered, Failure> {
     let photos = state.app.albums.photos(&album, viewer.as_deref()).await?;
@@ -232,6 +241,7 @@ async fn build_album(
             .as_deref()
             .filter(|_| is_owner)
             .map(album_share_path),
+        download,
         viewer,
     };
     Ok(rendered(&page, last_modified)?)

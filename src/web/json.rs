@@ -169,3 +169,20 @@ impl AlbumJson {
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|e| Failure::bad_request(format!("bad {what}: {e}")))
 }
+
+/// A photo in its owner's trash, as `GET /api/trash` lists it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrashedJson {
+    #[serde(flatten)]
+    pub photo: PhotoJson,
+    /// When it was deleted (milliseconds since the epoch).
+    pub trashed_at: i64,
+    /// When it will be deleted for good unless restored.
+    pub purge_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrashList {
+    pub photos: Vec<TrashedJson>,
+    pub next_cursor: Option<String>,
+}

@@ -9,7 +9,7 @@
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`], [`albums`],
-//!   [`upload`], [`session`] (login, logout, setup), [`admin`] (with API
+//!   [`trash`] (page and API), [`download`] (ZIP archives), [`upload`], [`session`] (login, logout, setup), [`admin`] (with API
 //!   tokens), [`api`] and [`albums_api`] (JSON), [`events`] (Server-Sent
 //!   Events), [`media`] (image bytes), [`assets`] (embedded CSS/JS/icons),
 //!   [`health`].
@@ -36,6 +36,7 @@ pub mod client;
 pub mod conditional;
 pub mod connections;
 pub mod cross_site;
+pub mod download;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -53,6 +54,7 @@ pub mod routes;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod trash;
 pub mod upload;
 pub mod urls;
 

@@ -166,6 +166,8 @@ pub struct PhotoPage {
     pub older: Option<String>,
     pub is_owner: bool,
     pub can_delete: bool,
+    /// `trash.days`: what deleting does (0: deleted for good, after asking).
+    pub trash_days: u32,
     pub visibility: Visibility,
     /// An unlisted photo's share link (path), for its owner.
     pub share_url: Option<String>,
@@ -259,6 +261,9 @@ pub struct AlbumPage {
     pub is_owner: bool,
     pub can_delete: bool,
     pub visibility: Visibility,
+    /// Where its ZIP comes from: by id, or through the share link the
+    /// visitor came by.
+    pub download: String,
     /// An unlisted album's share link (path), for its owner.
     pub share_url: Option<String>,
 }
@@ -360,6 +365,54 @@ pub fn ago(then: Millis, now: Millis) -> String {
         60..=1439 => format!("{} h ago", minutes / 60),
         _ => format!("{} days ago", minutes / 1440),
     }
+}
+
+/// "in 29 days", "in 5 h", "within the hour": how long until `then`.
+pub fn until(then: Millis, now: Millis) -> String {
+    let minutes = (then - now).max(0) / 60_000;
+    match minutes {
+        0..=59 => "within the hour".to_owned(),
+        60..=2879 => format!("in {} h", minutes / 60),
+        _ => format!("in {} days", minutes / 1440),
+    }
+}
+
+/// The owner's trash.
+#[derive(Template)]
+#[template(path = "trash.html")]
+pub struct TrashPage {
+    pub viewer: Option<Viewer>,
+    pub urls: Urls,
+    pub items: Vec<TrashItem>,
+    /// `trash.days`.
+    pub days: u32,
+    /// The next page's path, when there may be one.
+    pub next: Option<String>,
+}
+
+/// One photo on the trash page.
+pub struct TrashItem {
+    pub id: String,
+    pub alt: String,
+    pub img: Option<Sources>,
+    pub placeholder: Option<String>,
+    /// "in 29 days": when it will be deleted for good.
+    pub purge_in: String,
+}
+
+/// "Are you sure?" before something that cannot be undone.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub viewer: Option<Viewer>,
+    pub urls: Urls,
+    pub heading: String,
+    pub message: String,
+    /// Where the form posts.
+    pub action: String,
+    pub button: &'static str,
+    /// Where "Cancel" leads.
+    pub cancel: &'static str,
 }
 
 /// Renders a template into an HTML response.

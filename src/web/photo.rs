@@ -14,6 +14,7 @@ use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
 use super::state::AppState;
 use super::urls::share_path;
+use crate::app::photos::Removal;
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility};
 use crate::keys::BlobKey;
 use crate::model::{Photo, PhotoEdit};
@@ -80,11 +81,14 @@ pub async fn edit(id: PhotoId, viewer: Option<Viewer>, form: EditForm, state: Ap
     Ok(see_other(&format!("/photos/{id}")))
 }
 
-/// `POST /photos/{id}/delete`.
+/// `POST /photos/{id}/delete`: to the trash page, where the photo can be
+/// restored (or home, when there is no trash).
 pub async fn delete(id: PhotoId, viewer: Option<Viewer>, _: NoFields, state: AppState) -> Answer {
     let user = viewer.ok_or_else(Failure::unauthorized)?;
-    state.app.photos.delete(&user, &id).await?;
-    Ok(see_other("/"))
+    match state.app.photos.delete(&user, &id).await? {
+        Removal::Trashed { .. } => Ok(see_other("/trash")),
+        Removal::Purged => Ok(see_other("/")),
+    }
 }
 
 async fn render(
@@ -155,6 +159,7 @@ async fn build(
         older: older.map(|id| id.to_string()),
         is_owner,
         can_delete,
+        trash_days: app.trash.days(),
         visibility: photo.visibility,
         share_url: photo
             .share_token

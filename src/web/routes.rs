@@ -21,8 +21,10 @@ use super::extract::{
 };
 use super::multipart::form_body;
 use super::state::AppState;
-use super::{admin, albums, albums_api, api, assets, events, gallery, health, media, photo};
-use super::{session, upload};
+use super::{
+    admin, albums, albums_api, api, assets, download, events, gallery, health, media, photo,
+};
+use super::{session, trash, upload};
 use crate::domain::{AlbumId, PhotoId};
 
 /// A response and the label of the route that gave it, for the metrics
@@ -162,6 +164,15 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .then(api::create),
         ),
         api(
+            "/api/photos/download",
+            warp::path!("api" / "photos" / "download")
+                .and(warp::get())
+                .and(warp::query())
+                .and(viewer(s))
+                .and(state(s))
+                .then(download::selection),
+        ),
+        api(
             "/api/photos/:id",
             warp::path!("api" / "photos" / PhotoId)
                 .and(warp::get())
@@ -185,6 +196,39 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .and(user(s))
                 .and(state(s))
                 .then(api::delete),
+        ),
+        api(
+            "/api/trash",
+            warp::path!("api" / "trash")
+                .and(warp::get())
+                .and(warp::query())
+                .and(user(s))
+                .and(state(s))
+                .then(trash::list_json),
+        ),
+        api(
+            "/api/trash",
+            warp::path!("api" / "trash")
+                .and(warp::delete())
+                .and(user(s))
+                .and(state(s))
+                .then(trash::empty_json),
+        ),
+        api(
+            "/api/trash/:id/restore",
+            warp::path!("api" / "trash" / PhotoId / "restore")
+                .and(warp::post())
+                .and(user(s))
+                .and(state(s))
+                .then(trash::restore_json),
+        ),
+        api(
+            "/api/trash/:id",
+            warp::path!("api" / "trash" / PhotoId)
+                .and(warp::delete())
+                .and(user(s))
+                .and(state(s))
+                .then(trash::purge_json),
         ),
         api(
             "/api/albums",
@@ -337,6 +381,22 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .then(albums::remove),
         ),
         page(
+            "/albums/:id/download",
+            warp::path!("albums" / AlbumId / "download")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(download::album),
+        ),
+        page(
+            "/a/:token/download",
+            warp::path!("a" / String / "download")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(download::shared_album),
+        ),
+        page(
             "/a/:token",
             warp::path!("a" / String)
                 .and(warp::get())
@@ -344,6 +404,55 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .and(validators())
                 .and(state(s))
                 .then(albums::shared),
+        ),
+        page(
+            "/trash",
+            warp::path!("trash")
+                .and(warp::get())
+                .and(warp::query())
+                .and(viewer(s))
+                .and(state(s))
+                .then(trash::page),
+        ),
+        page(
+            "/trash/empty",
+            warp::path!("trash" / "empty")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(trash::confirm_empty),
+        ),
+        page(
+            "/trash/empty",
+            warp::path!("trash" / "empty")
+                .and(warp::post())
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
+                .and(state(s))
+                .then(trash::empty),
+        ),
+        page(
+            "/trash/:id/restore",
+            warp::path!("trash" / PhotoId / "restore")
+                .and(warp::post())
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
+                .and(state(s))
+                .then(trash::restore),
+        ),
+        page(
+            "/trash/:id/delete",
+            warp::path!("trash" / PhotoId / "delete")
+                .and(warp::get())
+                .and(viewer(s))
+                .and(state(s))
+                .then(trash::confirm_purge),
+        ),
+        page(
+            "/trash/:id/delete",
+            warp::path!("trash" / PhotoId / "delete")
+                .and(warp::post())
+                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
+                .and(state(s))
+                .then(trash::purge),
         ),
         page(
             "/upload",

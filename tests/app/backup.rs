@@ -132,13 +132,7 @@ async fn a_backup_taken_while_serving_restores_byte_for_byte() {
         for colour in [40, 50, 60] {
             more.push(upload(&app, colour).await);
         }
-        let resp = app
-            .client
-            .delete(app.url(&format!("/api/photos/{}", more[2])))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.delete_for_good(&more[2], &app.token).await;
         assert!(resp.status().is_success());
     };
     let data = app.data_dir().to_path_buf();

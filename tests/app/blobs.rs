@@ -311,14 +311,7 @@ async fn deletes_racing_uploads_of_the_same_bytes_never_lose_an_original() {
             // Half the rounds race a rendered photo, half a pending one.
             app.settled(&alices.id).await;
         }
-        let delete = async {
-            app.client
-                .delete(app.url(&format!("/api/photos/{}", alices.id)))
-                .bearer_auth(&app.token)
-                .send()
-                .await
-                .unwrap()
-        };
+        let delete = app.delete_for_good(&alices.id, &app.token);
         let upload = app.upload_form(file_form("same.png", bytes.clone()), Some(&bob));
         // Both orders: whichever future is polled first sends first.
         let (deleted, uploaded) = if round % 2 == 0 {
@@ -350,15 +343,9 @@ async fn deletes_racing_uploads_of_the_same_bytes_never_lose_an_original() {
     }
     assert_eq!(broken, Vec::<String>::new(), "broken photos");
 
-    // Bob deletes them all: no blob is left behind.
+    // Bob deletes them all for good: no blob is left behind.
     for (id, _) in &kept {
-        let resp = app
-            .client
-            .delete(app.url(&format!("/api/photos/{id}")))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.delete_for_good(id, &bob).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
     assert_eq!(app.stored_files().await, Vec::<String>::new());
@@ -376,13 +363,7 @@ async fn deleting_photos_while_they_render_leaves_no_blobs() {
         ids.push(resp.json::<PhotoJson>().await.unwrap().id);
     }
     for id in &ids {
-        let resp = app
-            .client
-            .delete(app.url(&format!("/api/photos/{id}")))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.delete_for_good(id, &app.token).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
     // Renders that were running store their variants, find the photo gone,

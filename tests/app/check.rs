@@ -191,6 +191,7 @@ async fn check_finds_the_damage_and_repair_mends_it_while_renders_run() {
 
     // Deleting the corrupt photo is the person's remedy; then all is well.
     core.app.photos.delete(&alice, &corrupt.id).await.unwrap();
+    core.app.trash.purge(&alice, &corrupt.id).await.unwrap();
     let after = run(&config, false).await;
     assert!(after.is_clean(), "{}", after.summary());
     assert_eq!(after.photos[&PhotoStatus::Failed], 1);

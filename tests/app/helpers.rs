@@ -259,6 +259,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Deletes a photo for good as `token`'s holder: into the trash (which
+    /// must succeed), then out of it. The second answer.
+    pub async fn delete_for_good(&self, id: &str, token: &str) -> Response {
+        let delete = |path: String| {
+            self.client
+                .delete(self.url(&path))
+                .bearer_auth(token)
+                .send()
+        };
+        let trashed = delete(format!("/api/photos/{id}")).await.unwrap();
+        assert_eq!(trashed.status(), StatusCode::NO_CONTENT, "trash {id}");
+        delete(format!("/api/trash/{id}")).await.unwrap()
+    }
+
     /// The photo JSON as its uploader (alice) sees it.
     pub async fn photo(&self, id: &str) -> Option<PhotoJson> {
         let resp = self.get_as(&format!("/api/photos/{id}"), &self.token).await;

@@ -139,6 +139,16 @@ async fn delete_removes_row_variants_and_cached_copies() {
         app.get(&format!("/photos/{}", photo.id)).await.status(),
         StatusCode::NOT_FOUND
     );
+    // In the trash it keeps its bytes; deleted for good, they go.
+    assert_eq!(app.get(&thumb).await.status(), StatusCode::OK);
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/trash/{}", photo.id)))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get(&thumb).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         app.get(&photo.original_url).await.status(),
@@ -178,14 +188,7 @@ async fn shared_bytes_survive_one_owners_delete() {
     assert_ne!(mine.id, bobs.id);
     let bobs = app.settled(&bobs.id).await;
     app.settled(&mine.id).await;
-    let url = app.url(&format!("/api/photos/{}", mine.id));
-    let resp = app
-        .client
-        .delete(&url)
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete_for_good(&mine.id, &app.token).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get(&bobs.original_url).await.status(), StatusCode::OK);
     for v in &bobs.variants {

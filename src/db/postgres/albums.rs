@@ -20,7 +20,8 @@ const ALBUM_COLUMNS: &str = "a.id, a.owner_id, a.title, a.description, a.visibil
 fn shown_in(n: usize) -> String {
     format!(
         "album_photos ap JOIN photos p ON p.id = ap.photo_id
-         WHERE ap.album_id = a.id AND (p.visibility <> 'private' OR a.owner_id = ${n})"
+         WHERE ap.album_id = a.id AND p.trashed_at IS NULL
+           AND (p.visibility <> 'private' OR a.owner_id = ${n})"
     )
 }
 
@@ -243,7 +244,8 @@ impl AlbumRepo for PostgresRepo {
     async fn album_photos(&self, album: &AlbumId, with_private: bool) -> DbResult<Vec<Photo>> {
         let sql = format!(
             "SELECT {} FROM album_photos JOIN photos ON photos.id = album_photos.photo_id
-             WHERE album_photos.album_id = $1 AND ($2 OR photos.visibility <> 'private')
+             WHERE album_photos.album_id = $1 AND photos.trashed_at IS NULL
+               AND ($2 OR photos.visibility <> 'private')
              ORDER BY album_photos.position",
             PHOTO_COLUMNS
                 .split(", ")

@@ -34,6 +34,7 @@ mod listen;
 mod photos;
 mod rows;
 mod site;
+mod trash;
 
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};

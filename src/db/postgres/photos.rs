@@ -119,6 +119,13 @@ impl PhotoRepo for PostgresRepo {
             if requeued > 0 {
                 insert_job(&tx, &id, now).await?;
             }
+            // Uploading a photo again takes it out of the trash.
+            tx.execute(
+                "UPDATE photos SET trashed_at = NULL, updated_at = $2
+                 WHERE id = $1 AND trashed_at IS NOT NULL",
+                &[&id.as_str(), &now],
+            )
+            .await?;
             let photo = load_photo(&tx, &id)
                 .await?
                 .ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;

@@ -22,6 +22,7 @@ mod jobs;
 mod photos;
 mod rows;
 mod site;
+mod trash;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -43,6 +43,12 @@ impl PhotoRepo for SqliteRepo {
                 if requeued > 0 {
                     insert_job(tx, &id, now)?;
                 }
+                // Uploading a photo again takes it out of the trash.
+                tx.execute(
+                    "UPDATE photos SET trashed_at = NULL, updated_at = ?2
+                     WHERE id = ?1 AND trashed_at IS NOT NULL",
+                    params![id.as_str(), now],
+                )?;
                 let photo = load_photo(tx, &id)?
                     .ok_or_else(|| DbError::Corrupt("photo vanished".into()))?;
                 return Ok(Some(Inserted::Duplicate(photo)));

@@ -10,12 +10,14 @@ use crate::model::{Photo, User, Variant};
 
 pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, original_hash, original_format, original_size, \
      width, height, status, error, title, caption, taken_at, camera, created_at, updated_at, \
-     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token, filename";
+     lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon, thumbhash, visibility, share_token, filename, \
+     trashed_at";
 
-/// Who sees a listed photo: public ones, and all of the viewer's own.
+/// Who sees a listed photo: public ones, and all of the viewer's own, but
+/// none in the trash.
 /// Parameter `?n` is the viewer's id, or NULL for nobody.
 pub(super) fn visible_to(n: usize) -> String {
-    format!("(visibility = 'public' OR owner_id = ?{n})")
+    format!("(trashed_at IS NULL AND (visibility = 'public' OR owner_id = ?{n}))")
 }
 
 pub(super) fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> DbError {
@@ -64,6 +66,7 @@ pub(super) fn photo_from_row(r: &Row<'_>) -> DbResult<Photo> {
         visibility: text(23)?.parse().map_err(corrupt("visibility"))?,
         share_token: r.get(24)?,
         filename: text(25)?,
+        trashed_at: r.get(26)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
         variants: Vec::new(),

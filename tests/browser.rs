@@ -8,206 +8,22 @@
 //! log out and in, drag-and-drop three photos (progress shown, placeholders
 //! swapped for images without a reload), keyboard navigation, an album,
 //! then a fresh logged-out browser that opens the album's unlisted link and
-//! is refused a private photo. Each page is saved as a screenshot under
+//! is refused a private photo; the album's ZIP, the trash (restore, and
+//! delete for good after a confirmation); phone widths and axe-core. Each page is saved as a screenshot under
 //! `target/browser-screenshots/` for a person to look at.
-
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::json;
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+#[path = "support/chromium.rs"]
+mod chromium;
 
-/// How long anything the page does may take (renders included).
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// ChromeDriver, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start_driver(binary: &str) -> Driver {
-    let port = free_port();
-    let child = Command::new(binary)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("SCOOT_TEST_CHROMEDRIVER={binary} does not start: {e}"));
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "chromedriver never listened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    driver
-}
-
-/// The colour scheme a browser asks pages for.
-#[derive(Clone, Copy, PartialEq)]
-enum Scheme {
-    Light,
-    Dark,
-}
-
-/// A new browser session: a fresh profile, so no cookies.
-async fn browser(driver: &Driver) -> Client {
-    browser_in(driver, Scheme::Light).await
-}
-
-/// A new browser session whose pages see `prefers-color-scheme: scheme`.
-async fn browser_in(driver: &Driver, scheme: Scheme) -> Client {
-    let mut args = vec![
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-    ];
-    if scheme == Scheme::Dark {
-        args.push("--force-dark-mode");
-    }
-    let chromium =
-        std::env::var("SCOOT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": args,
-        },
-    });
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!()
-    };
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session")
-}
-
-fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let dir = target.join("browser-screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    dir
-}
-
-/// What axe-core (vendored in `tests/fixtures/axe/`, MPL-2.0) finds wrong
-/// with the page open in `c`, of any impact: `rule (impact): where`.
-async fn accessibility_problems(c: &Client) -> Result<Vec<String>> {
-    static AXE: &str = include_str!("fixtures/axe/axe.min.js");
-    c.execute(&format!("{AXE}; return true"), vec![]).await?;
-    let found = c
-        .execute(
-            "return axe.run().then((r) => r.violations.map((v) => \
-             `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`))",
-            vec![],
-        )
-        .await?;
-    Ok(serde_json::from_value(found)?)
-}
-
-async fn snap(c: &Client, name: &str) -> Result {
-    let png = c.screenshot().await?;
-    std::fs::write(screenshots().join(format!("{name}.png")), png)?;
-    Ok(())
-}
-
-/// Waits until `script` (a function body returning a value) returns
-/// something truthy, and returns that.
-async fn until(c: &Client, what: &str, script: &str) -> Result<serde_json::Value> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let v = c.execute(script, vec![]).await?;
-        let truthy = !matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false))
-            && v != json!(0)
-            && v != json!("");
-        if truthy {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            let body = c.execute("return document.body.innerText", vec![]).await?;
-            return Err(format!("timed out waiting for {what}; page says: {body}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn fill(c: &Client, css: &str, text: &str) -> Result {
-    let field = c.find(Locator::Css(css)).await?;
-    field.clear().await?;
-    field.send_keys(text).await?;
-    Ok(())
-}
-
-async fn click(c: &Client, css: &str) -> Result {
-    c.find(Locator::Css(css)).await?.click().await?;
-    Ok(())
-}
-
-async fn path(c: &Client) -> Result<String> {
-    Ok(c.current_url().await?.path().to_owned())
-}
-
-/// Drops `files` (name, bytes) on the upload page's drop zone, as a drag
-/// from the desktop would: a real `drop` event carrying a DataTransfer.
-async fn drop_files(c: &Client, files: &[(&str, Vec<u8>)]) -> Result {
-    let payload: Vec<serde_json::Value> = files
-        .iter()
-        .map(|(name, bytes)| json!({"name": name, "data": BASE64.encode(bytes)}))
-        .collect();
-    c.execute(
-        r#"
-        const zone = document.querySelector(".dropzone");
-        const transfer = new DataTransfer();
-        for (const f of arguments[0]) {
-          const bytes = Uint8Array.from(atob(f.data), (ch) => ch.charCodeAt(0));
-          transfer.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
-        }
-        for (const type of ["dragenter", "dragover", "drop"]) {
-          zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
-        }
-        "#,
-        vec![json!(payload)],
-    )
-    .await?;
-    Ok(())
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/orientation")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+use chromium::{
+    Result, Scheme, accessibility_problems, browser, browser_in, click, drop_files, fill, fixture,
+    path, snap, start_driver, until,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_uses_scoot_in_chromium() -> Result {
@@ -577,11 +393,124 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     )
     .await?;
 
+    // The album's "Download all" link gives a ZIP that unzips to the two
+    // originals, byte for byte.
+    c.goto(&format!("{base}{album_path}")).await?;
+    let zipped = until(
+        &c,
+        "the album's ZIP",
+        r#"if (!window.zipped) {
+             window.zipped = fetch(document.querySelector("a[download]").href)
+               .then((r) => r.arrayBuffer())
+               .then((b) => { let s = ""; for (const x of new Uint8Array(b)) s += String.fromCharCode(x); window.zipData = btoa(s); });
+           }
+           return window.zipData"#,
+    )
+    .await?;
+    let zipped = BASE64.decode(zipped.as_str().expect("base64"))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped))?;
+    let originals: Vec<Vec<u8>> = [
+        "Landscape_3.jpg",
+        "Portrait_6.jpg",
+        "Landscape_8.jpg",
+        "Portrait_1.jpg",
+    ]
+    .iter()
+    .map(|n| fixture(n))
+    .collect();
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+        assert!(
+            originals.contains(&bytes),
+            "{} is an original",
+            entry.name()
+        );
+        names.push(entry.name().to_owned());
+    }
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"again.jpg".to_owned()), "{names:?}");
+
+    // Trash: the photo page says what deleting does; the photo goes to
+    // the trash page, comes back with "Restore", and "Delete for good"
+    // asks first.
+    c.goto(&format!("{base}{}", hrefs[1])).await?;
+    click(&c, "form[action$='/delete'] button[type=submit]").await?;
+    until(
+        &c,
+        "the trash page with the photo",
+        "return location.pathname === '/trash' && document.querySelectorAll('.trash .tile').length === 1",
+    )
+    .await?;
+    snap(&c, "12b-trash").await?;
+    c.goto(&base).await?;
+    until(
+        &c,
+        "three tiles",
+        "return document.querySelectorAll('.grid .tile').length === 3",
+    )
+    .await?;
+    c.goto(&format!("{base}/trash")).await?;
+    click(&c, "form[action$='/restore'] button").await?;
+    until(
+        &c,
+        "an empty trash",
+        "return /trash is empty/.test(document.body.innerText)",
+    )
+    .await?;
+    c.goto(&base).await?;
+    until(
+        &c,
+        "four tiles",
+        "return document.querySelectorAll('.grid .tile').length === 4",
+    )
+    .await?;
+    c.goto(&format!("{base}{}", hrefs[1])).await?;
+    click(&c, "form[action$='/delete'] button[type=submit]").await?;
+    until(
+        &c,
+        "the trash page",
+        "return location.pathname === '/trash'",
+    )
+    .await?;
+    click(&c, "a[href$='/delete']").await?;
+    until(
+        &c,
+        "the confirmation",
+        r"return /for good\?/.test(document.querySelector('h1')?.textContent)",
+    )
+    .await?;
+    snap(&c, "12c-delete-for-good").await?;
+    click(&c, "form.danger button[type=submit]").await?;
+    until(
+        &c,
+        "an empty trash",
+        "return location.pathname === '/trash' && /trash is empty/.test(document.body.innerText)",
+    )
+    .await?;
+    c.goto(&base).await?;
+    until(
+        &c,
+        "three tiles",
+        "return document.querySelectorAll('.grid .tile').length === 3",
+    )
+    .await?;
+
     // A phone: no page scrolls sideways at 360 or 390 px, and the grid
     // keeps two columns.
     for width in [360, 390] {
         c.set_window_size(width, 800).await?;
-        let pages = ["/", "/albums", "/upload", "/admin", "/no-such-page"];
+        let pages = [
+            "/",
+            "/albums",
+            "/upload",
+            "/admin",
+            "/trash",
+            "/trash/empty",
+            "/no-such-page",
+        ];
         let photo_and_album = [hrefs[0].as_str(), album_path.as_str()];
         for page in pages.iter().chain(&photo_and_album) {
             c.goto(&format!("{base}{page}")).await?;
@@ -631,6 +560,8 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         "/albums",
         "/upload",
         "/admin",
+        "/trash",
+        "/trash/empty",
         hrefs[0].as_str(),
         album_path.as_str(),
         "/no-such-page",

@@ -361,11 +361,24 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     let shown = stranger
         .execute("return [...document.querySelectorAll('.grid .tile a')].map((a) => a.getAttribute('href'))", vec![])
         .await?;
+    let link_path = link.trim_start_matches(&base).to_owned();
+    let first_id = hrefs[0].trim_start_matches("/photos/");
     assert_eq!(
         shown,
-        json!([hrefs[0]]),
-        "only the photo that is not private"
+        json!([format!("{link_path}/{first_id}")]),
+        "only the photo that is not private, opened inside the album"
     );
+    // Opened from the album, the photo leads back to it.
+    stranger.goto(&format!("{link}/{first_id}")).await?;
+    let back = until(
+        &stranger,
+        "the way back to the album",
+        "return document.querySelector('p.back a')?.getAttribute('href')",
+    )
+    .await?;
+    assert_eq!(back, json!(link_path));
+    snap(&stranger, "11b-shared-album-photo").await?;
+    stranger.goto(&link).await?;
     assert!(
         stranger.find(Locator::Css("details.edit")).await.is_err(),
         "no owner controls"
@@ -498,6 +511,105 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     )
     .await?;
 
+    // Select six photos, put them in a new unlisted album and copy its
+    // link: counted, every click, key and choice a person makes.
+    c.goto(&format!("{base}/upload")).await?;
+    let more = [
+        "Landscape_1.jpg",
+        "Landscape_2.jpg",
+        "Portrait_2.jpg",
+        "Portrait_3.jpg",
+    ];
+    let files: Vec<(&str, Vec<u8>)> = more.iter().map(|n| (*n, fixture(n))).collect();
+    drop_files(&c, &files).await?;
+    until(
+        &c,
+        "four more uploads",
+        "const li = [...document.querySelectorAll('#upload-queue li')]; return li.length === 4 && li.every((l) => l.className === 'done')",
+    )
+    .await?;
+    c.goto(&base).await?;
+    until(
+        &c,
+        "seven tiles with checks",
+        "return document.querySelectorAll('.grid .tile .pick').length === 7",
+    )
+    .await?;
+    let mut actions = 0;
+    click(&c, ".grid .tile:nth-child(1) .pick").await?;
+    actions += 1;
+    // Shift+Space on the sixth selects the range from the first.
+    c.find(Locator::Css(".grid .tile:nth-child(6) .pick"))
+        .await?
+        .send_keys("\u{E008}\u{E00D}\u{E000}")
+        .await?;
+    actions += 1;
+    let picked = until(
+        &c,
+        "six selected",
+        "return document.querySelectorAll('.tile.chosen').length === 6 && document.querySelector('.selection-bar .count').textContent",
+    )
+    .await?;
+    assert_eq!(picked, json!("6 selected"));
+    // A visitor will see those of them that are not private.
+    let shared = c
+        .execute(
+            "return [...document.querySelectorAll('.tile.chosen')].filter((t) => t.querySelector('.badge.visibility')?.textContent !== 'Private').length",
+            vec![],
+        )
+        .await?;
+    snap(&c, "12d-selected").await?;
+    click(&c, ".selection-bar [data-act=album]").await?;
+    actions += 1;
+    until(
+        &c,
+        "the album form",
+        "return !document.querySelector('.album-pick').hidden",
+    )
+    .await?;
+    fill(&c, ".album-pick input[name=title]", "Six").await?;
+    actions += 1;
+    click(
+        &c,
+        ".album-pick select[name=visibility] option[value=unlisted]",
+    )
+    .await?;
+    actions += 1;
+    click(&c, ".album-pick button[type=submit]").await?;
+    actions += 1;
+    until(
+        &c,
+        "the new album's link",
+        "return document.getElementById('selection-share')?.value",
+    )
+    .await?;
+    click(&c, ".selection-bar .outcome button").await?;
+    actions += 1;
+    let copied = until(
+        &c,
+        "the link copied",
+        "return document.querySelector('.selection-bar .outcome button').dataset.copied",
+    )
+    .await?;
+    assert_eq!(copied, json!("1"), "the browser took the link");
+    snap(&c, "12e-album-from-selection").await?;
+    assert!(actions <= 8, "{actions} actions");
+    eprintln!("select 6 photos, make an unlisted album of them, copy its link: {actions} actions");
+    let six_link = c
+        .execute(
+            "return document.getElementById('selection-share').value",
+            vec![],
+        )
+        .await?;
+    let six_link = six_link.as_str().expect("a link").to_owned();
+    stranger.goto(&six_link).await?;
+    until(
+        &stranger,
+        "the album's photos that are not private, logged out",
+        &format!("return document.querySelectorAll('.grid .tile').length === {shared}"),
+    )
+    .await?;
+
     // A phone: no page scrolls sideways at 360 or 390 px, and the grid
     // keeps two columns.
     for width in [360, 390] {
@@ -593,6 +705,32 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         .filter(|(_, _, found)| !found.is_empty())
         .collect();
     assert!(problems.is_empty(), "axe-core: {problems:#?}");
+
+    // What a cold load of the gallery costs a visitor: requests and bytes
+    // over the wire, on a desktop and on a phone (a fresh browser each, so
+    // nothing is cached; device pixel ratio 1).
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let fresh = browser(&driver).await;
+        fresh.set_window_size(width, height).await?;
+        fresh.goto(&base).await?;
+        let cost = until(
+            &fresh,
+            "the gallery loaded",
+            r#"if (document.readyState !== "complete") return null;
+               const imgs = [...document.images].filter((i) => i.loading !== "lazy" || i.getBoundingClientRect().top < innerHeight);
+               if (!imgs.every((i) => i.complete)) return null;
+               const nav = performance.getEntriesByType("navigation")[0];
+               const res = performance.getEntriesByType("resource");
+               const bytes = [nav, ...res].reduce((n, e) => n + (e.transferSize || e.encodedBodySize || 0), 0);
+               return { requests: 1 + res.length, bytes };"#,
+        )
+        .await?;
+        eprintln!(
+            "cold gallery load, {label} {width}x{height}: {} requests, {} bytes",
+            cost["requests"], cost["bytes"]
+        );
+        fresh.close().await?;
+    }
 
     dark.close().await?;
     stranger.close().await?;

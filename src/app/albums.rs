@@ -94,12 +94,31 @@ impl Albums {
 
     /// An album that `user` owns: "not found" if they cannot see it, "not
     /// allowed" if they can but it is someone else's.
-    async fn owned(&self, user: &User, id: &AlbumId) -> AppResult<Album> {
+    pub async fn owned(&self, user: &User, id: &AlbumId) -> AppResult<Album> {
         let album = self.get(id, Some(user)).await?;
         if album.owner != user.id {
             return Err(AppError::Forbidden);
         }
         Ok(album)
+    }
+
+    /// `photo` as `viewer` sees it in `album`, with the photos just before
+    /// and after it there; "not found" unless the viewer sees it in the
+    /// album.
+    pub async fn step(
+        &self,
+        album: &Album,
+        photo: &PhotoId,
+        viewer: Option<&User>,
+    ) -> AppResult<(Photo, Option<PhotoId>, Option<PhotoId>)> {
+        let mut photos = self.photos(album, viewer).await?;
+        let at = photos
+            .iter()
+            .position(|p| &p.id == photo)
+            .ok_or(AppError::NotFound("photo in this album"))?;
+        let before = at.checked_sub(1).map(|i| photos[i].id.clone());
+        let after = photos.get(at + 1).map(|p| p.id.clone());
+        Ok((photos.swap_remove(at), before, after))
     }
 
     /// The photos `viewer` sees in `album`, in the order they were added.

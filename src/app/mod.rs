@@ -9,6 +9,7 @@
 //! answer.
 //!
 //! - [`photos`]: finding, listing, editing and deleting photos.
+//! - [`selection`]: many photos at once (visibility, trash, albums).
 //! - [`trash`]: deleted photos, until restored or purged.
 //! - [`albums`]: albums and what is in them.
 //! - [`archive`]: ZIP downloads of albums and selections.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod media;
 pub mod ops;
 pub mod photos;
+pub mod selection;
 pub mod throttle;
 pub mod trash;
 pub mod uploads;
@@ -55,6 +57,7 @@ pub const MAX_CAPTION: usize = 2000;
 pub struct App {
     pub photos: photos::Photos,
     pub trash: trash::Trash,
+    pub selection: selection::Selection,
     pub albums: albums::Albums,
     pub downloads: archive::Downloads,
     pub accounts: accounts::Accounts,
@@ -97,6 +100,7 @@ impl App {
         Self {
             trash: trash::Trash::new(p.db.clone(), photos.clone(), p.changes.clone()),
             downloads: archive::Downloads::new(albums.clone(), photos.clone(), p.store.clone()),
+            selection: selection::Selection::new(photos.clone(), albums.clone()),
             albums,
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
             ops: ops::Ops::new(

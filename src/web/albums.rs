@@ -12,10 +12,10 @@ use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text
 use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
 use super::state::AppState;
-use super::urls::{album_share_path, share_path};
+use super::urls::album_share_path;
 use crate::app::albums::Albums;
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility};
-use crate::model::{Album, AlbumEdit, Photo, User};
+use crate::model::{Album, AlbumEdit};
 
 /// Room for a 2000-character description even when every character is escaped.
 pub const FORM_LIMIT: u64 = 64 * 1024;
@@ -163,15 +163,6 @@ pub async fn add(photo: PhotoId, viewer: Option<Viewer>, form: AddForm, state: A
     Ok(see_other(&format!("/photos/{photo}")))
 }
 
-/// Where a photo in an album leads a visitor: its page when they may open
-/// it by id, else (an unlisted photo in a shared album) its share link.
-fn photo_href(photo: &Photo, viewer: Option<&User>) -> String {
-    match &photo.share_token {
-        Some(token) if !photo.visible_to(viewer, false) => share_path(token),
-        _ => format!("/photos/{}", photo.id),
-    }
-}
-
 async fn render_album(
     state: &AppState,
     album: Album,
@@ -186,15 +177,13 @@ async fn render_album(
         album.id,
         reached.as_str()
     );
-    let download = match reached {
-        Reached::ById => format!("/albums/{}/download", album.id),
-        Reached::ByLink => album
-            .share_token
-            .as_deref()
-            .map(|t| format!("{}/download", album_share_path(t)))
-            .unwrap_or_default(),
+    // Where the album's photo pages and its ZIP are: under the path the
+    // visitor came by.
+    let base = match (reached, album.share_token.as_deref()) {
+        (Reached::ByLink, Some(token)) => album_share_path(token),
+        _ => format!("/albums/{}", album.id),
     };
-    let build = build_album(state, album, viewer, download, version);
+    let build = build_album(state, album, viewer, base, version);
     serve_page(state, version, &key, validators, build).await
 }
 
@@ -202,7 +191,7 @@ async fn build_album(
     state: &AppState,
     album: Album,
     viewer: Option<Viewer>,
-    download: String,
+    base: String,
     version: Millis,
 ) -> Result<Rendered, Failure> {
     let photos = state.app.albums.photos(&album, viewer.as_deref()).await?;
@@ -213,7 +202,7 @@ async fn build_album(
         .iter()
         .map(|p| {
             let mut tile = Tile::of(p, viewer.as_deref(), &state.urls);
-            tile.href = photo_href(p, viewer.as_deref());
+            tile.href = format!("{base}/{}", p.id);
             tile.live = p.visible_to(viewer.as_deref(), false);
             if is_owner {
                 tile.album = Some((album.id.to_string(), cover_id.as_ref() == Some(&p.id)));
@@ -241,7 +230,7 @@ async fn build_album(
             .as_deref()
             .filter(|_| is_owner)
             .map(album_share_path),
-        download,
+        download: format!("{base}/download"),
         viewer,
     };
     Ok(rendered(&page, last_modified)?)

@@ -10,6 +10,7 @@ use super::error::Answer;
 use super::extract::Viewer;
 pub use super::json::AlbumJson;
 use super::json::{PhotoJson, parse_body};
+use super::selection_api::photo_ids;
 use super::state::AppState;
 use crate::domain::{AlbumId, PhotoId, Visibility};
 use crate::model::AlbumEdit;
@@ -28,6 +29,9 @@ struct NewAlbumJson {
     description: String,
     #[serde(default)]
     visibility: Visibility,
+    /// Photos to put in it at once (a selection), in this order.
+    #[serde(default)]
+    photos: Vec<String>,
 }
 
 pub async fn list(viewer: Option<Viewer>, state: AppState) -> Answer {
@@ -52,11 +56,23 @@ pub async fn list(viewer: Option<Viewer>, state: AppState) -> Answer {
 
 pub async fn create(user: Viewer, body: bytes::Bytes, state: AppState) -> Answer {
     let new: NewAlbumJson = parse_body(&body, "album")?;
-    let album = state
-        .app
-        .albums
-        .create(&user, &new.title, &new.description, new.visibility)
-        .await?;
+    let album = match new.photos.is_empty() {
+        true => {
+            state
+                .app
+                .albums
+                .create(&user, &new.title, &new.description, new.visibility)
+                .await?
+        }
+        false => {
+            let ids = photo_ids(&new.photos)?;
+            state
+                .app
+                .selection
+                .new_album(&user, &new.title, &new.description, new.visibility, &ids)
+                .await?
+        }
+    };
     let mut resp = warp::reply::with_status(
         warp::reply::json(&AlbumJson::for_viewer(&album, Some(&user))),
         StatusCode::CREATED,

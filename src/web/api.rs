@@ -78,6 +78,10 @@ pub async fn create(user: Viewer, form: FormData, state: AppState) -> Answer {
         ));
     };
     let staged = file.staged?;
+    // Into an album: it must be the uploader's before anything is kept.
+    if let Some(album) = &received.album {
+        state.app.albums.owned(&user, album).await?;
+    }
     let describe = Describe {
         filename: file.name,
         ..received.describe
@@ -87,6 +91,9 @@ pub async fn create(user: Viewer, form: FormData, state: AppState) -> Answer {
         Inserted::New(p) => (StatusCode::CREATED, p),
         Inserted::Duplicate(p) => (StatusCode::OK, p),
     };
+    if let Some(album) = &received.album {
+        state.app.albums.add_photo(&user, album, &photo.id).await?;
+    }
     let mut resp = warp::reply::with_status(
         warp::reply::json(&PhotoJson::for_viewer(&photo, Some(&user), &state.urls)),
         status,

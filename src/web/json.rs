@@ -126,6 +126,9 @@ pub struct AlbumJson {
     /// The share link of an unlisted album, for its owner only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub share_url: Option<String>,
+    /// Whether the asker owns it (and so may put photos in it).
+    #[serde(default)]
+    pub mine: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// The photos the viewer sees in it (single-album answers only).
@@ -157,6 +160,7 @@ impl AlbumJson {
                 .as_deref()
                 .filter(|_| is_owner)
                 .map(album_share_path),
+            mine: is_owner,
             created_at: a.created_at,
             updated_at: a.updated_at,
             photos: None,

@@ -8,9 +8,10 @@
 //!   cross-site requests refused first ([`cross_site`]).
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
-//! - Handlers, one file per feature: [`gallery`], [`photo`], [`albums`],
+//! - Handlers, one file per feature: [`gallery`], [`photo`] (and
+//!   [`album_photo`], a photo opened from an album), [`albums`],
 //!   [`trash`] (page and API), [`download`] (ZIP archives), [`upload`], [`session`] (login, logout, setup), [`admin`] (with API
-//!   tokens), [`api`] and [`albums_api`] (JSON), [`events`] (Server-Sent
+//!   tokens), [`api`], [`albums_api`] and [`selection_api`] (JSON), [`events`] (Server-Sent
 //!   Events), [`media`] (image bytes), [`assets`] (embedded CSS/JS/icons),
 //!   [`health`].
 //! - Shared by the handlers, never importing them: [`state`] (what handlers
@@ -27,6 +28,7 @@
 //! `model`, `domain`. Nothing here touches the database or the store.
 
 pub mod admin;
+pub mod album_photo;
 pub mod albums;
 pub mod albums_api;
 pub mod api;
@@ -51,6 +53,7 @@ pub mod photo;
 pub mod placeholder;
 pub mod respond;
 pub mod routes;
+pub mod selection_api;
 pub mod server;
 pub mod session;
 pub mod state;

@@ -17,7 +17,7 @@ use super::error::Failure;
 use super::extract::{FORM_TOKEN, Viewer, stale_form};
 use crate::app::uploads::{Describe, Staged, Uploads};
 use crate::app::{AppError, MAX_CAPTION, MAX_TITLE};
-use crate::domain::upload_file_name;
+use crate::domain::{AlbumId, upload_file_name};
 
 /// Room for multipart headers and text fields on top of the file limit.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
@@ -33,6 +33,8 @@ pub struct ReceivedFile {
 pub struct Received {
     pub files: Vec<ReceivedFile>,
     pub describe: Describe,
+    /// The album the files go into (the `album` field), if any.
+    pub album: Option<AlbumId>,
 }
 
 /// A multipart body, refused with 413 up front when its declared length is
@@ -96,6 +98,7 @@ pub async fn receive(
     let mut received = Received {
         files: Vec::new(),
         describe: Describe::default(),
+        album: None,
     };
     let mut budget = Budget::new(uploads.max_bytes());
     let mut signed = from.may_post(None);
@@ -128,6 +131,16 @@ pub async fn receive(
             }
             "caption" => {
                 received.describe.caption = text(part, MAX_CAPTION, "caption", &mut budget).await?
+            }
+            "album" => {
+                let id = text(part, 64, "album", &mut budget).await?;
+                received.album = match id.trim() {
+                    "" => None,
+                    id => Some(
+                        id.parse()
+                            .map_err(|_| Failure::bad_request("malformed album id"))?,
+                    ),
+                };
             }
             "visibility" => {
                 let v = text(part, 16, "visibility", &mut budget).await?;

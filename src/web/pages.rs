@@ -101,6 +101,8 @@ pub struct Tile {
     /// For the photo's owner, who sees it unless it is public: `Unlisted`
     /// or `Private`.
     pub badge: Option<&'static str>,
+    /// Whether the viewer owns it, and so may select it for bulk actions.
+    pub own: bool,
 }
 
 impl Tile {
@@ -121,6 +123,7 @@ impl Tile {
                 Visibility::Private if owner => Some("Private"),
                 _ => None,
             },
+            own: owner,
         }
     }
 }
@@ -161,9 +164,11 @@ pub struct PhotoPage {
     pub location: Option<(String, String)>,
     pub original_url: String,
     pub original_size: String,
-    /// Ids of the photos just newer and just older, in the gallery's order.
-    pub newer: Option<String>,
-    pub older: Option<String>,
+    /// The previous and next photo's pages, in the gallery's or an album's
+    /// order.
+    pub steps: Steps,
+    /// The album it was opened from (its page, its title).
+    pub back: Option<(String, String)>,
     pub is_owner: bool,
     pub can_delete: bool,
     /// `trash.days`: what deleting does (0: deleted for good, after asking).
@@ -175,6 +180,14 @@ pub struct PhotoPage {
     pub albums: Vec<(String, String)>,
     /// For the owner: their albums it is not in yet (id, title).
     pub add_to: Vec<(String, String)>,
+}
+
+/// A photo page's links to its neighbours.
+pub struct Steps {
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    /// What the two links say.
+    pub labels: (&'static str, &'static str),
 }
 
 /// One small chart of the admin page: an SVG polyline over the last hour.
@@ -336,6 +349,8 @@ pub struct UploadPage {
     pub max_mib: u64,
     /// The exact limit, for app.js to refuse oversized files before sending.
     pub max_bytes: u64,
+    /// The album (id, title) the files go into, when there is one.
+    pub album: Option<(String, String)>,
 }
 
 #[derive(Template)]

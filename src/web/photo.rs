@@ -1,5 +1,6 @@
 //! The photo page `/photos/{id}` (with newer/older links in the gallery's
-//! order), the same page opened through a share link `/s/{token}`, and the
+//! order), the same page opened through a share link `/s/{token}` or from
+//! an album (stepping through the album, see `album_photo`), and the
 //! owner's edit and delete forms.
 
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use serde::Deserialize;
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
 use super::extract::{NoFields, Viewer};
-use super::pages::{PhotoPage, Sources, alt_text, exif_panel, human_bytes, location, rendered};
+use super::pages::{
+    PhotoPage, Sources, Steps, alt_text, exif_panel, human_bytes, location, rendered,
+};
 use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
 use super::state::AppState;
@@ -99,13 +102,38 @@ async fn render(
     validators: &Validators,
     version: Millis,
 ) -> Answer {
+    render_in(state, photo, viewer, reached, None, validators, version).await
+}
+
+/// A photo page opened from an album: its steps walk the album, and it
+/// leads back there.
+pub struct InAlbum {
+    /// `/albums/{id}` or `/a/{token}`: the album's page, and the prefix of
+    /// its photos' pages.
+    pub base: String,
+    pub title: String,
+    pub newer: Option<PhotoId>,
+    pub older: Option<PhotoId>,
+}
+
+/// The photo page, in `album`'s context when there is one.
+pub async fn render_in(
+    state: &AppState,
+    photo: Arc<Photo>,
+    viewer: Option<Viewer>,
+    reached: Reached,
+    album: Option<InAlbum>,
+    validators: &Validators,
+    version: Millis,
+) -> Answer {
     let key = format!(
-        "photo {} {} {}",
+        "photo {} {} {} {}",
         viewer_key(viewer.as_ref()),
         photo.id,
-        reached.as_str()
+        reached.as_str(),
+        album.as_ref().map_or("", |a| a.base.as_str())
     );
-    let build = build(state, photo, viewer, reached, version);
+    let build = build(state, photo, viewer, reached, album, version);
     serve_page(state, version, &key, validators, build).await
 }
 
@@ -114,15 +142,39 @@ async fn build(
     photo: Arc<Photo>,
     viewer: Option<Viewer>,
     reached: Reached,
+    album: Option<InAlbum>,
     version: Millis,
 ) -> Result<Rendered, Failure> {
     let app = &state.app;
-    let ((newer, older), (albums, add_to)) = match reached {
-        Reached::ById => (
-            app.photos.neighbours(&photo, viewer.as_deref()).await?,
-            app.albums.of_photo(&photo, viewer.as_deref()).await?,
-        ),
-        Reached::ByLink => ((None, None), (Vec::new(), Vec::new())),
+    let (albums, add_to) = match reached {
+        Reached::ById => app.albums.of_photo(&photo, viewer.as_deref()).await?,
+        Reached::ByLink => (Vec::new(), Vec::new()),
+    };
+    // Steps: through the album it was opened from, else the gallery's order
+    // (not for a share-link visitor, who was shown this photo alone).
+    let (steps, back) = match album {
+        Some(a) => {
+            let href = |id: Option<PhotoId>| id.map(|id| format!("{}/{id}", a.base));
+            let steps = Steps {
+                newer: href(a.newer),
+                older: href(a.older),
+                labels: ("← Previous", "Next →"),
+            };
+            (steps, Some((a.base, a.title)))
+        }
+        None => {
+            let (newer, older) = match reached {
+                Reached::ById => app.photos.neighbours(&photo, viewer.as_deref()).await?,
+                Reached::ByLink => (None, None),
+            };
+            let href = |id: Option<PhotoId>| id.map(|id| format!("/photos/{id}"));
+            let steps = Steps {
+                newer: href(newer),
+                older: href(older),
+                labels: ("← Newer", "Older →"),
+            };
+            (steps, None)
+        }
     };
     let link = |(id, title): (crate::domain::AlbumId, String)| (id.to_string(), title);
     let is_owner = viewer.as_deref().is_some_and(|u| u.id == photo.owner);
@@ -155,8 +207,8 @@ async fn build(
             .urls
             .media(BlobKey::original(&photo.hash, photo.format).as_str()),
         original_size: human_bytes(photo.byte_size),
-        newer: newer.map(|id| id.to_string()),
-        older: older.map(|id| id.to_string()),
+        steps,
+        back,
         is_owner,
         can_delete,
         trash_days: app.trash.days(),

@@ -1,6 +1,7 @@
 //! The `/upload` page: drop or pick files; without JavaScript it is a plain
 //! multi-file form that posts back here, answered with what became of each.
 
+use serde::Deserialize;
 use warp::Reply;
 use warp::http::StatusCode;
 use warp::multipart::FormData;
@@ -9,9 +10,11 @@ use super::error::{Answer, Failure};
 use super::extract::Viewer;
 use super::multipart::{Received, receive};
 use super::pages::{UploadPage, UploadResult, html};
+use super::respond::see_other;
 use super::state::AppState;
 use crate::app::uploads::Describe;
-use crate::model::Inserted;
+use crate::domain::AlbumId;
+use crate::model::{Album, Inserted};
 
 /// Files one `/upload` form may carry (the page's script sends one at a
 /// time; without it, the browser sends all that were chosen).
@@ -21,7 +24,12 @@ fn login_redirect() -> warp::reply::Response {
     warp::redirect::see_other(warp::http::Uri::from_static("/login?next=/upload")).into_response()
 }
 
-fn upload_page(state: &AppState, viewer: Viewer, results: Vec<UploadResult>) -> Answer {
+fn upload_page(
+    state: &AppState,
+    viewer: Viewer,
+    album: Option<Album>,
+    results: Vec<UploadResult>,
+) -> Answer {
     let max_bytes = state.app.uploads.max_bytes();
     Ok(html(&UploadPage {
         viewer: Some(viewer),
@@ -29,15 +37,29 @@ fn upload_page(state: &AppState, viewer: Viewer, results: Vec<UploadResult>) -> 
         results,
         max_mib: max_bytes / (1024 * 1024),
         max_bytes,
+        album: album.map(|a| (a.id.to_string(), a.title)),
     })?)
 }
 
-/// `GET /upload`.
-pub async fn page(viewer: Option<Viewer>, state: AppState) -> Answer {
-    match viewer {
-        Some(user) => upload_page(&state, user, Vec::new()),
-        None => Ok(login_redirect()),
-    }
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    /// Upload straight into this album of the uploader's.
+    album: Option<String>,
+}
+
+/// `GET /upload[?album=ID]`.
+pub async fn page(q: UploadQuery, viewer: Option<Viewer>, state: AppState) -> Answer {
+    let Some(user) = viewer else {
+        return Ok(login_redirect());
+    };
+    let album = match q.album.as_deref().filter(|a| !a.is_empty()) {
+        Some(id) => {
+            let id: AlbumId = id.parse().map_err(|_| Failure::not_found("album"))?;
+            Some(state.app.albums.owned(&user, &id).await?)
+        }
+        None => None,
+    };
+    upload_page(&state, user, album, Vec::new())
 }
 
 /// `POST /upload`: every file of the form; back to the gallery when all
@@ -54,6 +76,11 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
     if received.files.is_empty() {
         return Err(Failure::bad_request("choose at least one photo"));
     }
+    // Into an album: it must be the uploader's before anything is kept.
+    let album = match &received.album {
+        Some(id) => Some(state.app.albums.owned(&user, id).await?),
+        None => None,
+    };
     let mut results = Vec::new();
     let mut worst = None;
     for file in received.files {
@@ -63,7 +90,18 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
                     filename: file.name.clone(),
                     ..received.describe.clone()
                 };
-                state.app.uploads.accept(&staged, &user, describe).await
+                match state.app.uploads.accept(&staged, &user, describe).await {
+                    Ok(inserted) => match &album {
+                        Some(a) => state
+                            .app
+                            .albums
+                            .add_photo(&user, &a.id, &inserted.photo().id)
+                            .await
+                            .map(|_| inserted),
+                        None => Ok(inserted),
+                    },
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
@@ -87,13 +125,17 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
         });
     }
     let Some(worst) = worst else {
-        return Ok(warp::redirect::see_other(warp::http::Uri::from_static("/")).into_response());
+        let home = match &album {
+            Some(a) => format!("/albums/{}", a.id),
+            None => "/".to_owned(),
+        };
+        return Ok(see_other(&home));
     };
     let status = if results.iter().any(|r| r.ok) {
         StatusCode::OK
     } else {
         worst
     };
-    let page = upload_page(state, user, results)?;
+    let page = upload_page(state, user, album, results)?;
     Ok(warp::reply::with_status(page, status).into_response())
 }

@@ -118,11 +118,28 @@ async fn a_shared_album_shows_its_photos_but_never_a_private_one() {
     assert_eq!(shared.status(), StatusCode::OK);
     let html = shared.text().await.unwrap();
     assert!(html.contains("Trip"));
-    assert!(html.contains(&format!("href=\"/photos/{}\"", public.id)));
-    let unlisted_link = unlisted.share_url.clone().unwrap();
+    // Each leads to its page inside the shared album, which steps through
+    // the album and leads back to it.
+    for p in [&public, &unlisted] {
+        assert!(html.contains(&format!("href=\"{link}/{}\"", p.id)));
+    }
+    let inside = app.get(&format!("{link}/{}", unlisted.id)).await;
+    assert_eq!(inside.status(), StatusCode::OK);
+    let inside = inside.text().await.unwrap();
     assert!(
-        html.contains(&format!("href=\"{unlisted_link}\"")),
-        "an unlisted photo leads to its own share link"
+        inside.contains(&format!("href=\"{link}\">↑ Back to “Trip”")),
+        "{inside}"
+    );
+    assert!(inside.contains(&format!("href=\"{link}/{}\" rel=\"prev\"", public.id)));
+    assert!(
+        !inside.contains("rel=\"next\""),
+        "the private photo is not a step"
+    );
+    let hidden = app.get(&format!("{link}/{}", private.id)).await;
+    assert_eq!(
+        hidden.status(),
+        StatusCode::NOT_FOUND,
+        "a private photo stays private"
     );
     assert!(!html.contains(&private.id), "a private photo stays private");
     assert!(!html.contains("Edit album") && !html.contains("data-share"));
@@ -451,7 +468,7 @@ async fn the_owners_forms_make_and_fill_an_album_without_javascript() {
         .text()
         .await
         .unwrap();
-    assert!(album.contains(&format!("href=\"/photos/{}\"", photo.id)) && album.contains("Sea"));
+    assert!(album.contains(&format!("href=\"{location}/{}\"", photo.id)) && album.contains("Sea"));
     assert!(
         album.contains("data-share"),
         "the owner sees the share link"
@@ -494,7 +511,7 @@ async fn the_owners_forms_make_and_fill_an_album_without_javascript() {
             .text()
             .await
             .unwrap()
-            .contains(&format!("href=\"/photos/{}\"", photo.id))
+            .contains(&format!("href=\"{location}/{}\"", photo.id))
     );
     let deleted = form(&format!("/albums/{album_id}/delete"), &[])
         .await

@@ -26,6 +26,7 @@ mod photos;
 mod probes;
 mod quality;
 mod render;
+mod selection;
 mod statuses;
 mod tokens;
 mod trash;

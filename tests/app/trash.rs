@@ -59,13 +59,14 @@ async fn a_deleted_photo_is_hidden_at_once_and_restored_whole() {
         StatusCode::CREATED
     );
     let album_link = album.share_url.clone().unwrap();
+    let tile_href = format!("{album_link}/{}", photo.id);
     assert!(
         app.get(&album_link)
             .await
             .text()
             .await
             .unwrap()
-            .contains(&link)
+            .contains(&tile_href)
     );
 
     let resp = send(
@@ -90,7 +91,7 @@ async fn a_deleted_photo_is_hidden_at_once_and_restored_whole() {
             .text()
             .await
             .unwrap()
-            .contains(&link)
+            .contains(&tile_href)
     );
     let shown = app.get_as("/", &app.token).await.text().await.unwrap();
     assert!(!shown.contains(&photo.id));
@@ -156,7 +157,7 @@ async fn a_deleted_photo_is_hidden_at_once_and_restored_whole() {
             .text()
             .await
             .unwrap()
-            .contains(&link)
+            .contains(&tile_href)
     );
     assert!(trash_of(&app, &app.token).await.photos.is_empty());
     // Restoring what is not in the trash finds nothing.

@@ -16,16 +16,14 @@ use warp::{Filter, Rejection};
 
 use super::client::client;
 use super::error::{Answer, Failure, Shape, render};
-use super::extract::{
-    COOKIE, NoFields, form, json_body, signed_form, state, user, validators, viewer,
-};
+use super::extract::{COOKIE, NoFields, form, signed_form, state, validators, viewer};
 use super::multipart::form_body;
 use super::state::AppState;
-use super::{
-    admin, albums, albums_api, api, assets, download, events, gallery, health, media, photo,
-};
-use super::{session, trash, upload};
+use super::{admin, albums, assets, download, gallery, health, media, photo};
+use super::{album_photo, session, trash, upload};
 use crate::domain::{AlbumId, PhotoId};
+
+mod api_routes;
 
 /// A response and the label of the route that gave it, for the metrics
 /// layer. (A field, not a response extension: extensions allocate a map
@@ -55,7 +53,7 @@ where
     route(label, Shape::Html, filter)
 }
 
-fn api<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
+fn json_route<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
@@ -73,9 +71,9 @@ fn headers() -> impl Filter<Extract = (HeaderMap,), Error = Infallible> + Clone 
 /// The whole table.
 pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
     let max_upload = s.app.uploads.max_bytes();
-    let routes = [
+    let busiest = [
         // Media and assets: most of the traffic.
-        api(
+        json_route(
             "/media/variants",
             warp::path!("media" / "variants" / ..)
                 .and(warp::path::tail())
@@ -86,7 +84,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                     media::by_key("variants", tail, method, headers, state)
                 }),
         ),
-        api(
+        json_route(
             "/media/originals",
             warp::path!("media" / "originals" / ..)
                 .and(warp::path::tail())
@@ -125,7 +123,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .and(state(s))
                 .then(photo::page),
         ),
-        api(
+        json_route(
             "/photos/:id/size",
             warp::path!("photos" / PhotoId / String)
                 .and(get_or_head())
@@ -134,160 +132,8 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .and(state(s))
                 .then(media::negotiated),
         ),
-        // The JSON API.
-        api(
-            "/api/events",
-            warp::path!("api" / "events")
-                .and(warp::get())
-                .and(warp::query())
-                .and(viewer(s))
-                .and(state(s))
-                .then(events::stream),
-        ),
-        api(
-            "/api/photos",
-            warp::path!("api" / "photos")
-                .and(warp::get())
-                .and(warp::query())
-                .and(viewer(s))
-                .and(state(s))
-                .then(api::list),
-        ),
-        api(
-            "/api/photos",
-            warp::path!("api" / "photos")
-                .and(warp::post())
-                // Credentials are checked before a byte of the body is read.
-                .and(user(s))
-                .and(form_body(max_upload))
-                .and(state(s))
-                .then(api::create),
-        ),
-        api(
-            "/api/photos/download",
-            warp::path!("api" / "photos" / "download")
-                .and(warp::get())
-                .and(warp::query())
-                .and(viewer(s))
-                .and(state(s))
-                .then(download::selection),
-        ),
-        api(
-            "/api/photos/:id",
-            warp::path!("api" / "photos" / PhotoId)
-                .and(warp::get())
-                .and(viewer(s))
-                .and(state(s))
-                .then(api::get),
-        ),
-        api(
-            "/api/photos/:id",
-            warp::path!("api" / "photos" / PhotoId)
-                .and(warp::patch())
-                .and(user(s))
-                .and(json_body())
-                .and(state(s))
-                .then(api::patch),
-        ),
-        api(
-            "/api/photos/:id",
-            warp::path!("api" / "photos" / PhotoId)
-                .and(warp::delete())
-                .and(user(s))
-                .and(state(s))
-                .then(api::delete),
-        ),
-        api(
-            "/api/trash",
-            warp::path!("api" / "trash")
-                .and(warp::get())
-                .and(warp::query())
-                .and(user(s))
-                .and(state(s))
-                .then(trash::list_json),
-        ),
-        api(
-            "/api/trash",
-            warp::path!("api" / "trash")
-                .and(warp::delete())
-                .and(user(s))
-                .and(state(s))
-                .then(trash::empty_json),
-        ),
-        api(
-            "/api/trash/:id/restore",
-            warp::path!("api" / "trash" / PhotoId / "restore")
-                .and(warp::post())
-                .and(user(s))
-                .and(state(s))
-                .then(trash::restore_json),
-        ),
-        api(
-            "/api/trash/:id",
-            warp::path!("api" / "trash" / PhotoId)
-                .and(warp::delete())
-                .and(user(s))
-                .and(state(s))
-                .then(trash::purge_json),
-        ),
-        api(
-            "/api/albums",
-            warp::path!("api" / "albums")
-                .and(warp::get())
-                .and(viewer(s))
-                .and(state(s))
-                .then(albums_api::list),
-        ),
-        api(
-            "/api/albums",
-            warp::path!("api" / "albums")
-                .and(warp::post())
-                .and(user(s))
-                .and(json_body())
-                .and(state(s))
-                .then(albums_api::create),
-        ),
-        api(
-            "/api/albums/:id",
-            warp::path!("api" / "albums" / AlbumId)
-                .and(warp::get())
-                .and(viewer(s))
-                .and(state(s))
-                .then(albums_api::get),
-        ),
-        api(
-            "/api/albums/:id",
-            warp::path!("api" / "albums" / AlbumId)
-                .and(warp::patch())
-                .and(user(s))
-                .and(json_body())
-                .and(state(s))
-                .then(albums_api::patch),
-        ),
-        api(
-            "/api/albums/:id",
-            warp::path!("api" / "albums" / AlbumId)
-                .and(warp::delete())
-                .and(user(s))
-                .and(state(s))
-                .then(albums_api::delete),
-        ),
-        api(
-            "/api/albums/:id/photos/:photo",
-            warp::path!("api" / "albums" / AlbumId / "photos" / PhotoId)
-                .and(warp::put())
-                .and(user(s))
-                .and(state(s))
-                .then(albums_api::put_photo),
-        ),
-        api(
-            "/api/albums/:id/photos/:photo",
-            warp::path!("api" / "albums" / AlbumId / "photos" / PhotoId)
-                .and(warp::delete())
-                .and(user(s))
-                .and(state(s))
-                .then(albums_api::remove_photo),
-        ),
+    ];
+    let pages = [
         // Pages and their forms.
         page(
             "/s/:token",
@@ -381,6 +227,24 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .then(albums::remove),
         ),
         page(
+            "/albums/:id/:photo",
+            warp::path!("albums" / AlbumId / PhotoId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(album_photo::by_id),
+        ),
+        page(
+            "/a/:token/:photo",
+            warp::path!("a" / String / PhotoId)
+                .and(warp::get())
+                .and(viewer(s))
+                .and(validators())
+                .and(state(s))
+                .then(album_photo::by_link),
+        ),
+        page(
             "/albums/:id/download",
             warp::path!("albums" / AlbumId / "download")
                 .and(warp::get())
@@ -458,6 +322,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/upload",
             warp::path!("upload")
                 .and(warp::get())
+                .and(warp::query())
                 .and(viewer(s))
                 .and(state(s))
                 .then(upload::page),
@@ -540,20 +405,20 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .then(session::setup),
         ),
         // Operations.
-        api(
+        json_route(
             "/healthz",
             warp::path!("healthz")
                 .and(get_or_head())
                 .then(health::healthz),
         ),
-        api(
+        json_route(
             "/readyz",
             warp::path!("readyz")
                 .and(get_or_head())
                 .and(state(s))
                 .then(health::readyz),
         ),
-        api(
+        json_route(
             "/metrics",
             warp::path!("metrics")
                 .and(warp::get())
@@ -570,8 +435,10 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             .boxed(),
     ];
     // Nested so that the first route is tried first and cheapest.
-    routes
+    busiest
         .into_iter()
+        .chain(api_routes::routes(s))
+        .chain(pages)
         .rev()
         .reduce(|rest, route| route.or(rest).unify().boxed())
         .expect("routes")

@@ -314,21 +314,17 @@ impl Accounts {
     pub async fn purge_expired_every(
         self,
         period: std::time::Duration,
-        mut stopping: tokio::sync::watch::Receiver<bool>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stopping.changed() => return,
-            }
-            match self.purge_expired().await {
+        let this = &self;
+        super::every(period, stopping, move || async move {
+            match this.purge_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(tokens = n, "expired sessions and tokens purged"),
                 Err(e) => tracing::warn!(error = %e, "cannot purge expired sessions and tokens"),
             }
-        }
+        })
+        .await
     }
 }
 

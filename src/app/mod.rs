@@ -52,6 +52,27 @@ pub const MAX_TITLE: usize = 200;
 /// The longest caption or album description, in characters.
 pub const MAX_CAPTION: usize = 2000;
 
+/// Runs `work` now and then every `period` until `stopping` turns true:
+/// the housekeeping loops of `scoot serve` (expired tokens, the trash).
+pub(crate) async fn every<F, Fut>(
+    period: std::time::Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        work().await;
+    }
+}
+
 /// Every service, cheap to clone.
 #[derive(Clone)]
 pub struct App {

@@ -148,21 +148,17 @@ impl Trash {
     pub async fn purge_due_every(
         self,
         period: Duration,
-        mut stopping: tokio::sync::watch::Receiver<bool>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stopping.changed() => return,
-            }
-            match self.purge_due().await {
+        let this = &self;
+        super::every(period, stopping, move || async move {
+            match this.purge_due().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(photos = n, "photos kept past trash.days deleted for good"),
                 Err(e) => tracing::warn!(error = %e, "cannot empty the trash of old photos"),
             }
-        }
+        })
+        .await
     }
 
     /// The photo `id` in the trash, if `user` may restore or purge it: its

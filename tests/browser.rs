@@ -250,6 +250,25 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     let hrefs: Vec<String> = serde_json::from_value(tiles)?;
     assert_eq!(json!(hrefs[0]), fourth);
     snap(&c, "06-gallery").await?;
+    // Tab onto a tile: its focus ring is drawn (inside the tile, which
+    // clips its corners).
+    c.execute(
+        "document.querySelector('.grid .tile .pick').focus()",
+        vec![],
+    )
+    .await?;
+    c.active_element().await?.send_keys("\u{E004}").await?; // Tab
+    let ring = c
+        .execute(
+            "const a = document.activeElement; return a.matches('.tile a:focus-visible') && getComputedStyle(a, '::after').boxShadow",
+            vec![],
+        )
+        .await?;
+    assert!(
+        ring.as_str().is_some_and(|shadow| shadow != "none"),
+        "a focused tile shows a ring: {ring}"
+    );
+    snap(&c, "06b-tile-focus").await?;
 
     // Keyboard: → goes to the older photo, ← back to the newer.
     c.goto(&format!("{base}{}", hrefs[0])).await?;
@@ -695,6 +714,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
             ));
         }
     }
+    dark.goto(&base).await?;
     snap(&dark, "14-dark-gallery").await?;
     for page in [link.clone(), format!("{base}/"), format!("{base}/login")] {
         stranger.goto(&page).await?;

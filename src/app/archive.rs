@@ -4,10 +4,10 @@
 //! Nothing is held whole: each original streams from the store into a
 //! stored (uncompressed: photos do not shrink) entry with a data
 //! descriptor, through a small pipe, so memory stays the pipe's size
-//! whatever the archive's. ZIP64 records are written when the archive
-//! outgrows 4 GiB. A store failure part-way ends the response with an
-//! error, so the client sees a broken transfer rather than a short archive
-//! that looks whole.
+//! whatever the archive's. Past 4 GiB, async_zip writes ZIP64 records
+//! (untested here: no test builds an archive that large). A store failure
+//! part-way ends the response with an error, so the client sees a broken
+//! transfer rather than a short archive that looks whole.
 
 use std::collections::HashSet;
 use std::io;
@@ -21,14 +21,12 @@ use tokio_util::io::ReaderStream;
 
 use super::albums::Albums;
 use super::photos::Photos;
+use super::selection::distinct;
 use super::{AppError, AppResult};
 use crate::domain::{AlbumId, ImageFormat, Millis, PhotoId};
 use crate::keys::BlobKey;
 use crate::model::{Photo, User};
 use crate::store::Store;
-
-/// The most photos one selection download names.
-pub const MAX_SELECTION: usize = 1000;
 
 /// Bytes in flight between the archive writer and the response.
 const PIPE_BYTES: usize = 256 * 1024;
@@ -79,14 +77,9 @@ impl Downloads {
     /// Photos picked by id, each one `viewer` may open (any other is "not
     /// found", and nothing is sent), in the order given, once each.
     pub async fn selection(&self, ids: &[PhotoId], viewer: Option<&User>) -> AppResult<Archive> {
-        if ids.len() > MAX_SELECTION {
-            return Err(AppError::invalid(format!(
-                "a download takes at most {MAX_SELECTION} photos"
-            )));
-        }
-        let mut seen = HashSet::new();
+        let ids = distinct(ids)?;
         let mut photos = Vec::with_capacity(ids.len());
-        for id in ids.iter().filter(|id| seen.insert(*id)) {
+        for id in ids {
             photos.push(Photo::clone(&*self.photos.get(id, viewer).await?));
         }
         archive(&self.store, "Scoot photos", &photos)

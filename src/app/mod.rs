@@ -122,7 +122,7 @@ impl App {
             trash: trash::Trash::new(p.db.clone(), photos.clone(), p.changes.clone()),
             downloads: archive::Downloads::new(albums.clone(), photos.clone(), p.store.clone()),
             selection: selection::Selection::new(photos.clone(), albums.clone()),
-            albums,
+            albums: albums.clone(),
             accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
             ops: ops::Ops::new(
                 p.db,
@@ -132,7 +132,7 @@ impl App {
                 p.ingest.floor.clone(),
                 &p.metrics_token,
             ),
-            uploads: uploads::Uploads::new(p.ingest, p.metrics),
+            uploads: uploads::Uploads::new(p.ingest, p.metrics, albums),
             media: media::Media::new(p.store, p.caches.clone(), p.media_redirect),
             photos,
             changes: p.changes,

@@ -12,7 +12,7 @@ use crate::blobs;
 use crate::cache::Caches;
 use crate::changes::Changes;
 use crate::db::Repo;
-use crate::domain::{Millis, PhotoId, is_share_token, now_millis};
+use crate::domain::{PhotoId, is_share_token, now_millis};
 use crate::model::{Cursor, Photo, PhotoEdit, User};
 use crate::store::Store;
 
@@ -185,22 +185,18 @@ impl Photos {
             tracing::info!(photo = %id, user = %user.name, "photo deleted");
             return Ok(Removal::Purged);
         }
-        let trashed = self
-            .db
+        self.db
             .trash_photo(id, now_millis())
             .await?
             .ok_or(AppError::NotFound("photo"))?;
         self.changes.photo(id).await;
         tracing::info!(photo = %id, user = %user.name, "photo moved to the trash");
-        let at = trashed.trashed_at.unwrap_or_else(now_millis);
-        Ok(Removal::Trashed {
-            purge_at: at + self.trash_millis(),
-        })
+        Ok(Removal::Trashed)
     }
 
-    /// How long a photo stays in the trash.
-    pub(super) fn trash_millis(&self) -> Millis {
-        Millis::from(self.trash_days) * 86_400_000
+    /// `trash.days`: how long a deleted photo stays restorable.
+    pub fn trash_days(&self) -> u32 {
+        self.trash_days
     }
 
     /// Removes a photo for good: its row, variants and job first, then — if
@@ -225,8 +221,8 @@ impl Photos {
 /// What deleting a photo did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
-    /// It is in the trash until `purge_at`, unless restored.
-    Trashed { purge_at: Millis },
+    /// It is in the trash, restorable for `trash.days`.
+    Trashed,
     /// It is gone for good (the trash is off).
     Purged,
 }

@@ -16,8 +16,23 @@ use super::{AppError, AppResult};
 use crate::domain::{AlbumId, PhotoId, Visibility};
 use crate::model::{Album, Photo, PhotoEdit, User};
 
-/// The most photos one request changes.
+/// The most photos one request changes or downloads.
 pub const MAX_SELECTION: usize = 1000;
+
+/// A selection's ids once each, in the order given: at least one, at most
+/// [`MAX_SELECTION`].
+pub(super) fn distinct(ids: &[PhotoId]) -> AppResult<Vec<&PhotoId>> {
+    if ids.is_empty() {
+        return Err(AppError::invalid("select at least one photo"));
+    }
+    if ids.len() > MAX_SELECTION {
+        return Err(AppError::invalid(format!(
+            "a selection is at most {MAX_SELECTION} photos"
+        )));
+    }
+    let mut seen = HashSet::new();
+    Ok(ids.iter().filter(|id| seen.insert(*id)).collect())
+}
 
 #[derive(Clone)]
 pub struct Selection {
@@ -107,17 +122,9 @@ impl Selection {
     /// The photos named, once each in the order given, if `user` may act
     /// on every one; else the first refusal, before anything changes.
     async fn checked(&self, user: &User, ids: &[PhotoId], may: May) -> AppResult<Vec<Arc<Photo>>> {
-        if ids.is_empty() {
-            return Err(AppError::invalid("select at least one photo"));
-        }
-        if ids.len() > MAX_SELECTION {
-            return Err(AppError::invalid(format!(
-                "a selection is at most {MAX_SELECTION} photos"
-            )));
-        }
-        let mut seen = HashSet::new();
+        let ids = distinct(ids)?;
         let mut photos = Vec::with_capacity(ids.len());
-        for id in ids.iter().filter(|id| seen.insert(*id)) {
+        for id in ids {
             let photo = self.photos.get(id, Some(user)).await?;
             let allowed = photo.owner == user.id || (may == May::OwnOrAdmin && user.is_admin);
             if !allowed {

@@ -47,7 +47,12 @@ impl Trash {
 
     /// How many days a deleted photo stays restorable.
     pub fn days(&self) -> u32 {
-        u32::try_from(self.photos.trash_millis() / 86_400_000).unwrap_or(u32::MAX)
+        self.photos.trash_days()
+    }
+
+    /// How long a deleted photo stays restorable.
+    fn keep(&self) -> Millis {
+        Millis::from(self.days()) * 86_400_000
     }
 
     /// One page of `user`'s trash, the most recently deleted first, and the
@@ -70,7 +75,7 @@ impl Trash {
                 })
             })
             .flatten();
-        let keep = self.photos.trash_millis();
+        let keep = self.keep();
         let listed = photos
             .into_iter()
             .map(|photo| Trashed {
@@ -126,7 +131,7 @@ impl Trash {
 
     /// Purges every photo whose time in the trash is over; how many.
     pub async fn purge_due(&self) -> AppResult<usize> {
-        let cutoff = now_millis() - self.photos.trash_millis();
+        let cutoff = now_millis() - self.keep();
         let mut purged = 0;
         loop {
             let due = self.db.trash_due(cutoff, SWEEP_BATCH).await?;

@@ -9,13 +9,13 @@ use warp::multipart::FormData;
 
 use super::error::{Answer, Failure};
 use super::extract::Viewer;
-use super::json::parse_body;
 pub use super::json::{PhotoJson, PhotoList};
+use super::json::{cursor_param, parse_body};
 use super::multipart::receive;
 use super::state::AppState;
 use crate::app::uploads::Describe;
 use crate::domain::PhotoId;
-use crate::model::{Cursor, Inserted, PhotoEdit};
+use crate::model::{Inserted, PhotoEdit};
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -27,10 +27,7 @@ const DEFAULT_LIMIT: u32 = 50;
 
 /// `GET /api/photos`: newest first, a page at a time.
 pub async fn list(q: ListQuery, viewer: Option<Viewer>, state: AppState) -> Answer {
-    let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| Failure::bad_request("malformed cursor"))?),
-        None => None,
-    };
+    let cursor = cursor_param(q.cursor.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let (photos, next) = state
         .app
@@ -78,22 +75,19 @@ pub async fn create(user: Viewer, form: FormData, state: AppState) -> Answer {
         ));
     };
     let staged = file.staged?;
-    // Into an album: it must be the uploader's before anything is kept.
-    if let Some(album) = &received.album {
-        state.app.albums.owned(&user, album).await?;
-    }
+    let uploads = &state.app.uploads;
+    let album = uploads.destination(&user, received.album.as_ref()).await?;
     let describe = Describe {
         filename: file.name,
         ..received.describe
     };
-    let inserted = state.app.uploads.accept(&staged, &user, describe).await?;
+    let inserted = uploads
+        .accept_into(&staged, &user, describe, album.as_ref())
+        .await?;
     let (status, photo) = match inserted {
         Inserted::New(p) => (StatusCode::CREATED, p),
         Inserted::Duplicate(p) => (StatusCode::OK, p),
     };
-    if let Some(album) = &received.album {
-        state.app.albums.add_photo(&user, album, &photo.id).await?;
-    }
     let mut resp = warp::reply::with_status(
         warp::reply::json(&PhotoJson::for_viewer(&photo, Some(&user), &state.urls)),
         status,

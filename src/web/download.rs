@@ -8,11 +8,12 @@ use sync_wrapper::SyncStream;
 use warp::Reply;
 use warp::http::{HeaderValue, header};
 
-use super::error::{Answer, Failure};
+use super::error::Answer;
 use super::extract::Viewer;
+use super::selection_api::photo_ids;
 use super::state::AppState;
 use crate::app::archive::Archive;
-use crate::domain::{AlbumId, PhotoId};
+use crate::domain::AlbumId;
 
 #[derive(Deserialize)]
 pub struct Selection {
@@ -38,13 +39,7 @@ pub async fn shared_album(token: String, viewer: Option<Viewer>, state: AppState
 
 /// `GET /api/photos/download?ids=ID,ID,…`.
 pub async fn selection(q: Selection, viewer: Option<Viewer>, state: AppState) -> Answer {
-    let ids = q
-        .ids
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<PhotoId>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Failure::bad_request("ids must be photo ids, separated by commas"))?;
+    let ids = photo_ids(q.ids.split(',').filter(|s| !s.is_empty()))?;
     let archive = state
         .app
         .downloads
@@ -77,9 +72,6 @@ fn send(archive: Archive) -> warp::reply::Response {
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, value);
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    // Cache-Control: no-store, as for every answer that names no policy.
     resp
 }

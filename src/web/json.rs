@@ -9,7 +9,7 @@ use super::error::Failure;
 use super::urls::{Urls, album_share_path, share_path};
 use crate::domain::{GeoPoint, PhotoId, Visibility};
 use crate::keys::BlobKey;
-use crate::model::{Album, Photo, User};
+use crate::model::{Album, Cursor, Photo, User};
 
 /// The photo JSON of the contract.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -165,6 +165,16 @@ impl AlbumJson {
             updated_at: a.updated_at,
             photos: None,
         }
+    }
+}
+
+/// A list's `cursor` query parameter (absent or empty: the first page).
+pub fn cursor_param(cursor: Option<&str>) -> Result<Option<Cursor>, Failure> {
+    match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => Cursor::decode(c)
+            .map(Some)
+            .ok_or_else(|| Failure::bad_request("malformed cursor")),
+        None => Ok(None),
     }
 }
 

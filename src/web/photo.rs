@@ -89,7 +89,7 @@ pub async fn edit(id: PhotoId, viewer: Option<Viewer>, form: EditForm, state: Ap
 pub async fn delete(id: PhotoId, viewer: Option<Viewer>, _: NoFields, state: AppState) -> Answer {
     let user = viewer.ok_or_else(Failure::unauthorized)?;
     match state.app.photos.delete(&user, &id).await? {
-        Removal::Trashed { .. } => Ok(see_other("/trash")),
+        Removal::Trashed => Ok(see_other("/trash")),
         Removal::Purged => Ok(see_other("/")),
     }
 }

@@ -13,10 +13,10 @@ use super::json::{PhotoJson, parse_body};
 use super::state::AppState;
 use crate::domain::{AlbumId, PhotoId, Visibility};
 
-/// Photo ids as a body names them; a malformed one is the body's fault.
-pub fn photo_ids(ids: &[String]) -> Result<Vec<PhotoId>, Failure> {
-    ids.iter()
-        .map(|s| s.parse())
+/// Photo ids as a request names them; a malformed one is its fault.
+pub fn photo_ids<S: AsRef<str>>(ids: impl IntoIterator<Item = S>) -> Result<Vec<PhotoId>, Failure> {
+    ids.into_iter()
+        .map(|s| s.as_ref().parse())
         .collect::<Result<_, _>>()
         .map_err(|_| Failure::bad_request("ids must be photo ids"))
 }

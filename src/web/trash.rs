@@ -5,18 +5,17 @@
 
 use serde::Deserialize;
 use warp::Reply;
-use warp::http::{StatusCode, header};
+use warp::http::StatusCode;
 
 use super::error::{Answer, Failure};
 use super::extract::{NoFields, Viewer};
-use super::json::{PhotoJson, TrashList, TrashedJson};
+use super::json::{PhotoJson, TrashList, TrashedJson, cursor_param};
 use super::pages::{ConfirmPage, Sources, TrashItem, TrashPage, alt_text, html, until};
 use super::placeholder;
 use super::respond::see_other;
 use super::state::AppState;
 use crate::app::trash::Trashed;
 use crate::domain::{PhotoId, now_millis};
-use crate::model::Cursor;
 
 #[derive(Deserialize)]
 pub struct TrashQuery {
@@ -24,23 +23,12 @@ pub struct TrashQuery {
     cursor: Option<String>,
 }
 
-impl TrashQuery {
-    fn cursor(&self) -> Result<Option<Cursor>, Failure> {
-        match self.cursor.as_deref().filter(|c| !c.is_empty()) {
-            Some(c) => Cursor::decode(c)
-                .map(Some)
-                .ok_or_else(|| Failure::bad_request("malformed cursor")),
-            None => Ok(None),
-        }
-    }
-}
-
 /// How many photos a trash page shows.
 const PAGE: u32 = 60;
 
 /// `GET /api/trash`: the asker's trash, the most recently deleted first.
 pub async fn list_json(q: TrashQuery, user: Viewer, state: AppState) -> Answer {
-    let cursor = q.cursor()?;
+    let cursor = cursor_param(q.cursor.as_deref())?;
     let (listed, next) = state
         .app
         .trash
@@ -84,11 +72,11 @@ pub async fn page(q: TrashQuery, viewer: Option<Viewer>, state: AppState) -> Ans
     let Some(user) = viewer else {
         return Ok(see_other("/login?next=/trash"));
     };
-    let cursor = q.cursor()?;
+    let cursor = cursor_param(q.cursor.as_deref())?;
     let (listed, next) = state.app.trash.list(&user, PAGE, cursor.as_ref()).await?;
     let now = now_millis();
     let items = listed.iter().map(|t| item(t, &state, now)).collect();
-    private(html(&TrashPage {
+    Ok(html(&TrashPage {
         viewer: Some(user),
         urls: state.urls.clone(),
         items,
@@ -109,7 +97,7 @@ pub async fn confirm_purge(id: PhotoId, viewer: Option<Viewer>, state: AppState)
     let user = viewer.ok_or_else(Failure::unauthorized)?;
     let photo = state.app.trash.find(&user, &id).await?;
     let name = alt_text(&photo);
-    private(html(&ConfirmPage {
+    Ok(html(&ConfirmPage {
         viewer: Some(user),
         urls: state.urls.clone(),
         heading: format!("Delete “{name}” for good?"),
@@ -130,7 +118,7 @@ pub async fn purge(id: PhotoId, viewer: Option<Viewer>, _: NoFields, state: AppS
 /// `GET /trash/empty`: asks before emptying the trash.
 pub async fn confirm_empty(viewer: Option<Viewer>, state: AppState) -> Answer {
     let user = viewer.ok_or_else(Failure::unauthorized)?;
-    private(html(&ConfirmPage {
+    Ok(html(&ConfirmPage {
         viewer: Some(user),
         urls: state.urls.clone(),
         heading: "Empty the trash?".into(),
@@ -157,13 +145,4 @@ fn item(t: &Trashed, state: &AppState, now: i64) -> TrashItem {
         placeholder: p.thumbhash.as_deref().and_then(placeholder::data_url),
         purge_in: until(t.purge_at, now),
     }
-}
-
-/// A page about one person's trash: no shared cache may keep it.
-fn private(mut resp: warp::reply::Response) -> Answer {
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("private, no-store"),
-    );
-    Ok(resp)
 }

@@ -76,11 +76,8 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
     if received.files.is_empty() {
         return Err(Failure::bad_request("choose at least one photo"));
     }
-    // Into an album: it must be the uploader's before anything is kept.
-    let album = match &received.album {
-        Some(id) => Some(state.app.albums.owned(&user, id).await?),
-        None => None,
-    };
+    let uploads = &state.app.uploads;
+    let album = uploads.destination(&user, received.album.as_ref()).await?;
     let mut results = Vec::new();
     let mut worst = None;
     for file in received.files {
@@ -90,18 +87,9 @@ async fn submit_files(state: &AppState, user: Viewer, received: Received) -> Ans
                     filename: file.name.clone(),
                     ..received.describe.clone()
                 };
-                match state.app.uploads.accept(&staged, &user, describe).await {
-                    Ok(inserted) => match &album {
-                        Some(a) => state
-                            .app
-                            .albums
-                            .add_photo(&user, &a.id, &inserted.photo().id)
-                            .await
-                            .map(|_| inserted),
-                        None => Ok(inserted),
-                    },
-                    Err(e) => Err(e),
-                }
+                uploads
+                    .accept_into(&staged, &user, describe, album.as_ref())
+                    .await
             }
             Err(e) => Err(e),
         };

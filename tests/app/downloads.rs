@@ -169,6 +169,32 @@ async fn a_selection_downloads_what_the_viewer_may_open() {
     app.shutdown().await;
 }
 
+/// An original lost from the store part-way through an archive: the
+/// answer has begun (200), so the body must end in an error, never in a
+/// clean end that would pass a short archive off as whole.
+#[tokio::test]
+async fn a_download_that_fails_part_way_ends_in_an_error() {
+    let app = spawn_app().await;
+    let kept = upload(&app, file_form("kept.png", png(30, 20, [1, 2, 3]))).await;
+    let lost = upload(&app, file_form("lost.png", png(31, 20, [4, 5, 6]))).await;
+    let db = scoot::db::open(&app.config.database_url()).await.unwrap();
+    let row = db.photo(&lost.id.parse().unwrap()).await.unwrap().unwrap();
+    let store = scoot::store::Store::open(&app.config.store_url()).unwrap();
+    store
+        .delete(&scoot::keys::BlobKey::original(&row.hash, row.format))
+        .await
+        .unwrap();
+
+    let path = format!("/api/photos/download?ids={},{}", kept.id, lost.id);
+    let resp = app.get_as(&path, &app.token).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.bytes().await.is_err(),
+        "the transfer is broken, not short"
+    );
+    app.shutdown().await;
+}
+
 /// An incompressible PNG of about `width × height × 3` bytes.
 fn noise_png(width: u32, height: u32, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

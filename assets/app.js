@@ -31,6 +31,8 @@ function pictureFor(photo, wanted, sizes) {
   img.src = main.url;
   img.srcset = srcset(universal);
   img.sizes = sizes;
+  // `sizes="auto"` (the width the tile was laid out at) needs lazy loading.
+  if (sizes.startsWith("auto")) img.loading = "lazy";
   img.alt = photo.title || photo.caption || photo.filename || "Photo";
   img.decoding = "async";
   picture.append(img);

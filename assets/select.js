@@ -1,5 +1,5 @@
 // Selecting photos in a grid and acting on them, for a logged-in owner.
-// Loaded only for someone logged in; acts only on a grid marked
+// Loaded only for someone logged in; acts only on a timeline marked
 // `data-select` whose tiles carry `data-own`. Without it every page still
 // works one photo at a time.
 //
@@ -14,7 +14,7 @@
 "use strict";
 
 (function () {
-  const grid = document.querySelector(".grid[data-select]");
+  const grid = document.querySelector("[data-select]");
   if (grid) selectable(grid);
 
   document.querySelectorAll("[data-copy]").forEach((button) => {

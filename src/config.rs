@@ -207,8 +207,12 @@ impl Default for RenderConfig {
             memory_budget_mb: 1024,
             nice: 10,
             lease_seconds: 60,
+            // Each twice the one before, so a justified row's tile finds a
+            // size at most twice its width (see web::timeline).
             variants: vec![
+                VariantSpec::new("small", 200),
                 VariantSpec::new("thumb", 400),
+                VariantSpec::new("medium", 800),
                 VariantSpec::new("display", 1600),
             ],
         }
@@ -589,7 +593,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:1234");
         assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
         assert_eq!(c.render.jpeg_quality, 90);
-        assert_eq!(c.render.variants.len(), 2);
+        assert_eq!(c.render.variants.len(), 4);
     }
 
     #[test]

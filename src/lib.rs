@@ -26,7 +26,8 @@
 //! - Every change to a photo, album or blob is announced through `changes`,
 //!   which alone invalidates caches.
 //! - `db` and `store` know nothing of `web`, `app` or `render`; `config`,
-//!   `domain`, `keys` and `model` depend on nothing of ours but each other.
+//!   `domain`, `keys`, `model` and `timeline` depend on nothing of ours but
+//!   each other.
 //! - `render::pipeline` and `render::probe` never touch the database, the
 //!   store or the network.
 //! - A photo row is committed only after its original is in the store, and
@@ -81,6 +82,8 @@ pub mod progress;
 pub mod render;
 /// The object store wrapper: local disk, memory or S3.
 pub mod store;
+/// When a photo was taken: the gallery's date, orders and months.
+pub mod timeline;
 /// HTTP: pages, API, media, assets, health.
 pub mod web;
 

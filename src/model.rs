@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     AlbumId, ContentHash, ImageFormat, Millis, PhotoId, PhotoStatus, ShotFacts, UserId, Visibility,
 };
+use crate::timeline::{self, PhotoOrder};
 
 /// A user account as the rest of Scoot sees it (no password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +140,12 @@ impl Photo {
         }
     }
 
+    /// The date it sorts and is grouped by: taken, else uploaded (see
+    /// [`timeline`](crate::timeline)).
+    pub fn dated_at(&self) -> Millis {
+        timeline::dated_at(self.shot.taken_at.as_deref(), self.created_at)
+    }
+
     /// Whether `viewer` may see this photo; `by_link` when they came through
     /// a share link (of the photo, or of an album holding it).
     pub fn visible_to(&self, viewer: Option<&User>, by_link: bool) -> bool {
@@ -193,30 +200,40 @@ impl Inserted {
     }
 }
 
-/// A position in the newest-first photo list: the last item of a page.
+/// A position in a list of photos: the last item of a page, by the key
+/// the list is ordered on (see [`PhotoOrder`]) and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    pub created_at: Millis,
+    /// The value of the order's column: a date in milliseconds, which is
+    /// negative before 1970.
+    pub at: Millis,
     pub id: PhotoId,
 }
 
 impl Cursor {
-    pub fn after(photo: &Photo) -> Self {
+    /// The position of `photo` in a list walked in `order`.
+    pub fn after(photo: &Photo, order: PhotoOrder) -> Self {
+        let at = match order {
+            PhotoOrder::Uploaded => photo.created_at,
+            PhotoOrder::Newest | PhotoOrder::Oldest => photo.dated_at(),
+        };
         Self {
-            created_at: photo.created_at,
+            at,
             id: photo.id.clone(),
         }
     }
 
     /// The opaque form used in URLs: `MILLIS-ID`.
     pub fn encode(&self) -> String {
-        format!("{}-{}", self.created_at, self.id)
+        format!("{}-{}", self.at, self.id)
     }
 
     pub fn decode(s: &str) -> Option<Self> {
-        let (millis, id) = s.split_once('-')?;
+        // The first `-` after a leading minus sign ends the number.
+        let split = s.get(1..)?.find('-')? + 1;
+        let (millis, id) = (&s[..split], &s[split + 1..]);
         Some(Self {
-            created_at: millis.parse().ok()?,
+            at: millis.parse().ok()?,
             id: id.parse().ok()?,
         })
     }
@@ -289,11 +306,15 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let c = Cursor {
-            created_at: 1_700_000_000_123,
-            id: PhotoId::generate(),
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        for at in [1_700_000_000_123, -1000, 0] {
+            let c = Cursor {
+                at,
+                id: PhotoId::generate(),
+            };
+            assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        }
+        assert_eq!(Cursor::decode(""), None);
+        assert_eq!(Cursor::decode("-"), None);
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode("12-../x"), None);
     }

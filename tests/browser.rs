@@ -19,6 +19,8 @@ use serde_json::json;
 
 #[path = "support/chromium.rs"]
 mod chromium;
+#[path = "support/timeline.rs"]
+mod timeline;
 
 use chromium::{
     Result, Scheme, accessibility_problems, browser, browser_in, click, drop_files, fill, fixture,
@@ -246,14 +248,14 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
 
     // The gallery shows the four photos, newest (the retried one) first.
     c.goto(&base).await?;
-    let tiles = until(&c, "four tiles", "const t = [...document.querySelectorAll('.grid .tile a')]; return t.length === 4 && t.map((a) => a.getAttribute('href'))").await?;
+    let tiles = until(&c, "four tiles", "const t = [...document.querySelectorAll('.timeline .tile a')]; return t.length === 4 && t.map((a) => a.getAttribute('href'))").await?;
     let hrefs: Vec<String> = serde_json::from_value(tiles)?;
     assert_eq!(json!(hrefs[0]), fourth);
     snap(&c, "06-gallery").await?;
     // Tab onto a tile: its focus ring is drawn (inside the tile, which
     // clips its corners).
     c.execute(
-        "document.querySelector('.grid .tile .pick').focus()",
+        "document.querySelector('.timeline .tile .pick').focus()",
         vec![],
     )
     .await?;
@@ -343,7 +345,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "two photos in the album",
-        "return document.querySelectorAll('.grid .tile').length === 2",
+        "return document.querySelectorAll('.timeline .tile').length === 2",
     )
     .await?;
     click(&c, "details.edit summary").await?;
@@ -378,7 +380,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     )
     .await?;
     let shown = stranger
-        .execute("return [...document.querySelectorAll('.grid .tile a')].map((a) => a.getAttribute('href'))", vec![])
+        .execute("return [...document.querySelectorAll('.timeline .tile a')].map((a) => a.getAttribute('href'))", vec![])
         .await?;
     let link_path = link.trim_start_matches(&base).to_owned();
     let first_id = hrefs[0].trim_start_matches("/photos/");
@@ -481,7 +483,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "three tiles",
-        "return document.querySelectorAll('.grid .tile').length === 3",
+        "return document.querySelectorAll('.timeline .tile').length === 3",
     )
     .await?;
     c.goto(&format!("{base}/trash")).await?;
@@ -496,7 +498,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "four tiles",
-        "return document.querySelectorAll('.grid .tile').length === 4",
+        "return document.querySelectorAll('.timeline .tile').length === 4",
     )
     .await?;
     c.goto(&format!("{base}{}", hrefs[1])).await?;
@@ -526,7 +528,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "three tiles",
-        "return document.querySelectorAll('.grid .tile').length === 3",
+        "return document.querySelectorAll('.timeline .tile').length === 3",
     )
     .await?;
 
@@ -551,15 +553,14 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &c,
         "seven tiles with checks",
-        "return document.querySelectorAll('.grid .tile .pick').length === 7",
+        "return document.querySelectorAll('.timeline .tile .pick').length === 7",
     )
     .await?;
     let mut actions = 0;
-    click(&c, ".grid .tile:nth-child(1) .pick").await?;
+    click(&c, ".timeline .tile .pick").await?;
     actions += 1;
     // Shift+Space on the sixth selects the range from the first.
-    c.find(Locator::Css(".grid .tile:nth-child(6) .pick"))
-        .await?
+    c.find_all(Locator::Css(".timeline .tile .pick")).await?[5]
         .send_keys("\u{E008}\u{E00D}\u{E000}")
         .await?;
     actions += 1;
@@ -625,7 +626,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     until(
         &stranger,
         "the album's photos that are not private, logged out",
-        &format!("return document.querySelectorAll('.grid .tile').length === {shared}"),
+        &format!("return document.querySelectorAll('.timeline .tile').length === {shared}"),
     )
     .await?;
 
@@ -657,14 +658,16 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
             assert_eq!(overflow, json!(0), "{page} at {width} px");
         }
     }
+    // The phone's timeline: justified rows of two or more photos (a row
+    // may be alone only at a month's end), each tile its photo's shape.
     c.goto(&base).await?;
-    let columns = c
-        .execute(
-            "return new Set([...document.querySelectorAll('.grid .tile')].map((t) => t.getBoundingClientRect().left)).size",
-            vec![],
-        )
-        .await?;
-    assert_eq!(columns, json!(2), "two columns on a phone");
+    let phone = timeline::measure(&c).await?;
+    assert_eq!(phone["problems"], json!([]), "at 390 px: {phone}");
+    let rows: Vec<Vec<u32>> = serde_json::from_value(phone["rows"].clone())?;
+    for month in &rows {
+        let (_, full) = month.split_last().expect("a month has a row");
+        assert!(full.iter().all(|&n| n >= 2), "at 390 px: {rows:?}");
+    }
     snap(&c, "13-phone-gallery").await?;
 
     // axe-core finds nothing wrong, of any impact, on any page, in light
@@ -733,6 +736,13 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         let fresh = browser(&driver).await;
         fresh.set_window_size(width, height).await?;
         fresh.goto(&base).await?;
+        // Every tile keeps its photo's shape within 3 %, and loads a size
+        // no more than twice as wide as it is shown.
+        let layout = timeline::measure(&fresh).await?;
+        assert_eq!(layout["problems"], json!([]), "{label}: {layout}");
+        assert_eq!(layout["oversized"], json!([]), "{label}: {layout}");
+        assert!(layout["checked"].as_u64() >= Some(4), "{label}: {layout}");
+        eprintln!("justified rows, {label}: tiles per row {}", layout["rows"]);
         let cost = until(
             &fresh,
             "the gallery loaded",

@@ -15,6 +15,7 @@ use scoot::domain::{
 use scoot::model::{
     AlbumEdit, Cursor, Inserted, NewAlbum, NewPhoto, Photo, TokenKind, User, Variant,
 };
+use scoot::timeline::PhotoOrder;
 
 #[path = "support/postgres.rs"]
 mod postgres;
@@ -295,26 +296,56 @@ async fn keyset_pagination_is_newest_first_and_complete(repo: Arc<dyn Repo>) {
     for n in 0..23 {
         // Every third shares its timestamp with the one before: ids break ties.
         let at = T0 + (n - n % 3 / 2) as Millis * 1000;
-        photos.push(add(repo, &ann, &format!("p{n}"), Visibility::Public, at).await);
-    }
-    let mut expected = photos.clone();
-    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-
-    let mut seen = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let page = repo.list_photos(5, cursor.as_ref(), None).await.unwrap();
-        assert!(page.len() <= 5);
-        seen.extend(page.iter().cloned());
-        match page.last() {
-            Some(last) if page.len() == 5 => cursor = Some(Cursor::after(last)),
-            _ => break,
+        let mut new = new_photo(&ann, &format!("p{n}"), Visibility::Public);
+        // Some were taken long before they were uploaded, out of order, and
+        // one before 1970 (a negative date); the rest are dated by upload.
+        if n % 4 == 1 {
+            let year = 1960 + (n * 7) % 40;
+            new.shot.taken_at = Some(format!("{year}-0{}-1{} 08:30:00", 1 + n % 9, n % 10));
+        }
+        match insert(repo, new, at).await {
+            Inserted::New(p) => photos.push(p),
+            Inserted::Duplicate(_) => panic!("p{n} is new"),
         }
     }
-    assert_eq!(ids(&seen), ids(&expected), "every photo once, newest first");
-    let decoded = Cursor::decode(&Cursor::after(&expected[4]).encode()).unwrap();
-    let after = repo.list_photos(3, Some(&decoded), None).await.unwrap();
-    assert_eq!(ids(&after), ids(&expected[5..8]));
+
+    for order in [PhotoOrder::Uploaded, PhotoOrder::Newest, PhotoOrder::Oldest] {
+        let mut expected = photos.clone();
+        expected.sort_by_key(|p| (Cursor::after(p, order).at, p.id.clone()));
+        if !order.ascending() {
+            expected.reverse();
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = repo
+                .list_photos(5, cursor.as_ref(), None, order)
+                .await
+                .unwrap();
+            assert!(page.len() <= 5);
+            seen.extend(page.iter().cloned());
+            match page.last() {
+                Some(last) if page.len() == 5 => cursor = Some(Cursor::after(last, order)),
+                _ => break,
+            }
+        }
+        assert_eq!(ids(&seen), ids(&expected), "every photo once, {order:?}");
+        let decoded = Cursor::decode(&Cursor::after(&expected[4], order).encode()).unwrap();
+        let after = repo
+            .list_photos(3, Some(&decoded), None, order)
+            .await
+            .unwrap();
+        assert_eq!(ids(&after), ids(&expected[5..8]), "{order:?}");
+    }
+
+    // The photo page steps through the gallery's default order.
+    let mut by_date = photos.clone();
+    by_date.sort_by_key(|p| std::cmp::Reverse((p.dated_at(), p.id.clone())));
+    let (newer, older) = repo.neighbours(&by_date[7].id, None).await.unwrap();
+    assert_eq!(
+        (newer, older),
+        (Some(by_date[6].id.clone()), Some(by_date[8].id.clone()))
+    );
 }
 
 async fn visibility_filters_lists_and_neighbours(repo: Arc<dyn Repo>) {
@@ -327,14 +358,23 @@ async fn visibility_filters_lists_and_neighbours(repo: Arc<dyn Repo>) {
     assert!(unlisted.share_token.is_some(), "unlisted photos get a link");
     assert!(public.share_token.is_none() && private.share_token.is_none());
 
-    let everyone = repo.list_photos(10, None, None).await.unwrap();
+    let everyone = repo
+        .list_photos(10, None, None, PhotoOrder::Newest)
+        .await
+        .unwrap();
     assert_eq!(ids(&everyone), std::slice::from_ref(&public.id));
-    let anns = repo.list_photos(10, None, Some(&ann.id)).await.unwrap();
+    let anns = repo
+        .list_photos(10, None, Some(&ann.id), PhotoOrder::Newest)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&anns),
         [private.id.clone(), unlisted.id.clone(), public.id.clone()]
     );
-    let bos_view = repo.list_photos(10, None, Some(&bo.id)).await.unwrap();
+    let bos_view = repo
+        .list_photos(10, None, Some(&bo.id), PhotoOrder::Newest)
+        .await
+        .unwrap();
     assert_eq!(ids(&bos_view), [bos.id.clone(), public.id.clone()]);
 
     let (newer, older) = repo.neighbours(&unlisted.id, Some(&ann.id)).await.unwrap();

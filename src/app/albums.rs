@@ -15,6 +15,7 @@ use crate::changes::Changes;
 use crate::db::Repo;
 use crate::domain::{AlbumId, PhotoId, Visibility, is_share_token, now_millis};
 use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo, User};
+use crate::timeline::PhotoOrder;
 
 /// An album as a link on a photo's page: its id and title.
 pub type AlbumLink = (AlbumId, String);
@@ -103,15 +104,15 @@ impl Albums {
     }
 
     /// `photo` as `viewer` sees it in `album`, with the photos just before
-    /// and after it there; "not found" unless the viewer sees it in the
-    /// album.
+    /// and after it on the album's page (newest first); "not found" unless
+    /// the viewer sees it in the album.
     pub async fn step(
         &self,
         album: &Album,
         photo: &PhotoId,
         viewer: Option<&User>,
     ) -> AppResult<(Photo, Option<PhotoId>, Option<PhotoId>)> {
-        let mut photos = self.photos(album, viewer).await?;
+        let mut photos = self.timeline(album, viewer, PhotoOrder::Newest).await?;
         let at = photos
             .iter()
             .position(|p| &p.id == photo)
@@ -127,9 +128,34 @@ impl Albums {
         Ok(self.db.album_photos(&album.id, is_owner).await?)
     }
 
+    /// The photos `viewer` sees in `album` by date, as its page shows them
+    /// (see [`Albums::in_order`]).
+    pub async fn timeline(
+        &self,
+        album: &Album,
+        viewer: Option<&User>,
+        order: PhotoOrder,
+    ) -> AppResult<Vec<Photo>> {
+        Ok(Self::in_order(self.photos(album, viewer).await?, order))
+    }
+
+    /// An album's photos (in the order they were added) as its page shows
+    /// them: by date, newest or oldest first (ties by id, as the gallery
+    /// breaks them); [`PhotoOrder::Uploaded`] keeps them as they are.
+    pub fn in_order(mut photos: Vec<Photo>, order: PhotoOrder) -> Vec<Photo> {
+        match order {
+            PhotoOrder::Uploaded => {}
+            PhotoOrder::Oldest => photos.sort_by_cached_key(|p| (p.dated_at(), p.id.clone())),
+            PhotoOrder::Newest => {
+                photos.sort_by_cached_key(|p| std::cmp::Reverse((p.dated_at(), p.id.clone())))
+            }
+        }
+        photos
+    }
+
     /// The cover of an album as a viewer sees it, given `photos`, what
-    /// they see in it: the chosen cover if it is among them, else the
-    /// first. A cover the viewer may not see is never named to them.
+    /// they see in it in the order they were added: the chosen cover if it
+    /// is among them, else the first added (as the album list shows it). A cover the viewer may not see is never named to them.
     pub fn cover_among<'a>(album: &Album, photos: &'a [Photo]) -> Option<&'a Photo> {
         album
             .cover

@@ -15,6 +15,7 @@ use crate::db::Repo;
 use crate::domain::{PhotoId, is_share_token, now_millis};
 use crate::model::{Cursor, Photo, PhotoEdit, User};
 use crate::store::Store;
+use crate::timeline::PhotoOrder;
 
 /// The most photos one list request returns.
 pub const MAX_PAGE: u32 = 200;
@@ -92,7 +93,7 @@ impl Photos {
             .ok_or(AppError::NotFound("shared photo"))
     }
 
-    /// One page of the newest-first list as `viewer` sees it (at most
+    /// One page of the list as `viewer` sees it in `order` (at most
     /// [`MAX_PAGE`] photos), through the cache, and the cursor of the page
     /// after it when there may be one.
     pub async fn page(
@@ -100,6 +101,7 @@ impl Photos {
         limit: u32,
         cursor: Option<&Cursor>,
         viewer: Option<&User>,
+        order: PhotoOrder,
     ) -> AppResult<(Arc<Vec<Photo>>, Option<Cursor>)> {
         let limit = limit.clamp(1, MAX_PAGE);
         // Everyone logged out shares one entry per page; each user has
@@ -108,21 +110,22 @@ impl Photos {
         // after it is never found.
         let viewer = viewer.map(|u| &u.id);
         let key = format!(
-            "{} {}:{limit}:{}",
+            "{} {}:{}:{limit}:{}",
             self.caches.changed_at(),
             viewer.map(|v| v.as_str()).unwrap_or(""),
+            order.as_str(),
             cursor.map(Cursor::encode).unwrap_or_default()
         );
         let photos = match self.caches.page(&key).await {
             Some(p) => p,
             None => {
-                let p = Arc::new(self.db.list_photos(limit, cursor, viewer).await?);
+                let p = Arc::new(self.db.list_photos(limit, cursor, viewer, order).await?);
                 self.caches.put_page(key, p.clone()).await;
                 p
             }
         };
         let next = (photos.len() == limit as usize)
-            .then(|| photos.last().map(Cursor::after))
+            .then(|| photos.last().map(|p| Cursor::after(p, order)))
             .flatten();
         Ok((photos, next))
     }

@@ -69,7 +69,7 @@ impl Trash {
             .then(|| {
                 photos.last().and_then(|p| {
                     Some(Cursor {
-                        created_at: p.trashed_at?,
+                        at: p.trashed_at?,
                         id: p.id.clone(),
                     })
                 })

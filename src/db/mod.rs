@@ -95,6 +95,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0013_filenames.sql"),
     ),
     (14, "trash", include_str!("migrations/0014_trash.sql")),
+    (15, "dated", include_str!("migrations/0015_dated.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)

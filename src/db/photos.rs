@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::DbResult;
 use crate::domain::{ContentHash, Millis, PhotoId, UploadId, UserId};
 use crate::model::{Cursor, Inserted, NewPhoto, Photo, PhotoEdit};
+use crate::timeline::PhotoOrder;
 
 use super::Released;
 
@@ -32,15 +33,17 @@ pub trait PhotoRepo: Send + Sync {
     async fn photo(&self, id: &PhotoId) -> DbResult<Option<Photo>>;
     /// The owner's photo of these bytes, if they uploaded them before.
     async fn photo_by_hash(&self, owner: &UserId, hash: &ContentHash) -> DbResult<Option<Photo>>;
-    /// Newest first, strictly after `cursor`: public photos and, when
+    /// In `order`, strictly after `cursor`: public photos and, when
     /// `viewer` is someone, all of theirs.
     async fn list_photos(
         &self,
         limit: u32,
         cursor: Option<&Cursor>,
         viewer: Option<&UserId>,
+        order: PhotoOrder,
     ) -> DbResult<Vec<Photo>>;
-    /// The photos just newer and just older than `id` in that same list.
+    /// The photos just newer and just older than `id` in that same list,
+    /// by date (see [`PhotoOrder::Newest`]).
     async fn neighbours(
         &self,
         id: &PhotoId,

@@ -12,10 +12,12 @@ use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text
 use super::placeholder;
 use super::respond::{Reached, see_other, serve_page, viewer_key};
 use super::state::AppState;
+use super::timeline::{SortQuery, by_month, sort_links};
 use super::urls::album_share_path;
 use crate::app::albums::Albums;
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility};
 use crate::model::{Album, AlbumEdit};
+use crate::timeline::PhotoOrder;
 
 /// Room for a 2000-character description even when every character is escaped.
 pub const FORM_LIMIT: u64 = 64 * 1024;
@@ -81,25 +83,44 @@ pub async fn create(viewer: Option<Viewer>, form: AlbumForm, state: AppState) ->
 /// `GET /albums/{id}`.
 pub async fn page(
     id: AlbumId,
+    q: SortQuery,
     viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
+    let order = q.order()?;
     let version = state.app.version();
     let album = state.app.albums.get(&id, viewer.as_deref()).await?;
-    render_album(&state, album, viewer, Reached::ById, &validators, version).await
+    let shown = Shown {
+        reached: Reached::ById,
+        order,
+    };
+    render_album(&state, album, viewer, shown, &validators, version).await
 }
 
 /// `GET /a/{token}`: an album through its share link.
 pub async fn shared(
     token: String,
+    q: SortQuery,
     viewer: Option<Viewer>,
     validators: Validators,
     state: AppState,
 ) -> Answer {
+    let order = q.order()?;
     let version = state.app.version();
     let album = state.app.albums.by_link(&token, viewer.as_deref()).await?;
-    render_album(&state, album, viewer, Reached::ByLink, &validators, version).await
+    let shown = Shown {
+        reached: Reached::ByLink,
+        order,
+    };
+    render_album(&state, album, viewer, shown, &validators, version).await
+}
+
+/// How an album page was asked for: by the path the visitor came by, in
+/// the order they chose.
+struct Shown {
+    reached: Reached,
+    order: PhotoOrder,
 }
 
 /// `POST /albums/{id}/edit`.
@@ -167,23 +188,24 @@ async fn render_album(
     state: &AppState,
     album: Album,
     viewer: Option<Viewer>,
-    reached: Reached,
+    shown: Shown,
     validators: &Validators,
     version: Millis,
 ) -> Answer {
     let key = format!(
-        "album {} {} {}",
+        "album {} {} {} {}",
         viewer_key(viewer.as_ref()),
         album.id,
-        reached.as_str()
+        shown.reached.as_str(),
+        shown.order.as_str()
     );
     // Where the album's photo pages and its ZIP are: under the path the
     // visitor came by.
-    let base = match (reached, album.share_token.as_deref()) {
+    let base = match (shown.reached, album.share_token.as_deref()) {
         (Reached::ByLink, Some(token)) => album_share_path(token),
         _ => format!("/albums/{}", album.id),
     };
-    let build = build_album(state, album, viewer, base, version);
+    let build = build_album(state, album, viewer, base, shown.order, version);
     serve_page(state, version, &key, validators, build).await
 }
 
@@ -192,24 +214,23 @@ async fn build_album(
     album: Album,
     viewer: Option<Viewer>,
     base: String,
+    order: PhotoOrder,
     version: Millis,
 ) -> Result<Rendered, Failure> {
-    let photos = state.app.albums.photos(&album, viewer.as_deref()).await?;
+    let added = state.app.albums.photos(&album, viewer.as_deref()).await?;
     let is_owner = viewer.as_deref().is_some_and(|u| u.id == album.owner);
-    let cover = Albums::cover_among(&album, &photos);
-    let cover_id = cover.map(|p| p.id.clone());
-    let tiles = photos
-        .iter()
-        .map(|p| {
-            let mut tile = Tile::of(p, viewer.as_deref(), &state.urls);
-            tile.href = format!("{base}/{}", p.id);
-            tile.live = p.visible_to(viewer.as_deref(), false);
-            if is_owner {
-                tile.album = Some((album.id.to_string(), cover_id.as_ref() == Some(&p.id)));
-            }
-            tile
-        })
-        .collect();
+    let cover = Albums::cover_among(&album, &added).cloned();
+    let cover_id = cover.as_ref().map(|p| p.id.clone());
+    let photos = Albums::in_order(added, order);
+    let months = by_month(&photos, |p| {
+        let mut tile = Tile::of(p, viewer.as_deref(), &state.urls);
+        tile.href = format!("{base}/{}", p.id);
+        tile.live = p.visible_to(viewer.as_deref(), false);
+        if is_owner {
+            tile.album = Some((album.id.to_string(), cover_id.as_ref() == Some(&p.id)));
+        }
+        tile
+    });
     let last_modified = photos
         .iter()
         .map(|p| p.updated_at)
@@ -219,9 +240,13 @@ async fn build_album(
         id: album.id.to_string(),
         title: album.title,
         description: album.description,
-        cover: cover.and_then(|p| Sources::of(p, "display", &state.urls)),
-        cover_alt: cover.map(alt_text).unwrap_or_default(),
-        tiles,
+        cover: cover
+            .as_ref()
+            .and_then(|p| Sources::of(p, "display", &state.urls)),
+        cover_alt: cover.as_ref().map(alt_text).unwrap_or_default(),
+        months,
+        photo_count: photos.len(),
+        sorts: sort_links(&base, order),
         is_owner,
         can_delete: is_owner || viewer.as_deref().is_some_and(|u| u.is_admin),
         visibility: album.visibility,

@@ -16,23 +16,31 @@ use super::state::AppState;
 use crate::app::uploads::Describe;
 use crate::domain::PhotoId;
 use crate::model::{Inserted, PhotoEdit};
+use crate::timeline::PhotoOrder;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u32>,
     cursor: Option<String>,
+    sort: Option<String>,
 }
 
 const DEFAULT_LIMIT: u32 = 50;
 
-/// `GET /api/photos`: newest first, a page at a time.
+/// `GET /api/photos`: a page at a time, newest upload first, or by date
+/// taken with `sort=newest` or `sort=oldest`.
 pub async fn list(q: ListQuery, viewer: Option<Viewer>, state: AppState) -> Answer {
     let cursor = cursor_param(q.cursor.as_deref())?;
+    let order = match q.sort.as_deref() {
+        None | Some("") => PhotoOrder::Uploaded,
+        Some(s) => PhotoOrder::parse(s)
+            .ok_or_else(|| Failure::bad_request("sort must be uploaded, newest or oldest"))?,
+    };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let (photos, next) = state
         .app
         .photos
-        .page(limit, cursor.as_ref(), viewer.as_deref())
+        .page(limit, cursor.as_ref(), viewer.as_deref(), order)
         .await?;
     let body = PhotoList {
         photos: photos

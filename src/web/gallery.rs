@@ -1,5 +1,6 @@
-//! The gallery `/`: a grid of thumbnails, newest first, keyset-paginated with
-//! `?after=<cursor>` (stable under inserts, unlike page numbers).
+//! The gallery `/`: the timeline (see [`super::timeline`]) by date taken,
+//! newest first or `?sort=oldest`, keyset-paginated with `?after=<cursor>`
+//! (stable under inserts, unlike page numbers).
 
 use serde::Deserialize;
 
@@ -9,7 +10,9 @@ use super::extract::Viewer;
 use super::pages::{GalleryPage, Tile, rendered};
 use super::respond::{serve_page, viewer_key};
 use super::state::AppState;
+use super::timeline::{by_month, order_param, sort_links};
 use crate::model::Cursor;
+use crate::timeline::PhotoOrder;
 
 /// Photos per gallery page.
 pub const PAGE_SIZE: u32 = 48;
@@ -17,6 +20,7 @@ pub const PAGE_SIZE: u32 = 48;
 #[derive(Deserialize)]
 pub struct GalleryQuery {
     after: Option<String>,
+    sort: Option<String>,
 }
 
 pub async fn page(
@@ -31,14 +35,16 @@ pub async fn page(
         }
         None => None,
     };
+    let order = order_param(q.sort.as_deref())?;
     // The data's version, read before the data (see PageCache).
     let version = state.app.version();
     // An empty site tells a visitor whether to log in or to set it up:
     // two pages, until it is set up.
     let set_up = viewer.is_some() || state.app.accounts.is_set_up().await?;
     let key = format!(
-        "gallery {} {} {}",
+        "gallery {} {} {} {}",
         viewer_key(viewer.as_ref()),
+        order.as_str(),
         cursor.as_ref().map(Cursor::encode).unwrap_or_default(),
         u8::from(set_up)
     );
@@ -46,19 +52,26 @@ pub async fn page(
         let (photos, next) = state
             .app
             .photos
-            .page(PAGE_SIZE, cursor.as_ref(), viewer.as_deref())
+            .page(PAGE_SIZE, cursor.as_ref(), viewer.as_deref(), order)
             .await?;
+        let first = match order {
+            PhotoOrder::Oldest => "/?sort=oldest",
+            _ => "/",
+        };
         let last_modified = photos.iter().map(|p| p.updated_at).fold(version, i64::max);
         let page = GalleryPage {
             set_up,
             viewer: viewer.clone(),
             urls: state.urls.clone(),
-            tiles: photos
-                .iter()
-                .map(|p| Tile::of(p, viewer.as_deref(), &state.urls))
-                .collect(),
+            months: by_month(&photos, |p| Tile::of(p, viewer.as_deref(), &state.urls)),
+            sorts: sort_links("/", order),
+            oldest_first: order == PhotoOrder::Oldest,
+            first: first.to_owned(),
             first_page: cursor.is_none(),
-            next_cursor: next.map(|c| c.encode()),
+            next: next.map(|c| {
+                let joiner = if first.contains('?') { '&' } else { '?' };
+                format!("{first}{joiner}after={}", c.encode())
+            }),
         };
         Ok(rendered(&page, last_modified)?)
     };

@@ -22,7 +22,8 @@
 //!   [`negotiate`] (Accept, Accept-Encoding, compression), [`urls`] (media
 //!   and asset bases, the CSP), [`placeholder`] (ThumbHash previews) and
 //!   [`error`] (the one mapping from failures to responses), [`client`]
-//!   (the client's address, through trusted proxies).
+//!   (the client's address, through trusted proxies), [`timeline`] (month
+//!   headings, sorting and the justified rows' sizes).
 //!
 //! Arrows point one way: `server` → `routes` → handlers → shared modules → `app`,
 //! `model`, `domain`. Nothing here touches the database or the store.
@@ -57,6 +58,7 @@ pub mod selection_api;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod timeline;
 pub mod trash;
 pub mod upload;
 pub mod urls;

@@ -6,6 +6,7 @@ use askama::Template;
 use super::conditional;
 use super::extract::Viewer;
 use super::placeholder;
+use super::timeline::{self, Month};
 use super::urls::Urls;
 pub use crate::domain::human_bytes;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
@@ -53,12 +54,20 @@ impl Sources {
         let img = photo
             .variant(default)
             .or_else(|| photo.variants.iter().find(|v| v.format.is_universal()))?;
-        // Browsers ignore the order; `photo.variants` is smallest first.
+        // Browsers ignore the order; `photo.variants` is smallest first. A
+        // photo smaller than a size has it at its own width: one entry per
+        // width (a repeated one would be dropped as invalid anyway).
         let srcset = |webp: bool| {
+            let mut widths = Vec::new();
             photo
                 .variants
                 .iter()
                 .filter(|v| (v.format == ImageFormat::Webp) == webp)
+                .filter(|v| {
+                    let new = widths.last() != Some(&v.width);
+                    widths.push(v.width);
+                    new
+                })
                 .map(|v| format!("{} {}w", urls.media(&v.key), v.width))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -74,9 +83,9 @@ impl Sources {
     }
 }
 
-/// `sizes` for grid tiles: two columns on phones and small screens,
-/// else ~320 px columns (see `.grid` in style.css). Pending placeholders
-/// carry it in `data-sizes` for app.js to use when it swaps them.
+/// `sizes` for square tiles (album covers, the trash): two columns on
+/// phones and small screens, else ~320 px columns (see `.grid` in
+/// style.css). Timeline tiles have their own (see `timeline::sizes`).
 pub const TILE_SIZES: &str = "(max-width: 800px) 50vw, 320px";
 /// `sizes` for the photo page: full width on narrow screens, else ~¾.
 pub const PHOTO_SIZES: &str = "(max-width: 800px) 100vw, 75vw";
@@ -103,6 +112,10 @@ pub struct Tile {
     pub badge: Option<&'static str>,
     /// Whether the viewer owns it, and so may select it for bulk actions.
     pub own: bool,
+    /// Its shape's class and its images' `sizes` in a justified row
+    /// (pending placeholders carry `sizes` in `data-sizes` for app.js).
+    pub aspect: String,
+    pub sizes: String,
 }
 
 impl Tile {
@@ -124,6 +137,8 @@ impl Tile {
                 _ => None,
             },
             own: owner,
+            aspect: timeline::aspect_class(photo.width, photo.height),
+            sizes: timeline::sizes(photo.width, photo.height),
         }
     }
 }
@@ -135,9 +150,15 @@ pub struct GalleryPage {
     pub set_up: bool,
     pub viewer: Option<Viewer>,
     pub urls: Urls,
-    pub tiles: Vec<Tile>,
+    pub months: Vec<Month<Tile>>,
+    /// The sort links: label, href, whether it is the order shown.
+    pub sorts: Vec<(&'static str, String, bool)>,
+    pub oldest_first: bool,
+    /// The first page in this order.
+    pub first: String,
     pub first_page: bool,
-    pub next_cursor: Option<String>,
+    /// The next page, when there may be one.
+    pub next: Option<String>,
 }
 
 #[derive(Template)]
@@ -270,7 +291,9 @@ pub struct AlbumPage {
     pub description: String,
     pub cover: Option<Sources>,
     pub cover_alt: String,
-    pub tiles: Vec<Tile>,
+    pub months: Vec<Month<Tile>>,
+    pub photo_count: usize,
+    pub sorts: Vec<(&'static str, String, bool)>,
     pub is_owner: bool,
     pub can_delete: bool,
     pub visibility: Visibility,

@@ -130,9 +130,11 @@ async fn a_shared_album_shows_its_photos_but_never_a_private_one() {
         inside.contains(&format!("href=\"{link}\">↑ Back to “Trip”")),
         "{inside}"
     );
-    assert!(inside.contains(&format!("href=\"{link}/{}\" rel=\"prev\"", public.id)));
+    // Newest first: the public photo, uploaded before, is the next one;
+    // the private photo, uploaded after, is not a step.
+    assert!(inside.contains(&format!("href=\"{link}/{}\" rel=\"next\"", public.id)));
     assert!(
-        !inside.contains("rel=\"next\""),
+        !inside.contains("rel=\"prev\""),
         "the private photo is not a step"
     );
     let hidden = app.get(&format!("{link}/{}", private.id)).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use scoot::domain::{PhotoStatus, Visibility};
 use scoot::import::ImportAs;
+use scoot::timeline::PhotoOrder;
 
 use crate::helpers::{cli, create_user, fixture, png, read_fixture, scoot, test_config};
 
@@ -80,7 +81,10 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
 
     // Every imported photo is rendered by the time import returns.
     let db = scoot::db::open(&config.database_url()).await.unwrap();
-    let all = db.list_photos(100, None, None).await.unwrap();
+    let all = db
+        .list_photos(100, None, None, PhotoOrder::Newest)
+        .await
+        .unwrap();
     let ready = all
         .iter()
         .filter(|p| p.status == PhotoStatus::Ready)
@@ -100,7 +104,10 @@ async fn import_walks_folders_dedups_and_reruns_skip_everything() {
     assert_eq!(again.imported, 0, "{}", again.report());
     assert_eq!(again.duplicates, good + 1);
     assert_eq!(
-        db.list_photos(100, None, None).await.unwrap().len(),
+        db.list_photos(100, None, None, PhotoOrder::Newest)
+            .await
+            .unwrap()
+            .len(),
         all.len()
     );
 }
@@ -153,7 +160,10 @@ async fn an_interrupted_import_finishes_on_the_next_run() {
     );
     assert_eq!(second.duplicates, first.imported);
     let db = scoot::db::open(&config.database_url()).await.unwrap();
-    let all = db.list_photos(1000, None, None).await.unwrap();
+    let all = db
+        .list_photos(1000, None, None, PhotoOrder::Newest)
+        .await
+        .unwrap();
     assert_eq!(all.len(), total);
     assert!(all.iter().all(|p| p.status == PhotoStatus::Ready));
 }
@@ -194,10 +204,18 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
             .await
             .unwrap();
         let dave = db.user_by_name("dave").await.unwrap().unwrap().0;
-        let own = db.list_photos(100, None, Some(&dave.id)).await.unwrap();
+        let own = db
+            .list_photos(100, None, Some(&dave.id), PhotoOrder::Newest)
+            .await
+            .unwrap();
         assert_eq!(own.len(), good);
         assert!(own.iter().all(|p| p.visibility == Visibility::Private));
-        assert!(db.list_photos(100, None, None).await.unwrap().is_empty());
+        assert!(
+            db.list_photos(100, None, None, PhotoOrder::Newest)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     });
     let bad = scoot(&data)
         .args(["import", "--visibility", "secret"])

@@ -28,6 +28,7 @@ mod quality;
 mod render;
 mod selection;
 mod statuses;
+mod timeline;
 mod tokens;
 mod trash;
 mod upload;

@@ -226,17 +226,17 @@ async fn a_size_without_a_format_is_negotiated_by_accept() {
         format!("{} {}w", v.url, v.width)
     };
     let gallery = app.get("/").await.text().await.unwrap();
+    let srcset = |format: &str| {
+        ["small", "thumb", "medium", "display"]
+            .map(|size| entry(size, format))
+            .join(", ")
+    };
     let webp = format!(
-        r#"<source type="image/webp" srcset="{}, {}" sizes="#,
-        entry("thumb", "webp"),
-        entry("display", "webp")
+        r#"<source type="image/webp" srcset="{}" sizes="#,
+        srcset("webp")
     );
     assert!(gallery.contains(&webp), "{gallery}");
-    let jpeg = format!(
-        r#"srcset="{}, {}" sizes="#,
-        entry("thumb", "jpeg"),
-        entry("display", "jpeg")
-    );
+    let jpeg = format!(r#"srcset="{}" sizes="#, srcset("jpeg"));
     assert!(gallery.contains(&jpeg), "{gallery}");
     let thumb = photo
         .variants

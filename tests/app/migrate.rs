@@ -145,8 +145,8 @@ async fn a_one_box_install_moves_to_production_without_a_url_changing() {
     assert_eq!(blobs.present, 1, "{}", blobs.report());
     assert_eq!(
         blobs.copied + blobs.present,
-        3 * 5,
-        "3 originals, 4 variants each"
+        3 * 9,
+        "3 originals, 8 variants each"
     );
 
     // Both targets now hold data: another copy into them is refused, and

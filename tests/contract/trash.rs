@@ -6,6 +6,7 @@ use std::sync::Arc;
 use scoot::db::Repo;
 use scoot::domain::Visibility;
 use scoot::model::{Cursor, NewAlbum};
+use scoot::timeline::PhotoOrder;
 
 use super::{T0, add, ids, user};
 
@@ -57,11 +58,17 @@ pub async fn the_trash_hides_lists_restores_and_comes_due(repo: Arc<dyn Repo>) {
 
     // Hidden from every list, its owner's included; kept as a row.
     assert_eq!(
-        ids(&repo.list_photos(10, None, None).await.unwrap()),
+        ids(&repo
+            .list_photos(10, None, None, PhotoOrder::Newest)
+            .await
+            .unwrap()),
         std::slice::from_ref(&first.id)
     );
     assert_eq!(
-        ids(&repo.list_photos(10, None, Some(&ann.id)).await.unwrap()),
+        ids(&repo
+            .list_photos(10, None, Some(&ann.id), PhotoOrder::Newest)
+            .await
+            .unwrap()),
         std::slice::from_ref(&first.id)
     );
     assert_eq!(
@@ -87,7 +94,7 @@ pub async fn the_trash_hides_lists_restores_and_comes_due(repo: Arc<dyn Repo>) {
     let page = repo.list_trash(&ann.id, 1, None).await.unwrap();
     assert_eq!(ids(&page), std::slice::from_ref(&third.id));
     let after = Cursor {
-        created_at: page[0].trashed_at.unwrap(),
+        at: page[0].trashed_at.unwrap(),
         id: page[0].id.clone(),
     };
     let rest = repo.list_trash(&ann.id, 10, Some(&after)).await.unwrap();

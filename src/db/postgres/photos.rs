@@ -14,6 +14,7 @@ use super::{PostgresRepo, blobs};
 use crate::db::{DbError, DbResult, Deleted, PhotoRepo};
 use crate::domain::{ContentHash, JobId, Millis, PhotoId, UploadId, UserId};
 use crate::model::{Cursor, Inserted, NewPhoto, Photo, PhotoEdit};
+use crate::timeline::{self, PhotoOrder};
 
 /// Fills in the variants of `photos`, in one query.
 pub(super) async fn with_variants(
@@ -137,9 +138,9 @@ impl PhotoRepo for PostgresRepo {
                  width, height, status, error, title, caption, taken_at, camera,
                  created_at, updated_at,
                  lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon,
-                 visibility, share_token, filename)
+                 visibility, share_token, filename, dated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, $8, $9, $10, $11, $12, $12,
-                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
             &[
                 &p.id.as_str(),
                 &p.owner.as_str(),
@@ -163,6 +164,7 @@ impl PhotoRepo for PostgresRepo {
                 &p.visibility.as_str(),
                 &p.visibility.share_token_after(None, false),
                 &p.filename,
+                &timeline::dated_at(p.shot.taken_at.as_deref(), now),
             ],
         )
         .await?;
@@ -194,34 +196,34 @@ impl PhotoRepo for PostgresRepo {
         limit: u32,
         cursor: Option<&Cursor>,
         viewer: Option<&UserId>,
+        order: PhotoOrder,
     ) -> DbResult<Vec<Photo>> {
         let client = self.client().await?;
         let viewer = viewer.map(|v| v.as_str());
         let limit = i64::from(limit);
+        let (key, dir) = (order.column(), order.direction());
         let rows = match cursor {
             None => {
                 let sql = format!(
                     "SELECT {PHOTO_COLUMNS} FROM photos WHERE {}
-                     ORDER BY created_at DESC, id DESC LIMIT $1",
+                     ORDER BY {key} {dir}, id {dir} LIMIT $1",
                     visible_to(2)
                 );
                 let stmt = client.prepare_cached(&sql).await?;
                 client.query(&stmt, &[&limit, &viewer]).await?
             }
             Some(after) => {
-                // Row-value comparison: both engines walk the (created_at, id) index.
+                // Row-value comparison: both engines walk the (key, id) index.
                 let sql = format!(
                     "SELECT {PHOTO_COLUMNS} FROM photos
-                     WHERE (created_at, id) < ($1, $2) AND {}
-                     ORDER BY created_at DESC, id DESC LIMIT $3",
+                     WHERE ({key}, id) {} ($1, $2) AND {}
+                     ORDER BY {key} {dir}, id {dir} LIMIT $3",
+                    order.after(),
                     visible_to(4)
                 );
                 let stmt = client.prepare_cached(&sql).await?;
                 client
-                    .query(
-                        &stmt,
-                        &[&after.created_at, &after.id.as_str(), &limit, &viewer],
-                    )
+                    .query(&stmt, &[&after.at, &after.id.as_str(), &limit, &viewer])
                     .await?
             }
         };
@@ -240,24 +242,21 @@ impl PhotoRepo for PostgresRepo {
         let client = self.client().await?;
         let viewer = viewer.map(|v| v.as_str());
         let Some(row) = client
-            .query_opt(
-                "SELECT created_at FROM photos WHERE id = $1",
-                &[&id.as_str()],
-            )
+            .query_opt("SELECT dated_at FROM photos WHERE id = $1", &[&id.as_str()])
             .await?
         else {
             return Ok((None, None));
         };
-        let created: Millis = get(&row, 0)?;
+        let dated: Millis = get(&row, 0)?;
         let step = async |cmp: &str, order: &str| -> DbResult<Option<PhotoId>> {
             let sql = format!(
-                "SELECT id FROM photos WHERE (created_at, id) {cmp} ($1, $2) AND {}
-                 ORDER BY created_at {order}, id {order} LIMIT 1",
+                "SELECT id FROM photos WHERE (dated_at, id) {cmp} ($1, $2) AND {}
+                 ORDER BY dated_at {order}, id {order} LIMIT 1",
                 visible_to(3)
             );
             let stmt = client.prepare_cached(&sql).await?;
             let next = client
-                .query_opt(&stmt, &[&created, &id.as_str(), &viewer])
+                .query_opt(&stmt, &[&dated, &id.as_str(), &viewer])
                 .await?;
             next.map(|r| parsed(&r, 0, "photo id")).transpose()
         };

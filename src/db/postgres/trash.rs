@@ -43,7 +43,7 @@ impl TrashRepo for PostgresRepo {
     ) -> DbResult<Vec<Photo>> {
         // No cursor is a cursor past the end: one statement either way.
         let (at, after) = match cursor {
-            Some(c) => (c.created_at, c.id.as_str()),
+            Some(c) => (c.at, c.id.as_str()),
             None => (Millis::MAX, ""),
         };
         let client = self.client().await?;

@@ -11,6 +11,7 @@ use super::{SqliteRepo, blobs};
 use crate::db::{DbError, DbResult, Deleted, PhotoRepo};
 use crate::domain::{ContentHash, Millis, PhotoId, UploadId, UserId};
 use crate::model::{Cursor, Inserted, NewPhoto, Photo, PhotoEdit};
+use crate::timeline::{self, PhotoOrder};
 
 #[async_trait]
 impl PhotoRepo for SqliteRepo {
@@ -58,9 +59,9 @@ impl PhotoRepo for SqliteRepo {
                      width, height, status, error, title, caption, taken_at, camera,
                      created_at, updated_at,
                      lens, exposure_s, f_number, iso, focal_mm, gps_lat, gps_lon,
-                     visibility, share_token, filename)
+                     visibility, share_token, filename, dated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', NULL, ?8, ?9, ?10, ?11, ?12, ?12,
-                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
                 params![
                     p.id.as_str(),
                     p.owner.as_str(),
@@ -84,6 +85,7 @@ impl PhotoRepo for SqliteRepo {
                     p.visibility.as_str(),
                     p.visibility.share_token_after(None, false),
                     p.filename,
+                    timeline::dated_at(p.shot.taken_at.as_deref(), now),
                 ],
             )?;
             insert_job(tx, &p.id, now)?;
@@ -117,30 +119,33 @@ impl PhotoRepo for SqliteRepo {
         limit: u32,
         cursor: Option<&Cursor>,
         viewer: Option<&UserId>,
+        order: PhotoOrder,
     ) -> DbResult<Vec<Photo>> {
         let cursor = cursor.cloned();
         let viewer = viewer.map(|v| v.as_str().to_owned());
+        let (key, dir) = (order.column(), order.direction());
         self.read(move |c| {
             let mut photos = match cursor {
                 None => {
                     let sql = format!(
                         "SELECT {PHOTO_COLUMNS} FROM photos WHERE {}
-                         ORDER BY created_at DESC, id DESC LIMIT ?1",
+                         ORDER BY {key} {dir}, id {dir} LIMIT ?1",
                         visible_to(2)
                     );
                     collect_photos(c.prepare_cached(&sql)?.query(params![limit, viewer])?)?
                 }
                 Some(after) => {
-                    // Row-value comparison: both engines walk the (created_at, id) index.
+                    // Row-value comparison: both engines walk the (key, id) index.
                     let sql = format!(
                         "SELECT {PHOTO_COLUMNS} FROM photos
-                         WHERE (created_at, id) < (?1, ?2) AND {}
-                         ORDER BY created_at DESC, id DESC LIMIT ?3",
+                         WHERE ({key}, id) {} (?1, ?2) AND {}
+                         ORDER BY {key} {dir}, id {dir} LIMIT ?3",
+                        order.after(),
                         visible_to(4)
                     );
                     let mut stmt = c.prepare_cached(&sql)?;
                     collect_photos(stmt.query(params![
-                        after.created_at,
+                        after.at,
                         after.id.as_str(),
                         limit,
                         viewer
@@ -163,25 +168,25 @@ impl PhotoRepo for SqliteRepo {
         let id = id.clone();
         let viewer = viewer.map(|v| v.as_str().to_owned());
         self.read(move |c| {
-            let created: Option<i64> = c
+            let dated: Option<i64> = c
                 .query_row(
-                    "SELECT created_at FROM photos WHERE id = ?1",
+                    "SELECT dated_at FROM photos WHERE id = ?1",
                     [id.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?;
-            let Some(created) = created else {
+            let Some(dated) = dated else {
                 return Ok((None, None));
             };
             let step = |cmp: &str, order: &str| -> DbResult<Option<PhotoId>> {
                 let sql = format!(
-                    "SELECT id FROM photos WHERE (created_at, id) {cmp} (?1, ?2) AND {}
-                     ORDER BY created_at {order}, id {order} LIMIT 1",
+                    "SELECT id FROM photos WHERE (dated_at, id) {cmp} (?1, ?2) AND {}
+                     ORDER BY dated_at {order}, id {order} LIMIT 1",
                     visible_to(3)
                 );
                 let next: Option<String> = c
                     .prepare_cached(&sql)?
-                    .query_row(params![created, id.as_str(), viewer], |r| r.get(0))
+                    .query_row(params![dated, id.as_str(), viewer], |r| r.get(0))
                     .optional()?;
                 next.map(|s| s.parse().map_err(corrupt("photo id")))
                     .transpose()

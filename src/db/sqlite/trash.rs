@@ -46,7 +46,7 @@ impl TrashRepo for SqliteRepo {
         let owner = owner.as_str().to_owned();
         // No cursor is a cursor past the end: one statement either way.
         let (at, after) = match cursor {
-            Some(c) => (c.created_at, c.id.as_str().to_owned()),
+            Some(c) => (c.at, c.id.as_str().to_owned()),
             None => (Millis::MAX, String::new()),
         };
         self.read(move |c| {

@@ -189,6 +189,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/albums/:id",
             warp::path!("albums" / AlbumId)
                 .and(warp::get())
+                .and(warp::query())
                 .and(viewer(s))
                 .and(validators())
                 .and(state(s))
@@ -264,6 +265,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
             "/a/:token",
             warp::path!("a" / String)
                 .and(warp::get())
+                .and(warp::query())
                 .and(viewer(s))
                 .and(validators())
                 .and(state(s))

@@ -21,6 +21,8 @@ use serde_json::json;
 mod chromium;
 #[path = "support/timeline.rs"]
 mod timeline;
+#[path = "support/viewer.rs"]
+mod viewer;
 
 use chromium::{
     Result, Scheme, accessibility_problems, browser, browser_in, click, drop_files, fill, fixture,
@@ -271,6 +273,9 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         "a focused tile shows a ring: {ring}"
     );
     snap(&c, "06b-tile-focus").await?;
+
+    // The viewer: open, step, zoom, full screen, slideshow, Esc and Back.
+    viewer::check(&c, &base, &hrefs).await?;
 
     // Keyboard: → goes to the older photo, ← back to the newer.
     c.goto(&format!("{base}{}", hrefs[0])).await?;

@@ -10,6 +10,7 @@ use super::timeline::{self, Month};
 use super::urls::Urls;
 pub use crate::domain::human_bytes;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
+use crate::keys::BlobKey;
 use crate::model::{Photo, User};
 
 /// Alt text for a photo: its title, else its caption, else the name of
@@ -116,6 +117,10 @@ pub struct Tile {
     /// (pending placeholders carry `sizes` in `data-sizes` for app.js).
     pub aspect: String,
     pub sizes: String,
+    /// What the viewer zooms into: the original's URL, and its size as
+    /// shown (after the EXIF orientation).
+    pub original: String,
+    pub size: (u32, u32),
 }
 
 impl Tile {
@@ -139,6 +144,8 @@ impl Tile {
             own: owner,
             aspect: timeline::aspect_class(photo.width, photo.height),
             sizes: timeline::sizes(photo.width, photo.height),
+            original: urls.media(BlobKey::original(&photo.hash, photo.format).as_str()),
+            size: (photo.width, photo.height),
         }
     }
 }

@@ -17,6 +17,13 @@ async fn upload(app: &TestApp, name: &str, bytes: Vec<u8>) -> PhotoJson {
     app.settled(&photo.id).await
 }
 
+/// The HTML of `path`, logged out.
+async fn page(app: &TestApp, path: &str) -> String {
+    let resp = app.get(path).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.text().await.unwrap()
+}
+
 /// The month headings of a page, in order.
 fn headings(html: &str) -> Vec<&str> {
     html.split("<h2 class=\"month\">")
@@ -149,7 +156,7 @@ async fn an_oldest_first_gallery_pages_forward_in_time() {
         let jpeg = jpeg_with_exif("Nikon", "D70", &format!("{year}:05:01 12:00:00"));
         ids.push(upload(&app, &format!("{year}.jpg"), jpeg).await.id);
     }
-    let first = app.get("/?sort=oldest").await.text().await.unwrap();
+    let first = page(&app, "/?sort=oldest").await;
     assert_eq!(tile_ids(&first), ids);
     assert!(!first.contains("rel=\"next\""), "one page holds them all");
 
@@ -161,12 +168,7 @@ async fn an_oldest_first_gallery_pages_forward_in_time() {
         .await
         .unwrap();
     let cursor = list.next_cursor.expect("more after the first");
-    let rest = app
-        .get(&format!("/?sort=oldest&after={cursor}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let rest = page(&app, &format!("/?sort=oldest&after={cursor}")).await;
     assert_eq!(tile_ids(&rest), ids[1..]);
     assert!(
         rest.contains("href=\"/?sort=oldest\">Oldest</a>"),
@@ -196,7 +198,7 @@ async fn tiles_know_their_shape_and_every_size_is_twice_the_last() {
         assert_eq!(edges, long_edges, "{}", photo.filename);
     }
 
-    let html = app.get("/").await.text().await.unwrap();
+    let html = page(&app, "/").await;
     let tile = |id: &str| {
         let at = html.find(&format!("data-id=\"{id}\"")).unwrap();
         let start = html[..at].rfind("<li").unwrap();
@@ -230,7 +232,7 @@ async fn tiles_know_their_shape_and_every_size_is_twice_the_last() {
         .split('"')
         .next()
         .unwrap();
-    let css = app.get(css_path).await.text().await.unwrap();
+    let css = page(&app, css_path).await;
     for class in [".r41{", ".r-110{", ".r140{", ".r-140{", ".rows .tile"] {
         assert!(css.contains(class), "{class}");
     }
@@ -266,20 +268,10 @@ async fn an_album_is_grouped_by_month_and_steps_in_that_order() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let album: AlbumJson = resp.json().await.unwrap();
 
-    let page = app
-        .get(&format!("/albums/{}", album.id))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(headings(&page), ["December 2020", "November 2020"]);
-    assert_eq!(tile_ids(&page), [&later.id, &earlier.id]);
-    let oldest = app
-        .get(&format!("/albums/{}?sort=oldest", album.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let newest = page(&app, &format!("/albums/{}", album.id)).await;
+    assert_eq!(headings(&newest), ["December 2020", "November 2020"]);
+    assert_eq!(tile_ids(&newest), [&later.id, &earlier.id]);
+    let oldest = page(&app, &format!("/albums/{}?sort=oldest", album.id)).await;
     assert_eq!(tile_ids(&oldest), [&earlier.id, &later.id]);
     assert_eq!(
         app.get(&format!("/albums/{}?sort=sideways", album.id))
@@ -289,12 +281,7 @@ async fn an_album_is_grouped_by_month_and_steps_in_that_order() {
     );
 
     // Opened from the album, the newest photo leads on to the older one.
-    let photo = app
-        .get(&format!("/albums/{}/{}", album.id, later.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let photo = page(&app, &format!("/albums/{}/{}", album.id, later.id)).await;
     assert!(
         photo.contains(&format!(
             "href=\"/albums/{}/{}\" rel=\"next\"",

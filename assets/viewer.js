@@ -58,7 +58,7 @@
     // history, so Back closes it. The photo page is that address already.
     const pushed = Boolean(list[at].href);
     if (pushed) history.pushState({ scootViewer: true }, "", list[at].href);
-    view = { list, at, ui, opener, pushed, zoom: 1, x: 0, y: 0, slideshow: null, returnTo: location.href };
+    view = { list, at, ui, opener, pushed, zoom: 1, x: 0, y: 0, slideshow: null };
     show(at);
     ui.close.focus();
   }
@@ -182,21 +182,15 @@
     const { list, ui } = view;
     view.at = at;
     const item = list[at];
-    const fit = fitted(item);
-    view.fit = fit;
     view.zoom = 1;
     view.x = 0;
     view.y = 0;
     view.fullRes = false;
-    aim(ui.picture, item, fit.width);
     ui.img.alt = item.alt;
-    ui.img.style.width = `${fit.width}px`;
-    ui.img.style.height = `${fit.height}px`;
-    place();
+    fitToStage();
     ui.counter.textContent = list.length > 1 ? `${item.alt} · ${at + 1} of ${list.length}` : item.alt;
     ui.prev.hidden = at === 0;
     ui.next.hidden = at === list.length - 1;
-    ui.zoomIn.disabled = maxZoom() <= 1;
     if (view.pushed && item.href && location.pathname !== item.href) {
       history.replaceState({ scootViewer: true }, "", item.href);
     }
@@ -372,13 +366,19 @@
     focusable[next]?.focus();
   }
 
-  window.addEventListener("resize", () => {
-    if (!view) return;
-    view.fit = fitted(view.list[view.at]);
-    const { img } = view.ui;
+  // Sizes the photo to the stage (and, until the original is shown, picks
+  // the size that fills it), keeping the zoom.
+  function fitToStage() {
+    const item = view.list[view.at];
+    view.fit = fitted(item);
+    const { img, picture } = view.ui;
     img.style.width = `${view.fit.width}px`;
     img.style.height = `${view.fit.height}px`;
-    if (!view.fullRes) aim(view.ui.picture, view.list[view.at], view.fit.width);
+    if (!view.fullRes) aim(picture, item, view.fit.width);
     place();
+  }
+
+  window.addEventListener("resize", () => {
+    if (view) fitToStage();
   });
 })();

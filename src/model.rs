@@ -239,6 +239,18 @@ impl Cursor {
     }
 }
 
+/// Sorts `photos` as a list walked in `order` has them: by the order's
+/// key (the one a [`Cursor`] carries), ties by id.
+pub fn sort_photos(photos: &mut [Photo], order: PhotoOrder) {
+    photos.sort_by_cached_key(|p| {
+        let at = Cursor::after(p, order);
+        (at.at, at.id)
+    });
+    if !order.ascending() {
+        photos.reverse();
+    }
+}
+
 /// An owner's named set of their own photos.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Album {

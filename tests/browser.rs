@@ -346,13 +346,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         )
         .await?;
     }
-    c.goto(&format!("{base}{album_path}")).await?;
-    until(
-        &c,
-        "two photos in the album",
-        "return document.querySelectorAll('.timeline .tile').length === 2",
-    )
-    .await?;
+    timeline::open_with_tiles(&c, &format!("{base}{album_path}"), 2).await?;
     click(&c, "details.edit summary").await?;
     let link = until(
         &c,
@@ -484,13 +478,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     )
     .await?;
     snap(&c, "12b-trash").await?;
-    c.goto(&base).await?;
-    until(
-        &c,
-        "three tiles",
-        "return document.querySelectorAll('.timeline .tile').length === 3",
-    )
-    .await?;
+    timeline::open_with_tiles(&c, &base, 3).await?;
     c.goto(&format!("{base}/trash")).await?;
     click(&c, "form[action$='/restore'] button").await?;
     until(
@@ -499,13 +487,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         "return /trash is empty/.test(document.body.innerText)",
     )
     .await?;
-    c.goto(&base).await?;
-    until(
-        &c,
-        "four tiles",
-        "return document.querySelectorAll('.timeline .tile').length === 4",
-    )
-    .await?;
+    timeline::open_with_tiles(&c, &base, 4).await?;
     c.goto(&format!("{base}{}", hrefs[1])).await?;
     click(&c, "form[action$='/delete'] button[type=submit]").await?;
     until(
@@ -529,13 +511,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         "return location.pathname === '/trash' && /trash is empty/.test(document.body.innerText)",
     )
     .await?;
-    c.goto(&base).await?;
-    until(
-        &c,
-        "three tiles",
-        "return document.querySelectorAll('.timeline .tile').length === 3",
-    )
-    .await?;
+    timeline::open_with_tiles(&c, &base, 3).await?;
 
     // Select six photos, put them in a new unlisted album and copy its
     // link: counted, every click, key and choice a person makes.
@@ -582,7 +558,9 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
             "return [...document.querySelectorAll('.tile.chosen')].filter((t) => t.querySelector('.badge.visibility')?.textContent !== 'Private').length",
             vec![],
         )
-        .await?;
+        .await?
+        .as_u64()
+        .expect("a count") as usize;
     snap(&c, "12d-selected").await?;
     click(&c, ".selection-bar [data-act=album]").await?;
     actions += 1;
@@ -627,13 +605,7 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         )
         .await?;
     let six_link = six_link.as_str().expect("a link").to_owned();
-    stranger.goto(&six_link).await?;
-    until(
-        &stranger,
-        "the album's photos that are not private, logged out",
-        &format!("return document.querySelectorAll('.timeline .tile').length === {shared}"),
-    )
-    .await?;
+    timeline::open_with_tiles(&stranger, &six_link, shared).await?;
 
     // A phone: no page scrolls sideways at 360 or 390 px, and the grid
     // keeps two columns.
@@ -668,7 +640,9 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
     c.goto(&base).await?;
     let phone = timeline::measure(&c).await?;
     assert_eq!(phone["problems"], json!([]), "at 390 px: {phone}");
+    assert!(phone["checked"].as_u64() >= Some(4), "at 390 px: {phone}");
     let rows: Vec<Vec<u32>> = serde_json::from_value(phone["rows"].clone())?;
+    assert!(!rows.is_empty(), "at 390 px: {phone}");
     for month in &rows {
         let (_, full) = month.split_last().expect("a month has a row");
         assert!(full.iter().all(|&n| n >= 2), "at 390 px: {rows:?}");

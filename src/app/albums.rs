@@ -14,7 +14,7 @@ use super::{AppError, AppResult, MAX_CAPTION, MAX_TITLE};
 use crate::changes::Changes;
 use crate::db::Repo;
 use crate::domain::{AlbumId, PhotoId, Visibility, is_share_token, now_millis};
-use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo, User};
+use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo, User, sort_photos};
 use crate::timeline::PhotoOrder;
 
 /// An album as a link on a photo's page: its id and title.
@@ -128,34 +128,23 @@ impl Albums {
         Ok(self.db.album_photos(&album.id, is_owner).await?)
     }
 
-    /// The photos `viewer` sees in `album` by date, as its page shows them
-    /// (see [`Albums::in_order`]).
+    /// The photos `viewer` sees in `album` as its page shows them: by
+    /// date, newest or oldest first, like the gallery.
     pub async fn timeline(
         &self,
         album: &Album,
         viewer: Option<&User>,
         order: PhotoOrder,
     ) -> AppResult<Vec<Photo>> {
-        Ok(Self::in_order(self.photos(album, viewer).await?, order))
-    }
-
-    /// An album's photos (in the order they were added) as its page shows
-    /// them: by date, newest or oldest first (ties by id, as the gallery
-    /// breaks them); [`PhotoOrder::Uploaded`] keeps them as they are.
-    pub fn in_order(mut photos: Vec<Photo>, order: PhotoOrder) -> Vec<Photo> {
-        match order {
-            PhotoOrder::Uploaded => {}
-            PhotoOrder::Oldest => photos.sort_by_cached_key(|p| (p.dated_at(), p.id.clone())),
-            PhotoOrder::Newest => {
-                photos.sort_by_cached_key(|p| std::cmp::Reverse((p.dated_at(), p.id.clone())))
-            }
-        }
-        photos
+        let mut photos = self.photos(album, viewer).await?;
+        sort_photos(&mut photos, order);
+        Ok(photos)
     }
 
     /// The cover of an album as a viewer sees it, given `photos`, what
     /// they see in it in the order they were added: the chosen cover if it
-    /// is among them, else the first added (as the album list shows it). A cover the viewer may not see is never named to them.
+    /// is among them, else the first added (as the album list shows it).
+    /// A cover the viewer may not see is never named to them.
     pub fn cover_among<'a>(album: &Album, photos: &'a [Photo]) -> Option<&'a Photo> {
         album
             .cover

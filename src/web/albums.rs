@@ -16,7 +16,7 @@ use super::timeline::{SortQuery, by_month, sort_links};
 use super::urls::album_share_path;
 use crate::app::albums::Albums;
 use crate::domain::{AlbumId, Millis, PhotoId, Visibility};
-use crate::model::{Album, AlbumEdit};
+use crate::model::{Album, AlbumEdit, sort_photos};
 use crate::timeline::PhotoOrder;
 
 /// Room for a 2000-character description even when every character is escaped.
@@ -221,7 +221,8 @@ async fn build_album(
     let is_owner = viewer.as_deref().is_some_and(|u| u.id == album.owner);
     let cover = Albums::cover_among(&album, &added).cloned();
     let cover_id = cover.as_ref().map(|p| p.id.clone());
-    let photos = Albums::in_order(added, order);
+    let mut photos = added;
+    sort_photos(&mut photos, order);
     let months = by_month(&photos, |p| {
         let mut tile = Tile::of(p, viewer.as_deref(), &state.urls);
         tile.href = format!("{base}/{}", p.id);

@@ -10,7 +10,7 @@ use super::extract::Viewer;
 use super::pages::{GalleryPage, Tile, rendered};
 use super::respond::{serve_page, viewer_key};
 use super::state::AppState;
-use super::timeline::{by_month, order_param, sort_links};
+use super::timeline::{by_month, order_param, page_href, sort_links};
 use crate::model::Cursor;
 use crate::timeline::PhotoOrder;
 
@@ -54,10 +54,6 @@ pub async fn page(
             .photos
             .page(PAGE_SIZE, cursor.as_ref(), viewer.as_deref(), order)
             .await?;
-        let first = match order {
-            PhotoOrder::Oldest => "/?sort=oldest",
-            _ => "/",
-        };
         let last_modified = photos.iter().map(|p| p.updated_at).fold(version, i64::max);
         let page = GalleryPage {
             set_up,
@@ -66,12 +62,9 @@ pub async fn page(
             months: by_month(&photos, |p| Tile::of(p, viewer.as_deref(), &state.urls)),
             sorts: sort_links("/", order),
             oldest_first: order == PhotoOrder::Oldest,
-            first: first.to_owned(),
+            first: page_href("/", order, None),
             first_page: cursor.is_none(),
-            next: next.map(|c| {
-                let joiner = if first.contains('?') { '&' } else { '?' };
-                format!("{first}{joiner}after={}", c.encode())
-            }),
+            next: next.map(|c| page_href("/", order, Some(&c))),
         };
         Ok(rendered(&page, last_modified)?)
     };

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::error::Failure;
 use super::urls::{Urls, album_share_path, share_path};
 use crate::domain::{GeoPoint, PhotoId, Visibility};
-use crate::keys::BlobKey;
 use crate::model::{Album, Cursor, Photo, User};
 
 /// The photo JSON of the contract.
@@ -72,7 +71,7 @@ impl PhotoJson {
             title: p.title.clone(),
             caption: p.caption.clone(),
             filename: p.filename.clone(),
-            original_url: urls.media(BlobKey::original(&p.hash, p.format).as_str()),
+            original_url: urls.original(p),
             variants: p
                 .variants
                 .iter()

@@ -10,7 +10,6 @@ use super::timeline::{self, Month};
 use super::urls::Urls;
 pub use crate::domain::human_bytes;
 use crate::domain::{GeoPoint, ImageFormat, Millis, PhotoStatus, ShotFacts, Visibility};
-use crate::keys::BlobKey;
 use crate::model::{Photo, User};
 
 /// Alt text for a photo: its title, else its caption, else the name of
@@ -144,7 +143,7 @@ impl Tile {
             own: owner,
             aspect: timeline::aspect_class(photo.width, photo.height),
             sizes: timeline::sizes(photo.width, photo.height),
-            original: urls.media(BlobKey::original(&photo.hash, photo.format).as_str()),
+            original: urls.original(photo),
             size: (photo.width, photo.height),
         }
     }

@@ -19,7 +19,6 @@ use super::state::AppState;
 use super::urls::share_path;
 use crate::app::photos::Removal;
 use crate::domain::{Millis, PhotoId, PhotoStatus, Visibility};
-use crate::keys::BlobKey;
 use crate::model::{Photo, PhotoEdit};
 
 /// Room for a 2000-character caption even when every character is escaped.
@@ -203,9 +202,7 @@ async fn build(
         placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
         facts: exif_panel(&photo.shot),
         location: photo.shot.gps.filter(|_| is_owner).map(location),
-        original_url: state
-            .urls
-            .media(BlobKey::original(&photo.hash, photo.format).as_str()),
+        original_url: state.urls.original(&photo),
         original_size: human_bytes(photo.byte_size),
         steps,
         back,

@@ -22,10 +22,12 @@
 //! sizes rendered at twice each other's width (200, 400, 800, 1600 px),
 //! the variant a tile loads is never more than twice its width.
 
+use std::fmt::Write as _;
+
 use serde::Deserialize;
 
 use super::error::Failure;
-use crate::model::Photo;
+use crate::model::{Cursor, Photo};
 use crate::timeline::{PhotoOrder, month_of};
 
 /// Row heights in CSS px, by the widest viewport each applies to; they
@@ -99,7 +101,7 @@ pub fn aspect_rules() -> String {
     let mut css = String::from("/* Tile shapes (src/web/timeline.rs: aspect_rules). */\n");
     for step in -ASPECT_CLASSES..=ASPECT_CLASSES {
         let ratio = ASPECT_STEP.powi(step);
-        css.push_str(&format!(".r{step}{{--a:{ratio:.4}}}"));
+        let _ = write!(css, ".r{step}{{--a:{ratio:.4}}}");
         css.push(if (step + ASPECT_CLASSES) % 8 == 7 {
             '\n'
         } else {
@@ -117,24 +119,37 @@ pub fn sizes(width: u32, height: u32) -> String {
     let mut out = String::from("auto");
     for (viewport, row) in ROW_HEIGHTS {
         let basis = (aspect * f64::from(row)).ceil();
-        match viewport {
-            Some(max) => out.push_str(&format!(", (max-width: {max}px) min({basis}px, 100vw)")),
-            None => out.push_str(&format!(", min({basis}px, 100vw)")),
+        out.push_str(", ");
+        if let Some(max) = viewport {
+            let _ = write!(out, "(max-width: {max}px) ");
         }
+        let _ = write!(out, "min({basis}px, 100vw)");
     }
     out
 }
 
+/// The address of a page of `base` in `order`, after `cursor` when given:
+/// `/?sort=oldest&after=…`.
+pub fn page_href(base: &str, order: PhotoOrder, cursor: Option<&Cursor>) -> String {
+    let sort = (order == PhotoOrder::Oldest).then_some("sort=oldest".to_owned());
+    let after = cursor.map(|c| format!("after={}", c.encode()));
+    let query: Vec<String> = sort.into_iter().chain(after).collect();
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", query.join("&"))
+    }
+}
+
 /// The links that sort a page, each with whether it is the order shown.
 pub fn sort_links(base: &str, order: PhotoOrder) -> Vec<(&'static str, String, bool)> {
-    vec![
-        ("Newest first", base.to_owned(), order == PhotoOrder::Newest),
-        (
-            "Oldest first",
-            format!("{base}?sort=oldest"),
-            order == PhotoOrder::Oldest,
-        ),
+    [
+        (PhotoOrder::Newest, "Newest first"),
+        (PhotoOrder::Oldest, "Oldest first"),
     ]
+    .into_iter()
+    .map(|(o, label)| (label, page_href(base, o, None), o == order))
+    .collect()
 }
 
 #[cfg(test)]
@@ -171,6 +186,21 @@ mod tests {
         assert!(
             css.contains(&rules),
             "assets/style.css must end with this block (replace the old one):\n{rules}"
+        );
+    }
+
+    #[test]
+    fn page_addresses_carry_the_order_and_the_cursor() {
+        let c = Cursor::decode("-1000-0123456789abcdef").unwrap();
+        assert_eq!(page_href("/", PhotoOrder::Newest, None), "/");
+        assert_eq!(page_href("/", PhotoOrder::Oldest, None), "/?sort=oldest");
+        assert_eq!(
+            page_href("/", PhotoOrder::Newest, Some(&c)),
+            "/?after=-1000-0123456789abcdef"
+        );
+        assert_eq!(
+            page_href("/a/x", PhotoOrder::Oldest, Some(&c)),
+            "/a/x?sort=oldest&after=-1000-0123456789abcdef"
         );
     }
 

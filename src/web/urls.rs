@@ -17,6 +17,8 @@ use warp::http::HeaderValue;
 
 use super::assets;
 use crate::config::{WebConfig, base_origin as origin};
+use crate::keys::BlobKey;
+use crate::model::Photo;
 
 /// The path of a photo's share link.
 pub fn share_path(token: &str) -> String {
@@ -60,6 +62,11 @@ impl Urls {
     /// The URL of a stored blob.
     pub fn media(&self, key: &str) -> String {
         format!("{}/{key}", self.media)
+    }
+
+    /// The URL of a photo's original.
+    pub fn original(&self, photo: &Photo) -> String {
+        self.media(BlobKey::original(&photo.hash, photo.format).as_str())
     }
 
     /// The fingerprinted URL of an embedded asset (`style.css`).

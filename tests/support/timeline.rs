@@ -59,6 +59,18 @@ for (const img of onScreen) {
 return { problems, oversized, rows, checked };
 "#;
 
+/// Opens `url` and waits until its timeline shows `tiles` photos.
+pub async fn open_with_tiles(c: &Client, url: &str, tiles: usize) -> Result {
+    c.goto(url).await?;
+    until(
+        c,
+        &format!("{tiles} photos in the timeline"),
+        &format!("return document.querySelectorAll('.timeline .tile').length === {tiles}"),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The timeline on the current page, measured (see [`MEASURE`]), with
 /// what is wrong with it.
 pub async fn measure(c: &Client) -> Result<Value> {

@@ -2,7 +2,10 @@
 //! the keys, zoomed to the original, closed with Esc and with Back, the
 //! address following the photo shown.
 
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::actions::{
+    Actions, InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction, TouchActions,
+    WheelAction, WheelActions,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -38,6 +41,55 @@ async fn double_click(c: &Client, css: &str) -> Result {
         .then(up);
     c.perform_actions(actions).await?;
     Ok(())
+}
+
+/// The middle of the viewer's stage, in viewport pixels.
+async fn stage_centre(c: &Client) -> Result<(i64, i64)> {
+    let at = c
+        .execute(
+            "const b = document.querySelector('.viewer-stage').getBoundingClientRect(); return [Math.round(b.left + b.width / 2), Math.round(b.top + b.height / 2)]",
+            vec![],
+        )
+        .await?;
+    Ok((at[0].as_i64().unwrap_or(0), at[1].as_i64().unwrap_or(0)))
+}
+
+/// A mouse drag of `dx` px across the middle of the viewer's stage: a
+/// swipe, or a pan when zoomed in.
+async fn swipe(c: &Client, dx: f64) -> Result {
+    drag(c, dx, 0.0).await
+}
+
+async fn drag(c: &Client, dx: f64, dy: f64) -> Result {
+    let element = c.find(Locator::Css(".viewer-stage")).await?;
+    let actions = MouseActions::new("swipe".into())
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(std::time::Duration::from_millis(150)),
+            x: dx,
+            y: dy,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(actions).await?;
+    Ok(())
+}
+
+/// The viewer image's transform (`translate(…) scale(z)`).
+async fn transform(c: &Client) -> Result<String> {
+    Ok(state(c).await?["transform"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// The viewer's state: open, its counter, the image's transform and source.
@@ -96,6 +148,30 @@ pub async fn check(c: &Client, base: &str, hrefs: &[String]) -> Result {
     let problems = accessibility_problems(c).await?;
     assert!(problems.is_empty(), "axe-core, viewer open: {problems:#?}");
 
+    // Tab goes round the viewer's buttons, never to the page behind it.
+    for _ in 0..8 {
+        key(c, "\u{E004}").await?; // Tab
+        let inside = c
+            .execute(
+                "return document.activeElement.closest('.viewer') !== null",
+                vec![],
+            )
+            .await?;
+        assert_eq!(inside, json!(true), "Tab left the viewer");
+    }
+
+    // The next photo is already loading, at a size the gallery did not use.
+    until(
+        c,
+        "the next photo preloaded",
+        r#"const tile = document.querySelectorAll(".timeline .tile a")[1];
+           const shown = tile.querySelector("picture img").currentSrc;
+           const urls = new Set([...tile.querySelectorAll("source, picture img")].flatMap((e) =>
+             e.srcset.split(",").map((s) => new URL(s.trim().split(/\s+/)[0], location.href).href)));
+           return performance.getEntriesByType("resource").some((r) => urls.has(r.name) && r.name !== shown)"#,
+    )
+    .await?;
+
     // → and ← step, and the address follows.
     key(c, "\u{E014}").await?; // ArrowRight
     until(
@@ -113,6 +189,17 @@ pub async fn check(c: &Client, base: &str, hrefs: &[String]) -> Result {
     )
     .await?;
 
+    // A swipe (a drag across the photo) steps too, either way.
+    for (by, to) in [(-200.0, &hrefs[1]), (200.0, &hrefs[0])] {
+        swipe(c, by).await?;
+        until(
+            c,
+            "a swipe to the next photo",
+            &format!("return location.pathname === '{to}'"),
+        )
+        .await?;
+    }
+
     // + zooms in, and the original replaces the fitted size.
     key(c, "+").await?;
     let zoomed = until(
@@ -124,27 +211,61 @@ pub async fn check(c: &Client, base: &str, hrefs: &[String]) -> Result {
     assert!(zoomed.as_str().unwrap().contains("scale(1.5)"), "{zoomed}");
     snap(c, "06d-viewer-zoomed").await?;
     key(c, "0").await?;
+    assert!(transform(c).await?.ends_with("scale(1)"));
+
+    // The wheel zooms in around the pointer; a drag then pans the photo.
+    let (x, y) = stage_centre(c).await?;
+    let wheel = WheelActions::new("wheel".into()).then(WheelAction::Scroll {
+        duration: None,
+        x,
+        y,
+        delta_x: 0,
+        delta_y: -100,
+    });
+    c.perform_actions(wheel).await?;
+    let wheeled = transform(c).await?;
+    assert!(wheeled.ends_with("scale(1.25)"), "{wheeled}");
+    drag(c, 0.0, 80.0).await?;
+    let panned = transform(c).await?;
     assert!(
-        state(c).await?["transform"]
-            .as_str()
-            .unwrap()
-            .contains("scale(1)")
+        panned.ends_with("scale(1.25)") && panned != wheeled,
+        "{wheeled} → {panned}"
     );
+    key(c, "0").await?;
+
+    // Two fingers moving apart zoom in, and no swipe is taken from them.
+    let finger = |id: &str, from: i64, to: i64| {
+        TouchActions::new(id.into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: (x + from) as f64,
+                y: y as f64,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveTo {
+                duration: Some(std::time::Duration::from_millis(200)),
+                x: (x + to) as f64,
+                y: y as f64,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
+    };
+    c.perform_actions(Actions::from(finger("one", -20, -120)).and(finger("two", 20, 120)))
+        .await?;
+    let pinched = transform(c).await?;
+    assert!(!pinched.ends_with("scale(1)"), "{pinched}");
+    assert_eq!(path(c).await?, hrefs[0], "a pinch is not a swipe");
+    key(c, "0").await?;
 
     // A double-click zooms to the original's own pixels, and back.
     double_click(c, ".viewer-stage").await?;
-    let deep = state(c).await?;
-    assert!(
-        !deep["transform"].as_str().unwrap().contains("scale(1)"),
-        "{deep}"
-    );
+    let deep = transform(c).await?;
+    assert!(!deep.ends_with("scale(1)"), "{deep}");
     double_click(c, ".viewer-stage").await?;
-    assert!(
-        state(c).await?["transform"]
-            .as_str()
-            .unwrap()
-            .contains("scale(1)")
-    );
+    assert!(transform(c).await?.ends_with("scale(1)"));
 
     // F goes full screen and back; S runs a slideshow.
     key(c, "f").await?;

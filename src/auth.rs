@@ -203,24 +203,37 @@ pub fn form_token(session: &str) -> String {
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
-/// Validates and creates an account. With `only_if_first`, succeeds only
-/// while there are no users at all (`Ok(None)` otherwise).
+/// `password`'s hash, if it is one Scoot accepts.
+pub async fn new_password_hash(hasher: &Hasher, password: &str) -> Result<String, AuthError> {
+    if !(8..=1024).contains(&password.chars().count()) {
+        return Err(AuthError::BadPassword);
+    }
+    hasher.hash(password).await
+}
+
+/// Validates and creates an account; with no password, one that no
+/// password opens until a set-password link is used. With
+/// `only_if_first`, succeeds only while there are no users at all
+/// (`Ok(None)` otherwise).
 pub async fn create_user(
     db: &dyn Repo,
     hasher: &Hasher,
     name: &str,
-    password: &str,
+    password: Option<&str>,
     is_admin: bool,
     only_if_first: bool,
 ) -> Result<Option<User>, AuthError> {
     if !valid_name(name) {
         return Err(AuthError::BadName);
     }
-    if !(8..=1024).contains(&password.chars().count()) {
-        return Err(AuthError::BadPassword);
-    }
-    let hash = hasher.hash(password).await?;
-    match db.create_user(name, &hash, is_admin, only_if_first).await {
+    let hash = match password {
+        Some(password) => Some(new_password_hash(hasher, password).await?),
+        None => None,
+    };
+    match db
+        .create_user(name, hash.as_deref(), is_admin, only_if_first)
+        .await
+    {
         Err(DbError::Conflict(_)) => Err(AuthError::NameTaken(name.to_owned())),
         other => Ok(other?),
     }
@@ -236,7 +249,11 @@ pub async fn check_login(
     // Verify against a fixed hash even for unknown names, so timing does
     // not reveal which names exist.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2Nvb3RzY29vdHNjb290$2CIL1MFQwA7Rb+Ng3d5EFZKyFe8bZQ+A9HgDBv6nYXI";
-    let found = db.user_by_name(name).await?;
+    // An account with no password yet costs the same, and opens to none.
+    let found = db
+        .user_by_name(name)
+        .await?
+        .filter(|(_, hash)| !hash.is_empty());
     let hash = found.as_ref().map_or(DUMMY, |(_, h)| h.as_str());
     let ok = hasher.verify(password, hash).await?;
     Ok(found.filter(|_| ok).map(|(user, _)| user))

@@ -40,6 +40,9 @@ pub enum Change {
     Album(AlbumId),
     /// Blobs were deleted from the store (their keys).
     Blobs(Vec<String>),
+    /// A user was deleted or restored, and with them all their photos and
+    /// albums: every record cached may be stale.
+    Accounts,
 }
 
 impl Change {
@@ -52,6 +55,7 @@ impl Change {
             }
             Self::Album(id) => format!("album {id}"),
             Self::Blobs(keys) => format!("blobs {}", keys.join(" ")),
+            Self::Accounts => "accounts".to_owned(),
         }
     }
 
@@ -67,6 +71,7 @@ impl Change {
             }),
             "album" => Some(Self::Album(words.next()?.parse().ok()?)),
             "blobs" => Some(Self::Blobs(words.map(str::to_owned).collect())),
+            "accounts" => Some(Self::Accounts),
             _ => None,
         }
     }
@@ -134,6 +139,13 @@ impl Changes {
         self.announce(Change::Album(id.clone())).await;
     }
 
+    /// A user was deleted or restored: rare, and touching any number of
+    /// photos, so every cached record goes.
+    pub async fn accounts(&self) {
+        self.caches.invalidate_records();
+        self.announce(Change::Accounts).await;
+    }
+
     /// Blobs are gone from the store: their bytes must not be served again.
     pub async fn blobs_deleted(&self, keys: Vec<String>) {
         for key in &keys {
@@ -178,7 +190,8 @@ impl Changes {
     }
 
     /// Applies what other nodes announce, for as long as `stopping` is
-    /// false. Does nothing on a database no other node shares.
+    /// false. On SQLite the "other nodes" are other processes on the same
+    /// file (`scoot user`, `scoot import`), heard of as resyncs.
     pub fn follow(
         &self,
         mut stopping: tokio::sync::watch::Receiver<bool>,
@@ -222,6 +235,7 @@ impl Changes {
         match &change {
             Change::Photo { id, .. } => self.caches.invalidate_photo(id).await,
             Change::Album(_) => {}
+            Change::Accounts => self.caches.invalidate_records(),
             Change::Blobs(keys) => {
                 for key in keys {
                     self.caches.invalidate_media(key).await;
@@ -262,6 +276,7 @@ mod tests {
                 settled: Some(PhotoStatus::Failed),
             },
             Change::Album(AlbumId::generate()),
+            Change::Accounts,
             Change::Blobs(vec![
                 "variants/ab/abc.jpg".into(),
                 "originals/ab/abc.jpg".into(),

@@ -106,13 +106,37 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user; the password is read from the first line of stdin
+    /// List every user: role, photos, last seen, and deleted users
+    List,
+    /// Create a user; the password is read from the first line of stdin,
+    /// or with --link the user sets it through a one-time link
     Add {
         name: String,
         /// Make the user an administrator
         #[arg(long)]
         admin: bool,
+        /// Print a one-time set-password link instead of reading a password
+        #[arg(long)]
+        link: bool,
     },
+    /// Make a user an administrator
+    Promote { name: String },
+    /// Take away a user's admin rights (never the last administrator's)
+    Demote { name: String },
+    /// End a user's sessions and set a new password, read from the first
+    /// line of stdin; with --link, their password stops working until
+    /// they use the printed one-time link
+    ResetPassword {
+        name: String,
+        /// Print a set-password link instead of reading a password
+        #[arg(long)]
+        link: bool,
+    },
+    /// Delete a user: their tokens stop working, their photos go to the
+    /// trash and their albums out of sight, restorable for trash.days
+    Delete { name: String },
+    /// Bring back a deleted user with their photos and albums
+    Restore { name: String },
 }
 
 #[derive(Subcommand)]
@@ -127,8 +151,9 @@ enum TokenCommand {
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
     },
-    /// List a user's API tokens (id, label, dates; never the secret)
-    List { name: String },
+    /// List API tokens, a user's or everyone's (id, owner, label, dates;
+    /// never the secret)
+    List { name: Option<String> },
     /// Revoke an API token by the id `scoot token list` shows
     Revoke { id: String },
 }
@@ -179,12 +204,7 @@ fn main() -> ExitCode {
                 .map(|()| None)
                 .map_err(commands::CommandError::from),
             Command::Migrate => commands::migrate(&config).await.map(Some),
-            Command::User(UserCommand::Add { name, admin }) => {
-                let password = commands::read_password(std::io::stdin().lock())?;
-                commands::user_add(&config, &name, &password, admin)
-                    .await
-                    .map(Some)
-            }
+            Command::User(command) => user_command(&config, command).await.map(Some),
             Command::Token(TokenCommand::Create {
                 name,
                 label,
@@ -193,7 +213,9 @@ fn main() -> ExitCode {
                 .await
                 .map(Some),
             Command::Token(TokenCommand::List { name }) => {
-                commands::token_list(&config, &name).await.map(Some)
+                commands::token_list(&config, name.as_deref())
+                    .await
+                    .map(Some)
             }
             Command::Token(TokenCommand::Revoke { id }) => {
                 commands::token_revoke(&config, &id).await.map(Some)
@@ -272,6 +294,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `scoot user …`.
+async fn user_command(
+    config: &Config,
+    command: UserCommand,
+) -> Result<String, commands::CommandError> {
+    use commands::UserChange;
+    let password = || commands::read_password(std::io::stdin().lock());
+    let (name, change) = match command {
+        UserCommand::List => return commands::user_list(config).await,
+        UserCommand::Add { name, admin, link } => {
+            let password = if link { None } else { Some(password()?) };
+            return commands::user_add(config, &name, password.as_deref(), admin).await;
+        }
+        UserCommand::Promote { name } => (name, UserChange::Promote),
+        UserCommand::Demote { name } => (name, UserChange::Demote),
+        UserCommand::ResetPassword { name, link: true } => (name, UserChange::ResetLink),
+        UserCommand::ResetPassword { name, link: false } => {
+            (name, UserChange::Password(password()?))
+        }
+        UserCommand::Delete { name } => (name, UserChange::Delete),
+        UserCommand::Restore { name } => (name, UserChange::Restore),
+    };
+    commands::user_change(config, &name, change).await
 }
 
 /// Logs go to stderr, so that commands' output on stdout stays clean.

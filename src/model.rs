@@ -26,6 +26,9 @@ pub enum TokenKind {
     /// An API bearer token; lasts until revoked, or until the expiry it
     /// was given.
     Api,
+    /// A one-time link to set a password: for a new user, or after an
+    /// administrator reset theirs. Opens nothing else.
+    Password,
 }
 
 impl TokenKind {
@@ -33,6 +36,7 @@ impl TokenKind {
         match self {
             Self::Session => "session",
             Self::Api => "api",
+            Self::Password => "password",
         }
     }
 }
@@ -42,6 +46,25 @@ impl TokenKind {
 pub struct TokenHolder {
     pub user: User,
     pub last_used_at: Option<Millis>,
+}
+
+/// A user as an administrator sees them in the list of people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub user: User,
+    pub created_at: Millis,
+    /// Whether a password is set: a new user has none until they open
+    /// their link, and a reset takes it away.
+    pub has_password: bool,
+    /// Their photos outside the trash (for a deleted user, the photos the
+    /// deletion put there) and the bytes of those originals.
+    pub photos: u64,
+    pub bytes: u64,
+    /// When they last logged in or used a token (kept to the hour).
+    pub last_seen: Option<Millis>,
+    /// When they were deleted: they can be restored until their photos'
+    /// time in the trash is over.
+    pub deleted_at: Option<Millis>,
 }
 
 /// An API token as it is listed: never the secret, nor its whole hash.

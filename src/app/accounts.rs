@@ -1,5 +1,6 @@
 //! Accounts: who is asking (a session or an API token), logging in and
-//! out, the first-run setup, and the CLI's users and tokens.
+//! out, the first-run setup, set-password links, and API tokens. Managing
+//! other people is [`super::people`]'s.
 //!
 //! Passwords are argon2id hashes checked on the few threads of
 //! [`Hasher`]; session and API tokens are random and only their SHA-256 is
@@ -168,6 +169,14 @@ impl Accounts {
     }
 
     async fn start_session(&self, user: User) -> AppResult<Session> {
+        // Only the list of people is poorer if this is lost.
+        if let Err(e) = self
+            .db
+            .record_login(&user.id, crate::domain::now_millis())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record a login");
+        }
         let token = auth::issue_token(
             self.db.as_ref(),
             &user,
@@ -225,8 +234,15 @@ impl Accounts {
         if self.link_check(presented).await? != SetupCheck::Open {
             return Err(AppError::Forbidden);
         }
-        let created =
-            auth::create_user(self.db.as_ref(), &self.hasher, name, password, true, true).await?;
+        let created = auth::create_user(
+            self.db.as_ref(),
+            &self.hasher,
+            name,
+            Some(password),
+            true,
+            true,
+        )
+        .await?;
         self.db.clear_setup_tokens().await?;
         match created {
             Some(user) => {
@@ -234,6 +250,56 @@ impl Accounts {
                 Ok(Setup::Created(self.start_session(user).await?))
             }
             None => Ok(Setup::AlreadyDone),
+        }
+    }
+
+    /// Whose set-password link `presented` is, while it is live. Guesses
+    /// from `from` count against its login allowance.
+    pub async fn password_link(&self, presented: &str, from: IpAddr) -> AppResult<Option<User>> {
+        self.throttle.setup(from)?;
+        if presented.is_empty() || presented.len() > 256 {
+            return Ok(None);
+        }
+        let holder = self
+            .db
+            .user_by_token(
+                &auth::token_hash(presented),
+                TokenKind::Password,
+                crate::domain::now_millis(),
+            )
+            .await?;
+        Ok(holder.map(|h| h.user))
+    }
+
+    /// Sets the password of the set-password link `presented`, spends the
+    /// link, ends the holder's other sessions and logs them in; `None` when
+    /// the link is not live (used, expired, replaced, or never made). A
+    /// password that breaks the rules is [`AppError::Invalid`] and leaves
+    /// the link as it was.
+    pub async fn redeem_password_link(
+        &self,
+        presented: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> AppResult<Option<Session>> {
+        if self.password_link(presented, from).await?.is_none() {
+            return Ok(None);
+        }
+        let hash = auth::new_password_hash(&self.hasher, password).await?;
+        let redeemed = self
+            .db
+            .redeem_password_token(
+                &auth::token_hash(presented),
+                &hash,
+                crate::domain::now_millis(),
+            )
+            .await?;
+        match redeemed {
+            Some(user) => {
+                tracing::info!(user = %user.name, "password set through a link");
+                Ok(Some(self.start_session(user).await?))
+            }
+            None => Ok(None),
         }
     }
 
@@ -245,13 +311,6 @@ impl Accounts {
     /// The oldest administrator, if any.
     pub async fn first_admin(&self) -> AppResult<Option<User>> {
         Ok(self.db.first_admin().await?)
-    }
-
-    /// `scoot user add`: a new account.
-    pub async fn create_user(&self, name: &str, password: &str, admin: bool) -> AppResult<User> {
-        auth::create_user(self.db.as_ref(), &self.hasher, name, password, admin, false)
-            .await?
-            .ok_or_else(|| AppError::Internal("the user was not created".into()))
     }
 
     /// `scoot token create`: a new API token for the user called `name`,

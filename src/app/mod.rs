@@ -13,8 +13,10 @@
 //! - [`trash`]: deleted photos, until restored or purged.
 //! - [`albums`]: albums and what is in them.
 //! - [`archive`]: ZIP downloads of albums and selections.
-//! - [`accounts`]: users, logins, sessions, API tokens and first-run setup,
-//!   with guessing slowed by [`throttle`].
+//! - [`accounts`]: logins, sessions, set-password links, API tokens and
+//!   first-run setup, with guessing slowed by [`throttle`].
+//! - [`people`]: managing users (admin rights, resets, deleting and
+//!   restoring them).
 //! - [`uploads`]: accepting uploaded bytes as photos.
 //! - [`media`]: blob bytes through the byte cache.
 //! - [`ops`]: readiness, metrics and the admin figures.
@@ -26,6 +28,7 @@ pub mod archive;
 pub mod error;
 pub mod media;
 pub mod ops;
+pub mod people;
 pub mod photos;
 pub mod selection;
 pub mod throttle;
@@ -82,6 +85,7 @@ pub struct App {
     pub albums: albums::Albums,
     pub downloads: archive::Downloads,
     pub accounts: accounts::Accounts,
+    pub people: people::People,
     pub uploads: uploads::Uploads,
     pub media: media::Media,
     pub ops: ops::Ops,
@@ -123,7 +127,8 @@ impl App {
             downloads: archive::Downloads::new(albums.clone(), photos.clone(), p.store.clone()),
             selection: selection::Selection::new(photos.clone(), albums.clone()),
             albums: albums.clone(),
-            accounts: accounts::Accounts::new(p.db.clone(), p.hasher, p.auth),
+            accounts: accounts::Accounts::new(p.db.clone(), p.hasher.clone(), p.auth),
+            people: people::People::new(p.db.clone(), p.hasher, p.changes.clone(), p.trash_days),
             ops: ops::Ops::new(
                 p.db,
                 p.store.clone(),

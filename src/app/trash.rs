@@ -129,13 +129,21 @@ impl Trash {
         Ok(purged)
     }
 
-    /// Purges every photo whose time in the trash is over; how many.
+    /// Purges every photo whose time in the trash is over, then the users
+    /// deleted as long ago, whose photos those were; how many photos.
     pub async fn purge_due(&self) -> AppResult<usize> {
         let cutoff = now_millis() - self.keep();
         let mut purged = 0;
         loop {
             let due = self.db.trash_due(cutoff, SWEEP_BATCH).await?;
             if due.is_empty() {
+                let (strays, users) = self.db.purge_retired_users(cutoff, now_millis()).await?;
+                if strays > 0 {
+                    self.changes.accounts().await;
+                }
+                if users > 0 {
+                    tracing::info!(users, "users deleted trash.days ago removed for good");
+                }
                 return Ok(purged);
             }
             for id in &due {

@@ -9,19 +9,20 @@ use crate::model::{TokenHolder, TokenInfo, TokenKind, User};
 #[async_trait]
 pub trait AccountRepo: Send + Sync {
     async fn user_count(&self) -> DbResult<u64>;
-    /// Creates a user; `Conflict` if the name is taken. With `only_if_first`,
+    /// Creates a user; `Conflict` if the name is taken. With no password
+    /// hash, no password opens the account until one is set. With `only_if_first`,
     /// creates it only when there are no users at all (returns `None` if there
     /// are), atomically, for the first-run setup page.
     async fn create_user(
         &self,
         name: &str,
-        password_hash: &str,
+        password_hash: Option<&str>,
         is_admin: bool,
         only_if_first: bool,
     ) -> DbResult<Option<User>>;
-    /// The user and their password hash.
+    /// The active user and their password hash (empty when none is set).
     async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>>;
-    /// The oldest administrator, if any.
+    /// The oldest active administrator, if any.
     async fn first_admin(&self) -> DbResult<Option<User>>;
     async fn insert_token(
         &self,

@@ -28,6 +28,7 @@ mod blobs;
 pub mod check;
 pub mod copy;
 mod jobs;
+pub(crate) mod people;
 mod photos;
 pub mod postgres;
 mod site;
@@ -45,6 +46,7 @@ pub use blobs::{BlobRepo, Release, Released, Reservation, Reserve};
 pub use check::CheckRepo;
 pub use copy::CopyRepo;
 pub use jobs::{CRASH_BACKOFF_MS, ClaimedJob, JobRepo};
+pub use people::{PeopleRepo, Retired};
 pub use photos::{Deleted, PhotoRepo};
 pub use site::{Notice, SiteRepo};
 pub use trash::TrashRepo;
@@ -96,6 +98,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (14, "trash", include_str!("migrations/0014_trash.sql")),
     (15, "dated", include_str!("migrations/0015_dated.sql")),
+    (16, "people", include_str!("migrations/0016_people.sql")),
 ];
 
 /// A database failure. Expected outcomes (a duplicate photo, a missing row)
@@ -169,6 +172,7 @@ impl DbError {
 #[async_trait]
 pub trait Repo:
     AccountRepo
+    + PeopleRepo
     + PhotoRepo
     + TrashRepo
     + AlbumRepo

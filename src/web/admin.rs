@@ -5,14 +5,13 @@
 //! revokes anyone's — the same as `scoot token create/list/revoke`.
 
 use serde::Deserialize;
-use warp::Reply;
 use warp::http::header;
 
 use super::charts::operator_charts;
 use super::error::{Answer, Failure};
 use super::extract::{NoFields, Viewer};
 use super::pages::{AdminPage, FailureRow, TokenRow, ago, alt_text, html};
-use super::respond::see_other;
+use super::respond::{admin_only, see_other};
 use super::state::AppState;
 use crate::domain::{now_millis, utc_minute};
 
@@ -29,22 +28,9 @@ const FAILURES_SHOWN: u32 = 20;
 
 /// `GET /admin`: admins only; others are sent to log in or refused.
 pub async fn page(viewer: Option<Viewer>, state: AppState) -> Answer {
-    match admin(viewer)? {
+    match admin_only(viewer, "/admin")? {
         Ok(user) => render(&state, user, None).await,
         Err(login) => Ok(login),
-    }
-}
-
-/// The viewer if they are an administrator; a redirect to log in for
-/// nobody; 403 for anyone else.
-pub fn admin(viewer: Option<Viewer>) -> Result<Result<Viewer, warp::reply::Response>, Failure> {
-    let Some(user) = viewer else {
-        let login = warp::http::Uri::from_static("/login?next=/admin");
-        return Ok(Err(warp::redirect::see_other(login).into_response()));
-    };
-    match user.is_admin {
-        true => Ok(Ok(user)),
-        false => Err(Failure::forbidden()),
     }
 }
 
@@ -115,7 +101,7 @@ pub struct NewToken {
 
 /// `POST /admin/tokens`: a token for the administrator, shown once.
 pub async fn create_token(viewer: Option<Viewer>, form: NewToken, state: AppState) -> Answer {
-    let user = match admin(viewer)? {
+    let user = match admin_only(viewer, "/admin")? {
         Ok(user) => user,
         Err(login) => return Ok(login),
     };
@@ -146,7 +132,7 @@ pub async fn revoke_token(
     _: NoFields,
     state: AppState,
 ) -> Answer {
-    let user = match admin(viewer)? {
+    let user = match admin_only(viewer, "/admin")? {
         Ok(user) => user,
         Err(login) => return Ok(login),
     };

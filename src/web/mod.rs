@@ -10,8 +10,10 @@
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`] (and
 //!   [`album_photo`], a photo opened from an album), [`albums`],
-//!   [`trash`] (page and API), [`download`] (ZIP archives), [`upload`], [`session`] (login, logout, setup), [`admin`] (with API
-//!   tokens), [`api`], [`albums_api`] and [`selection_api`] (JSON), [`events`] (Server-Sent
+//!   [`trash`] (page and API), [`download`] (ZIP archives), [`upload`],
+//!   [`session`] (login, logout, setup), [`password`] (set-password
+//!   links), [`admin`] (with API tokens), [`people`] (managing users),
+//!   [`api`], [`albums_api`] and [`selection_api`] (JSON), [`events`] (Server-Sent
 //!   Events), [`media`] (image bytes), [`assets`] (embedded CSS/JS/icons),
 //!   [`health`].
 //! - Shared by the handlers, never importing them: [`state`] (what handlers
@@ -50,6 +52,8 @@ pub mod media;
 pub mod multipart;
 pub mod negotiate;
 pub mod pages;
+pub mod password;
+pub mod people;
 pub mod photo;
 pub mod placeholder;
 pub mod respond;

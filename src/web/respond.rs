@@ -7,8 +7,9 @@ use warp::Reply;
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
-use super::extract::Viewer;
+use super::extract::{COOKIE, Viewer};
 use super::state::AppState;
+use crate::app::accounts::Session;
 use crate::domain::Millis;
 
 /// A 303 to a local path (after a form post); `/` if the path is not a URI.
@@ -17,6 +18,46 @@ pub fn see_other(path: &str) -> warp::reply::Response {
         .parse()
         .unwrap_or_else(|_| warp::http::Uri::from_static("/"));
     warp::redirect::see_other(uri).into_response()
+}
+
+/// The viewer if they are an administrator; for nobody, a redirect to log
+/// in and come back to `next`; 403 for anyone else.
+pub fn admin_only(
+    viewer: Option<Viewer>,
+    next: &str,
+) -> Result<Result<Viewer, warp::reply::Response>, Failure> {
+    let Some(user) = viewer else {
+        return Ok(Err(see_other(&format!("/login?next={next}"))));
+    };
+    match user.is_admin {
+        true => Ok(Ok(user)),
+        false => Err(Failure::forbidden()),
+    }
+}
+
+/// Adds `cookie` to `resp` as a `Set-Cookie` header.
+pub fn with_cookie(mut resp: warp::reply::Response, cookie: &str) -> warp::reply::Response {
+    if let Ok(v) = warp::http::HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(warp::http::header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Redirects to `next` with the session's cookie set: someone just logged
+/// in (with a password, at setup, or through a set-password link).
+pub fn logged_in(state: &AppState, session: &Session, next: &str) -> warp::reply::Response {
+    let config = state.app.accounts.config();
+    let secure = if config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = u64::from(config.session_days) * 86_400;
+    let cookie = format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session.token
+    );
+    with_cookie(see_other(next), &cookie)
 }
 
 /// How a page was reached: by its id, or through a share link (which shows

@@ -15,10 +15,10 @@ use warp::http::{HeaderValue, StatusCode, header};
 use super::error::{Answer, Failure};
 use super::extract::{COOKIE, NoFields, Viewer};
 use super::pages::{LoginPage, SetupPage, html};
-use super::respond::see_other;
+use super::respond::{logged_in, see_other, with_cookie};
 use super::state::AppState;
 use crate::app::AppError;
-use crate::app::accounts::{Session, Setup, SetupCheck};
+use crate::app::accounts::{Setup, SetupCheck};
 
 /// The largest login or setup form read.
 pub const FORM_LIMIT: u64 = 16 * 1024;
@@ -53,29 +53,6 @@ fn safe_next(next: Option<&str>) -> String {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
-}
-
-fn with_cookie(mut resp: warp::reply::Response, cookie: &str) -> warp::reply::Response {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    resp
-}
-
-/// Redirects to `next` with the session's cookie set.
-fn logged_in(state: &AppState, session: &Session, next: &str) -> warp::reply::Response {
-    let config = state.app.accounts.config();
-    let secure = if config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = u64::from(config.session_days) * 86_400;
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        session.token
-    );
-    with_cookie(see_other(next), &cookie)
 }
 
 /// `GET /login`.

@@ -26,7 +26,7 @@ async fn user(core: &Core, name: &str) -> User {
         core.db.as_ref(),
         &Hasher::new(1),
         name,
-        "a long password",
+        Some("a long password"),
         false,
         false,
     )

@@ -18,10 +18,17 @@ use scoot::model::{Inserted, Photo, User};
 use crate::helpers::{png, scoot, test_config};
 
 async fn owner(db: &dyn scoot::db::Repo) -> User {
-    scoot::auth::create_user(db, &Hasher::new(1), "alice", "a long password", true, false)
-        .await
-        .unwrap()
-        .unwrap()
+    scoot::auth::create_user(
+        db,
+        &Hasher::new(1),
+        "alice",
+        Some("a long password"),
+        true,
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 async fn upload(core: &Core, dir: &Path, owner: &User, colour: u8) -> PhotoId {

@@ -130,7 +130,7 @@ pub async fn create_user(config: &Config, name: &str, admin: bool) -> String {
         db.as_ref(),
         &scoot::auth::Hasher::new(1),
         name,
-        &format!("password-{name}"),
+        Some(&format!("password-{name}")),
         admin,
         false,
     )

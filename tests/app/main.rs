@@ -22,6 +22,7 @@ mod login_limits;
 mod media;
 mod migrate;
 mod pages;
+mod people;
 mod photos;
 mod probes;
 mod quality;

@@ -163,6 +163,17 @@ pub async fn click(c: &Client, css: &str) -> Result {
     Ok(())
 }
 
+/// Fills in the login form on the page shown and waits for the header to
+/// name `name`.
+pub async fn log_in(c: &Client, name: &str, password: &str) -> Result {
+    fill(c, "input[name=name]", name).await?;
+    fill(c, "input[name=password]", password).await?;
+    click(c, "form[action='/login'] button[type=submit]").await?;
+    let logged_in = format!("return document.querySelector('.who')?.textContent === {name:?}");
+    until(c, &format!("{name} logged in"), &logged_in).await?;
+    Ok(())
+}
+
 pub async fn path(c: &Client) -> Result<String> {
     Ok(c.current_url().await?.path().to_owned())
 }

@@ -22,7 +22,7 @@ impl AccountRepo for PostgresRepo {
     async fn create_user(
         &self,
         name: &str,
-        password_hash: &str,
+        password_hash: Option<&str>,
         is_admin: bool,
         only_if_first: bool,
     ) -> DbResult<Option<User>> {
@@ -66,7 +66,7 @@ impl AccountRepo for PostgresRepo {
     async fn user_by_name(&self, name: &str) -> DbResult<Option<(User, String)>> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached("SELECT id, name, is_admin, password_hash FROM users WHERE name = $1")
+            .prepare_cached("SELECT id, name, is_admin, password_hash FROM users WHERE name = $1 AND deleted_at IS NULL")
             .await?;
         match client.query_opt(&stmt, &[&name]).await? {
             Some(r) => Ok(Some((
@@ -82,7 +82,7 @@ impl AccountRepo for PostgresRepo {
             .client()
             .await?
             .query_opt(
-                "SELECT id, name, is_admin FROM users WHERE is_admin = 1
+                "SELECT id, name, is_admin FROM users WHERE is_admin = 1 AND deleted_at IS NULL
                  ORDER BY created_at, id LIMIT 1",
                 &[],
             )
@@ -128,7 +128,8 @@ impl AccountRepo for PostgresRepo {
                 "SELECT u.id, u.name, u.is_admin, t.last_used_at
                  FROM auth_tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token_hash = $1 AND t.kind = $2
-                   AND (t.expires_at IS NULL OR t.expires_at > $3)",
+                   AND (t.expires_at IS NULL OR t.expires_at > $3)
+                   AND u.deleted_at IS NULL",
             )
             .await?;
         let row = client

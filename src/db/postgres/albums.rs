@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 use super::PostgresRepo;
 use super::photos::with_variants;
 use super::rows::{PHOTO_COLUMNS, get, parsed, photo_from_row, to_u32};
+use crate::db::people::ALBUM_OWNER_ACTIVE;
 use crate::db::{AlbumRepo, DbResult};
 use crate::domain::{AlbumId, Millis, PhotoId, UserId};
 use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo};
@@ -48,7 +49,7 @@ async fn find(
 ) -> DbResult<Option<Album>> {
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {ALBUM_COLUMNS} FROM albums a WHERE {condition}"
+            "SELECT {ALBUM_COLUMNS} FROM albums a WHERE {ALBUM_OWNER_ACTIVE} AND {condition}"
         ))
         .await?;
     c.query_opt(&stmt, params)
@@ -120,7 +121,7 @@ impl AlbumRepo for PostgresRepo {
                            ap.position
                   LIMIT 1)
              FROM albums a
-             WHERE a.visibility = 'public' OR a.owner_id = $1
+             WHERE (a.visibility = 'public' OR a.owner_id = $1) AND {ALBUM_OWNER_ACTIVE}
              ORDER BY a.created_at DESC, a.id DESC",
             shown = shown_in(1)
         );

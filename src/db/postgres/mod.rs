@@ -31,6 +31,7 @@ mod check;
 mod copy;
 mod jobs;
 mod listen;
+mod people;
 mod photos;
 mod rows;
 mod site;

@@ -22,11 +22,11 @@ impl AccountRepo for SqliteRepo {
     async fn create_user(
         &self,
         name: &str,
-        password_hash: &str,
+        password_hash: Option<&str>,
         is_admin: bool,
         only_if_first: bool,
     ) -> DbResult<Option<User>> {
-        let (name, password_hash) = (name.to_owned(), password_hash.to_owned());
+        let (name, password_hash) = (name.to_owned(), password_hash.map(str::to_owned));
         self.write(move |tx| {
             if only_if_first {
                 let n: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
@@ -63,7 +63,7 @@ impl AccountRepo for SqliteRepo {
         let name = name.to_owned();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, name, is_admin, password_hash FROM users WHERE name = ?1",
+                "SELECT id, name, is_admin, password_hash FROM users WHERE name = ?1 AND deleted_at IS NULL",
             )?;
             let mut rows = stmt.query([name])?;
             match rows.next()? {
@@ -80,7 +80,7 @@ impl AccountRepo for SqliteRepo {
     async fn first_admin(&self) -> DbResult<Option<User>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, name, is_admin FROM users WHERE is_admin = 1
+                "SELECT id, name, is_admin FROM users WHERE is_admin = 1 AND deleted_at IS NULL
                  ORDER BY created_at, id LIMIT 1",
             )?;
             let mut rows = stmt.query([])?;
@@ -128,7 +128,8 @@ impl AccountRepo for SqliteRepo {
                 "SELECT u.id, u.name, u.is_admin, t.last_used_at
                  FROM auth_tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token_hash = ?1 AND t.kind = ?2
-                   AND (t.expires_at IS NULL OR t.expires_at > ?3)",
+                   AND (t.expires_at IS NULL OR t.expires_at > ?3)
+                   AND u.deleted_at IS NULL",
             )?;
             let mut rows = stmt.query(params![token_hash, kind.as_str(), now])?;
             match rows.next()? {

@@ -6,6 +6,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::SqliteRepo;
 use super::rows::{PHOTO_COLUMNS, collect_photos, corrupt, to_u32, variants_of};
+use crate::db::people::ALBUM_OWNER_ACTIVE;
 use crate::db::{AlbumRepo, DbResult};
 use crate::domain::{AlbumId, Millis, PhotoId, UserId};
 use crate::model::{Album, AlbumCard, AlbumEdit, NewAlbum, Photo};
@@ -54,7 +55,8 @@ pub(super) fn find(
     condition: &str,
     params: impl rusqlite::Params,
 ) -> DbResult<Option<Album>> {
-    let sql = format!("SELECT {ALBUM_COLUMNS} FROM albums a WHERE {condition}");
+    let sql =
+        format!("SELECT {ALBUM_COLUMNS} FROM albums a WHERE {ALBUM_OWNER_ACTIVE} AND {condition}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params)?;
     rows.next()?.map(album_from_row).transpose()
@@ -100,7 +102,7 @@ pub(super) fn list(conn: &Connection, viewer: Option<&str>) -> DbResult<Vec<Albu
                        ap.position
               LIMIT 1)
          FROM albums a
-         WHERE a.visibility = 'public' OR a.owner_id = ?1
+         WHERE (a.visibility = 'public' OR a.owner_id = ?1) AND {ALBUM_OWNER_ACTIVE}
          ORDER BY a.created_at DESC, a.id DESC",
         shown = shown_in(1)
     );

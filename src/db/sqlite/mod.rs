@@ -19,6 +19,7 @@ mod blobs;
 mod check;
 mod copy;
 mod jobs;
+mod people;
 mod photos;
 mod rows;
 mod site;
@@ -35,13 +36,17 @@ use super::{DbError, DbResult, MIGRATIONS, Repo};
 
 const READERS: usize = 4;
 
-/// The SQLite engine.
+/// The SQLite engine. Clones share the connections.
+#[derive(Clone)]
 pub struct SqliteRepo {
     writer: Arc<Mutex<Connection>>,
     /// Idle reader connections; a permit of `read_slots` guarantees one.
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<Semaphore>,
     write_slot: Arc<Semaphore>,
+    /// What tells this process of changes other processes made (`scoot
+    /// user`, `scoot import`): see `site.rs`.
+    watch: site::Watch,
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -134,6 +139,7 @@ impl SqliteRepo {
                 readers: Arc::new(Mutex::new(readers)),
                 read_slots: Arc::new(Semaphore::new(READERS)),
                 write_slot: Arc::new(Semaphore::new(1)),
+                watch: site::Watch::default(),
             })
         })
         .await

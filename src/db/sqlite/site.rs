@@ -1,5 +1,13 @@
-//! The data version on SQLite. An SQLite file has one node, so there is
-//! nobody to notify.
+//! The data version on SQLite. One `scoot serve` uses the file, but other
+//! processes may change it meanwhile (`scoot user delete`, `scoot import`):
+//! a [`Watch`] looks at the version every [`WATCH_EVERY`], and when it moved
+//! on without this process moving it, tells the listeners to drop what
+//! they derived ([`Notice::Resync`]). SQLite has no way to say what
+//! changed, so nothing finer is sent.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -10,6 +18,65 @@ use super::SqliteRepo;
 use crate::db::{DbResult, Notice, SiteRepo};
 use crate::domain::Millis;
 use crate::model::NodeSample;
+
+/// How often the version is looked at: a change made by another process
+/// shows within this.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// This process's view of the version, shared by clones of the repo.
+#[derive(Clone, Default)]
+pub(super) struct Watch {
+    /// The latest version this process moved to or saw.
+    known: Arc<AtomicI64>,
+    /// Set when an announcement found the version moved on by someone else
+    /// since `known`: the next look sends a resync even if the version
+    /// then matches.
+    missed: Arc<AtomicBool>,
+    /// Where notices go while anyone listens; the looking task holds it
+    /// and ends, emptying this, once the last listener has gone.
+    notices: Arc<Mutex<Option<broadcast::Sender<Notice>>>>,
+}
+
+impl Watch {
+    /// An announcement moved the version from `before` to `after`.
+    fn announced(&self, before: Millis, after: Millis) {
+        if before > self.known.load(Ordering::SeqCst) {
+            self.missed.store(true, Ordering::SeqCst);
+        }
+        self.known.fetch_max(after, Ordering::SeqCst);
+    }
+
+    /// Whether `version`, just read, shows a change this process did not
+    /// make (or an announcement found one).
+    fn foreign(&self, version: Millis) -> bool {
+        let before = self.known.fetch_max(version, Ordering::SeqCst);
+        self.missed.swap(false, Ordering::SeqCst) | (version > before)
+    }
+}
+
+/// Looks at the version every [`WATCH_EVERY`] until nobody listens.
+async fn watch(repo: SqliteRepo, notices: broadcast::Sender<Notice>) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        {
+            let mut current = repo.watch.notices.lock().expect("watch lock");
+            if notices.receiver_count() == 0 {
+                *current = None;
+                return;
+            }
+        }
+        match repo.data_version().await {
+            Ok(version) if repo.watch.foreign(version) => {
+                // A listener that went meanwhile is fine.
+                let _ = notices.send(Notice::Resync);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the data version"),
+        }
+    }
+}
 
 #[async_trait]
 impl SiteRepo for SqliteRepo {
@@ -30,20 +97,33 @@ impl SiteRepo for SqliteRepo {
 
     async fn announce(&self, _change: &str, now: Millis) -> DbResult<Millis> {
         // Losing the last bump on power loss only means pages are rebuilt.
-        self.write_relaxed(move |tx| {
-            Ok(tx
-                .prepare_cached(
-                    "UPDATE site_version
-                     SET version = CASE WHEN version + 1 > ?1 THEN version + 1 ELSE ?1 END
-                     WHERE id = 1 RETURNING version",
-                )?
-                .query_row([now], |r| r.get(0))?)
-        })
-        .await
+        let (before, after) = self
+            .write_relaxed(move |tx| {
+                let before: Millis = tx
+                    .prepare_cached("SELECT version FROM site_version WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?;
+                let after: Millis = tx
+                    .prepare_cached(
+                        "UPDATE site_version
+                         SET version = CASE WHEN version + 1 > ?1 THEN version + 1 ELSE ?1 END
+                         WHERE id = 1 RETURNING version",
+                    )?
+                    .query_row([now], |r| r.get(0))?;
+                Ok((before, after))
+            })
+            .await?;
+        self.watch.announced(before, after);
+        Ok(after)
     }
 
     fn listen(&self) -> Option<broadcast::Receiver<Notice>> {
-        None
+        let mut current = self.watch.notices.lock().expect("watch lock");
+        let notices = current.get_or_insert_with(|| {
+            let notices = broadcast::channel(16).0;
+            tokio::spawn(watch(self.clone(), notices.clone()));
+            notices
+        });
+        Some(notices.subscribe())
     }
 
     async fn record_sample(
@@ -99,5 +179,54 @@ impl SiteRepo for SqliteRepo {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes on one file: each opens its own repo.
+    async fn two_on_one_file() -> (tempfile::TempDir, SqliteRepo, SqliteRepo) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.db");
+        let serving = SqliteRepo::open(path.clone()).await.unwrap();
+        let other = SqliteRepo::open(path).await.unwrap();
+        (dir, serving, other)
+    }
+
+    async fn next(notices: &mut broadcast::Receiver<Notice>) -> Option<Notice> {
+        tokio::time::timeout(WATCH_EVERY * 3, notices.recv())
+            .await
+            .ok()
+            .map(|n| n.unwrap())
+    }
+
+    #[tokio::test]
+    async fn another_process_changing_the_file_is_heard_as_a_resync() {
+        let (_dir, serving, other) = two_on_one_file().await;
+        serving.announce("started", 1).await.unwrap();
+        let mut notices = serving.listen().unwrap();
+        serving.announce("mine", 2).await.unwrap();
+        assert_eq!(next(&mut notices).await, None, "its own change is no news");
+        other.announce("theirs", 3).await.unwrap();
+        assert_eq!(next(&mut notices).await, Some(Notice::Resync));
+        assert_eq!(next(&mut notices).await, None, "told once");
+        // Theirs then mine between two looks: the version is one this
+        // process made, but it passed over theirs.
+        other.announce("theirs", 4).await.unwrap();
+        serving.announce("mine", 5).await.unwrap();
+        assert_eq!(next(&mut notices).await, Some(Notice::Resync));
+    }
+
+    #[tokio::test]
+    async fn the_watch_ends_with_its_last_listener_and_starts_again() {
+        let (_dir, serving, other) = two_on_one_file().await;
+        drop(serving.listen().unwrap());
+        tokio::time::sleep(WATCH_EVERY * 2).await;
+        assert!(serving.watch.notices.lock().unwrap().is_none());
+        let mut notices = serving.listen().unwrap();
+        other.announce("theirs", 7).await.unwrap();
+        assert_eq!(next(&mut notices).await, Some(Notice::Resync));
     }
 }

@@ -14,15 +14,15 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method};
 use warp::{Filter, Rejection};
 
-use super::client::client;
 use super::error::{Answer, Failure, Shape, render};
-use super::extract::{COOKIE, NoFields, form, signed_form, state, validators, viewer};
+use super::extract::{NoFields, signed_form, state, validators, viewer};
 use super::multipart::form_body;
 use super::state::AppState;
-use super::{admin, albums, assets, download, gallery, health, media, photo};
-use super::{album_photo, session, trash, upload};
+use super::{album_photo, trash, upload};
+use super::{albums, assets, download, gallery, health, media, photo};
 use crate::domain::{AlbumId, PhotoId};
 
+mod account_routes;
 mod api_routes;
 
 /// A response and the label of the route that gave it, for the metrics
@@ -338,74 +338,6 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
                 .and(state(s))
                 .then(upload::submit),
         ),
-        page(
-            "/admin",
-            warp::path!("admin")
-                .and(warp::get())
-                .and(viewer(s))
-                .and(state(s))
-                .then(admin::page),
-        ),
-        page(
-            "/admin/tokens",
-            warp::path!("admin" / "tokens")
-                .and(warp::post())
-                .and(signed_form(s, admin::TOKEN_FORM_LIMIT))
-                .and(state(s))
-                .then(admin::create_token),
-        ),
-        page(
-            "/admin/tokens/:id/revoke",
-            warp::path!("admin" / "tokens" / String / "revoke")
-                .and(warp::post())
-                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
-                .and(state(s))
-                .then(admin::revoke_token),
-        ),
-        page(
-            "/login",
-            warp::path!("login")
-                .and(warp::get())
-                .and(warp::query())
-                .and(state(s))
-                .then(session::login_page),
-        ),
-        page(
-            "/login",
-            warp::path!("login")
-                .and(warp::post())
-                .and(form(session::FORM_LIMIT))
-                .and(client(s))
-                .and(state(s))
-                .then(session::login),
-        ),
-        page(
-            "/logout",
-            warp::path!("logout")
-                .and(warp::post())
-                .and(signed_form::<NoFields>(s, NoFields::LIMIT))
-                .and(warp::cookie::optional(COOKIE))
-                .and(state(s))
-                .then(session::logout),
-        ),
-        page(
-            "/setup",
-            warp::path!("setup")
-                .and(warp::get())
-                .and(warp::query())
-                .and(client(s))
-                .and(state(s))
-                .then(session::setup_page),
-        ),
-        page(
-            "/setup",
-            warp::path!("setup")
-                .and(warp::post())
-                .and(form(session::FORM_LIMIT))
-                .and(client(s))
-                .and(state(s))
-                .then(session::setup),
-        ),
         // Operations.
         json_route(
             "/healthz",
@@ -440,6 +372,7 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
     busiest
         .into_iter()
         .chain(api_routes::routes(s))
+        .chain(account_routes::routes(s))
         .chain(pages)
         .rev()
         .reduce(|rest, route| route.or(rest).unify().boxed())

@@ -175,12 +175,22 @@ impl Trash {
     }
 
     /// The photo `id` in the trash, if `user` may restore or purge it: its
-    /// owner, or an admin. Anything else is "not found".
+    /// owner, or an admin. Anything else is "not found", and so is a photo
+    /// of a deleted user: it comes back only with its owner
+    /// (`People::restore`).
     pub async fn find(&self, user: &User, id: &PhotoId) -> AppResult<Arc<Photo>> {
-        self.photos
+        let photo = self
+            .photos
             .reload(id)
             .await?
             .filter(|p| p.trashed_at.is_some() && (p.owner == user.id || user.is_admin))
-            .ok_or(AppError::NotFound("photo in the trash"))
+            .ok_or(AppError::NotFound("photo in the trash"))?;
+        if photo.owner != user.id {
+            let owner = self.db.person(&photo.owner).await?;
+            if owner.is_none_or(|o| o.deleted_at.is_some()) {
+                return Err(AppError::NotFound("photo in the trash"));
+            }
+        }
+        Ok(photo)
     }
 }

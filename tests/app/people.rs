@@ -447,6 +447,17 @@ async fn deleting_a_user_hides_everything_of_theirs_until_they_are_restored() {
             .unwrap()
             .contains(&public.id)
     );
+    // No admin takes one of his photos out of the trash on its own: it
+    // comes back with him.
+    let alone = app
+        .client
+        .post(app.url(&format!("/api/trash/{}/restore", kept.id)))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&photo_page).await.status(), StatusCode::NOT_FOUND);
     // The name stays taken while bob can come back.
     let taken = alice.post("/admin/people", &[("name", "bob")]).await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);

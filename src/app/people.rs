@@ -161,12 +161,13 @@ impl People {
         self.db.person(id).await?.ok_or(AppError::NotFound("user"))
     }
 
-    /// The active user `id`, if `by` may manage people.
-    async fn active(&self, by: Asker<'_>, id: &UserId) -> AppResult<Person> {
+    /// The active user `id`, if `by` may manage people. A database failure
+    /// stays one; only a missing or deleted user is "not found".
+    pub async fn active(&self, by: Asker<'_>, id: &UserId) -> AppResult<Person> {
         allowed(by)?;
-        self.get(id)
-            .await
-            .ok()
+        self.db
+            .person(id)
+            .await?
             .filter(|p| p.deleted_at.is_none())
             .ok_or(AppError::NotFound("user"))
     }

@@ -17,7 +17,6 @@ use super::state::AppState;
 use crate::app::AppError;
 use crate::app::people::LINK_DAYS;
 use crate::domain::{UserId, human_bytes, now_millis, utc_minute};
-use crate::model::Person;
 
 /// The largest form read here.
 pub const FORM_LIMIT: u64 = 4 * 1024;
@@ -133,7 +132,7 @@ pub async fn confirm_reset(id: UserId, viewer: Option<Viewer>, state: AppState) 
         Ok(user) => user,
         Err(login) => return Ok(login),
     };
-    let person = active(&state, &id).await?;
+    let person = state.app.people.active(Some(&user), &id).await?;
     let name = &person.user.name;
     let message = match person.has_password {
         true => format!(
@@ -186,7 +185,7 @@ pub async fn confirm_delete(id: UserId, viewer: Option<Viewer>, state: AppState)
         Ok(user) => user,
         Err(login) => return Ok(login),
     };
-    let person = active(&state, &id).await?;
+    let person = state.app.people.active(Some(&user), &id).await?;
     let name = &person.user.name;
     let photos = match person.photos {
         1 => "their photo goes".to_owned(),
@@ -232,18 +231,6 @@ pub async fn restore(id: UserId, viewer: Option<Viewer>, _: NoFields, state: App
         Ok(_) => Ok(see_other("/admin/people")),
         Err(e) => refused(&state, user, e).await,
     }
-}
-
-/// The active user `id`, or a 404 page.
-async fn active(state: &AppState, id: &UserId) -> Result<Person, Failure> {
-    state
-        .app
-        .people
-        .get(id)
-        .await
-        .ok()
-        .filter(|p| p.deleted_at.is_none())
-        .ok_or_else(|| Failure::not_found("user"))
 }
 
 fn new_link(name: &str, secret: &str, message: String) -> NewLink {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use scoot::domain::{ImageFormat, OutputFormat, VariantSpec};
 use scoot::render::PixelLimits;
-use scoot::render::pipeline::{JpegOptions, RenderSettings, Scratch, WebpOptions, render_with};
+use scoot::render::pipeline::{
+    Encodes, JpegOptions, RenderSettings, Scratch, WebpOptions, render_with,
+};
 
 fn best_of(runs: u32, mut f: impl FnMut()) -> Duration {
     (0..runs)
@@ -66,14 +68,27 @@ fn main() {
         #[cfg(not(feature = "turbojpeg"))]
         let planes = "";
         let render = best_of(10, || {
-            render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings).unwrap();
+            render_with(
+                &mut scratch,
+                &bytes,
+                ImageFormat::Jpeg,
+                &settings,
+                Encodes::InTurn,
+            )
+            .unwrap();
         });
-        let sizes: Vec<String> = render_with(&mut scratch, &bytes, ImageFormat::Jpeg, &settings)
-            .unwrap()
-            .variants
-            .iter()
-            .map(|v| format!("{} {:?} {} B", v.spec.name, v.format, v.bytes.len()))
-            .collect();
+        let sizes: Vec<String> = render_with(
+            &mut scratch,
+            &bytes,
+            ImageFormat::Jpeg,
+            &settings,
+            Encodes::InTurn,
+        )
+        .unwrap()
+        .variants
+        .iter()
+        .map(|v| format!("{} {:?} {} B", v.spec.name, v.format, v.bytes.len()))
+        .collect();
         println!(
             "{path}: decode {decode:.1?}{planes}, render {render:.1?} ({:.1}/s); {}",
             1.0 / render.as_secs_f64(),

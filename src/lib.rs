@@ -375,7 +375,7 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
     })?;
     let serving = web::server::spawn(
         listener,
-        warp::service(web::routes(state.clone())),
+        web::service(&state),
         web::server::Limits {
             header_timeout: Duration::from_secs(config.web.header_timeout_seconds),
             stall_timeout: Duration::from_secs(config.web.stall_timeout_seconds),

@@ -92,6 +92,8 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     /// On S3: the bucket, to sign URLs with, and the prefix keys live under.
     signer: Option<(AmazonS3, String)>,
+    /// On a local directory: the directory.
+    root: Option<Arc<FsPath>>,
 }
 
 impl Store {
@@ -103,12 +105,14 @@ impl Store {
     /// tells whether the store answers.
     pub fn open(url: &str) -> StoreResult<Self> {
         let mut signer = None;
+        let mut root = None;
         let inner: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path).map_err(|e| StoreError::Url(format!("{path}: {e}")))?;
             let fs = LocalFileSystem::new_with_prefix(path)
                 .map_err(|e| StoreError::Url(e.to_string()))?
                 .with_fsync(true)
                 .with_automatic_cleanup(true);
+            root = Some(Arc::from(FsPath::new(path)));
             Arc::new(fs)
         } else if url == "memory://" {
             Arc::new(InMemory::new())
@@ -146,7 +150,11 @@ impl Store {
                 "{url}: expected file://PATH, s3://BUCKET[/PREFIX] or memory://"
             )));
         };
-        Ok(Self { inner, signer })
+        Ok(Self {
+            inner,
+            signer,
+            root,
+        })
     }
 
     /// A store on any `object_store` backend (one that injects faults, in
@@ -155,7 +163,15 @@ impl Store {
         Self {
             inner,
             signer: None,
+            root: None,
         }
+    }
+
+    /// The file holding `key`, open for reading, when the store is a local
+    /// directory and it is there. Blocks (briefly: no bytes are read).
+    pub fn local_file(&self, key: &BlobKey) -> Option<std::fs::File> {
+        let root = self.root.as_ref()?;
+        std::fs::File::open(root.join(key.as_str())).ok()
     }
 
     /// The backend this store writes to.

@@ -1,8 +1,12 @@
 //! Media bytes: small blobs (variants) through the byte cache, large ones
 //! (originals) streamed from the store without being held whole — or, with
-//! `web.media_redirect = "presigned"`, a presigned URL on the bucket.
+//! `web.media_redirect = "presigned"`, a presigned URL on the bucket. On a
+//! local store, the files of the most requested cached blobs are kept open
+//! too, so that they can be sent by `sendfile` ([`Media::file`]).
 
+use std::fs::File;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,11 +45,16 @@ impl Body {
 /// How long a presigned media URL lets its holder fetch the blob.
 pub const SIGNED_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// How many files [`Media::file`] keeps open: the descriptors it may take
+/// from the connections' share.
+const OPEN_FILES: u64 = 64;
+
 #[derive(Clone)]
 pub struct Media {
     store: Store,
     caches: Caches,
     redirect: bool,
+    files: moka::sync::Cache<String, Arc<File>>,
 }
 
 fn missing(e: StoreError) -> AppError {
@@ -61,7 +70,27 @@ impl Media {
             store,
             caches,
             redirect,
+            files: moka::sync::Cache::new(OPEN_FILES),
         }
+    }
+
+    /// The open file of a cached blob of `len` bytes under `key`, when the
+    /// store is a local directory and the file is that long. Only the
+    /// [`OPEN_FILES`] most recently asked for stay open: a caller keeps a
+    /// weak reference, which is good while the file is one of them.
+    pub async fn file(&self, key: &BlobKey, len: usize) -> Option<Arc<File>> {
+        if let Some(file) = self.files.get(key.as_str()) {
+            return Some(file);
+        }
+        let (store, at) = (self.store.clone(), key.clone());
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = store.local_file(&at)?;
+            let found = file.metadata().ok()?.len();
+            (found == len as u64).then_some(file)
+        });
+        let file = Arc::new(opened.await.ok()??);
+        self.files.insert(key.as_str().to_owned(), file.clone());
+        Some(file)
     }
 
     /// Where to send a request for `key` instead of answering it: a

@@ -4,7 +4,9 @@
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`verify`]: at upload, that the whole stream decodes, cheaply.
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
-//! - [`pipeline`]: bytes in, variant bytes out; pure CPU work.
+//! - [`pipeline`]: bytes in, variant bytes out; pure CPU work (with
+//!   `variants`: the sizes and formats of a decoded image, encoded in
+//!   parallel when render threads are free).
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
 //! - [`planes`]: JPEG to JPEG variants as YCbCr planes, never RGB.
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
@@ -28,6 +30,7 @@ pub mod planes;
 pub mod probe;
 pub mod queue;
 pub mod types;
+mod variants;
 pub mod verify;
 
 pub use pipeline::RenderSettings;

@@ -29,7 +29,8 @@ use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageRe
 use super::colour::ToSrgb;
 use super::jpeg;
 use super::probe::{PixelLimits, ProbeError, refusal, to_image_format};
-pub use super::types::{JpegOptions, Pixels, RenderError, Scratch, WebpOptions};
+pub use super::types::{Encodes, JpegOptions, Pixels, RenderError, Scratch, WebpOptions};
+use super::variants;
 use crate::config::RenderConfig;
 use crate::domain::{ImageFormat, OutputFormat, VariantSpec};
 
@@ -132,15 +133,23 @@ pub fn render(
     format: ImageFormat,
     settings: &RenderSettings,
 ) -> Result<Rendered, RenderError> {
-    render_with(&mut Scratch::default(), original, format, settings)
+    render_with(
+        &mut Scratch::default(),
+        original,
+        format,
+        settings,
+        Encodes::Shared,
+    )
 }
 
-/// [`render`], reusing a worker's [`Scratch`] buffers.
+/// [`render`], reusing a worker's [`Scratch`] buffers, its encodes run as
+/// `encodes` says (in the current rayon pool).
 pub fn render_with(
     scratch: &mut Scratch,
     original: &[u8],
     format: ImageFormat,
     settings: &RenderSettings,
+    encodes: Encodes,
 ) -> Result<Rendered, RenderError> {
     let largest = settings.largest_edge();
     #[cfg(feature = "turbojpeg")]
@@ -151,7 +160,7 @@ pub fn render_with(
             })?
     {
         let planes = planes.orient(scratch, orientation);
-        return render_sizes(scratch, planes, settings);
+        return variants::render_sizes(scratch, planes, settings, encodes);
     }
     let (source, icc) = match format {
         ImageFormat::Jpeg => {
@@ -177,154 +186,7 @@ pub fn render_with(
         }
         None => source,
     };
-    render_sizes(scratch, source, settings)
-}
-
-/// What the variant loop works on: RGB(A) pixels, or (for JPEGs that need
-/// no colour management) YCbCr planes straight from the decoder.
-trait Raster: Sized {
-    fn size(&self) -> (u32, u32);
-    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError>;
-    fn encode(
-        &self,
-        scratch: &mut Scratch,
-        output: OutputFormat,
-        settings: &RenderSettings,
-    ) -> Result<(ImageFormat, Vec<u8>), RenderError>;
-    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError>;
-    /// Hands the memory back to `scratch` for the next image.
-    fn recycle(self, scratch: &mut Scratch);
-}
-
-impl Raster for Pixels {
-    fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError> {
-        resize(scratch, self, width, height)
-    }
-
-    fn encode(
-        &self,
-        _scratch: &mut Scratch,
-        output: OutputFormat,
-        settings: &RenderSettings,
-    ) -> Result<(ImageFormat, Vec<u8>), RenderError> {
-        encode(self, output, settings)
-    }
-
-    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError> {
-        thumbhash(scratch, self)
-    }
-
-    fn recycle(self, scratch: &mut Scratch) {
-        scratch.keep(self.data);
-    }
-}
-
-#[cfg(feature = "turbojpeg")]
-impl Raster for super::planes::Planes {
-    fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    fn resize(&self, scratch: &mut Scratch, width: u32, height: u32) -> Result<Self, RenderError> {
-        super::planes::Planes::resize(self, scratch, width, height)
-    }
-
-    fn encode(
-        &self,
-        scratch: &mut Scratch,
-        output: OutputFormat,
-        settings: &RenderSettings,
-    ) -> Result<(ImageFormat, Vec<u8>), RenderError> {
-        match output {
-            OutputFormat::Jpeg => Ok((ImageFormat::Jpeg, self.encode_jpeg(&settings.jpeg)?)),
-            OutputFormat::Webp => {
-                let rgb = self.to_rgb(scratch)?;
-                let encoded = encode_webp(&rgb, &settings.webp);
-                scratch.keep(rgb.data);
-                Ok((ImageFormat::Webp, encoded?))
-            }
-        }
-    }
-
-    fn thumbhash(&self, scratch: &mut Scratch) -> Result<Vec<u8>, RenderError> {
-        let rgb = self.to_rgb(scratch)?;
-        let hash = thumbhash(scratch, &rgb);
-        scratch.keep(rgb.data);
-        hash
-    }
-
-    fn recycle(self, scratch: &mut Scratch) {
-        super::planes::Planes::recycle(self, scratch);
-    }
-}
-
-/// Resizes and encodes every variant from `source`, largest first, each
-/// smaller size from the one before; the smallest gives the ThumbHash.
-fn render_sizes<R: Raster>(
-    scratch: &mut Scratch,
-    source: R,
-    settings: &RenderSettings,
-) -> Result<Rendered, RenderError> {
-    let (source_width, source_height) = source.size();
-    let mut specs: Vec<&VariantSpec> = settings.variants.iter().collect();
-    specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
-
-    let mut out = Vec::with_capacity(specs.len());
-    // The image the next (smaller) variant is resized from.
-    let mut previous: Option<R> = None;
-    for spec in specs {
-        let (w, h) = spec.fit(source_width, source_height);
-        let from = previous
-            .as_ref()
-            .filter(|p| p.size().0 >= w && p.size().1 >= h)
-            .unwrap_or(&source);
-        let pixels = from.resize(scratch, w, h)?;
-        for &output in &settings.formats {
-            let (format, bytes) = pixels.encode(scratch, output, settings)?;
-            out.push(RenderedVariant {
-                spec: spec.clone(),
-                format,
-                width: w,
-                height: h,
-                bytes,
-            });
-        }
-        if let Some(done) = previous.replace(pixels) {
-            done.recycle(scratch);
-        }
-    }
-    let smallest = previous.as_ref().unwrap_or(&source);
-    let thumbhash = smallest.thumbhash(scratch)?;
-    source.recycle(scratch);
-    if let Some(last) = previous {
-        last.recycle(scratch);
-    }
-    Ok(Rendered {
-        variants: out,
-        thumbhash,
-    })
-}
-
-/// The ThumbHash of an image, computed from a copy at most 100 px a side
-/// (ThumbHash's own limit; more detail would be averaged away anyway).
-fn thumbhash(scratch: &mut Scratch, p: &Pixels) -> Result<Vec<u8>, RenderError> {
-    let (w, h) = VariantSpec::new("thumbhash", 100).fit(p.width, p.height);
-    let small = resize(scratch, p, w, h)?;
-    let rgba: Vec<u8> = if small.alpha {
-        small.data.clone()
-    } else {
-        small
-            .data
-            .chunks_exact(3)
-            .flat_map(|c| [c[0], c[1], c[2], 255])
-            .collect()
-    };
-    scratch.keep(small.data);
-    Ok(thumbhash::rgba_to_thumb_hash(w as usize, h as usize, &rgba))
+    variants::render_sizes(scratch, source, settings, encodes)
 }
 
 /// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
@@ -371,7 +233,12 @@ fn decode(
     ))
 }
 
-fn resize(scratch: &mut Scratch, src: &Pixels, w: u32, h: u32) -> Result<Pixels, RenderError> {
+pub(super) fn resize(
+    scratch: &mut Scratch,
+    src: &Pixels,
+    w: u32,
+    h: u32,
+) -> Result<Pixels, RenderError> {
     let err = |e: &dyn std::fmt::Display| RenderError::Resize(e.to_string());
     let mut data = scratch.buffer(w as usize * h as usize * src.pixel_type().size());
     if (w, h) == (src.width, src.height) {
@@ -434,7 +301,7 @@ pub fn encode(
     }
 }
 
-fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
+pub(super) fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
     let layout = if p.alpha {
         webp::PixelLayout::Rgba
     } else {
@@ -565,9 +432,15 @@ mod tests {
         let mut scratch = Scratch::default();
         for src in [&big, &small, &big] {
             let fresh = render(src, ImageFormat::Png, &settings()).unwrap().variants;
-            let reused = render_with(&mut scratch, src, ImageFormat::Png, &settings())
-                .unwrap()
-                .variants;
+            let reused = render_with(
+                &mut scratch,
+                src,
+                ImageFormat::Png,
+                &settings(),
+                Encodes::InTurn,
+            )
+            .unwrap()
+            .variants;
             assert!(fresh.iter().zip(&reused).all(|(a, b)| a.bytes == b.bytes));
         }
     }

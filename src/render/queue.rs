@@ -6,7 +6,8 @@
 //!                                                  reserve memory, fetch original
 //!                                                  │ crossbeam (bounded)
 //!                                                  ▼
-//!                              render threads (rayon pool): pipeline::render
+//!                              workers (threads): pipeline::render, run on
+//!                              the render threads (rayon pool)
 //!                                                  │ tokio::spawn
 //!                                                  ▼
 //!                              finish (runtime): put variants, commit, notify
@@ -20,6 +21,13 @@
 //! job that waits in the channel is covered by its lease like a running
 //! one: after a crash, the lease running out brings it back.
 //!
+//! A worker thread takes one job at a time and runs its render on the
+//! render threads, one per core or per worker, whichever is more. When no
+//! other job waits, the render's encodes are tasks any render thread may
+//! take (see `super::variants`), so one photo alone on an idle machine
+//! uses every core; under a bulk import each render keeps to its own
+//! thread, and `render.threads` jobs run at once, as before.
+//!
 //! Several nodes may share the queue (PostgreSQL). A claim is a lease held
 //! by this node ([`RenderDeps::node`]), renewed while the node works on
 //! the job (`super::leases`); a notice that jobs were queued wakes an idle
@@ -31,12 +39,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rayon::ThreadPool;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::leases::{Held, renew_leases, wake_on_notices};
 use super::outcome::{Outcome, persist, record};
-use super::pipeline::{self, RenderSettings, Rendered, Scratch};
+use super::pipeline::{self, Encodes, RenderSettings, Rendered, Scratch};
 use crate::changes::Changes;
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo};
@@ -101,8 +110,11 @@ impl RenderPool {
         let depth = threads * 2;
         let (tx, rx) = crossbeam_channel::bounded::<Task>(depth);
         let (done_tx, workers_done) = mpsc::channel::<()>(1);
+        // A thread per core at least, so that a photo rendered alone can
+        // spread its encodes over every core; jobs at once stay `threads`.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(threads.max(cores))
             .thread_name(|i| format!("render-{i}"))
             .start_handler(move |_| lower_priority(nice))
             // Rayon aborts the process on a panic without a handler; a
@@ -110,6 +122,7 @@ impl RenderPool {
             .panic_handler(|p| tracing::error!("render thread panicked: {}", panic_message(&p)))
             .build()
             .expect("spawning render threads");
+        let pool = Arc::new(pool);
         let held = Held::default();
         let worker = Arc::new(Worker {
             deps: deps.clone(),
@@ -121,9 +134,16 @@ impl RenderPool {
             finishing: Arc::new(Semaphore::new(depth)),
             held: held.clone(),
         });
-        for _ in 0..threads {
+        for i in 0..threads {
             let (rx, worker, done) = (rx.clone(), worker.clone(), done_tx.clone());
-            pool.spawn(move || worker.serve(rx, done));
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name(format!("render-worker-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    worker.serve(rx, done, &pool);
+                })
+                .expect("spawning render workers");
         }
         let queue = RenderQueue::default();
         let (stop, stop_rx) = watch::channel(false);
@@ -346,13 +366,14 @@ struct Worker {
 }
 
 impl Worker {
-    /// Renders jobs until the channel closes. Only the CPU half runs here:
-    /// the original arrives with the job, and storing the variants and
+    /// Renders jobs until the channel closes, each on `pool`. Only the CPU
+    /// half is done here: the original arrives with the job, and storing
+    /// the variants and
     /// recording the outcome go to the runtime, so the thread moves on to
     /// the next job instead of waiting for fsyncs and a database commit.
     /// `done` is dropped when this thread and everything it handed off
     /// have finished.
-    fn serve(self: &Arc<Self>, rx: Receiver<Task>, done: mpsc::Sender<()>) {
+    fn serve(self: &Arc<Self>, rx: Receiver<Task>, done: mpsc::Sender<()>, pool: &ThreadPool) {
         let mut scratch = Scratch::default();
         while let Ok(task) = rx.recv() {
             let started = Instant::now();
@@ -369,7 +390,12 @@ impl Worker {
                     .get()
                     .max(m.renders_in_flight.get()),
             );
-            let rendered = self.render(&job, original, &mut scratch);
+            // Nothing else waiting: the photo may have every render thread.
+            let encodes = match rx.is_empty() {
+                true => Encodes::Shared,
+                false => Encodes::InTurn,
+            };
+            let rendered = pool.install(|| self.render(&job, original, &mut scratch, encodes));
             m.renders_in_flight.dec();
             // The decoded pixels are gone: the next job may be admitted.
             drop((slot, memory));
@@ -407,6 +433,7 @@ impl Worker {
         job: &ClaimedJob,
         original: StoreResult<Bytes>,
         scratch: &mut Scratch,
+        encodes: Encodes,
     ) -> Result<Rendered, Outcome> {
         if job.attempts > self.max_attempts {
             return Err(Outcome::Failed(format!(
@@ -425,7 +452,7 @@ impl Worker {
             Err(e) => return Err(Outcome::Wait(e.to_string())),
         };
         let rendered = catch_unwind(AssertUnwindSafe(|| {
-            pipeline::render_with(scratch, &original, job.format, &self.settings)
+            pipeline::render_with(scratch, &original, job.format, &self.settings, encodes)
         }));
         match rendered {
             Ok(Ok(rendered)) => Ok(rendered),

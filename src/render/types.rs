@@ -145,6 +145,16 @@ impl Pixels {
     }
 }
 
+/// How a render's encodes run: as tasks other render threads may take
+/// (a photo alone, so that it uses every idle core), or in turn on the
+/// render's own thread (under a bulk import, where every thread has a
+/// photo of its own and handing work around would only cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encodes {
+    Shared,
+    InTurn,
+}
+
 /// What a render worker keeps between jobs: the resizer's internal buffers
 /// and spare pixel buffers, so that decoding and resizing a photo writes
 /// into memory that is already mapped instead of faulting in fresh pages.

@@ -5,8 +5,9 @@
 //! public, max-age=31536000, immutable`, `Last-Modified`, and honour
 //! `If-None-Match` or else `If-Modified-Since` (304), `Range`/`If-Range`
 //! (206/416) and `HEAD`. Small
-//! blobs (variants) come from the byte cache; large ones (originals) stream
-//! from the store without being held in memory.
+//! blobs (variants) come from the byte cache, and on a local store leave
+//! by `sendfile` from their file ([`super::zero_copy`]); large ones
+//! (originals) stream from the store without being held in memory.
 //!
 //! `/photos/<id>/<variant>` names a size without a format: WebP when the
 //! request's `Accept` lists `image/webp`, the universal format otherwise,
@@ -27,6 +28,7 @@ use super::error::{Answer, Failure};
 use super::extract::Viewer;
 use super::negotiate::accepts_type;
 use super::state::AppState;
+use super::zero_copy::FileBytes;
 use crate::app::media::{Body, SIGNED_URL_LIFETIME};
 use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
 use crate::keys::BlobKey;
@@ -143,7 +145,12 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     } else {
         match body {
             Body::Cached(blob) => {
-                Response::new(blob.bytes.slice(start as usize..end as usize).into())
+                let mut resp = Response::new(blob.bytes.slice(start as usize..end as usize).into());
+                if let Some(file) = media.file(&key, blob.bytes.len()).await {
+                    let bytes = FileBytes::new(blob.bytes, &file);
+                    resp.extensions_mut().insert(bytes);
+                }
+                resp
             }
             Body::Stored { .. } => {
                 let stream = media.stream(&key, start..end).await?;

@@ -5,7 +5,8 @@
 //!
 //! - [`server`]: accepting connections and serving the table on them,
 //!   bounded ([`connections`]: which are busy, which to close), with
-//!   cross-site requests refused first ([`cross_site`]).
+//!   cross-site requests refused first ([`cross_site`]) and file-backed
+//!   bytes sent by `sendfile` ([`zero_copy`]).
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`] (and
@@ -66,25 +67,41 @@ pub mod timeline;
 pub mod trash;
 pub mod upload;
 pub mod urls;
+pub mod zero_copy;
 
 use std::convert::Infallible;
 use std::time::Instant;
 
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderName, HeaderValue, header};
 use warp::{Filter, Reply};
 
 pub use state::{AppState, Shared};
 
-/// The whole site: the route table, its failures rendered, each request
-/// counted under its route's label, and the security headers.
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+/// The whole site as a service: each group of routes (see
+/// [`routes::Site`]) with its failures rendered, each request counted
+/// under its route's label, and the security headers.
+pub fn service(state: &AppState) -> impl server::Routes {
+    let served = |table| warp::service(layered(state.clone(), table));
+    let groups = routes::groups(state)
+        .into_iter()
+        .map(|(segment, table)| (segment, served(table)));
+    routes::Site::new(groups, served(routes::nowhere()))
+}
+
+/// `table` with its failures rendered, its requests counted and the
+/// security headers added.
+fn layered(
+    state: AppState,
+    table: BoxedFilter<(routes::Labelled,)>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = state.metrics.clone();
     let csp = state.urls.content_security_policy();
     warp::any()
         .map(Instant::now)
         .and(warp::cookie::optional::<String>(extract::COOKIE))
         .and(
-            routes::table(&state)
+            table
                 .recover(|rejection| async move {
                     let resp = error::recover(rejection).await?;
                     Ok::<_, Infallible>(routes::Labelled("other", resp))

@@ -34,6 +34,7 @@ use warp::http;
 use super::connections::{Busy, BusyBody, Connections, StallLimited};
 use super::cross_site;
 use super::error::{Failure, Shape};
+use super::zero_copy::{self, FileBytes, Sends};
 
 /// The peer a connection comes from, as a request extension (the client,
 /// or the proxy in front of it).
@@ -160,15 +161,18 @@ async fn accept_loop(
         }
         let handle = connections.open();
         let mut stopping = stopping.clone();
+        let sends = Sends::default();
         let service = RequestService {
             routes: routes.clone(),
             peer: Peer(peer),
             busy: handle.busy.clone(),
             stall: limits.stall_timeout,
+            sends: sends.clone(),
         };
         let builder = builder.clone();
         let stall = limits.stall_timeout;
         tokio::spawn(async move {
+            let stream = zero_copy::Stream::new(stream, sends);
             let mut io = tokio_io_timeout::TimeoutStream::new(stream);
             io.set_write_timeout(Some(stall));
             let io = TokioIo::new(Box::pin(io));
@@ -229,13 +233,15 @@ impl Warned {
 }
 
 /// warp's service, with the peer's address, the busy mark and the body's
-/// stall limit added to each request.
+/// stall limit added to each request, and the bytes of each response that
+/// are also a file's handed to the connection's socket.
 #[derive(Clone)]
 struct RequestService<S> {
     routes: S,
     peer: Peer,
     busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stall: Duration,
+    sends: Sends,
 }
 
 type WarpBody = <warp::reply::Response as IntoParts>::Body;
@@ -269,8 +275,12 @@ impl<S: Routes> Service<http::Request<Incoming>> for RequestService<S> {
         let mut req = req.map(|body| StallLimited::new(body, self.stall));
         req.extensions_mut().insert(self.peer);
         let answer = self.routes.call(req);
+        let sends = self.sends.clone();
         Box::pin(async move {
-            let resp = answer.await?;
+            let mut resp = answer.await?;
+            if let Some(bytes) = resp.extensions_mut().remove::<FileBytes>() {
+                sends.add(bytes);
+            }
             Ok(resp.map(|body| BusyBody::new(body, busy)))
         })
     }

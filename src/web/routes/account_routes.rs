@@ -3,17 +3,16 @@
 //! failures are pages.
 
 use warp::Filter;
-use warp::filters::BoxedFilter;
 
 use super::super::client::client;
 use super::super::extract::{COOKIE, NoFields, form, signed_form, state, viewer};
 use super::super::state::AppState;
 use super::super::{admin, password, people, session};
-use super::{Labelled, page};
+use super::{Route, page};
 use crate::domain::UserId;
 
 /// Every account route.
-pub(super) fn routes(s: &AppState) -> Vec<BoxedFilter<(Labelled,)>> {
+pub(super) fn routes(s: &AppState) -> Vec<Route> {
     vec![
         page(
             "/admin",

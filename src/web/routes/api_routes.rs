@@ -2,17 +2,16 @@
 //! `/api`, and Server-Sent Events. Their failures are JSON.
 
 use warp::Filter;
-use warp::filters::BoxedFilter;
 
 use super::super::extract::{json_body, state, user, viewer};
 use super::super::multipart::form_body;
 use super::super::state::AppState;
 use super::super::{albums_api, api, download, events, selection_api, trash};
-use super::{Labelled, json_route};
+use super::{Route, json_route};
 use crate::domain::{AlbumId, PhotoId};
 
 /// Every `/api` route but the catch-all 404.
-pub(super) fn routes(s: &AppState) -> Vec<BoxedFilter<(Labelled,)>> {
+pub(super) fn routes(s: &AppState) -> Vec<Route> {
     let max_upload = s.app.uploads.max_bytes();
     vec![
         json_route(

@@ -4,11 +4,16 @@
 //!
 //! Path parameters are typed (`PhotoId`, `AlbumId` parse with `FromStr`):
 //! a malformed id matches no route, so it is a 404 like any unknown path —
-//! the same answer everywhere. No two routes match the same request; the
-//! order only puts the busiest first, since each request is tried against
-//! the routes in turn (a route further down costs a few more boxed calls).
+//! the same answer everywhere. No two routes match the same request.
+//!
+//! A request is tried only against the routes whose paths begin with its
+//! own first segment ([`Site`]): trying a route, even one that does not
+//! match, costs boxed futures, and the table has over seventy. Within a
+//! group the order puts the busiest first.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method};
@@ -25,17 +30,26 @@ use crate::domain::{AlbumId, PhotoId};
 mod account_routes;
 mod api_routes;
 
+/// One route: its filter, and the first segment of the paths it answers
+/// (`""` for `/`), which decides which requests try it.
+pub struct Route {
+    segment: &'static str,
+    filter: BoxedFilter<(Labelled,)>,
+}
+
 /// A response and the label of the route that gave it, for the metrics
 /// layer. (A field, not a response extension: extensions allocate a map
 /// for every response.)
 pub struct Labelled(pub &'static str, pub warp::reply::Response);
 
 /// A route's filter, its failures shown as `shape`, its responses labelled.
-fn route<F>(label: &'static str, shape: Shape, filter: F) -> BoxedFilter<(Labelled,)>
+/// `label` is the route's path pattern (`/photos/:id`), so it also names
+/// the route's first segment.
+fn route<F>(label: &'static str, shape: Shape, filter: F) -> Route
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
-    filter
+    let filter = filter
         .map(move |answer: Answer| {
             let resp = match answer {
                 Ok(resp) => resp,
@@ -43,17 +57,27 @@ where
             };
             Labelled(label, resp)
         })
-        .boxed()
+        .boxed();
+    Route {
+        segment: first_segment(label),
+        filter,
+    }
 }
 
-fn page<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
+/// `photos` of `/photos/1`, `""` of `/`.
+fn first_segment(path: &str) -> &str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split('/').next().unwrap_or("")
+}
+
+fn page<F>(label: &'static str, filter: F) -> Route
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
     route(label, Shape::Html, filter)
 }
 
-fn json_route<F>(label: &'static str, filter: F) -> BoxedFilter<(Labelled,)>
+fn json_route<F>(label: &'static str, filter: F) -> Route
 where
     F: Filter<Extract = (Answer,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
@@ -68,8 +92,9 @@ fn headers() -> impl Filter<Extract = (HeaderMap,), Error = Infallible> + Clone 
     warp::header::headers_cloned()
 }
 
-/// The whole table.
-pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
+/// The whole table, grouped by first segment (see [`Site`]), each group
+/// as one filter.
+pub fn groups(s: &AppState) -> Vec<(&'static str, BoxedFilter<(Labelled,)>)> {
     let max_upload = s.app.uploads.max_bytes();
     let busiest = [
         // Media and assets: most of the traffic.
@@ -362,21 +387,86 @@ pub fn table(s: &AppState) -> BoxedFilter<(Labelled,)> {
         ),
         // Anything else under /api is a JSON 404 (ranked below every other
         // rejection, so a known path with the wrong method is still a 405).
-        warp::path("api")
-            .and_then(|| async {
-                Err::<Labelled, _>(warp::reject::custom(super::error::ApiNotFound))
-            })
-            .boxed(),
+        Route {
+            segment: "api",
+            filter: warp::path("api")
+                .and_then(|| async {
+                    Err::<Labelled, _>(warp::reject::custom(super::error::ApiNotFound))
+                })
+                .boxed(),
+        },
     ];
-    // Nested so that the first route is tried first and cheapest.
-    busiest
+    let mut groups: Vec<(&'static str, Vec<BoxedFilter<(Labelled,)>>)> = Vec::new();
+    let every = busiest
         .into_iter()
         .chain(api_routes::routes(s))
         .chain(account_routes::routes(s))
-        .chain(pages)
-        .rev()
-        .reduce(|rest, route| route.or(rest).unify().boxed())
-        .expect("routes")
+        .chain(pages);
+    for Route { segment, filter } in every {
+        match groups.iter_mut().find(|(s, _)| *s == segment) {
+            Some((_, filters)) => filters.push(filter),
+            None => groups.push((segment, vec![filter])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(segment, filters)| {
+            // Nested so that the first route is tried first and cheapest.
+            let chained = filters
+                .into_iter()
+                .rev()
+                .reduce(|rest, route| route.or(rest).unify().boxed())
+                .expect("a group has a route");
+            (segment, chained)
+        })
+        .collect()
+}
+
+/// What answers a path no route begins with: a 404 page.
+pub fn nowhere() -> BoxedFilter<(Labelled,)> {
+    warp::any()
+        .and_then(|| async { Err::<Labelled, _>(warp::reject::not_found()) })
+        .boxed()
+}
+
+/// The site as a service: each request goes to the service of the group
+/// its path's first segment names, or to the last one. hyper clones the
+/// service for every request, so the groups are shared, and only the
+/// chosen one is cloned.
+#[derive(Clone)]
+pub struct Site<S> {
+    groups: Arc<[(&'static str, S)]>,
+}
+
+impl<S> Site<S> {
+    /// `groups` by first segment, and `other` for every other path.
+    pub fn new(groups: impl IntoIterator<Item = (&'static str, S)>, other: S) -> Self {
+        let groups = groups.into_iter().chain([("", other)]);
+        Self {
+            groups: groups.collect(),
+        }
+    }
+}
+
+impl<S, B> tower_service::Service<warp::http::Request<B>> for Site<S>
+where
+    S: tower_service::Service<warp::http::Request<B>> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // warp's services are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: warp::http::Request<B>) -> Self::Future {
+        let segment = first_segment(req.uri().path());
+        let (last, named) = self.groups.split_last().expect("the other group");
+        let (_, service) = named.iter().find(|(s, _)| *s == segment).unwrap_or(last);
+        service.clone().call(req)
+    }
 }
 
 /// A refusal from a body filter (413), shown as a page.

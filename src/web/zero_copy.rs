@@ -1,0 +1,400 @@
+//! Sending cached bytes straight from a file, as nginx's `sendfile on`
+//! does: the kernel moves page-cache pages to the socket instead of
+//! copying the response out of the process. For a 300 KB variant that copy
+//! was half of all the CPU a media request took (docs/benchmarks.md).
+//!
+//! hyper writes every response itself, from memory, and knows nothing of
+//! files. So a response whose bytes are also a file's says so with a
+//! [`FileBytes`] extension; the connection keeps the last few of those
+//! ([`Sends`]), and its socket ([`Stream`]) sends any part of a write that
+//! lies inside one of them by `sendfile(2)` from the file, and the rest
+//! (the head) as usual, marked `MSG_MORE` so that it leaves in the same
+//! packet as the body, like nginx's `tcp_nopush`.
+//!
+//! A part of a write is recognised by its address: [`Sends`] holds a clone
+//! of each [`FileBytes`]' `Bytes`, so that memory stays allocated, cannot be
+//! reused for anything else, and never changes (`Bytes` are immutable):
+//! whatever lies at those addresses is those bytes. The file must hold the
+//! same bytes, which is what [`FileBytes::new`] is given (a content-addressed
+//! variant and the file it was read from, as long); a file found shorter
+//! than promised is sent from memory instead.
+//!
+//! A connection holds no descriptor of its own: [`FileBytes`] refers to
+//! its file weakly, and the file stays open only while whoever opened it
+//! keeps it (a small cache of open files, in `app::media`). A file closed
+//! since is sent from memory.
+//!
+//! Bytes made in the process (a large rendered page) can be sent the same
+//! way from a copy in a memory file ([`MemoryFile`]).
+//!
+//! Off Linux, or when nothing is registered, writes go to the socket as
+//! they would without this module.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Bytes in memory that are also the whole of a file.
+#[derive(Clone)]
+pub struct FileBytes {
+    bytes: Bytes,
+    file: Weak<File>,
+}
+
+impl FileBytes {
+    /// `bytes` as the content of `file`: the caller vouches for that (the
+    /// file is what the bytes were read from, as long, and never rewritten).
+    pub fn new(bytes: Bytes, file: &Arc<File>) -> Self {
+        Self {
+            bytes,
+            file: Arc::downgrade(file),
+        }
+    }
+
+    /// Where `part` starts in the file, if it lies within these bytes.
+    fn offset_of(&self, part: &[u8]) -> Option<u64> {
+        let start = self.bytes.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        let inside = at >= start && at + part.len() <= start + self.bytes.len();
+        (inside && !part.is_empty()).then(|| (at - start) as u64)
+    }
+}
+
+/// How many [`MemoryFile`]s may exist at once: each is a descriptor.
+const MEMORY_FILES: usize = 64;
+
+static MEMORY_FILES_OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A copy of bytes made in memory (not on a disk), for bytes built in the
+/// process (a rendered page) to be sent by `sendfile` as a file's are. At
+/// most [`MEMORY_FILES`] exist at once.
+pub struct MemoryFile {
+    file: Arc<File>,
+}
+
+impl MemoryFile {
+    /// A memory file holding `bytes`, unless there are already
+    /// [`MEMORY_FILES`] or the system refuses one.
+    pub fn of(bytes: &[u8]) -> Option<Self> {
+        use std::sync::atomic::Ordering::Relaxed;
+        MEMORY_FILES_OPEN
+            .fetch_update(Relaxed, Relaxed, |n| (n < MEMORY_FILES).then_some(n + 1))
+            .ok()?;
+        let made = Self::create(bytes);
+        if made.is_none() {
+            MEMORY_FILES_OPEN.fetch_sub(1, Relaxed);
+        }
+        made.map(|file| Self {
+            file: Arc::new(file),
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn create(bytes: &[u8]) -> Option<File> {
+        use rustix::fs::{MemfdFlags, memfd_create};
+        use std::io::Write;
+        let mut file = File::from(memfd_create("scoot-page", MemfdFlags::CLOEXEC).ok()?);
+        file.write_all(bytes).ok()?;
+        Some(file)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn create(_bytes: &[u8]) -> Option<File> {
+        None
+    }
+
+    /// `bytes`, which must be what this file was made of, as [`FileBytes`].
+    pub fn holding(&self, bytes: Bytes) -> FileBytes {
+        FileBytes::new(bytes, &self.file)
+    }
+}
+
+impl Drop for MemoryFile {
+    fn drop(&mut self) {
+        MEMORY_FILES_OPEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How many responses a connection remembers: one is enough for HTTP/1.1,
+/// which answers in turn; a few let HTTP/2's interleaved streams benefit.
+const REMEMBERED: usize = 4;
+
+/// The file-backed bytes of a connection's latest responses.
+#[derive(Clone, Default)]
+pub struct Sends(Arc<Mutex<VecDeque<FileBytes>>>);
+
+impl Sends {
+    /// Remembers a response's bytes, forgetting the oldest past
+    /// [`REMEMBERED`] (a forgotten one is only sent the ordinary way).
+    pub fn add(&self, bytes: FileBytes) {
+        let mut sends = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sends.len() == REMEMBERED {
+            sends.pop_front();
+        }
+        sends.push_back(bytes);
+    }
+
+    /// How to send `bufs`: which leading slices go as they are, or where
+    /// the first one comes from in a file.
+    fn plan(&self, bufs: &[IoSlice<'_>]) -> Plan {
+        let sends = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sends.is_empty() {
+            return Plan::Write(bufs.len());
+        }
+        for (i, buf) in bufs.iter().enumerate() {
+            for send in sends.iter() {
+                let Some(offset) = send.offset_of(buf) else {
+                    continue;
+                };
+                return match (i, send.file.upgrade()) {
+                    (0, Some(file)) => Plan::File {
+                        file,
+                        offset,
+                        len: buf.len(),
+                    },
+                    (0, None) => Plan::Write(1),
+                    _ => Plan::Head(i),
+                };
+            }
+        }
+        Plan::Write(bufs.len())
+    }
+}
+
+enum Plan {
+    /// The first `n` slices, as they are.
+    Write(usize),
+    /// The first `n` slices, with more to follow at once.
+    Head(usize),
+    /// The first slice, from `file`.
+    File {
+        file: Arc<File>,
+        offset: u64,
+        len: usize,
+    },
+}
+
+/// A connection's socket, sending what [`Sends`] names from files.
+pub struct Stream {
+    tcp: TcpStream,
+    sends: Sends,
+}
+
+impl Stream {
+    pub fn new(tcp: TcpStream, sends: Sends) -> Self {
+        Self { tcp, sends }
+    }
+
+    /// Runs the non-blocking `write` once the socket can take bytes.
+    #[cfg(target_os = "linux")]
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        mut write: impl FnMut() -> rustix::io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.tcp.poll_write_ready(cx))?;
+            match self
+                .tcp
+                .try_io(tokio::io::Interest::WRITABLE, || Ok(write()?))
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                sent => return Poll::Ready(sent),
+            }
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.sends.plan(bufs) {
+            Plan::Write(n) => Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..n]),
+            #[cfg(target_os = "linux")]
+            Plan::Head(n) => self.poll_send(cx, || {
+                use rustix::net::{SendAncillaryBuffer, SendFlags, sendmsg};
+                let mut no_control = SendAncillaryBuffer::default();
+                sendmsg(&self.tcp, &bufs[..n], &mut no_control, SendFlags::MORE)
+            }),
+            #[cfg(target_os = "linux")]
+            Plan::File { file, offset, len } => {
+                let sent = std::task::ready!(self.poll_send(cx, || {
+                    let mut at = offset;
+                    rustix::fs::sendfile(&self.tcp, &*file, Some(&mut at), len)
+                }))?;
+                if sent == 0 {
+                    // The file ended early: whatever became of it, the
+                    // bytes in memory are the response.
+                    return Pin::new(&mut self.tcp).poll_write(cx, &bufs[0]);
+                }
+                Poll::Ready(Ok(sent))
+            }
+            #[cfg(not(target_os = "linux"))]
+            Plan::Head(n) => Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..n]),
+            #[cfg(not(target_os = "linux"))]
+            Plan::File { .. } => Pin::new(&mut self.tcp).poll_write(cx, &bufs[0]),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A connected pair: our side as a [`Stream`] with `sends`, and the
+    /// peer's.
+    async fn pair(sends: Sends) -> (Stream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap());
+        let (peer, accepted) = tokio::join!(peer, listener.accept());
+        (Stream::new(accepted.unwrap().0, sends), peer.unwrap())
+    }
+
+    /// A file of `len` bytes of `fill`.
+    fn file_of(fill: u8, len: usize) -> Arc<File> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&vec![fill; len]).unwrap();
+        Arc::new(f)
+    }
+
+    /// Writes `head` then `body` as hyper does (one vectored write, then
+    /// whatever is left), and returns what the peer received.
+    async fn send(mut ours: Stream, mut peer: TcpStream, head: &[u8], body: &[u8]) -> Vec<u8> {
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let n = ours
+            .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            .await
+            .unwrap();
+        if n < head.len() {
+            ours.write_all(&head[n..]).await.unwrap();
+            ours.write_all(body).await.unwrap();
+        } else {
+            ours.write_all(&body[n - head.len()..]).await.unwrap();
+        }
+        ours.shutdown().await.unwrap();
+        drop(ours);
+        reading.await.unwrap()
+    }
+
+    // The file's bytes differ from the memory's on purpose here, which
+    // never happens in use: it shows which of the two was sent.
+
+    #[tokio::test]
+    async fn registered_bytes_leave_from_their_file() {
+        let len = 300_000;
+        let memory = Bytes::from(vec![b'm'; len]);
+        let file = file_of(b'f', len);
+        let sends = Sends::default();
+        sends.add(FileBytes::new(memory.clone(), &file));
+        let (ours, peer) = pair(sends).await;
+        let got = send(ours, peer, b"HEAD\r\n", &memory).await;
+        assert_eq!(&got[..6], b"HEAD\r\n");
+        assert_eq!(got.len(), 6 + len);
+        assert!(got[6..].iter().all(|&b| b == b'f'), "sent from the file");
+    }
+
+    #[tokio::test]
+    async fn a_range_leaves_from_the_same_place_in_the_file() {
+        let memory = Bytes::from((0..=255u8).cycle().take(10_000).collect::<Vec<_>>());
+        let mut f = tempfile::tempfile().unwrap();
+        let on_disk: Vec<u8> = memory.iter().map(|b| b.wrapping_add(1)).collect();
+        f.write_all(&on_disk).unwrap();
+        let file = Arc::new(f);
+        let sends = Sends::default();
+        sends.add(FileBytes::new(memory.clone(), &file));
+        let (ours, peer) = pair(sends).await;
+        let part = memory.slice(1000..2500);
+        let got = send(ours, peer, b"H", &part).await;
+        assert_eq!(&got[1..], &on_disk[1000..2500]);
+    }
+
+    #[tokio::test]
+    async fn other_bytes_and_closed_files_are_sent_from_memory() {
+        let memory = Bytes::from(vec![b'm'; 50_000]);
+        let file = file_of(b'f', 50_000);
+        let sends = Sends::default();
+        sends.add(FileBytes::new(memory.clone(), &file));
+        let unrelated = vec![b'u'; 50_000];
+        let (ours, peer) = pair(sends.clone()).await;
+        let got = send(ours, peer, b"H", &unrelated).await;
+        assert_eq!(&got[1..], &unrelated[..]);
+
+        drop(file);
+        let (ours, peer) = pair(sends).await;
+        let got = send(ours, peer, b"H", &memory).await;
+        assert!(got[1..].iter().all(|&b| b == b'm'), "the file is closed");
+    }
+
+    #[tokio::test]
+    async fn a_memory_file_sends_what_it_was_made_of() {
+        let memory = Bytes::from(vec![b'p'; 100_000]);
+        let copy = MemoryFile::of(&memory).expect("memfd");
+        let sends = Sends::default();
+        sends.add(copy.holding(memory.clone()));
+        let (ours, peer) = pair(sends).await;
+        let got = send(ours, peer, b"H", &memory).await;
+        assert_eq!(&got[1..], &memory[..]);
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_promised_is_sent_from_memory() {
+        let memory = Bytes::from(vec![b'm'; 20_000]);
+        let file = file_of(b'f', 5_000);
+        let sends = Sends::default();
+        sends.add(FileBytes::new(memory.clone(), &file));
+        let (ours, peer) = pair(sends).await;
+        let got = send(ours, peer, b"H", &memory).await;
+        assert_eq!(got.len(), 20_001);
+        // What the file had, then memory for the rest.
+        assert!(got[1..5_001].iter().all(|&b| b == b'f'));
+        assert!(got[5_001..].iter().all(|&b| b == b'm'));
+    }
+}

@@ -145,9 +145,10 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     } else {
         match body {
             Body::Cached(blob) => {
-                let mut resp = Response::new(blob.bytes.slice(start as usize..end as usize).into());
+                let part = blob.bytes.slice(start as usize..end as usize);
+                let mut resp = Response::new(part.clone().into());
                 if let Some(file) = media.file(&key, blob.bytes.len()).await {
-                    let bytes = FileBytes::new(blob.bytes, &file);
+                    let bytes = FileBytes::new(part, &file, start);
                     resp.extensions_mut().insert(bytes);
                 }
                 resp

@@ -14,7 +14,9 @@
 //! A part of a write is recognised by its address: [`Sends`] holds a clone
 //! of each [`FileBytes`]' `Bytes`, so that memory stays allocated, cannot be
 //! reused for anything else, and never changes (`Bytes` are immutable):
-//! whatever lies at those addresses is those bytes. The file must hold the
+//! whatever lies at those addresses is those bytes. It holds them only
+//! until they are sent, as hyper does: a connection never keeps a body,
+//! or the cached blob it is part of, after it has left. The file must hold the
 //! same bytes, which is what [`FileBytes::new`] is given (a content-addressed
 //! variant and the file it was read from, as long); a file found shorter
 //! than promised is sent from memory instead.
@@ -42,29 +44,39 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Bytes in memory that are also the whole of a file.
+/// A response's body that is also part of a file.
 #[derive(Clone)]
 pub struct FileBytes {
+    /// The body, exactly as the response holds it.
     bytes: Bytes,
     file: Weak<File>,
+    /// Where the body starts in the file.
+    at: u64,
 }
 
 impl FileBytes {
-    /// `bytes` as the content of `file`: the caller vouches for that (the
-    /// file is what the bytes were read from, as long, and never rewritten).
-    pub fn new(bytes: Bytes, file: &Arc<File>) -> Self {
+    /// `bytes` as the content of `file` from offset `at`: the caller
+    /// vouches for that (the file is what the bytes were read from, and
+    /// never rewritten).
+    pub fn new(bytes: Bytes, file: &Arc<File>, at: u64) -> Self {
         Self {
             bytes,
             file: Arc::downgrade(file),
+            at,
         }
     }
 
-    /// Where `part` starts in the file, if it lies within these bytes.
-    fn offset_of(&self, part: &[u8]) -> Option<u64> {
+    /// Where `part` starts in these bytes, if it lies within them.
+    fn position_of(&self, part: &[u8]) -> Option<usize> {
         let start = self.bytes.as_ptr() as usize;
         let at = part.as_ptr() as usize;
         let inside = at >= start && at + part.len() <= start + self.bytes.len();
-        (inside && !part.is_empty()).then(|| (at - start) as u64)
+        (inside && !part.is_empty()).then(|| at - start)
+    }
+
+    /// Which response this is, for [`Sends::sent`].
+    fn id(&self) -> usize {
+        self.bytes.as_ptr() as usize
     }
 }
 
@@ -113,7 +125,7 @@ impl MemoryFile {
 
     /// `bytes`, which must be what this file was made of, as [`FileBytes`].
     pub fn holding(&self, bytes: Bytes) -> FileBytes {
-        FileBytes::new(bytes, &self.file)
+        FileBytes::new(bytes, &self.file, 0)
     }
 }
 
@@ -145,27 +157,41 @@ impl Sends {
     /// How to send `bufs`: which leading slices go as they are, or where
     /// the first one comes from in a file.
     fn plan(&self, bufs: &[IoSlice<'_>]) -> Plan {
-        let sends = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sends = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if sends.is_empty() {
             return Plan::Write(bufs.len());
         }
         for (i, buf) in bufs.iter().enumerate() {
-            for send in sends.iter() {
-                let Some(offset) = send.offset_of(buf) else {
+            for (n, send) in sends.iter().enumerate() {
+                let Some(position) = send.position_of(buf) else {
                     continue;
                 };
                 return match (i, send.file.upgrade()) {
                     (0, Some(file)) => Plan::File {
                         file,
-                        offset,
+                        offset: send.at + position as u64,
                         len: buf.len(),
+                        id: send.id(),
+                        rest: send.bytes.len() - position,
                     },
-                    (0, None) => Plan::Write(1),
+                    (0, None) => {
+                        // Closed since: the rest goes from memory.
+                        sends.remove(n);
+                        Plan::Write(1)
+                    }
                     _ => Plan::Head(i),
                 };
             }
         }
         Plan::Write(bufs.len())
+    }
+
+    /// Forgets the response `id` once its last byte has left.
+    fn sent(&self, id: usize, sent: usize, rest: usize) {
+        if sent == rest {
+            let mut sends = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            sends.retain(|s| s.id() != id);
+        }
     }
 }
 
@@ -174,11 +200,14 @@ enum Plan {
     Write(usize),
     /// The first `n` slices, with more to follow at once.
     Head(usize),
-    /// The first slice, from `file`.
+    /// The first slice, from `file`; it is part of response `id`, which
+    /// has `rest` bytes left from there.
     File {
         file: Arc<File>,
         offset: u64,
         len: usize,
+        id: usize,
+        rest: usize,
     },
 }
 
@@ -246,16 +275,24 @@ impl AsyncWrite for Stream {
                 sendmsg(&self.tcp, &bufs[..n], &mut no_control, SendFlags::MORE)
             }),
             #[cfg(target_os = "linux")]
-            Plan::File { file, offset, len } => {
+            Plan::File {
+                file,
+                offset,
+                len,
+                id,
+                rest,
+            } => {
                 let sent = std::task::ready!(self.poll_send(cx, || {
                     let mut at = offset;
                     rustix::fs::sendfile(&self.tcp, &*file, Some(&mut at), len)
-                }))?;
-                if sent == 0 {
+                }));
+                let sent = match sent {
                     // The file ended early: whatever became of it, the
                     // bytes in memory are the response.
-                    return Pin::new(&mut self.tcp).poll_write(cx, &bufs[0]);
-                }
+                    Ok(0) => std::task::ready!(Pin::new(&mut self.tcp).poll_write(cx, &bufs[0])),
+                    other => other,
+                }?;
+                self.sends.sent(id, sent, rest);
                 Poll::Ready(Ok(sent))
             }
             #[cfg(not(target_os = "linux"))]
@@ -333,12 +370,14 @@ mod tests {
         let memory = Bytes::from(vec![b'm'; len]);
         let file = file_of(b'f', len);
         let sends = Sends::default();
-        sends.add(FileBytes::new(memory.clone(), &file));
-        let (ours, peer) = pair(sends).await;
+        sends.add(FileBytes::new(memory.clone(), &file, 0));
+        let (ours, peer) = pair(sends.clone()).await;
         let got = send(ours, peer, b"HEAD\r\n", &memory).await;
         assert_eq!(&got[..6], b"HEAD\r\n");
         assert_eq!(got.len(), 6 + len);
         assert!(got[6..].iter().all(|&b| b == b'f'), "sent from the file");
+        // Sent, so no longer held: the connection keeps no body.
+        assert!(sends.0.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -349,9 +388,9 @@ mod tests {
         f.write_all(&on_disk).unwrap();
         let file = Arc::new(f);
         let sends = Sends::default();
-        sends.add(FileBytes::new(memory.clone(), &file));
-        let (ours, peer) = pair(sends).await;
         let part = memory.slice(1000..2500);
+        sends.add(FileBytes::new(part.clone(), &file, 1000));
+        let (ours, peer) = pair(sends).await;
         let got = send(ours, peer, b"H", &part).await;
         assert_eq!(&got[1..], &on_disk[1000..2500]);
     }
@@ -361,16 +400,17 @@ mod tests {
         let memory = Bytes::from(vec![b'm'; 50_000]);
         let file = file_of(b'f', 50_000);
         let sends = Sends::default();
-        sends.add(FileBytes::new(memory.clone(), &file));
+        sends.add(FileBytes::new(memory.clone(), &file, 0));
         let unrelated = vec![b'u'; 50_000];
         let (ours, peer) = pair(sends.clone()).await;
         let got = send(ours, peer, b"H", &unrelated).await;
         assert_eq!(&got[1..], &unrelated[..]);
 
         drop(file);
-        let (ours, peer) = pair(sends).await;
+        let (ours, peer) = pair(sends.clone()).await;
         let got = send(ours, peer, b"H", &memory).await;
         assert!(got[1..].iter().all(|&b| b == b'm'), "the file is closed");
+        assert!(sends.0.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -389,7 +429,7 @@ mod tests {
         let memory = Bytes::from(vec![b'm'; 20_000]);
         let file = file_of(b'f', 5_000);
         let sends = Sends::default();
-        sends.add(FileBytes::new(memory.clone(), &file));
+        sends.add(FileBytes::new(memory.clone(), &file, 0));
         let (ours, peer) = pair(sends).await;
         let got = send(ours, peer, b"H", &memory).await;
         assert_eq!(got.len(), 20_001);

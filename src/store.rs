@@ -167,6 +167,11 @@ impl Store {
         }
     }
 
+    /// Whether blobs are files in a local directory ([`Self::local_file`]).
+    pub fn is_local(&self) -> bool {
+        self.root.is_some()
+    }
+
     /// The file holding `key`, open for reading, when the store is a local
     /// directory and it is there. Blocks (briefly: no bytes are read).
     pub fn local_file(&self, key: &BlobKey) -> Option<std::fs::File> {

@@ -79,6 +79,9 @@ impl Media {
     /// [`OPEN_FILES`] most recently asked for stay open: a caller keeps a
     /// weak reference, which is good while the file is one of them.
     pub async fn file(&self, key: &BlobKey, len: usize) -> Option<Arc<File>> {
+        if !self.store.is_local() {
+            return None;
+        }
         if let Some(file) = self.files.get(key.as_str()) {
             return Some(file);
         }

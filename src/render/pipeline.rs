@@ -318,10 +318,11 @@ pub(super) fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn settings() -> RenderSettings {
+    /// Small sizes, JPEG only; other tests take what they change.
+    pub(in crate::render) fn settings() -> RenderSettings {
         RenderSettings {
             variants: vec![
                 VariantSpec::new("thumb", 40),

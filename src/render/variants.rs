@@ -212,10 +212,10 @@ fn thumbhash(scratch: &mut Scratch, p: &Pixels) -> Result<Vec<u8>, RenderError> 
 #[cfg(test)]
 mod tests {
     use crate::domain::{ImageFormat, OutputFormat, VariantSpec};
-    use crate::render::pipeline::{RenderSettings, render_with};
-    use crate::render::probe::PixelLimits;
-    use crate::render::types::{Encodes, JpegOptions, Scratch, WebpOptions};
+    use crate::render::pipeline::{self, RenderSettings, render_with};
+    use crate::render::types::{Encodes, Scratch};
 
+    /// Four sizes in both formats: eight encodes to hand out.
     fn settings() -> RenderSettings {
         RenderSettings {
             variants: ["small", "thumb", "medium", "display"]
@@ -224,20 +224,7 @@ mod tests {
                 .map(|(name, edge)| VariantSpec::new(name, edge))
                 .collect(),
             formats: vec![OutputFormat::Jpeg, OutputFormat::Webp],
-            jpeg: JpegOptions {
-                quality: 82,
-                progressive: false,
-                optimize_coding: false,
-            },
-            webp: WebpOptions {
-                quality: 80,
-                effort: 2,
-            },
-            limits: PixelLimits {
-                max_pixels: 50_000_000,
-                max_side: 16_384,
-                max_frames: 1000,
-            },
+            ..pipeline::tests::settings()
         }
     }
 

@@ -88,10 +88,14 @@ pub struct Rendered {
 impl Rendered {
     pub fn new(body: String, last_modified: Option<Millis>) -> Self {
         let hash = ContentHash::of(body.as_bytes()).as_str()[..32].to_owned();
-        let body_file = (body.len() >= SENT_FROM_FILE).then(|| MemoryFile::of(body.as_bytes()));
+        let body_file = if body.len() >= SENT_FROM_FILE {
+            MemoryFile::of(body.as_bytes())
+        } else {
+            None
+        };
         Self {
             body: Bytes::from(body),
-            body_file: body_file.flatten(),
+            body_file,
             hash,
             last_modified,
             br: OnceLock::new(),

@@ -430,21 +430,29 @@ pub fn nowhere() -> BoxedFilter<(Labelled,)> {
 }
 
 /// The site as a service: each request goes to the service of the group
-/// its path's first segment names, or to the last one. hyper clones the
+/// its path's first segment names, or to `other`. hyper clones the
 /// service for every request, so the groups are shared, and only the
 /// chosen one is cloned.
-#[derive(Clone)]
-pub struct Site<S> {
-    groups: Arc<[(&'static str, S)]>,
+pub struct Site<S>(Arc<Groups<S>>);
+
+struct Groups<S> {
+    named: Vec<(&'static str, S)>,
+    other: S,
+}
+
+impl<S> Clone for Site<S> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
 }
 
 impl<S> Site<S> {
-    /// `groups` by first segment, and `other` for every other path.
-    pub fn new(groups: impl IntoIterator<Item = (&'static str, S)>, other: S) -> Self {
-        let groups = groups.into_iter().chain([("", other)]);
-        Self {
-            groups: groups.collect(),
-        }
+    /// `named` groups by first segment, and `other` for every other path.
+    pub fn new(named: impl IntoIterator<Item = (&'static str, S)>, other: S) -> Self {
+        Self(Arc::new(Groups {
+            named: named.into_iter().collect(),
+            other,
+        }))
     }
 }
 
@@ -463,8 +471,12 @@ where
 
     fn call(&mut self, req: warp::http::Request<B>) -> Self::Future {
         let segment = first_segment(req.uri().path());
-        let (last, named) = self.groups.split_last().expect("the other group");
-        let (_, service) = named.iter().find(|(s, _)| *s == segment).unwrap_or(last);
+        let groups = &*self.0;
+        let service = groups
+            .named
+            .iter()
+            .find(|(s, _)| *s == segment)
+            .map_or(&groups.other, |(_, service)| service);
         service.clone().call(req)
     }
 }

@@ -235,9 +235,16 @@ impl PageCache {
         F: Future<Output = Result<Rendered, E>>,
         E: Clone + Send + Sync + 'static,
     {
+        let key = format!("{version} {key}");
+        // A hit, the usual case, skips the entry API's bookkeeping for
+        // concurrent misses.
+        if let Some(page) = self.pages.get(&key).await {
+            self.lookups.with_label_values(&["html", "hit"]).inc();
+            return Ok(page);
+        }
         let entry = self
             .pages
-            .entry(format!("{version} {key}"))
+            .entry(key)
             .or_try_insert_with(async { render.await.map(Arc::new) })
             .await
             .map_err(|e| E::clone(&e))?;

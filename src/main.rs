@@ -9,12 +9,6 @@ use clap::{Parser, Subcommand};
 use scoot::commands;
 use scoot::config::{Config, Overrides};
 
-/// mimalloc rather than the C library's allocator: a request allocates and
-/// frees a few dozen small objects across threads, and glibc's arenas spent
-/// about a tenth of a small page's CPU time on that (their locks included).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "scoot", version, about = "A photo site in one binary")]
 struct Cli {

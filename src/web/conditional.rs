@@ -238,19 +238,23 @@ impl PageCache {
         let key = format!("{version} {key}");
         // A hit, the usual case, skips the entry API's bookkeeping for
         // concurrent misses.
-        if let Some(page) = self.pages.get(&key).await {
-            self.lookups.with_label_values(&["html", "hit"]).inc();
-            return Ok(page);
-        }
-        let entry = self
-            .pages
-            .entry(key)
-            .or_try_insert_with(async { render.await.map(Arc::new) })
-            .await
-            .map_err(|e| E::clone(&e))?;
-        let hit = if entry.is_fresh() { "miss" } else { "hit" };
-        self.lookups.with_label_values(&["html", hit]).inc();
-        Ok(entry.into_value())
+        let (page, hit) = match self.pages.get(&key).await {
+            Some(page) => (page, true),
+            None => {
+                let entry = self
+                    .pages
+                    .entry(key)
+                    .or_try_insert_with(async { render.await.map(Arc::new) })
+                    .await
+                    .map_err(|e| E::clone(&e))?;
+                // Not fresh: another request rendered it meanwhile.
+                let hit = !entry.is_fresh();
+                (entry.into_value(), hit)
+            }
+        };
+        let result = if hit { "hit" } else { "miss" };
+        self.lookups.with_label_values(&["html", result]).inc();
+        Ok(page)
     }
 }
 

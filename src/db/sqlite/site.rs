@@ -5,7 +5,7 @@
 //! they derived ([`Notice::Resync`]). SQLite has no way to say what
 //! changed, so nothing finer is sent.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,12 +32,51 @@ pub(super) struct Watch {
     /// since `known`: the next look sends a resync even if the version
     /// then matches.
     missed: Arc<AtomicBool>,
+    /// Announcements begun and finished by this process. A look whose read
+    /// overlapped one may have seen its commit before `announced` recorded
+    /// it, so it proves nothing and is dropped (see [`Watch::quiet`]).
+    begun: Arc<AtomicU64>,
+    finished: Arc<AtomicU64>,
     /// Where notices go while anyone listens; the looking task holds it
     /// and ends, emptying this, once the last listener has gone.
     notices: Arc<Mutex<Option<broadcast::Sender<Notice>>>>,
 }
 
+/// An announcement of this process in flight; it counts as finished when
+/// dropped, whether it succeeded or not.
+struct InFlight(Watch);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 impl Watch {
+    /// Marks an announcement begun; keep the guard until `announced`.
+    fn announcing(&self) -> InFlight {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// Before a read of the version: a mark if no announcement of this
+    /// process is in flight, to be checked by [`Watch::still_quiet`] after
+    /// the read.
+    fn quiet(&self) -> Option<u64> {
+        // `finished` first: it never passes `begun`, so equal values mean
+        // nothing was in flight when `begun` was read.
+        let finished = self.finished.load(Ordering::SeqCst);
+        let begun = self.begun.load(Ordering::SeqCst);
+        (begun == finished).then_some(begun)
+    }
+
+    /// After the read: whether no announcement began since `mark`, so the
+    /// version read was not one this process had committed but not yet
+    /// recorded.
+    fn still_quiet(&self, mark: u64) -> bool {
+        self.begun.load(Ordering::SeqCst) == mark
+    }
+
     /// An announcement moved the version from `before` to `after`.
     fn announced(&self, before: Millis, after: Millis) {
         if before > self.known.load(Ordering::SeqCst) {
@@ -67,7 +106,13 @@ async fn watch(repo: SqliteRepo, notices: broadcast::Sender<Notice>) {
                 return;
             }
         }
+        // A look that overlapped an announcement of ours is skipped: the
+        // next one judges, and `missed` keeps what the announcement saw.
+        let Some(mark) = repo.watch.quiet() else {
+            continue;
+        };
         match repo.data_version().await {
+            Ok(_) if !repo.watch.still_quiet(mark) => {}
             Ok(version) if repo.watch.foreign(version) => {
                 // A listener that went meanwhile is fine.
                 let _ = notices.send(Notice::Resync);
@@ -96,6 +141,7 @@ impl SiteRepo for SqliteRepo {
     }
 
     async fn announce(&self, _change: &str, now: Millis) -> DbResult<Millis> {
+        let in_flight = self.watch.announcing();
         // Losing the last bump on power loss only means pages are rebuilt.
         let (before, after) = self
             .write_relaxed(move |tx| {
@@ -113,6 +159,7 @@ impl SiteRepo for SqliteRepo {
             })
             .await?;
         self.watch.announced(before, after);
+        drop(in_flight);
         Ok(after)
     }
 
@@ -217,6 +264,39 @@ mod tests {
         other.announce("theirs", 4).await.unwrap();
         serving.announce("mine", 5).await.unwrap();
         assert_eq!(next(&mut notices).await, Some(Notice::Resync));
+    }
+
+    /// The race CI once hit: the watch read the version just after this
+    /// process's announcement committed it and before `announced` recorded
+    /// it, and took the process's own change for another's.
+    #[test]
+    fn a_look_overlapping_an_announcement_proves_nothing() {
+        let watch = Watch::default();
+        // The read begins before the announcement and ends after its commit.
+        let mark = watch.quiet().expect("nothing in flight");
+        let in_flight = watch.announcing();
+        let read = 7; // what the read saw: the announcement's commit
+        assert!(!watch.still_quiet(mark), "the read must be dropped");
+        // A read begun while the announcement is in flight is not made.
+        assert_eq!(watch.quiet(), None);
+        watch.announced(0, read);
+        drop(in_flight);
+        // The next look sees the same version and hears nothing new.
+        let mark = watch.quiet().expect("nothing in flight");
+        assert!(watch.still_quiet(mark));
+        assert!(!watch.foreign(read));
+    }
+
+    #[test]
+    fn a_change_seen_by_an_announcement_is_still_told() {
+        let watch = Watch::default();
+        let in_flight = watch.announcing();
+        // Another process moved the version to 3; ours moved it to 4.
+        watch.announced(3, 4);
+        drop(in_flight);
+        let mark = watch.quiet().expect("nothing in flight");
+        assert!(watch.still_quiet(mark));
+        assert!(watch.foreign(4), "the version passed over theirs");
     }
 
     #[tokio::test]

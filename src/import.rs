@@ -3,8 +3,9 @@
 //! Walks the folders, and for every supported image: hashes it in place,
 //! skips it if the owner already has these bytes (so an interrupted import
 //! can simply be run again), otherwise probes, stores and records it like an
-//! upload, and lets the render pool render it. Then waits for the renders
-//! and reports imported / duplicates / failed (with reasons).
+//! upload, and lets the render pool render it, keeping only a few photos
+//! ahead of the renders. Then waits for the renders and reports imported /
+//! duplicates / failed (with reasons).
 //!
 //! Interrupting (Ctrl-C) stops taking new files and lets running renders
 //! finish; anything accepted but not yet rendered stays queued in the
@@ -13,6 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -156,43 +158,108 @@ pub async fn import(
     let mut progress = Progress::new("import", files.len() as u64);
     let mut interrupt = std::pin::pin!(interrupt);
 
+    // Accept only a few photos ahead of the renders: each then finds the
+    // planes its check decoded still kept for it (`render::predecoded`),
+    // and an interrupted run leaves little queued.
+    let ahead = config.render.effective_threads() * 2 + 2;
+    let mut resync = tokio::time::interval(Duration::from_secs(2));
     for path in files {
+        while rendering.len() >= ahead && !summary.interrupted {
+            let waiting = Waiting {
+                core: &core,
+                events: &mut events,
+                resync: &mut resync,
+            };
+            if !waiting
+                .once(interrupt.as_mut(), &mut rendering, &mut summary)
+                .await?
+            {
+                break;
+            }
+            progress.update(
+                done(&summary, &rendering),
+                summary.progress(rendering.len()),
+            );
+        }
         // Between files only: a file is either fully accepted or untouched.
-        if (&mut interrupt).now_or_never().is_some() {
+        if summary.interrupted || (&mut interrupt).now_or_never().is_some() {
             summary.interrupted = true;
             break;
         }
         ingest_one(&core, &owner, &describe, path, &mut summary, &mut rendering).await;
         drain_events(&mut events, &core, &mut rendering, &mut summary).await?;
-        let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
-        progress.update(done as u64, summary.progress(rendering.len()));
+        progress.update(
+            done(&summary, &rendering),
+            summary.progress(rendering.len()),
+        );
     }
 
     // Wait for what this run queued (and pending duplicates from an
     // interrupted earlier run).
-    let mut resync = tokio::time::interval(Duration::from_secs(2));
     while !rendering.is_empty() && !summary.interrupted {
-        tokio::select! {
-            biased;
-            () = &mut interrupt => summary.interrupted = true,
-            event = events.recv() => match event {
-                Ok(change) => {
-                    if let Some(e) = settled(change) {
-                        settle(&core, e, &mut rendering, &mut summary).await?;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => resync_pending(&core, &mut rendering, &mut summary).await?,
-                Err(RecvError::Closed) => break,
-            },
-            _ = resync.tick() => resync_pending(&core, &mut rendering, &mut summary).await?,
+        let waiting = Waiting {
+            core: &core,
+            events: &mut events,
+            resync: &mut resync,
+        };
+        if !waiting
+            .once(interrupt.as_mut(), &mut rendering, &mut summary)
+            .await?
+        {
+            break;
         }
-        let done = summary.imported + summary.duplicates + summary.failed.len() - rendering.len();
-        progress.update(done as u64, summary.progress(rendering.len()));
+        progress.update(
+            done(&summary, &rendering),
+            summary.progress(rendering.len()),
+        );
     }
     progress.finish();
     core.render.shutdown(Duration::from_secs(60)).await;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Files finished with: accepted and rendered, duplicates, or failed.
+fn done(summary: &ImportSummary, rendering: &HashMap<PhotoId, Pending>) -> u64 {
+    (summary.imported + summary.duplicates + summary.failed.len() - rendering.len()) as u64
+}
+
+/// What waiting for this run's renders listens to.
+struct Waiting<'a> {
+    core: &'a Core,
+    events: &'a mut tokio::sync::broadcast::Receiver<Change>,
+    /// Now and then the pending photos are looked up, in case a notice was
+    /// missed.
+    resync: &'a mut tokio::time::Interval,
+}
+
+impl Waiting<'_> {
+    /// Waits for one thing: a render of ours settling, a resync, or the
+    /// interrupt (which marks `summary` interrupted). `false` once no more
+    /// notices can come.
+    async fn once(
+        self,
+        interrupt: Pin<&mut impl Future<Output = ()>>,
+        rendering: &mut HashMap<PhotoId, Pending>,
+        summary: &mut ImportSummary,
+    ) -> Result<bool, ImportError> {
+        let core = self.core;
+        tokio::select! {
+            biased;
+            () = interrupt => summary.interrupted = true,
+            event = self.events.recv() => match event {
+                Ok(change) => {
+                    if let Some(e) = settled(change) {
+                        settle(core, e, rendering, summary).await?;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => resync_pending(core, rendering, summary).await?,
+                Err(RecvError::Closed) => return Ok(false),
+            },
+            _ = self.resync.tick() => resync_pending(core, rendering, summary).await?,
+        }
+        Ok(true)
+    }
 }
 
 /// The render outcome a change announces, if it is one.

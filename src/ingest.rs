@@ -3,8 +3,10 @@
 //!
 //! Order matters (no row without its blob; no accepted upload lost): the
 //! bytes are staged to a temp file while hashed, probed (format, size
-//! limits) from the header and decoded to the end at low cost (so damaged
-//! files are refused, not accepted and then failed), the original's blobs are reserved so no
+//! limits) from the header and decoded to the end (so damaged files are
+//! refused, not accepted and then failed; cheaply, or the render's way with
+//! the result kept for it: [`crate::render::predecoded`]), the original's
+//! blobs are reserved so no
 //! deletion of the same bytes can run meanwhile (see [`crate::blobs`]), the
 //! bytes are put in the store under their hash unless a photo already
 //! proves they are there, and only then are the photo row and its job
@@ -28,7 +30,6 @@ use crate::domain::{ContentHash, ImageFormat, PhotoId, PhotoStatus, Visibility, 
 use crate::model::{Inserted, NewPhoto, User};
 use crate::render::RenderQueue;
 use crate::render::probe::{PixelLimits, ProbeError, probe_bytes};
-use crate::render::verify::verify;
 use crate::store::{BlobKey, Store, StoreError};
 
 /// Why an upload was not accepted.
@@ -262,6 +263,7 @@ impl Ingest {
             .await
             .map_err(std::io::Error::other)?;
         let timer = self.check_duration.clone();
+        let (hash, predecoded) = (staged.hash.clone(), self.queue.predecoded().clone());
         let probed = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
             let _timer = timer.start_timer();
             let bytes = match bytes {
@@ -269,7 +271,8 @@ impl Ingest {
                 None => Bytes::from(std::fs::read(path)?),
             };
             let probed = probe_bytes(&bytes, &limits)?;
-            verify(&bytes, probed.format, &limits)?;
+            // The render takes what this decodes, if it can keep it.
+            predecoded.verify(&hash, &bytes, &probed, &limits)?;
             Ok(probed)
         })
         .await

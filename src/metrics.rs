@@ -19,6 +19,7 @@ pub struct Metrics {
     pub renders_in_flight_peak: IntGauge,
     pub render_duration: HistogramVec,
     pub renders: IntCounterVec,
+    pub render_sources: IntCounterVec,
     pub cache_lookups: IntCounterVec,
     pub uploads: IntCounterVec,
     pub upload_check_duration: Histogram,
@@ -69,6 +70,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let render_sources = IntCounterVec::new(
+            Opts::new(
+                "render_sources_total",
+                "What renders started from: planes the upload's check decoded and kept, or the stored original",
+            ),
+            &["source"],
+        )
+        .expect("valid metric");
         let cache_lookups = IntCounterVec::new(
             Opts::new("cache_lookups_total", "Cache lookups by cache and result"),
             &["cache", "result"],
@@ -99,6 +108,7 @@ impl Metrics {
             Box::new(renders_in_flight_peak.clone()),
             Box::new(render_duration.clone()),
             Box::new(renders.clone()),
+            Box::new(render_sources.clone()),
             Box::new(cache_lookups.clone()),
             Box::new(uploads.clone()),
             Box::new(upload_check_duration.clone()),
@@ -116,6 +126,7 @@ impl Metrics {
             renders_in_flight_peak,
             render_duration,
             renders,
+            render_sources,
             cache_lookups,
             uploads,
             upload_check_duration,

@@ -3,6 +3,8 @@
 //!
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`verify`]: at upload, that the whole stream decodes, cheaply.
+//! - [`predecoded`]: or decoding it the render's way, and keeping the
+//!   planes for the render, so a photo is decoded once.
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work (with
 //!   `variants`: the sizes and formats of a decoded image, encoded in
@@ -16,7 +18,7 @@
 //!   the node's claims, and the notices that wake it; and `outcome`: what
 //!   became of an attempt, written down with prompt retries).
 //!
-//! Architecture invariant: `probe`, `verify` and `pipeline` never touch the database,
+//! Architecture invariant: `probe`, `verify`, `predecoded` and `pipeline` never touch the database,
 //! the store or the network.
 
 pub mod colour;
@@ -27,6 +29,7 @@ mod outcome;
 pub mod pipeline;
 #[cfg(feature = "turbojpeg")]
 pub mod planes;
+pub mod predecoded;
 pub mod probe;
 pub mod queue;
 pub mod types;

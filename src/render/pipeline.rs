@@ -189,7 +189,21 @@ pub fn render_with(
     variants::render_sizes(scratch, source, settings, encodes)
 }
 
-/// Full decode with limits, orientation applied, as 8-bit RGB or RGBA.
+/// [`render_with`] from planes already decoded, shrunk on load for
+/// `settings` (by the upload's check: `super::predecoded`), with
+/// `orientation` still to apply: the same variants, without decoding again.
+#[cfg(feature = "turbojpeg")]
+pub fn render_planes(
+    scratch: &mut Scratch,
+    planes: super::planes::Planes,
+    orientation: image::metadata::Orientation,
+    settings: &RenderSettings,
+    encodes: Encodes,
+) -> Result<Rendered, RenderError> {
+    let planes = planes.orient(scratch, orientation);
+    variants::render_sizes(scratch, planes, settings, encodes)
+}
+
 /// Full decode with the `image` crate: oriented 8-bit pixels and the
 /// embedded ICC profile, if any.
 fn decode(

@@ -116,6 +116,11 @@ pub fn decode(
 }
 
 impl Planes {
+    /// The bytes the planes take.
+    pub fn byte_len(&self) -> usize {
+        self.data.len()
+    }
+
     fn components(&self) -> usize {
         if self.subsamp == Subsamp::Gray { 1 } else { 3 }
     }

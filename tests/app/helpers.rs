@@ -310,8 +310,14 @@ impl TestApp {
 
     /// Renders counted with `outcome` so far (`scoot_renders_total`).
     pub async fn renders(&self, outcome: &str) -> u64 {
+        self.counted(&format!("scoot_renders_total{{outcome=\"{outcome}\"}}"))
+            .await
+    }
+
+    /// The value of one counter `series` on /metrics, 0 before it counts.
+    pub async fn counted(&self, series: &str) -> u64 {
         let metrics = self.get("/metrics").await.text().await.unwrap();
-        let series = format!("scoot_renders_total{{outcome=\"{outcome}\"}} ");
+        let series = format!("{series} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(series.as_str()))

@@ -1,0 +1,258 @@
+//! An upload's decode, kept for its render. The check at upload
+//! ([`super::verify`]) must read a JPEG's whole entropy-coded stream, and
+//! so must the render; on a 12 MP photo that reading is most of the check.
+//! So when the render would decode the JPEG as YCbCr planes anyway
+//! ([`super::planes`]), the check decodes it exactly that way, shrunk on load
+//! to the render's largest size, and the planes wait here, under the
+//! original's hash, for the render of the photo to take them. A photo is
+//! then decoded once between its upload and `ready`.
+//!
+//! What is kept is bounded: at most [`Predecoded::budget`] bytes of planes,
+//! each for at most [`KEEP_FOR`]. When there is no room the check decodes
+//! cheaply as before ([`super::verify::verify`]) and the render decodes the
+//! original itself; so does a render on another node, or after a restart.
+//! Keeping is only ever a shortcut: the planes are the same the render
+//! would have decoded from the stored original.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use image::metadata::Orientation;
+
+use super::probe::Probe;
+use super::types::{PixelLimits, ProbeError};
+use super::verify::verify;
+use crate::domain::ContentHash;
+
+#[cfg(feature = "turbojpeg")]
+use super::planes::Planes;
+#[cfg(feature = "turbojpeg")]
+use crate::domain::ImageFormat;
+#[cfg(not(feature = "turbojpeg"))]
+pub enum Planes {}
+
+/// How long kept planes wait for their render before they are dropped.
+pub const KEEP_FOR: Duration = Duration::from_secs(60);
+
+/// Decoded planes waiting for their render; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Predecoded {
+    /// `None` keeps nothing (a pool that never started, as in tests).
+    kept: Option<Kept>,
+}
+
+#[derive(Clone)]
+struct Kept {
+    /// Taken once: the render removes the entry and empties the slot.
+    planes: moka::sync::Cache<ContentHash, Arc<Mutex<Option<Decoded>>>>,
+    /// The render's largest size, which the planes are shrunk on load to.
+    largest: u32,
+    budget: u64,
+}
+
+/// Planes with the orientation still to apply.
+pub struct Decoded {
+    pub planes: Planes,
+    pub orientation: Orientation,
+}
+
+impl Predecoded {
+    /// Keeps up to `budget` bytes of planes decoded for a render whose
+    /// largest size is `largest`.
+    pub fn new(largest: u32, budget: u64) -> Self {
+        let planes = moka::sync::Cache::builder()
+            .max_capacity(budget)
+            .weigher(|_, slot: &Arc<Mutex<Option<Decoded>>>| {
+                let bytes = slot
+                    .lock()
+                    .expect("kept planes")
+                    .as_ref()
+                    .map_or(0, |d| byte_len(&d.planes));
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .time_to_live(KEEP_FOR)
+            .build();
+        Self {
+            kept: Some(Kept {
+                planes,
+                largest,
+                budget,
+            }),
+        }
+    }
+
+    /// How many bytes of planes may wait at once.
+    pub fn budget(&self) -> u64 {
+        self.kept.as_ref().map_or(0, |k| k.budget)
+    }
+
+    /// Checks that `bytes`, probed as `probe`, decode to the end, as
+    /// [`verify`] does; when the render would decode them as planes and
+    /// there is room, by decoding them so and keeping the planes under
+    /// `hash` for the render.
+    #[cfg_attr(not(feature = "turbojpeg"), allow(unused_variables))]
+    pub fn verify(
+        &self,
+        hash: &ContentHash,
+        bytes: &[u8],
+        probe: &Probe,
+        limits: &PixelLimits,
+    ) -> Result<(), ProbeError> {
+        #[cfg(feature = "turbojpeg")]
+        if let Some(kept) = &self.kept
+            && probe.format == ImageFormat::Jpeg
+            && kept.has_room(probe)
+        {
+            let damaged =
+                |e: &dyn std::fmt::Display| ProbeError::Corrupt(format!("damaged image: {e}"));
+            let decoded = super::planes::decode_jpeg(bytes, kept.largest, limits, |n| vec![0; n])
+                .map_err(|e| damaged(&e))?;
+            if let Some((planes, orientation)) = decoded {
+                let decoded = Decoded {
+                    planes,
+                    orientation,
+                };
+                kept.planes
+                    .insert(hash.clone(), Arc::new(Mutex::new(Some(decoded))));
+                return Ok(());
+            }
+        }
+        verify(bytes, probe.format, limits)
+    }
+
+    /// The planes kept for `hash`, if they are still here; once.
+    pub fn take(&self, hash: &ContentHash, largest: u32) -> Option<Decoded> {
+        let kept = self.kept.as_ref().filter(|k| k.largest == largest)?;
+        let slot = kept.planes.remove(hash)?;
+        slot.lock().expect("kept planes").take()
+    }
+}
+
+impl Kept {
+    /// Whether the planes of `probe` would fit beside those already kept;
+    /// counted as 4:4:4, which no JPEG exceeds.
+    #[cfg(feature = "turbojpeg")]
+    fn has_room(&self, probe: &Probe) -> bool {
+        let n = u64::from(super::jpeg::scale_numerator(
+            probe.width.max(probe.height),
+            self.largest,
+        ));
+        let side = |s: u32| (u64::from(s) * n).div_ceil(8);
+        let bytes = side(probe.width) * side(probe.height) * 3;
+        self.planes.run_pending_tasks();
+        self.planes.weighted_size() + bytes <= self.budget
+    }
+}
+
+#[cfg(feature = "turbojpeg")]
+fn byte_len(planes: &Planes) -> usize {
+    planes.byte_len()
+}
+
+#[cfg(not(feature = "turbojpeg"))]
+fn byte_len(planes: &Planes) -> usize {
+    match *planes {}
+}
+
+#[cfg(all(test, feature = "turbojpeg"))]
+mod tests {
+    use super::*;
+    use crate::domain::OutputFormat;
+    use crate::render::pipeline::{self, Encodes, Scratch};
+    use crate::render::probe::probe_bytes;
+
+    const LIMITS: PixelLimits = PixelLimits {
+        max_pixels: 100_000_000,
+        max_side: 20_000,
+        max_frames: 1_000,
+    };
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+        std::fs::read(format!("{dir}{path}")).unwrap()
+    }
+
+    fn hash(bytes: &[u8]) -> ContentHash {
+        use sha2::Digest;
+        ContentHash::from_digest(sha2::Sha256::new_with_prefix(bytes))
+    }
+
+    #[test]
+    fn the_render_of_kept_planes_is_the_render_of_the_original() {
+        let mut settings = pipeline::tests::settings();
+        settings.formats = vec![OutputFormat::Jpeg, OutputFormat::Webp];
+        let largest = settings.largest_edge();
+        let kept = Predecoded::new(largest, 64 << 20);
+        for n in 0..=8 {
+            let bytes = fixture(&format!("orientation/Landscape_{n}.jpg"));
+            let probe = probe_bytes(&bytes, &LIMITS).unwrap();
+            let hash = hash(&bytes);
+            kept.verify(&hash, &bytes, &probe, &LIMITS).unwrap();
+            let decoded = kept.take(&hash, largest).expect("kept");
+            assert!(kept.take(&hash, largest).is_none(), "taken once");
+            let scratch = &mut Scratch::default();
+            let shortcut = pipeline::render_planes(
+                scratch,
+                decoded.planes,
+                decoded.orientation,
+                &settings,
+                Encodes::InTurn,
+            )
+            .unwrap();
+            let whole = pipeline::render_with(
+                scratch,
+                &bytes,
+                ImageFormat::Jpeg,
+                &settings,
+                Encodes::InTurn,
+            )
+            .unwrap();
+            assert_eq!(shortcut.thumbhash, whole.thumbhash, "orientation {n}");
+            assert_eq!(shortcut.variants.len(), whole.variants.len());
+            for (a, b) in shortcut.variants.iter().zip(&whole.variants) {
+                assert_eq!((a.width, a.height), (b.width, b.height));
+                assert!(a.bytes == b.bytes, "orientation {n}: {:?}", a.spec);
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_jpegs_are_refused_as_the_cheap_check_refuses_them() {
+        let kept = Predecoded::new(1600, 64 << 20);
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/malformed");
+        let mut refused = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(probe) = probe_bytes(&bytes, &LIMITS) else {
+                continue;
+            };
+            if probe.format != ImageFormat::Jpeg {
+                continue;
+            }
+            let hash = hash(&bytes);
+            let cheap = verify(&bytes, probe.format, &LIMITS);
+            let keeping = kept.verify(&hash, &bytes, &probe, &LIMITS);
+            assert_eq!(cheap.is_ok(), keeping.is_ok(), "{path:?}: {keeping:?}");
+            if keeping.is_err() {
+                refused += 1;
+                assert!(kept.take(&hash, 1600).is_none(), "{path:?}: kept");
+            }
+        }
+        assert!(refused > 0, "the fixtures hold damaged JPEGs");
+    }
+
+    #[test]
+    fn nothing_is_kept_beyond_the_budget_or_for_another_size() {
+        let bytes = fixture("orientation/Landscape_1.jpg");
+        let probe = probe_bytes(&bytes, &LIMITS).unwrap();
+        let hash = hash(&bytes);
+        let tight = Predecoded::new(1600, 1024);
+        tight.verify(&hash, &bytes, &probe, &LIMITS).unwrap();
+        assert!(tight.take(&hash, 1600).is_none(), "no room: checked only");
+        let kept = Predecoded::new(1600, 64 << 20);
+        kept.verify(&hash, &bytes, &probe, &LIMITS).unwrap();
+        assert!(kept.take(&hash, 800).is_none(), "shrunk for another size");
+        assert!(Predecoded::default().budget() == 0);
+    }
+}

@@ -164,23 +164,14 @@ pub async fn import(
     let ahead = config.render.effective_threads() * 2 + 2;
     let mut resync = tokio::time::interval(Duration::from_secs(2));
     for path in files {
-        while rendering.len() >= ahead && !summary.interrupted {
-            let waiting = Waiting {
-                core: &core,
-                events: &mut events,
-                resync: &mut resync,
-            };
-            if !waiting
-                .once(interrupt.as_mut(), &mut rendering, &mut summary)
-                .await?
-            {
-                break;
-            }
-            progress.update(
-                done(&summary, &rendering),
-                summary.progress(rendering.len()),
-            );
+        Waiting {
+            core: &core,
+            events: &mut events,
+            resync: &mut resync,
+            progress: &mut progress,
         }
+        .until(ahead - 1, interrupt.as_mut(), &mut rendering, &mut summary)
+        .await?;
         // Between files only: a file is either fully accepted or untouched.
         if summary.interrupted || (&mut interrupt).now_or_never().is_some() {
             summary.interrupted = true;
@@ -196,23 +187,14 @@ pub async fn import(
 
     // Wait for what this run queued (and pending duplicates from an
     // interrupted earlier run).
-    while !rendering.is_empty() && !summary.interrupted {
-        let waiting = Waiting {
-            core: &core,
-            events: &mut events,
-            resync: &mut resync,
-        };
-        if !waiting
-            .once(interrupt.as_mut(), &mut rendering, &mut summary)
-            .await?
-        {
-            break;
-        }
-        progress.update(
-            done(&summary, &rendering),
-            summary.progress(rendering.len()),
-        );
+    Waiting {
+        core: &core,
+        events: &mut events,
+        resync: &mut resync,
+        progress: &mut progress,
     }
+    .until(0, interrupt.as_mut(), &mut rendering, &mut summary)
+    .await?;
     progress.finish();
     core.render.shutdown(Duration::from_secs(60)).await;
     summary.elapsed = started.elapsed();
@@ -224,41 +206,47 @@ fn done(summary: &ImportSummary, rendering: &HashMap<PhotoId, Pending>) -> u64 {
     (summary.imported + summary.duplicates + summary.failed.len() - rendering.len()) as u64
 }
 
-/// What waiting for this run's renders listens to.
+/// What waiting for this run's renders listens to, and tells.
 struct Waiting<'a> {
     core: &'a Core,
     events: &'a mut tokio::sync::broadcast::Receiver<Change>,
     /// Now and then the pending photos are looked up, in case a notice was
     /// missed.
     resync: &'a mut tokio::time::Interval,
+    progress: &'a mut Progress,
 }
 
 impl Waiting<'_> {
-    /// Waits for one thing: a render of ours settling, a resync, or the
-    /// interrupt (which marks `summary` interrupted). `false` once no more
+    /// Waits until at most `left` of this run's photos are still rendering,
+    /// the run is interrupted (which marks `summary` so), or no more
     /// notices can come.
-    async fn once(
+    async fn until(
         self,
-        interrupt: Pin<&mut impl Future<Output = ()>>,
+        left: usize,
+        mut interrupt: Pin<&mut impl Future<Output = ()>>,
         rendering: &mut HashMap<PhotoId, Pending>,
         summary: &mut ImportSummary,
-    ) -> Result<bool, ImportError> {
+    ) -> Result<(), ImportError> {
         let core = self.core;
-        tokio::select! {
-            biased;
-            () = interrupt => summary.interrupted = true,
-            event = self.events.recv() => match event {
-                Ok(change) => {
-                    if let Some(e) = settled(change) {
-                        settle(core, e, rendering, summary).await?;
+        while rendering.len() > left && !summary.interrupted {
+            tokio::select! {
+                biased;
+                () = interrupt.as_mut() => summary.interrupted = true,
+                event = self.events.recv() => match event {
+                    Ok(change) => {
+                        if let Some(e) = settled(change) {
+                            settle(core, e, rendering, summary).await?;
+                        }
                     }
-                }
-                Err(RecvError::Lagged(_)) => resync_pending(core, rendering, summary).await?,
-                Err(RecvError::Closed) => return Ok(false),
-            },
-            _ = self.resync.tick() => resync_pending(core, rendering, summary).await?,
+                    Err(RecvError::Lagged(_)) => resync_pending(core, rendering, summary).await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                _ = self.resync.tick() => resync_pending(core, rendering, summary).await?,
+            }
+            self.progress
+                .update(done(summary, rendering), summary.progress(rendering.len()));
         }
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`verify`]: at upload, that the whole stream decodes, cheaply.
-//! - [`predecoded`]: or decoding it the render's way, and keeping the
-//!   planes for the render, so a photo is decoded once.
+//! - [`predecoded`]: that check, for a JPEG the render decodes as planes,
+//!   made the render's way, the planes kept for it: one decode per photo.
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work (with
 //!   `variants`: the sizes and formats of a decoded image, encoded in

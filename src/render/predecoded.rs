@@ -7,8 +7,8 @@
 //! original's hash, for the render of the photo to take them. A photo is
 //! then decoded once between its upload and `ready`.
 //!
-//! What is kept is bounded: at most [`Predecoded::budget`] bytes of planes,
-//! each for at most [`KEEP_FOR`]. When there is no room the check decodes
+//! What is kept is bounded: at most the budget given to [`Predecoded::new`]
+//! in bytes of planes, each for at most [`KEEP_FOR`]. When there is no room the check decodes
 //! cheaply as before ([`super::verify::verify`]) and the render decodes the
 //! original itself; so does a render on another node, or after a restart.
 //! Keeping is only ever a shortcut: the planes are the same the render
@@ -35,19 +35,13 @@ pub enum Planes {}
 pub const KEEP_FOR: Duration = Duration::from_secs(60);
 
 /// Decoded planes waiting for their render; cheap to clone.
-#[derive(Clone, Default)]
-pub struct Predecoded {
-    /// `None` keeps nothing (a pool that never started, as in tests).
-    kept: Option<Kept>,
-}
-
 #[derive(Clone)]
-struct Kept {
-    /// Taken once: the render removes the entry and empties the slot.
+pub struct Predecoded {
+    /// Taken once: the render removes the entry and empties the slot (moka
+    /// hands out clones of a value, and planes are megabytes).
     planes: moka::sync::Cache<ContentHash, Arc<Mutex<Option<Decoded>>>>,
     /// The render's largest size, which the planes are shrunk on load to.
     largest: u32,
-    budget: u64,
 }
 
 /// Planes with the orientation still to apply.
@@ -72,18 +66,7 @@ impl Predecoded {
             })
             .time_to_live(KEEP_FOR)
             .build();
-        Self {
-            kept: Some(Kept {
-                planes,
-                largest,
-                budget,
-            }),
-        }
-    }
-
-    /// How many bytes of planes may wait at once.
-    pub fn budget(&self) -> u64 {
-        self.kept.as_ref().map_or(0, |k| k.budget)
+        Self { planes, largest }
     }
 
     /// Checks that `bytes`, probed as `probe`, decode to the end, as
@@ -99,20 +82,17 @@ impl Predecoded {
         limits: &PixelLimits,
     ) -> Result<(), ProbeError> {
         #[cfg(feature = "turbojpeg")]
-        if let Some(kept) = &self.kept
-            && probe.format == ImageFormat::Jpeg
-            && kept.has_room(probe)
-        {
+        if probe.format == ImageFormat::Jpeg && self.has_room(probe) {
             let damaged =
                 |e: &dyn std::fmt::Display| ProbeError::Corrupt(format!("damaged image: {e}"));
-            let decoded = super::planes::decode_jpeg(bytes, kept.largest, limits, |n| vec![0; n])
+            let decoded = super::planes::decode_jpeg(bytes, self.largest, limits, |n| vec![0; n])
                 .map_err(|e| damaged(&e))?;
             if let Some((planes, orientation)) = decoded {
                 let decoded = Decoded {
                     planes,
                     orientation,
                 };
-                kept.planes
+                self.planes
                     .insert(hash.clone(), Arc::new(Mutex::new(Some(decoded))));
                 return Ok(());
             }
@@ -122,13 +102,13 @@ impl Predecoded {
 
     /// The planes kept for `hash`, if they are still here; once.
     pub fn take(&self, hash: &ContentHash, largest: u32) -> Option<Decoded> {
-        let kept = self.kept.as_ref().filter(|k| k.largest == largest)?;
-        let slot = kept.planes.remove(hash)?;
+        if largest != self.largest {
+            return None;
+        }
+        let slot = self.planes.remove(hash)?;
         slot.lock().expect("kept planes").take()
     }
-}
 
-impl Kept {
     /// Whether the planes of `probe` would fit beside those already kept;
     /// counted as 4:4:4, which no JPEG exceeds.
     #[cfg(feature = "turbojpeg")]
@@ -140,7 +120,8 @@ impl Kept {
         let side = |s: u32| (u64::from(s) * n).div_ceil(8);
         let bytes = side(probe.width) * side(probe.height) * 3;
         self.planes.run_pending_tasks();
-        self.planes.weighted_size() + bytes <= self.budget
+        let budget = self.planes.policy().max_capacity().unwrap_or(0);
+        self.planes.weighted_size() + bytes <= budget
     }
 }
 
@@ -253,6 +234,5 @@ mod tests {
         let kept = Predecoded::new(1600, 64 << 20);
         kept.verify(&hash, &bytes, &probe, &LIMITS).unwrap();
         assert!(kept.take(&hash, 800).is_none(), "shrunk for another size");
-        assert!(Predecoded::default().budget() == 0);
     }
 }

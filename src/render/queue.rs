@@ -78,7 +78,7 @@ pub struct RenderDeps {
 
 /// A cheap handle for waking the dispatcher after committing a job, and
 /// for leaving it the planes an upload's check decoded.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RenderQueue {
     wake: Arc<Notify>,
     predecoded: Predecoded,
@@ -97,7 +97,8 @@ impl RenderQueue {
 
 /// The share of `render.memory_budget_mb` that planes decoded at upload may
 /// take while they wait for their render (64 MiB of the default 1 GiB:
-/// about a dozen 12 MP photos).
+/// room for seven 12 MP photos by the 4:4:4 estimate a check makes before
+/// decoding, though their 4:2:0 planes take half that).
 const PREDECODED_SHARE: u64 = 16;
 
 /// The running pool. Dropping it does not stop it; call [`shutdown`](Self::shutdown).

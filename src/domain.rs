@@ -132,16 +132,21 @@ impl ContentHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `s` is a hash as [`Self::as_str`] writes it: 64 lowercase
+    /// hex digits.
+    pub fn is_valid(s: &str) -> bool {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
 }
 
 impl FromStr for ContentHash {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        let ok = s.len() == 64
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
+        if Self::is_valid(s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidId)

@@ -46,15 +46,27 @@ impl BlobKey {
     /// Accepts only keys of the two shapes above (so a URL cannot name
     /// anything else in the store).
     pub fn parse(s: &str) -> Option<Self> {
-        let parts: Vec<&str> = s.split('/').collect();
+        Self::from_string(s.to_owned())
+    }
+
+    /// [`Self::parse`] of a string already owned, without copying it.
+    pub fn from_string(s: String) -> Option<Self> {
+        Self::is_valid(&s).then_some(Self(s))
+    }
+
+    fn is_valid(s: &str) -> bool {
         let hash_ok = |prefix: &str, rest: &str| {
-            rest.parse::<ContentHash>().is_ok() && rest.starts_with(prefix) && prefix.len() == 2
+            ContentHash::is_valid(rest) && rest.starts_with(prefix) && prefix.len() == 2
         };
-        let ok = match parts.as_slice() {
-            ["originals", prefix, file] => file.rsplit_once('.').is_some_and(|(hash, ext)| {
-                hash_ok(prefix, hash) && ImageFormat::from_extension(ext).is_some()
-            }),
-            ["variants", prefix, hash, file] => {
+        let mut parts = s.split('/');
+        let parts = [(); 5].map(|()| parts.next());
+        match parts {
+            [Some("originals"), Some(prefix), Some(file), None, None] => {
+                file.rsplit_once('.').is_some_and(|(hash, ext)| {
+                    hash_ok(prefix, hash) && ImageFormat::from_extension(ext).is_some()
+                })
+            }
+            [Some("variants"), Some(prefix), Some(hash), Some(file), None] => {
                 hash_ok(prefix, hash)
                     && file.rsplit_once('.').is_some_and(|(stem, ext)| {
                         ImageFormat::from_extension(ext).is_some()
@@ -68,8 +80,7 @@ impl BlobKey {
                     })
             }
             _ => false,
-        };
-        ok.then(|| Self(s.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -150,6 +161,11 @@ mod tests {
             &format!("originals/zz/{h}.jpg"),
             &format!("variants/{}/{h}/../x.jpg", &h[..2]),
             &format!("variants/{}/{h}/A.jpg", &h[..2]),
+            &format!("variants/{}/{h}/x/y.jpg", &h[..2]),
+            &format!("originals/{}/{h}.jpg/", &h[..2]),
+            &format!("originals/{}/{}.jpg", &h[..2], h.to_uppercase()),
+            &format!("originals/{}/{}.jpg", &h[..2], &h[..63]),
+            &format!("variants/{}/{h}", &h[..2]),
         ] {
             assert_eq!(BlobKey::parse(bad), None, "{bad}");
         }

@@ -18,19 +18,20 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use sync_wrapper::SyncStream;
 use warp::Reply;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use warp::path::Tail;
 
-use super::conditional::{IMMUTABLE, matches_etag};
+use super::conditional::{IMMUTABLE, matches_etag, response};
 use super::error::{Answer, Failure};
 use super::extract::Viewer;
 use super::negotiate::accepts_type;
 use super::state::AppState;
 use super::zero_copy::FileBytes;
 use crate::app::media::{Body, SIGNED_URL_LIFETIME};
-use crate::domain::{ContentHash, ImageFormat, Millis, PhotoId, Visibility};
+use crate::domain::{ImageFormat, Millis, PhotoId, Visibility};
 use crate::keys::BlobKey;
 
 /// `GET|HEAD /media/<prefix>/<rest>`: a blob by its key.
@@ -41,7 +42,7 @@ pub async fn by_key(
     headers: HeaderMap,
     state: AppState,
 ) -> Answer {
-    let key = BlobKey::parse(&format!("{prefix}/{}", tail.as_str()))
+    let key = BlobKey::from_string(format!("{prefix}/{}", tail.as_str()))
         .ok_or_else(|| Failure::not_found("media"))?;
     if let Some(url) = state.app.media.redirect(&key).await? {
         return Ok(redirect_to_bucket(&url));
@@ -96,14 +97,12 @@ pub async fn negotiated(
 }
 
 async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppState) -> Answer {
-    let etag = format!(
-        "\"{}\"",
-        &ContentHash::of(key.as_str().as_bytes()).as_str()[..32]
-    );
-    if matches_etag(headers.get(header::IF_NONE_MATCH), &etag, true) {
+    let etag = etag_of(&key);
+    let etag = etag.to_str().expect("made of hex digits");
+    if matches_etag(headers.get(header::IF_NONE_MATCH), etag, true) {
         let mut resp = Response::new(Bytes::new().into());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        common_headers(resp.headers_mut(), &etag, None);
+        common_headers(resp.headers_mut(), etag, None);
         return Ok(resp);
     }
 
@@ -116,16 +115,16 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     {
         let mut resp = Response::new(Bytes::new().into());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        common_headers(resp.headers_mut(), &etag, Some(last_modified));
+        common_headers(resp.headers_mut(), etag, Some(last_modified));
         return Ok(resp);
     }
-    let range = match requested_range(&headers, &etag, size) {
+    let range = match requested_range(&headers, etag, size) {
         Wanted::All => None,
         Wanted::Part { start, end } => Some((start, end)),
         Wanted::Unsatisfiable => {
             let mut resp = Response::new(Bytes::new().into());
             *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            common_headers(resp.headers_mut(), &etag, Some(last_modified));
+            common_headers(resp.headers_mut(), etag, Some(last_modified));
             insert(
                 resp.headers_mut(),
                 header::CONTENT_RANGE,
@@ -141,12 +140,12 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     let length = end - start;
 
     let mut resp = if method == Method::HEAD {
-        Response::new(Bytes::new().into())
+        response(Bytes::new())
     } else {
         match body {
             Body::Cached(blob) => {
                 let part = blob.bytes.slice(start as usize..end as usize);
-                let mut resp = Response::new(part.clone().into());
+                let mut resp = response(part.clone());
                 if let Some(file) = media.file(&key, blob.bytes.len()).await {
                     let bytes = FileBytes::new(part, &file, start);
                     resp.extensions_mut().insert(bytes);
@@ -160,14 +159,14 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
         }
     };
     let h = resp.headers_mut();
-    common_headers(h, &etag, Some(last_modified));
+    common_headers(h, etag, Some(last_modified));
     if let Some(format) = key.format() {
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(format.mime_type()),
         );
     }
-    insert(h, header::CONTENT_LENGTH, &length.to_string());
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // Originals are the uploader's bytes, never re-encoded: whatever else
     // they may hold (a polyglot file), a browser saves them rather than
     // rendering them in Scoot's origin. Variants are our own encodes.
@@ -201,6 +200,16 @@ fn unchanged_since(ims: Option<&HeaderValue>, last_modified: Millis) -> bool {
     };
     let since_secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     u64::try_from(last_modified / 1000).is_ok_and(|modified| modified <= since_secs)
+}
+
+/// A blob's strong ETag: the first 128 bits of the SHA-256 of its key, in
+/// hex and quotes. Written into a buffer on the stack; every media request
+/// makes one.
+fn etag_of(key: &BlobKey) -> HeaderValue {
+    let digest = Sha256::digest(key.as_str().as_bytes());
+    let mut quoted = [b'"'; 34];
+    hex::encode_to_slice(&digest[..16], &mut quoted[1..33]).expect("32 hex digits fit");
+    HeaderValue::from_bytes(&quoted).expect("quoted hex is a header value")
 }
 
 fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -302,6 +311,17 @@ mod tests {
         assert_eq!(range("bytes=0-99999999999999999999999", 100), part(0, 100));
         assert_eq!(range("bytes=0-", 0), Wanted::Unsatisfiable);
         assert_eq!(range("bytes=-5", 0), Wanted::All);
+    }
+
+    #[test]
+    fn a_blobs_etag_is_the_head_of_its_keys_hash() {
+        // The value clients already hold: the first 32 hex digits of the
+        // SHA-256 of the key, quoted.
+        let hash = crate::domain::ContentHash::of(b"photo");
+        let key = BlobKey::original(&hash, ImageFormat::Jpeg);
+        let before = crate::domain::ContentHash::of(key.as_str().as_bytes());
+        let expected = format!("\"{}\"", &before.as_str()[..32]);
+        assert_eq!(etag_of(&key), expected.as_str());
     }
 
     #[test]

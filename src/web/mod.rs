@@ -133,6 +133,9 @@ fn layered(
         })
 }
 
+const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-opener-policy");
+
 /// Headers every response carries unless its handler set them; `csp`
 /// comes from [`urls::Urls`].
 fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp::reply::Response {
@@ -143,11 +146,7 @@ fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp:
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(
-        h,
-        HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
+    set(h, CROSS_ORIGIN_OPENER_POLICY, "same-origin");
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert_with(|| csp.clone());
     // What did not say how it may be cached (the API's JSON, login and

@@ -59,7 +59,7 @@ impl BlobKey {
             ContentHash::is_valid(rest) && rest.starts_with(prefix) && prefix.len() == 2
         };
         let mut parts = s.split('/');
-        let parts = [(); 5].map(|()| parts.next());
+        let parts: [Option<&str>; 5] = std::array::from_fn(|_| parts.next());
         match parts {
             [Some("originals"), Some(prefix), Some(file), None, None] => {
                 file.rsplit_once('.').is_some_and(|(hash, ext)| {

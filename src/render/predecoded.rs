@@ -7,9 +7,9 @@
 //! original's hash, for the render of the photo to take them. A photo is
 //! then decoded once between its upload and `ready`.
 //!
-//! What is kept is bounded: at most the budget given to [`Predecoded::new`]
-//! in bytes of planes, each for at most [`KEEP_FOR`]. When there is no room the check decodes
-//! cheaply as before ([`super::verify::verify`]) and the render decodes the
+//! What is kept is bounded: at most the bytes of planes given to
+//! [`Predecoded::new`], each for at most [`KEEP_FOR`]. When there is no
+//! room the check decodes cheaply as before ([`super::verify::verify`]) and the render decodes the
 //! original itself; so does a render on another node, or after a restart.
 //! Keeping is only ever a shortcut: the planes are the same the render
 //! would have decoded from the stored original.

@@ -42,13 +42,14 @@ impl Validators {
     }
 }
 
-/// Extracts the request's [`Validators`]: three headers taken one by one,
-/// since copying the request's whole header map was a measurable share of
-/// a cached page's cost.
+/// Extracts the request's [`Validators`], the three headers one by one
+/// rather than by copying the whole header map. A value that is not
+/// visible ASCII is refused (400), as `warp::header::optional` does.
 pub fn validators() -> impl Filter<Extract = (Validators,), Error = Rejection> + Clone {
-    optional_header("if-none-match")
-        .and(optional_header("if-modified-since"))
-        .and(optional_header("accept-encoding"))
+    use warp::header::optional;
+    optional::<HeaderValue>("if-none-match")
+        .and(optional::<HeaderValue>("if-modified-since"))
+        .and(optional::<HeaderValue>("accept-encoding"))
         .map(
             |if_none_match, if_modified_since, accept_encoding| Validators {
                 if_none_match,
@@ -56,14 +57,6 @@ pub fn validators() -> impl Filter<Extract = (Validators,), Error = Rejection> +
                 accept_encoding,
             },
         )
-}
-
-/// A header's value, if the request has it. A value that is not visible
-/// ASCII is refused (400), as it is by every other header filter.
-fn optional_header(
-    name: &'static str,
-) -> impl Filter<Extract = (Option<HeaderValue>,), Error = Rejection> + Clone {
-    warp::header::optional::<HeaderValue>(name)
 }
 
 /// What content-addressed responses (media, assets) say to caches. `public`
@@ -105,27 +98,36 @@ pub struct Rendered {
     body: Bytes,
     /// A large body's copy to send from (see [`MemoryFile`]).
     body_file: Option<MemoryFile>,
-    /// The ETag of each representation: identity, Brotli, gzip.
-    etags: [HeaderValue; 3],
+    etags: Etags,
     /// In whole seconds, as HTTP dates have them, and as the header says it.
     last_modified: Option<(i64, HeaderValue)>,
     br: OnceLock<Bytes>,
     gzip: OnceLock<Bytes>,
 }
 
+/// The ETag of each representation of a page.
+struct Etags {
+    identity: HeaderValue,
+    br: HeaderValue,
+    gzip: HeaderValue,
+}
+
 impl Rendered {
     pub fn new(body: String, last_modified: Option<Millis>) -> Self {
         let hash = ContentHash::of(body.as_bytes());
         let hash = &hash.as_str()[..32];
-        let etag = |suffix: &str| {
-            HeaderValue::from_str(&format!("\"{hash}{suffix}\""))
-                .expect("a hex hash is a header value")
+        let etag = |coding: Option<Coding>| {
+            let quoted = match coding {
+                None => format!("\"{hash}\""),
+                Some(c) => format!("\"{hash}-{}\"", c.token()),
+            };
+            HeaderValue::from_str(&quoted).expect("a hex hash is a header value")
         };
-        let etags = [
-            etag(""),
-            etag(&format!("-{}", Coding::Brotli.token())),
-            etag(&format!("-{}", Coding::Gzip.token())),
-        ];
+        let etags = Etags {
+            identity: etag(None),
+            br: etag(Some(Coding::Brotli)),
+            gzip: etag(Some(Coding::Gzip)),
+        };
         let last_modified = last_modified.map(|ms| {
             let secs = ms.div_euclid(1000);
             let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
@@ -174,9 +176,9 @@ impl Rendered {
     pub fn respond(&self, v: &Validators, compress_min: usize) -> warp::reply::Response {
         let coding = Coding::choose(v.accept_encoding(), self.body.len(), compress_min);
         let etag = match coding {
-            None => &self.etags[0],
-            Some(Coding::Brotli) => &self.etags[1],
-            Some(Coding::Gzip) => &self.etags[2],
+            None => &self.etags.identity,
+            Some(Coding::Brotli) => &self.etags.br,
+            Some(Coding::Gzip) => &self.etags.gzip,
         };
         let fresh = match (&v.if_none_match, &v.if_modified_since) {
             (Some(inm), _) => {

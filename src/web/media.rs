@@ -98,11 +98,10 @@ pub async fn negotiated(
 
 async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppState) -> Answer {
     let etag = etag_of(&key);
-    let etag = etag.to_str().expect("made of hex digits");
-    if matches_etag(headers.get(header::IF_NONE_MATCH), etag, true) {
-        let mut resp = Response::new(Bytes::new().into());
+    if matches_etag(headers.get(header::IF_NONE_MATCH), etag_str(&etag), true) {
+        let mut resp = response(Bytes::new());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        common_headers(resp.headers_mut(), etag, None);
+        common_headers(resp.headers_mut(), &etag, None);
         return Ok(resp);
     }
 
@@ -113,18 +112,18 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
     if !headers.contains_key(header::IF_NONE_MATCH)
         && unchanged_since(headers.get(header::IF_MODIFIED_SINCE), last_modified)
     {
-        let mut resp = Response::new(Bytes::new().into());
+        let mut resp = response(Bytes::new());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        common_headers(resp.headers_mut(), etag, Some(last_modified));
+        common_headers(resp.headers_mut(), &etag, Some(last_modified));
         return Ok(resp);
     }
-    let range = match requested_range(&headers, etag, size) {
+    let range = match requested_range(&headers, etag_str(&etag), size) {
         Wanted::All => None,
         Wanted::Part { start, end } => Some((start, end)),
         Wanted::Unsatisfiable => {
-            let mut resp = Response::new(Bytes::new().into());
+            let mut resp = response(Bytes::new());
             *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            common_headers(resp.headers_mut(), etag, Some(last_modified));
+            common_headers(resp.headers_mut(), &etag, Some(last_modified));
             insert(
                 resp.headers_mut(),
                 header::CONTENT_RANGE,
@@ -159,7 +158,7 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
         }
     };
     let h = resp.headers_mut();
-    common_headers(h, etag, Some(last_modified));
+    common_headers(h, &etag, Some(last_modified));
     if let Some(format) = key.format() {
         h.insert(
             header::CONTENT_TYPE,
@@ -212,14 +211,19 @@ fn etag_of(key: &BlobKey) -> HeaderValue {
     HeaderValue::from_bytes(&quoted).expect("quoted hex is a header value")
 }
 
+/// An ETag made by [`etag_of`], as text to compare with a client's.
+fn etag_str(etag: &HeaderValue) -> &str {
+    etag.to_str().expect("quoted hex is text")
+}
+
 fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
     }
 }
 
-fn common_headers(h: &mut HeaderMap, etag: &str, last_modified: Option<Millis>) {
-    insert(h, header::ETAG, etag);
+fn common_headers(h: &mut HeaderMap, etag: &HeaderValue, last_modified: Option<Millis>) {
+    h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(ms) = last_modified {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use moka::future::Cache;
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 
 use crate::config::CacheConfig;
 use crate::domain::{Millis, PhotoId};
@@ -38,6 +38,38 @@ pub struct CachedBlob {
     pub last_modified: Millis,
 }
 
+/// Each cache's lookups, counted (the metric's labels resolved once, not
+/// on every media request).
+#[derive(Clone)]
+struct Lookups {
+    photo: Counted,
+    page: Counted,
+    media: Counted,
+}
+
+/// One cache's hit and miss counters.
+#[derive(Clone)]
+struct Counted {
+    hit: IntCounter,
+    miss: IntCounter,
+}
+
+impl Counted {
+    fn new(lookups: &IntCounterVec, cache: &str) -> Self {
+        Self {
+            hit: lookups.with_label_values(&[cache, "hit"]),
+            miss: lookups.with_label_values(&[cache, "miss"]),
+        }
+    }
+
+    fn count(&self, hit: bool) {
+        match hit {
+            true => self.hit.inc(),
+            false => self.miss.inc(),
+        }
+    }
+}
+
 /// All of Scoot's caches; cheap to clone.
 #[derive(Clone)]
 pub struct Caches {
@@ -45,7 +77,7 @@ pub struct Caches {
     pages: Cache<String, Arc<Vec<Photo>>>,
     media: Cache<String, CachedBlob>,
     media_max_object: u64,
-    lookups: IntCounterVec,
+    lookups: Lookups,
     /// The data version (when anything last changed, as the database
     /// counts it): the `Last-Modified` floor for pages.
     changed_at: Arc<AtomicI64>,
@@ -64,7 +96,7 @@ pub struct PhotoFill(u64);
 
 impl Caches {
     /// `lookups` is a counter vec labelled `(cache, result)`.
-    pub fn new(cfg: &CacheConfig, lookups: IntCounterVec) -> Self {
+    pub fn new(cfg: &CacheConfig, lookups: &IntCounterVec) -> Self {
         let media = Cache::builder()
             .max_capacity(cfg.media_bytes)
             .weigher(|_key: &String, blob: &CachedBlob| {
@@ -76,21 +108,19 @@ impl Caches {
             pages: Cache::new(cfg.entries / 10 + 1),
             media,
             media_max_object: cfg.media_max_object,
-            lookups,
+            lookups: Lookups {
+                photo: Counted::new(lookups, "photo"),
+                page: Counted::new(lookups, "page"),
+                media: Counted::new(lookups, "media"),
+            },
             changed_at: Arc::new(AtomicI64::new(0)),
             photo_changes: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn count(&self, cache: &str, hit: bool) {
-        self.lookups
-            .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
-            .inc();
-    }
-
     pub async fn photo(&self, id: &PhotoId) -> Option<Arc<Photo>> {
         let found = self.photos.get(id).await;
-        self.count("photo", found.is_some());
+        self.lookups.photo.count(found.is_some());
         found
     }
 
@@ -111,7 +141,7 @@ impl Caches {
 
     pub async fn page(&self, key: &str) -> Option<Arc<Vec<Photo>>> {
         let found = self.pages.get(key).await;
-        self.count("page", found.is_some());
+        self.lookups.page.count(found.is_some());
         found
     }
 
@@ -154,7 +184,7 @@ impl Caches {
 
     pub async fn media(&self, key: &str) -> Option<CachedBlob> {
         let found = self.media.get(key).await;
-        self.count("media", found.is_some());
+        self.lookups.media.count(found.is_some());
         found
     }
 
@@ -183,7 +213,7 @@ mod tests {
             &["cache", "result"],
         )
         .unwrap();
-        Caches::new(&CacheConfig::default(), lookups)
+        Caches::new(&CacheConfig::default(), &lookups)
     }
 
     fn photo(id: &PhotoId, status: PhotoStatus) -> Arc<Photo> {

@@ -253,7 +253,7 @@ pub async fn start_core_on(
     ingest::clear_staging_dir(&staging_dir);
 
     let metrics = Metrics::new();
-    let caches = Caches::new(&config.cache, metrics.cache_lookups.clone());
+    let caches = Caches::new(&config.cache, &metrics.cache_lookups);
     let node = Changes::new_node_name();
     tracing::info!(%node, "node started");
     let changes = Changes::new(caches.clone(), db.clone(), &node);
@@ -339,8 +339,7 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
     } = core;
     let setup_token = app.accounts.open_setup().await?;
     let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-    let pages =
-        web::conditional::PageCache::new(config.cache.page_bytes, metrics.cache_lookups.clone());
+    let pages = web::page_cache::PageCache::new(config.cache.page_bytes, &metrics.cache_lookups);
     changes.follow(stopping_rx.clone());
     blobs::spawn_sweeper(db.clone(), store, changes, stopping_rx.clone());
     tokio::spawn(history.run(db, metrics.clone(), stopping_rx.clone()));

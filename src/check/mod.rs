@@ -87,7 +87,7 @@ pub struct Options {
 pub async fn check(config: &Config, options: Options) -> Result<Report, CheckError> {
     let started = Instant::now();
     let (db, store) = open_backends(config).await?;
-    let caches = Caches::new(&config.cache, Metrics::new().cache_lookups);
+    let caches = Caches::new(&config.cache, &Metrics::new().cache_lookups);
     let changes = Changes::new(caches, db.clone(), &Changes::new_node_name());
     let checker = Checker {
         db,

@@ -225,10 +225,7 @@ async fn accounts(config: &Config) -> Result<Accounts, CommandError> {
 /// it cached of those users' photos.
 async fn people(config: &Config) -> Result<People, CommandError> {
     let db = db::open(&config.database_url()).await?;
-    let caches = Caches::new(
-        &config.cache,
-        crate::metrics::Metrics::new().cache_lookups.clone(),
-    );
+    let caches = Caches::new(&config.cache, &crate::metrics::Metrics::new().cache_lookups);
     let changes = Changes::new(caches, db.clone(), &Changes::new_node_name());
     Ok(People::new(db, Hasher::new(1), changes, config.trash.days))
 }

@@ -10,7 +10,7 @@ use super::error::{Answer, Failure};
 use super::extract::{NoFields, Viewer};
 use super::pages::{AlbumCardView, AlbumPage, AlbumsPage, Sources, Tile, alt_text, rendered};
 use super::placeholder;
-use super::respond::{Reached, see_other, serve_page, viewer_key};
+use super::respond::{Reached, page_key, see_other, serve_page};
 use super::state::AppState;
 use super::timeline::{SortQuery, by_month, sort_links};
 use super::urls::album_share_path;
@@ -63,9 +63,9 @@ fn form_photo(s: &str) -> Result<PhotoId, Failure> {
 /// `GET /albums`.
 pub async fn list(viewer: Option<Viewer>, validators: Validators, state: AppState) -> Answer {
     let version = state.app.version();
-    let key = format!("albums {}", viewer_key(viewer.as_ref()));
-    let build = build_list(&state, viewer, version);
-    serve_page(&state, version, &key, &validators, build).await
+    let key = page_key(version, "albums", viewer.as_ref());
+    let build = || build_list(&state, viewer, version);
+    serve_page(&state, key, &validators, build).await
 }
 
 /// `POST /albums`: a new album.
@@ -192,21 +192,20 @@ async fn render_album(
     validators: &Validators,
     version: Millis,
 ) -> Answer {
-    let key = format!(
-        "album {} {} {} {}",
-        viewer_key(viewer.as_ref()),
-        album.id,
-        shown.reached.as_str(),
-        shown.order.as_str()
-    );
-    // Where the album's photo pages and its ZIP are: under the path the
-    // visitor came by.
-    let base = match (shown.reached, album.share_token.as_deref()) {
-        (Reached::ByLink, Some(token)) => album_share_path(token),
-        _ => format!("/albums/{}", album.id),
+    let key = page_key(version, "album", viewer.as_ref())
+        .part(album.id.as_str())
+        .part(shown.reached.as_str())
+        .part(shown.order.as_str());
+    let build = move || {
+        // Where the album's photo pages and its ZIP are: under the path
+        // the visitor came by.
+        let base = match (shown.reached, album.share_token.as_deref()) {
+            (Reached::ByLink, Some(token)) => album_share_path(token),
+            _ => format!("/albums/{}", album.id),
+        };
+        build_album(state, album, viewer, base, shown.order, version)
     };
-    let build = build_album(state, album, viewer, base, shown.order, version);
-    serve_page(state, version, &key, validators, build).await
+    serve_page(state, key, validators, build).await
 }
 
 async fn build_album(

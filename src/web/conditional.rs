@@ -1,7 +1,7 @@
 //! Pages as responses: a strong `ETag` computed from the page's bytes and
 //! a `Last-Modified`, so a browser revalidating a page it has gets `304 Not
-//! Modified` and no body; and [`PageCache`], so a page is rendered once per
-//! change rather than once per request.
+//! Modified` and no body. [`Rendered`] is a page made once, with what
+//! each request for it needs precomputed; `super::page_cache` keeps them.
 //!
 //! Pages differ by viewer (the header, the owner's extras), so they are
 //! `Cache-Control: private, no-cache` with `Vary: Cookie`: revalidated on
@@ -13,13 +13,10 @@
 //! allows ([`Coding`]); each coding is its own representation with its own
 //! ETag (`"<hash>-br"`), so a 304 never needs to compress anything.
 
-use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use moka::future::Cache;
-use prometheus::IntCounterVec;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 use warp::{Filter, Rejection};
 
@@ -163,7 +160,7 @@ impl Rendered {
     /// before any compressed copy exists: a third of the body is allowed
     /// for those (HTML compresses to well under a sixth, two codings), and
     /// the body again for its memory file, if it has one.
-    fn weight(&self) -> u32 {
+    pub(super) fn weight(&self) -> u32 {
         let copy = if self.body_file.is_some() {
             self.body.len()
         } else {
@@ -218,10 +215,7 @@ impl Rendered {
                     r
                 }
             };
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
+            r.headers_mut().insert(header::CONTENT_TYPE, HTML);
             r
         };
         let h = resp.headers_mut();
@@ -229,82 +223,16 @@ impl Rendered {
         if let Some((_, date)) = &self.last_modified {
             h.insert(header::LAST_MODIFIED, date.clone());
         }
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-cache"),
-        );
-        h.insert(
-            header::VARY,
-            HeaderValue::from_static("Cookie, Accept-Encoding"),
-        );
+        h.insert(header::CACHE_CONTROL, PRIVATE_NO_CACHE);
+        h.insert(header::VARY, VARY_COOKIE_AND_CODING);
         resp
     }
 }
 
-/// Rendered pages, so that a page is built (photo rows → template →
-/// placeholders → hash) once per change, not once per request.
-///
-/// Keys start with the photo data's version, [`Caches::changed_at`], read
-/// before the page's data is: any change to any photo moves it on, so a page
-/// built from older data is never found again (it ages out), with no
-/// invalidation to race against. The rest of the key names everything else
-/// the page depends on (route, query, viewer).
-#[derive(Clone)]
-pub struct PageCache {
-    pages: Cache<String, Arc<Rendered>>,
-    lookups: IntCounterVec,
-}
-
-impl PageCache {
-    /// At most `max_bytes` of pages; `lookups` counts hits as cache `html`.
-    pub fn new(max_bytes: u64, lookups: IntCounterVec) -> Self {
-        Self {
-            pages: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
-                .build(),
-            lookups,
-        }
-    }
-
-    /// The page under `key` at data version `version`, rendered by `render`
-    /// if it is not cached (concurrent misses render it once).
-    pub async fn get_or_render<F, E>(
-        &self,
-        version: Millis,
-        key: &str,
-        render: F,
-    ) -> Result<Arc<Rendered>, E>
-    where
-        F: Future<Output = Result<Rendered, E>>,
-        E: Clone + Send + Sync + 'static,
-    {
-        let key = format!("{version} {key}");
-        // A hit, the usual case, skips the entry API's bookkeeping for
-        // concurrent misses.
-        let (page, hit) = match self.pages.get(&key).await {
-            Some(page) => (page, true),
-            None => {
-                // Boxed: the entry API's future is several kilobytes, and
-                // every request's future would otherwise carry (and move)
-                // that much for the rare miss.
-                let entry = Box::pin(
-                    self.pages
-                        .entry(key)
-                        .or_try_insert_with(async { render.await.map(Arc::new) }),
-                )
-                .await
-                .map_err(|e| E::clone(&e))?;
-                // Not fresh: another request rendered it meanwhile.
-                let hit = !entry.is_fresh();
-                (entry.into_value(), hit)
-            }
-        };
-        let result = if hit { "hit" } else { "miss" };
-        self.lookups.with_label_values(&["html", result]).inc();
-        Ok(page)
-    }
-}
+// A page's fixed header values, made when the binary is built.
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, no-cache");
+const VARY_COOKIE_AND_CODING: HeaderValue = HeaderValue::from_static("Cookie, Accept-Encoding");
 
 /// Whether an `If-None-Match` / `If-Range` header names `etag`. `weak`
 /// allows `W/` matches (If-None-Match uses weak comparison; If-Range strong).

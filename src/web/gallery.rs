@@ -8,7 +8,7 @@ use super::conditional::Validators;
 use super::error::{Answer, Failure};
 use super::extract::Viewer;
 use super::pages::{GalleryPage, Tile, rendered};
-use super::respond::{serve_page, viewer_key};
+use super::respond::{page_key, serve_page};
 use super::state::AppState;
 use super::timeline::{by_month, order_param, page_href, sort_links};
 use crate::model::Cursor;
@@ -41,14 +41,11 @@ pub async fn page(
     // An empty site tells a visitor whether to log in or to set it up:
     // two pages, until it is set up.
     let set_up = viewer.is_some() || state.app.accounts.is_set_up().await?;
-    let key = format!(
-        "gallery {} {} {} {}",
-        viewer_key(viewer.as_ref()),
-        order.as_str(),
-        cursor.as_ref().map(Cursor::encode).unwrap_or_default(),
-        u8::from(set_up)
-    );
-    let build = async {
+    let key = page_key(version, "gallery", viewer.as_ref())
+        .part(order.as_str())
+        .cursor(cursor.as_ref())
+        .part(if set_up { "1" } else { "0" });
+    let build = || async {
         let (photos, next) = state
             .app
             .photos
@@ -68,5 +65,5 @@ pub async fn page(
         };
         Ok(rendered(&page, last_modified)?)
     };
-    serve_page(&state, version, &key, &validators, build).await
+    serve_page(&state, key, &validators, build).await
 }

@@ -21,7 +21,8 @@
 //!   share), [`extract`] (viewer, bodies, signed forms), [`respond`]
 //!   (redirects, cached pages), [`json`] (the API's shapes), [`multipart`]
 //!   (receiving uploads), [`pages`] (templates), [`charts`] (the admin
-//!   page's SVG), [`conditional`] (ETag/304 and the page cache),
+//!   page's SVG), [`conditional`] (ETag/304), [`page_cache`] (rendered
+//!   pages and their keys),
 //!   [`negotiate`] (Accept, Accept-Encoding, compression), [`urls`] (media
 //!   and asset bases, the CSP), [`placeholder`] (ThumbHash previews) and
 //!   [`error`] (the one mapping from failures to responses), [`client`]
@@ -52,6 +53,7 @@ pub mod json;
 pub mod media;
 pub mod multipart;
 pub mod negotiate;
+pub mod page_cache;
 pub mod pages;
 pub mod password;
 pub mod people;
@@ -137,22 +139,24 @@ const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
     HeaderName::from_static("cross-origin-opener-policy");
 
 /// Headers every response carries unless its handler set them; `csp`
-/// comes from [`urls::Urls`].
+/// comes from [`urls::Urls`]. The values are constants, made when the
+/// binary is built rather than checked byte by byte on every response.
 fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp::reply::Response {
-    let h = resp.headers_mut();
-    let set = |h: &mut warp::http::HeaderMap, name, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "same-origin");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, CROSS_ORIGIN_OPENER_POLICY, "same-origin");
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert_with(|| csp.clone());
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
+    const DENY: HeaderValue = HeaderValue::from_static("DENY");
     // What did not say how it may be cached (the API's JSON, login and
     // setup, redirects, errors, health) must not be stored at all: caches
     // may otherwise keep it by heuristics, and a shared computer's browser
     // would keep a private answer on disk.
-    set(h, header::CACHE_CONTROL, "no-store");
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    let h = resp.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(NOSNIFF);
+    h.entry(header::REFERRER_POLICY).or_insert(SAME_ORIGIN);
+    h.entry(header::X_FRAME_OPTIONS).or_insert(DENY);
+    h.entry(CROSS_ORIGIN_OPENER_POLICY).or_insert(SAME_ORIGIN);
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| csp.clone());
+    h.entry(header::CACHE_CONTROL).or_insert(NO_STORE);
     resp
 }

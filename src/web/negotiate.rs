@@ -45,7 +45,7 @@ impl Coding {
     /// The best coding a request allows for a body of `len` bytes, or `None`
     /// when it is below `min_len` (0 = never) or nothing is allowed.
     pub fn choose(accept_encoding: &str, len: usize, min_len: usize) -> Option<Self> {
-        if min_len == 0 || len < min_len {
+        if min_len == 0 || len < min_len || accept_encoding.is_empty() {
             None
         } else if accepts_encoding(accept_encoding, "br") {
             Some(Self::Brotli)

@@ -14,7 +14,7 @@ use super::pages::{
     PhotoPage, Sources, Steps, alt_text, exif_panel, human_bytes, location, rendered,
 };
 use super::placeholder;
-use super::respond::{Reached, see_other, serve_page, viewer_key};
+use super::respond::{Reached, page_key, see_other, serve_page};
 use super::state::AppState;
 use super::urls::share_path;
 use crate::app::photos::Removal;
@@ -125,15 +125,12 @@ pub async fn render_in(
     validators: &Validators,
     version: Millis,
 ) -> Answer {
-    let key = format!(
-        "photo {} {} {} {}",
-        viewer_key(viewer.as_ref()),
-        photo.id,
-        reached.as_str(),
-        album.as_ref().map_or("", |a| a.base.as_str())
-    );
-    let build = build(state, photo, viewer, reached, album, version);
-    serve_page(state, version, &key, validators, build).await
+    let key = page_key(version, "photo", viewer.as_ref())
+        .part(photo.id.as_str())
+        .part(reached.as_str())
+        .part(album.as_ref().map_or("", |a| a.base.as_str()));
+    let build = move || build(state, photo, viewer, reached, album, version);
+    serve_page(state, key, validators, build).await
 }
 
 async fn build(

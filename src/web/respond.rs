@@ -1,13 +1,12 @@
 //! Small helpers handlers answer with: redirects after a form, cached pages,
 //! and how a page was reached.
 
-use std::borrow::Cow;
-
 use warp::Reply;
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
 use super::extract::{COOKIE, Viewer};
+use super::page_cache::PageKey;
 use super::state::AppState;
 use crate::app::accounts::Session;
 use crate::domain::Millis;
@@ -77,32 +76,32 @@ impl Reached {
     }
 }
 
-/// Answers with the page cached under `key` at data `version`, building it
-/// with `build` first if needed (see [`super::conditional::PageCache`]).
-pub async fn serve_page(
+/// Answers with the page cached under `key`, building it with the future
+/// `build` makes first if needed (see [`super::page_cache::PageCache`]).
+pub async fn serve_page<F>(
     state: &AppState,
-    version: Millis,
-    key: &str,
+    key: PageKey,
     validators: &Validators,
-    build: impl std::future::Future<Output = Result<Rendered, Failure>>,
-) -> Answer {
-    let page = state.pages.get_or_render(version, key, build).await?;
+    build: impl FnOnce() -> F,
+) -> Answer
+where
+    F: std::future::Future<Output = Result<Rendered, Failure>>,
+{
+    let page = state.pages.get_or_render(key, build).await?;
     Ok(page.respond(validators, state.compress_min_bytes))
 }
 
-/// The cache key part that names who is looking: each browser session
-/// (its pages carry the session's form token), each user by API token, or
-/// everyone logged out together.
-pub fn viewer_key(viewer: Option<&Viewer>) -> Cow<'_, str> {
+/// The key of `route`'s page at data `version` as `viewer` sees it: pages
+/// differ by who is looking, each browser session (its pages carry the
+/// session's form token), each user by API token, or everyone logged out
+/// together. The viewer is always two parts, so that keys of one route
+/// have one shape.
+pub fn page_key(version: Millis, route: &'static str, viewer: Option<&Viewer>) -> PageKey {
+    let key = PageKey::new(version, route);
     match viewer {
-        None => Cow::Borrowed(""),
-        Some(Viewer {
-            user,
-            form_token: None,
-        }) => Cow::Borrowed(user.id.as_str()),
-        Some(Viewer {
-            user,
-            form_token: Some(token),
-        }) => Cow::Owned(format!("{} {token}", user.id)),
+        None => key.part("").part(""),
+        Some(Viewer { user, form_token }) => key
+            .part(user.id.as_str())
+            .part(form_token.as_deref().unwrap_or("")),
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::conditional::PageCache;
+use super::page_cache::PageCache;
 use super::urls::Urls;
 use crate::app::App;
 use crate::metrics::Metrics;

@@ -1,0 +1,198 @@
+//! Rendered pages kept between requests ([`PageCache`]), and the keys they
+//! are found by ([`PageKey`]).
+//!
+//! A page is built (photo rows → template → placeholders → hash) once per
+//! change, not once per request. A cached page's request does little else
+//! than find it, so finding it is kept cheap: its key is written straight
+//! into one buffer sized for it, with no `format!` (which grew a string
+//! several times per request and was a tenth of a small page's
+//! instructions), and the hit and miss counters are looked up once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use moka::future::Cache;
+use prometheus::{IntCounter, IntCounterVec};
+
+use super::conditional::Rendered;
+use crate::domain::Millis;
+use crate::model::Cursor;
+
+/// Names one cached page: the data version it was built from, then its
+/// route and everything else it depends on, separated by spaces.
+///
+/// The version comes first, read before the page's data is (see
+/// [`PageCache`]). Parts are ids, tokens, numbers and fixed words, none
+/// with a space in it, and each route always writes the same number of
+/// parts in the same order, so two different pages never share a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    text: String,
+}
+
+impl PageKey {
+    /// Room for the longest key: a route, a viewer's id and form token, a
+    /// cursor and a few words.
+    const CAPACITY: usize = 128;
+
+    /// The key of `route` at data `version`, to add parts to.
+    pub fn new(version: Millis, route: &'static str) -> Self {
+        let mut text = String::with_capacity(Self::CAPACITY);
+        text.push_str(itoa::Buffer::new().format(version));
+        text.push(' ');
+        text.push_str(route);
+        Self { text }
+    }
+
+    /// Adds `part`, which may be empty.
+    pub fn part(mut self, part: &str) -> Self {
+        self.text.push(' ');
+        self.text.push_str(part);
+        self
+    }
+
+    /// Adds a list position as its URL writes it (`MILLIS-ID`), or an empty
+    /// part for the list's start.
+    pub fn cursor(mut self, cursor: Option<&Cursor>) -> Self {
+        self.text.push(' ');
+        if let Some(c) = cursor {
+            self.text.push_str(itoa::Buffer::new().format(c.at));
+            self.text.push('-');
+            self.text.push_str(c.id.as_str());
+        }
+        self
+    }
+
+    /// The key as the cache holds it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Rendered pages, each under its [`PageKey`].
+///
+/// Keys start with the photo data's version (`App::version`), read before
+/// the page's data is: any change to any photo moves it on, so a page built
+/// from older data is never found again (it ages out), with no invalidation
+/// to race against.
+#[derive(Clone)]
+pub struct PageCache {
+    pages: Cache<String, Arc<Rendered>>,
+    hits: IntCounter,
+    misses: IntCounter,
+}
+
+impl PageCache {
+    /// At most `max_bytes` of pages; `lookups` counts hits and misses as
+    /// cache `html`.
+    pub fn new(max_bytes: u64, lookups: &IntCounterVec) -> Self {
+        Self {
+            pages: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
+                .build(),
+            hits: lookups.with_label_values(&["html", "hit"]),
+            misses: lookups.with_label_values(&["html", "miss"]),
+        }
+    }
+
+    /// The page under `key`, rendered by the future `render` makes if it
+    /// is not cached (concurrent misses render it once).
+    ///
+    /// `render` makes the future only on a miss: a future is as large as
+    /// its largest state, and a page's rendering (database reads, the
+    /// template) would otherwise be carried, and moved about, by every
+    /// request that finds its page cached.
+    pub async fn get_or_render<R, F, E>(&self, key: PageKey, render: R) -> Result<Arc<Rendered>, E>
+    where
+        R: FnOnce() -> F,
+        F: Future<Output = Result<Rendered, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        // A hit, the usual case, skips the entry API's bookkeeping for
+        // concurrent misses.
+        if let Some(page) = self.pages.get(key.as_str()).await {
+            self.hits.inc();
+            return Ok(page);
+        }
+        // Boxed: the entry API's future is several kilobytes, and every
+        // request's future would otherwise carry (and move) that much for
+        // the rare miss.
+        let entry = Box::pin(
+            self.pages
+                .entry(key.text)
+                .or_try_insert_with(async { render().await.map(Arc::new) }),
+        )
+        .await
+        .map_err(|e| E::clone(&e))?;
+        // Not fresh: another request rendered it meanwhile.
+        match entry.is_fresh() {
+            true => self.misses.inc(),
+            false => self.hits.inc(),
+        }
+        Ok(entry.into_value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PhotoId;
+
+    #[test]
+    fn a_key_is_its_parts_in_order() {
+        let id: PhotoId = "0123456789abcdef".parse().unwrap();
+        let cursor = Cursor {
+            at: -1_700_000_000_123,
+            id: id.clone(),
+        };
+        let key = PageKey::new(1_796_406_693_890, "gallery")
+            .part("")
+            .part("newest")
+            .cursor(Some(&cursor))
+            .part("1");
+        assert_eq!(
+            key.as_str(),
+            format!(
+                "1796406693890 gallery  newest {} 1",
+                Cursor::encode(&cursor)
+            )
+        );
+        let start = PageKey::new(7, "gallery").part("u").cursor(None).part("0");
+        assert_eq!(start.as_str(), "7 gallery u  0");
+        assert_ne!(
+            start,
+            PageKey::new(8, "gallery").part("u").cursor(None).part("0")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_is_rendered_once_and_counted() {
+        let lookups = IntCounterVec::new(
+            prometheus::Opts::new("lookups", "test"),
+            &["cache", "result"],
+        )
+        .unwrap();
+        let cache = PageCache::new(1 << 20, &lookups);
+        let renders = std::sync::atomic::AtomicUsize::new(0);
+        let render = || {
+            || async {
+                renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok::<_, Arc<str>>(Rendered::new("<p>hi</p>".into(), None))
+            }
+        };
+        for _ in 0..3 {
+            cache
+                .get_or_render(PageKey::new(1, "gallery"), render())
+                .await
+                .unwrap();
+        }
+        cache
+            .get_or_render(PageKey::new(2, "gallery"), render())
+            .await
+            .unwrap();
+        assert_eq!(renders.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let count = |r: &str| lookups.with_label_values(&["html", r]).get();
+        assert_eq!((count("hit"), count("miss")), (2, 2));
+    }
+}

@@ -22,9 +22,9 @@ use crate::model::Cursor;
 /// route and everything else it depends on, separated by spaces.
 ///
 /// The version comes first, read before the page's data is (see
-/// [`PageCache`]). Parts are ids, tokens, numbers and fixed words, none
-/// with a space in it, and each route always writes the same number of
-/// parts in the same order, so two different pages never share a key.
+/// [`PageCache`]). Parts are ids, tokens, numbers, paths and fixed words,
+/// none with a space in it, and each route always writes the same number
+/// of parts in the same order, so two different pages never share a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageKey {
     text: String,

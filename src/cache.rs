@@ -25,10 +25,11 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use moka::future::Cache;
-use prometheus::{IntCounter, IntCounterVec};
+use prometheus::IntCounterVec;
 
 use crate::config::CacheConfig;
 use crate::domain::{Millis, PhotoId};
+use crate::metrics::HitsAndMisses;
 use crate::model::Photo;
 
 /// Bytes of a stored blob with the facts needed for HTTP validators.
@@ -38,36 +39,12 @@ pub struct CachedBlob {
     pub last_modified: Millis,
 }
 
-/// Each cache's lookups, counted (the metric's labels resolved once, not
-/// on every media request).
+/// Each cache's lookups, counted.
 #[derive(Clone)]
 struct Lookups {
-    photo: Counted,
-    page: Counted,
-    media: Counted,
-}
-
-/// One cache's hit and miss counters.
-#[derive(Clone)]
-struct Counted {
-    hit: IntCounter,
-    miss: IntCounter,
-}
-
-impl Counted {
-    fn new(lookups: &IntCounterVec, cache: &str) -> Self {
-        Self {
-            hit: lookups.with_label_values(&[cache, "hit"]),
-            miss: lookups.with_label_values(&[cache, "miss"]),
-        }
-    }
-
-    fn count(&self, hit: bool) {
-        match hit {
-            true => self.hit.inc(),
-            false => self.miss.inc(),
-        }
-    }
+    photo: HitsAndMisses,
+    page: HitsAndMisses,
+    media: HitsAndMisses,
 }
 
 /// All of Scoot's caches; cheap to clone.
@@ -109,9 +86,9 @@ impl Caches {
             media,
             media_max_object: cfg.media_max_object,
             lookups: Lookups {
-                photo: Counted::new(lookups, "photo"),
-                page: Counted::new(lookups, "page"),
-                media: Counted::new(lookups, "media"),
+                photo: HitsAndMisses::new(lookups, "photo"),
+                page: HitsAndMisses::new(lookups, "page"),
+                media: HitsAndMisses::new(lookups, "media"),
             },
             changed_at: Arc::new(AtomicI64::new(0)),
             photo_changes: Arc::new(AtomicU64::new(0)),

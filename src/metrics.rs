@@ -2,8 +2,8 @@
 //! tests can run several apps in one process).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric Scoot exports.
@@ -147,5 +147,30 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// One cache's hit and miss counters in a `(cache, result)` counter vec,
+/// looked up once: a lookup by label on every request was a measurable
+/// part of a cached page's or image's cost.
+#[derive(Clone)]
+pub struct HitsAndMisses {
+    hit: IntCounter,
+    miss: IntCounter,
+}
+
+impl HitsAndMisses {
+    pub fn new(lookups: &IntCounterVec, cache: &str) -> Self {
+        Self {
+            hit: lookups.with_label_values(&[cache, "hit"]),
+            miss: lookups.with_label_values(&[cache, "miss"]),
+        }
+    }
+
+    pub fn count(&self, hit: bool) {
+        match hit {
+            true => self.hit.inc(),
+            false => self.miss.inc(),
+        }
     }
 }

@@ -125,13 +125,7 @@ impl Rendered {
             br: etag(Some(Coding::Brotli)),
             gzip: etag(Some(Coding::Gzip)),
         };
-        let last_modified = last_modified.map(|ms| {
-            let secs = ms.div_euclid(1000);
-            let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-            let date = HeaderValue::from_str(&httpdate::fmt_http_date(t))
-                .expect("an HTTP date is a header value");
-            (secs, date)
-        });
+        let last_modified = last_modified.map(|ms| (ms.div_euclid(1000), http_date(ms)));
         let body_file = if body.len() >= SENT_FROM_FILE {
             MemoryFile::of(body.as_bytes())
         } else {
@@ -234,6 +228,17 @@ const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, no-cache");
 const VARY_COOKIE_AND_CODING: HeaderValue = HeaderValue::from_static("Cookie, Accept-Encoding");
 
+/// `ms` as an HTTP date header value (whole seconds; before 1970 is
+/// 1970), written on the stack: the date is always 29 bytes
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(ms: Millis) -> HeaderValue {
+    use std::io::Write;
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let mut date = [0u8; 29];
+    write!(&mut date[..], "{}", httpdate::HttpDate::from(t)).expect("an HTTP date is 29 bytes");
+    HeaderValue::from_bytes(&date).expect("an HTTP date is a header value")
+}
+
 /// Whether an `If-None-Match` / `If-Range` header names `etag`. `weak`
 /// allows `W/` matches (If-None-Match uses weak comparison; If-Range strong).
 pub fn matches_etag(value: Option<&HeaderValue>, etag: &str, weak: bool) -> bool {
@@ -255,6 +260,15 @@ mod tests {
             if_modified_since: ims.map(|s| HeaderValue::from_str(s).unwrap()),
             accept_encoding: None,
         }
+    }
+
+    #[test]
+    fn last_modified_is_the_http_date_of_its_second() {
+        for ms in [0, 784_111_777_000, 784_111_777_999, 1_796_406_693_890, -5] {
+            let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            assert_eq!(http_date(ms), httpdate::fmt_http_date(t).as_str());
+        }
+        assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 
     #[test]

@@ -12,10 +12,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use moka::future::Cache;
-use prometheus::{IntCounter, IntCounterVec};
+use prometheus::IntCounterVec;
 
 use super::conditional::Rendered;
 use crate::domain::Millis;
+use crate::metrics::HitsAndMisses;
 use crate::model::Cursor;
 
 /// Names one cached page: the data version it was built from, then its
@@ -78,8 +79,7 @@ impl PageKey {
 #[derive(Clone)]
 pub struct PageCache {
     pages: Cache<String, Arc<Rendered>>,
-    hits: IntCounter,
-    misses: IntCounter,
+    lookups: HitsAndMisses,
 }
 
 impl PageCache {
@@ -91,8 +91,7 @@ impl PageCache {
                 .max_capacity(max_bytes)
                 .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
                 .build(),
-            hits: lookups.with_label_values(&["html", "hit"]),
-            misses: lookups.with_label_values(&["html", "miss"]),
+            lookups: HitsAndMisses::new(lookups, "html"),
         }
     }
 
@@ -112,7 +111,7 @@ impl PageCache {
         // A hit, the usual case, skips the entry API's bookkeeping for
         // concurrent misses.
         if let Some(page) = self.pages.get(key.as_str()).await {
-            self.hits.inc();
+            self.lookups.count(true);
             return Ok(page);
         }
         // Boxed: the entry API's future is several kilobytes, and every
@@ -126,10 +125,7 @@ impl PageCache {
         .await
         .map_err(|e| E::clone(&e))?;
         // Not fresh: another request rendered it meanwhile.
-        match entry.is_fresh() {
-            true => self.misses.inc(),
-            false => self.hits.inc(),
-        }
+        self.lookups.count(!entry.is_fresh());
         Ok(entry.into_value())
     }
 }

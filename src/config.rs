@@ -240,7 +240,9 @@ pub struct CacheConfig {
     pub media_max_object: u64,
     /// How many photo records and gallery pages to keep.
     pub entries: u64,
-    /// Budget for rendered HTML pages (with their compressed copies).
+    /// Budget for rendered HTML pages (with their compressed copies). The
+    /// front's index of logged-out visitors' pages by URL (`web::front`)
+    /// holds the same pages, shared, within a budget of the same size.
     pub page_bytes: u64,
 }
 

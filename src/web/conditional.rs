@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use warp::http::{HeaderValue, Response, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use warp::{Filter, Rejection};
 
 use super::negotiate::Coding;
@@ -33,6 +33,21 @@ pub struct Validators {
 }
 
 impl Validators {
+    /// The request's validators read straight from its headers, as
+    /// [`validators`] takes them; `None` where a value is not visible
+    /// ASCII, which that filter refuses with a 400.
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        let visible = |name: header::HeaderName| match headers.get(name) {
+            Some(v) if v.to_str().is_err() => None,
+            v => Some(v.cloned()),
+        };
+        Some(Self {
+            if_none_match: visible(header::IF_NONE_MATCH)?,
+            if_modified_since: visible(header::IF_MODIFIED_SINCE)?,
+            accept_encoding: visible(header::ACCEPT_ENCODING)?,
+        })
+    }
+
     fn accept_encoding(&self) -> &str {
         let value = self.accept_encoding.as_ref();
         value.and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -77,11 +92,14 @@ pub fn page(
 /// A response with room for the dozen headers a page or an image ends up
 /// with, the security headers among them: the map grows once, not twice.
 pub fn response(body: Bytes) -> warp::reply::Response {
-    const HEADERS: usize = 12;
     let mut resp = Response::new(body.into());
-    resp.headers_mut().reserve(HEADERS);
+    resp.headers_mut().reserve(RESPONSE_HEADERS);
     resp
 }
+
+/// Room for a response's headers, its own and the security headers,
+/// reserved at once rather than grown into.
+const RESPONSE_HEADERS: usize = 12;
 
 /// Pages at least this long are also kept in a [`MemoryFile`], sent
 /// without being copied out of the process: a 160 KB gallery page spent a
@@ -165,15 +183,20 @@ impl Rendered {
 
     /// See [`page`].
     pub fn respond(&self, v: &Validators, compress_min: usize) -> warp::reply::Response {
+        let case = self.case(v, compress_min);
+        let mut resp = self.body_of(case);
+        resp.headers_mut().reserve(RESPONSE_HEADERS);
+        self.headers_of(case, resp.headers_mut());
+        resp
+    }
+
+    /// Which representation a request with `v` gets, and whether the copy
+    /// it has is current.
+    pub fn case(&self, v: &Validators, compress_min: usize) -> Case {
         let coding = Coding::choose(v.accept_encoding(), self.body.len(), compress_min);
-        let etag = match coding {
-            None => &self.etags.identity,
-            Some(Coding::Brotli) => &self.etags.br,
-            Some(Coding::Gzip) => &self.etags.gzip,
-        };
         let fresh = match (&v.if_none_match, &v.if_modified_since) {
             (Some(inm), _) => {
-                let etag = etag.to_str().expect("made from a str");
+                let etag = self.etag(coding).to_str().expect("made from a str");
                 matches_etag(Some(inm), etag, true)
             }
             (None, Some(ims)) => {
@@ -187,39 +210,76 @@ impl Rendered {
             }
             (None, None) => false,
         };
-        let mut resp = if fresh {
-            let mut r = response(Bytes::new());
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            r
-        } else {
-            let mut r = match coding {
-                Some(c) => {
-                    let mut r = response(self.encoded(c));
-                    r.headers_mut().insert(
-                        header::CONTENT_ENCODING,
-                        HeaderValue::from_static(c.token()),
-                    );
-                    r
+        Case { coding, fresh }
+    }
+
+    fn etag(&self, coding: Option<Coding>) -> &HeaderValue {
+        match coding {
+            None => &self.etags.identity,
+            Some(Coding::Brotli) => &self.etags.br,
+            Some(Coding::Gzip) => &self.etags.gzip,
+        }
+    }
+
+    /// The response for `case`: its status and body, no headers yet.
+    pub fn body_of(&self, case: Case) -> warp::reply::Response {
+        let mut resp = match (case.fresh, case.coding) {
+            (true, _) => Response::new(Bytes::new().into()),
+            (false, Some(c)) => Response::new(self.encoded(c).into()),
+            (false, None) => {
+                let mut r = Response::new(self.body.clone().into());
+                if let Some(file) = &self.body_file {
+                    r.extensions_mut().insert(file.holding(self.body.clone()));
                 }
-                None => {
-                    let mut r = response(self.body.clone());
-                    if let Some(file) = &self.body_file {
-                        r.extensions_mut().insert(file.holding(self.body.clone()));
-                    }
-                    r
-                }
-            };
-            r.headers_mut().insert(header::CONTENT_TYPE, HTML);
-            r
+                r
+            }
         };
-        let h = resp.headers_mut();
-        h.insert(header::ETAG, etag.clone());
+        if case.fresh {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        }
+        resp
+    }
+
+    /// The page's own headers for `case`, the same for every request in
+    /// that case.
+    pub fn headers_of(&self, case: Case, h: &mut HeaderMap) {
+        if !case.fresh {
+            if let Some(c) = case.coding {
+                h.insert(
+                    header::CONTENT_ENCODING,
+                    HeaderValue::from_static(c.token()),
+                );
+            }
+            h.insert(header::CONTENT_TYPE, HTML);
+        }
+        h.insert(header::ETAG, self.etag(case.coding).clone());
         if let Some((_, date)) = &self.last_modified {
             h.insert(header::LAST_MODIFIED, date.clone());
         }
         h.insert(header::CACHE_CONTROL, PRIVATE_NO_CACHE);
         h.insert(header::VARY, VARY_COOKIE_AND_CODING);
-        resp
+    }
+}
+
+/// How a page is answered: in which coding, and whether as `304`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    coding: Option<Coding>,
+    fresh: bool,
+}
+
+impl Case {
+    /// How many cases there are.
+    pub const COUNT: usize = 6;
+
+    /// A number below [`Self::COUNT`], different for each case.
+    pub fn index(self) -> usize {
+        let coding = match self.coding {
+            None => 0,
+            Some(Coding::Brotli) => 1,
+            Some(Coding::Gzip) => 2,
+        };
+        coding * 2 + usize::from(self.fresh)
     }
 }
 
@@ -253,6 +313,19 @@ pub fn matches_etag(value: Option<&HeaderValue>, etag: &str, weak: bool) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_case_has_its_own_index() {
+        let codings = [None, Some(Coding::Brotli), Some(Coding::Gzip)];
+        let mut seen = [false; Case::COUNT];
+        for coding in codings {
+            for fresh in [false, true] {
+                let index = Case { coding, fresh }.index();
+                assert!(!std::mem::replace(&mut seen[index], true), "{index}");
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
 
     fn with(inm: Option<&str>, ims: Option<&str>) -> Validators {
         Validators {

@@ -45,6 +45,12 @@ pub async fn page(
         .part(order.as_str())
         .cursor(cursor.as_ref())
         .part(if set_up { "1" } else { "0" });
+    // Setting the site up moves no data version.
+    let key = if set_up {
+        key
+    } else {
+        key.changes_unversioned()
+    };
     let build = || async {
         let (photos, next) = state
             .app

@@ -22,7 +22,6 @@ use sha2::{Digest, Sha256};
 use sync_wrapper::SyncStream;
 use warp::Reply;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use warp::path::Tail;
 
 use super::conditional::{IMMUTABLE, http_date, matches_etag, response};
 use super::error::{Answer, Failure};
@@ -37,12 +36,12 @@ use crate::keys::BlobKey;
 /// `GET|HEAD /media/<prefix>/<rest>`: a blob by its key.
 pub async fn by_key(
     prefix: &'static str,
-    tail: Tail,
+    tail: &str,
     method: Method,
-    headers: HeaderMap,
-    state: AppState,
+    headers: &HeaderMap,
+    state: &AppState,
 ) -> Answer {
-    let key = BlobKey::from_string([prefix, "/", tail.as_str()].concat())
+    let key = BlobKey::from_string([prefix, "/", tail].concat())
         .ok_or_else(|| Failure::not_found("media"))?;
     if let Some(url) = state.app.media.redirect(&key).await? {
         return Ok(redirect_to_bucket(&url));
@@ -83,7 +82,7 @@ pub async fn negotiated(
         .or_else(|| photo.variant(&name))
         .ok_or_else(|| Failure::not_found("variant"))?;
     let key = BlobKey::parse(&variant.key).ok_or_else(|| Failure::not_found("variant"))?;
-    let mut resp = serve_key(key, method, headers, state).await?;
+    let mut resp = serve_key(key, method, &headers, &state).await?;
     let h = resp.headers_mut();
     // Not content-addressed: the photo may be deleted or re-rendered.
     // Only public photos go into shared caches.
@@ -96,7 +95,7 @@ pub async fn negotiated(
     Ok(resp)
 }
 
-async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppState) -> Answer {
+async fn serve_key(key: BlobKey, method: Method, headers: &HeaderMap, state: &AppState) -> Answer {
     let etag = etag_of(&key);
     if matches_etag(headers.get(header::IF_NONE_MATCH), etag_str(&etag), true) {
         let mut resp = response(Bytes::new());
@@ -117,7 +116,7 @@ async fn serve_key(key: BlobKey, method: Method, headers: HeaderMap, state: AppS
         common_headers(resp.headers_mut(), &etag, Some(last_modified));
         return Ok(resp);
     }
-    let range = match requested_range(&headers, etag_str(&etag), size) {
+    let range = match requested_range(headers, etag_str(&etag), size) {
         Wanted::All => None,
         Wanted::Part { start, end } => Some((start, end)),
         Wanted::Unsatisfiable => {

@@ -3,6 +3,8 @@
 //! [`crate::app`] is called, and its answer is shown as a page or JSON;
 //! errors map to statuses in one place.
 //!
+//! - [`front`]: logged-out visitors' pages answered by their URL before
+//!   the table, while the data they were built from is current.
 //! - [`server`]: accepting connections and serving the table on them,
 //!   bounded ([`connections`]: which are busy, which to close), with
 //!   cross-site requests refused first ([`cross_site`]) and file-backed
@@ -29,7 +31,7 @@
 //!   (the client's address, through trusted proxies), [`timeline`] (month
 //!   headings, sorting and the justified rows' sizes).
 //!
-//! Arrows point one way: `server` → `routes` → handlers → shared modules → `app`,
+//! Arrows point one way: `server` → `front` → `routes` → handlers → shared modules → `app`,
 //! `model`, `domain`. Nothing here touches the database or the store.
 
 pub mod admin;
@@ -47,6 +49,7 @@ pub mod download;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod front;
 pub mod gallery;
 pub mod health;
 pub mod json;
@@ -75,20 +78,22 @@ use std::convert::Infallible;
 use std::time::Instant;
 
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderName, HeaderValue, header};
 use warp::{Filter, Reply};
 
 pub use state::{AppState, Shared};
 
 /// The whole site as a service: each group of routes (see
 /// [`routes::Site`]) with its failures rendered, each request counted
-/// under its route's label, and the security headers.
-pub fn service(state: &AppState) -> impl server::Routes {
+/// under its route's label, and the security headers; logged-out
+/// visitors' pages answered before them by [`front`], keeping at most
+/// `front_bytes`.
+pub fn service(state: &AppState, front_bytes: u64) -> impl server::Routes {
     let served = |table| warp::service(layered(state.clone(), table));
     let groups = routes::groups(state)
         .into_iter()
         .map(|(segment, table)| (segment, served(table)));
-    routes::Site::new(groups, served(routes::nowhere()))
+    let site = routes::Site::new(groups, served(routes::nowhere()));
+    front::Front::new(state, site, front_bytes)
 }
 
 /// `table` with its failures rendered, its requests counted and the
@@ -120,7 +125,10 @@ fn layered(
             },
         )
         .untuple_one()
-        .map(move |started: Instant, routes::Labelled(route, resp)| {
+        .map(move |started: Instant, routes::Labelled(route, mut resp)| {
+            if let Some(page) = resp.extensions_mut().get_mut::<page_cache::Anonymous>() {
+                page.route = route;
+            }
             let status = resp.status();
             metrics
                 .http_requests
@@ -131,32 +139,8 @@ fn layered(
                 .with_label_values(&[route])
                 .observe(started.elapsed().as_secs_f64());
             tracing::debug!(route, status = status.as_u16(), "request");
-            security_headers(resp, &csp)
+            let mut resp = resp;
+            respond::security_headers(resp.headers_mut(), &csp);
+            resp
         })
-}
-
-const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
-    HeaderName::from_static("cross-origin-opener-policy");
-
-/// Headers every response carries unless its handler set them; `csp`
-/// comes from [`urls::Urls`]. The values are constants, made when the
-/// binary is built rather than checked byte by byte on every response.
-fn security_headers(mut resp: warp::reply::Response, csp: &HeaderValue) -> warp::reply::Response {
-    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
-    const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
-    const DENY: HeaderValue = HeaderValue::from_static("DENY");
-    // What did not say how it may be cached (the API's JSON, login and
-    // setup, redirects, errors, health) must not be stored at all: caches
-    // may otherwise keep it by heuristics, and a shared computer's browser
-    // would keep a private answer on disk.
-    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-    let h = resp.headers_mut();
-    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(NOSNIFF);
-    h.entry(header::REFERRER_POLICY).or_insert(SAME_ORIGIN);
-    h.entry(header::X_FRAME_OPTIONS).or_insert(DENY);
-    h.entry(CROSS_ORIGIN_OPENER_POLICY).or_insert(SAME_ORIGIN);
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert_with(|| csp.clone());
-    h.entry(header::CACHE_CONTROL).or_insert(NO_STORE);
-    resp
 }

@@ -29,6 +29,8 @@ use crate::model::Cursor;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageKey {
     text: String,
+    version: Millis,
+    anonymous: bool,
 }
 
 impl PageKey {
@@ -42,7 +44,36 @@ impl PageKey {
         text.push_str(itoa::Buffer::new().format(version));
         text.push(' ');
         text.push_str(route);
-        Self { text }
+        Self {
+            text,
+            version,
+            anonymous: false,
+        }
+    }
+
+    /// Marks the page as the one every logged-out visitor gets at its URL
+    /// and this data version, so that [`super::front`] may answer that URL
+    /// with it before the route table.
+    pub fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
+    }
+
+    /// Takes the mark of [`Self::anonymous`] off: for a page that can change
+    /// while the data version stays (the gallery before the site is set up).
+    pub fn changes_unversioned(mut self) -> Self {
+        self.anonymous = false;
+        self
+    }
+
+    /// The data version the page is built from.
+    pub fn version(&self) -> Millis {
+        self.version
+    }
+
+    /// See [`Self::anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
     }
 
     /// Adds `part`, which may be empty.
@@ -127,6 +158,27 @@ impl PageCache {
         // Not fresh: another request rendered it meanwhile.
         self.lookups.count(!entry.is_fresh());
         Ok(entry.into_value())
+    }
+}
+
+/// A page as it was answered to a logged-out visitor, carried on its
+/// response (an extension) out of the route table, so that the front
+/// (see `super::front`) can answer the same URL with it next time. The
+/// route's metric label is filled in once the table has labelled it.
+#[derive(Clone)]
+pub struct Anonymous {
+    pub version: Millis,
+    pub page: Arc<Rendered>,
+    pub route: &'static str,
+}
+
+impl Anonymous {
+    pub fn new(version: Millis, page: Arc<Rendered>) -> Self {
+        Self {
+            version,
+            page,
+            route: "",
+        }
     }
 }
 

@@ -2,11 +2,12 @@
 //! and how a page was reached.
 
 use warp::Reply;
+use warp::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::conditional::{Rendered, Validators};
 use super::error::{Answer, Failure};
 use super::extract::{COOKIE, Viewer};
-use super::page_cache::PageKey;
+use super::page_cache::{Anonymous, PageKey};
 use super::state::AppState;
 use crate::app::accounts::Session;
 use crate::domain::Millis;
@@ -87,8 +88,13 @@ pub async fn serve_page<F>(
 where
     F: std::future::Future<Output = Result<Rendered, Failure>>,
 {
+    let anonymous = key.is_anonymous().then(|| key.version());
     let page = state.pages.get_or_render(key, build).await?;
-    Ok(page.respond(validators, state.compress_min_bytes))
+    let mut resp = page.respond(validators, state.compress_min_bytes);
+    if let Some(version) = anonymous {
+        resp.extensions_mut().insert(Anonymous::new(version, page));
+    }
+    Ok(resp)
 }
 
 /// The key of `route`'s page at data `version` as `viewer` sees it: pages
@@ -99,9 +105,33 @@ where
 pub fn page_key(version: Millis, route: &'static str, viewer: Option<&Viewer>) -> PageKey {
     let key = PageKey::new(version, route);
     match viewer {
-        None => key.part("").part(""),
+        None => key.part("").part("").anonymous(),
         Some(Viewer { user, form_token }) => key
             .part(user.id.as_str())
             .part(form_token.as_deref().unwrap_or("")),
     }
+}
+
+const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-opener-policy");
+
+/// Headers every response carries unless its handler set them; `csp`
+/// comes from [`urls::Urls`]. The values are constants, made when the
+/// binary is built rather than checked byte by byte on every response.
+pub fn security_headers(h: &mut HeaderMap, csp: &HeaderValue) {
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
+    const DENY: HeaderValue = HeaderValue::from_static("DENY");
+    // What did not say how it may be cached (the API's JSON, login and
+    // setup, redirects, errors, health) must not be stored at all: caches
+    // may otherwise keep it by heuristics, and a shared computer's browser
+    // would keep a private answer on disk.
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(NOSNIFF);
+    h.entry(header::REFERRER_POLICY).or_insert(SAME_ORIGIN);
+    h.entry(header::X_FRAME_OPTIONS).or_insert(DENY);
+    h.entry(CROSS_ORIGIN_OPENER_POLICY).or_insert(SAME_ORIGIN);
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| csp.clone());
+    h.entry(header::CACHE_CONTROL).or_insert(NO_STORE);
 }

@@ -259,6 +259,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Edits a photo through the API as its uploader (alice), with the
+    /// fields in `change`; the edit must succeed.
+    pub async fn edit_photo(&self, id: &str, change: serde_json::Value) {
+        let resp = self
+            .client
+            .patch(self.url(&format!("/api/photos/{id}")))
+            .bearer_auth(&self.token)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "edit {id}");
+    }
+
     /// Deletes a photo for good as `token`'s holder: into the trash (which
     /// must succeed), then out of it. The second answer.
     pub async fn delete_for_good(&self, id: &str, token: &str) -> Response {

@@ -16,6 +16,7 @@ mod events;
 mod faults;
 mod fidelity;
 mod flood;
+mod front;
 mod helpers;
 mod import;
 mod login_limits;

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method};
+use warp::path::Tail;
 use warp::{Filter, Rejection};
 
 use super::error::{Answer, Failure, Shape, render};
@@ -97,7 +98,9 @@ fn headers() -> impl Filter<Extract = (HeaderMap,), Error = Infallible> + Clone 
 pub fn groups(s: &AppState) -> Vec<(&'static str, BoxedFilter<(Labelled,)>)> {
     let max_upload = s.app.uploads.max_bytes();
     let busiest = [
-        // Media and assets: most of the traffic.
+        // Media and assets: most of the traffic. `GET` and `HEAD` of media
+        // are answered before the table, by the front (`web::front`), with
+        // the same handler; these entries answer the other methods (405).
         json_route(
             "/media/variants",
             warp::path!("media" / "variants" / ..)
@@ -105,9 +108,11 @@ pub fn groups(s: &AppState) -> Vec<(&'static str, BoxedFilter<(Labelled,)>)> {
                 .and(get_or_head())
                 .and(headers())
                 .and(state(s))
-                .then(|tail, method, headers, state| {
-                    media::by_key("variants", tail, method, headers, state)
-                }),
+                .then(
+                    |tail: Tail, method, headers: HeaderMap, state: AppState| async move {
+                        media::by_key("variants", tail.as_str(), method, &headers, &state).await
+                    },
+                ),
         ),
         json_route(
             "/media/originals",
@@ -116,9 +121,11 @@ pub fn groups(s: &AppState) -> Vec<(&'static str, BoxedFilter<(Labelled,)>)> {
                 .and(get_or_head())
                 .and(headers())
                 .and(state(s))
-                .then(|tail, method, headers, state| {
-                    media::by_key("originals", tail, method, headers, state)
-                }),
+                .then(
+                    |tail: Tail, method, headers: HeaderMap, state: AppState| async move {
+                        media::by_key("originals", tail.as_str(), method, &headers, &state).await
+                    },
+                ),
         ),
         page(
             "/assets",

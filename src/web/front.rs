@@ -1,0 +1,292 @@
+//! The front: what is answered before the route table. Media bytes, and
+//! logged-out visitors' pages by their URL (what nginx's `proxy_cache` or a
+//! CDN in front of uWSGI did for the classic stack's anonymous traffic).
+//!
+//! **Media.** A `GET` or `HEAD` under `/media/variants/` or
+//! `/media/originals/` goes straight to its handler ([`media::by_key`]),
+//! the one the table's media routes call, with the table's wrapping:
+//! failures as JSON (whose rendering no viewer changes), the security
+//! headers, the route's counters. The table's filters (route matching,
+//! extractors, the viewer's cookie, `recover`) were a fifth of an image
+//! request's own work. Other methods go to the table, which says 405.
+//!
+//! **Pages.**
+//! A cached page's request through the table still costs most of what a
+//! request costs: the group's boxed filters, the query's parsing, the
+//! viewer's and the validators' extraction, the page key, and a lookup in
+//! the page cache. The front skips all of it for a request that can only
+//! be answered one way: a `GET` with no cookie and no `Authorization`, for
+//! a URL whose page the table answered to such a request before, at the
+//! data version that is still current.
+//!
+//! - What is kept comes from the table: a page handler that answers a
+//!   logged-out visitor marks the response ([`Anonymous`], from
+//!   `respond::serve_page`), and the front keeps that page under the
+//!   request's path and query. Nothing else is kept.
+//! - A kept page is used only while the data version it was built from is
+//!   current, the rule the page cache keys follow (see
+//!   [`super::page_cache::PageCache`]). Any change moves the version on,
+//!   the next request goes through the table, and its answer replaces
+//!   the entry.
+//! - The answer is the one the table gives: the same [`Rendered`] page,
+//!   the same choice of coding and of `304` ([`Rendered::case`]), the same
+//!   headers and security headers (made once per case and copied), counted under the same route label. Lookups count as cache
+//!   `front` in `/metrics`.
+//! - A request whose validators the table would refuse (not visible
+//!   ASCII) goes to the table, which says why.
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_util::future::{BoxFuture, Either, Ready, ready};
+use moka::sync::Cache;
+use prometheus::{Histogram, IntCounter};
+use tower_service::Service;
+use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+
+use super::conditional::{Case, Rendered, Validators};
+use super::error::{Shape, render};
+use super::media;
+use super::page_cache::Anonymous;
+use super::respond::security_headers;
+use super::state::AppState;
+use crate::domain::Millis;
+use crate::metrics::HitsAndMisses;
+
+/// Paths that never answer with a page (bytes, assets, JSON): most of the
+/// traffic, so they are not looked up.
+const NEVER_PAGES: [&str; 3] = ["/media/", "/assets/", "/api/"];
+
+/// The route table `S` with the front before it.
+#[derive(Clone)]
+pub struct Front<S> {
+    table: S,
+    kept: Arc<Kept>,
+}
+
+struct Kept {
+    pages: Cache<String, Arc<Entry>>,
+    media: [MediaRoute; 2],
+    state: AppState,
+    csp: HeaderValue,
+    lookups: HitsAndMisses,
+}
+
+/// A media route the front answers (`GET` and `HEAD`), with its counters
+/// looked up once.
+struct MediaRoute {
+    /// What a path starts with.
+    path: &'static str,
+    /// The first part of the storage key.
+    prefix: &'static str,
+    /// The route's metric label, as the table has it.
+    label: &'static str,
+    ok: IntCounter,
+    duration: Histogram,
+}
+
+impl MediaRoute {
+    fn new(
+        prefix: &'static str,
+        path: &'static str,
+        label: &'static str,
+        state: &AppState,
+    ) -> Self {
+        let metrics = &state.metrics;
+        Self {
+            path,
+            prefix,
+            label,
+            ok: metrics.http_requests.with_label_values(&[label, "200"]),
+            duration: metrics.http_duration.with_label_values(&[label]),
+        }
+    }
+}
+
+/// A page kept under its URL, with its route's counters looked up once.
+struct Entry {
+    version: Millis,
+    page: Arc<Rendered>,
+    route: &'static str,
+    ok: IntCounter,
+    not_modified: IntCounter,
+    duration: Histogram,
+    /// The whole of each case's headers (see [`Case`]), made the first
+    /// time a request needs them: copying a map is a fraction of filling
+    /// one a header at a time.
+    heads: [OnceLock<HeaderMap>; Case::COUNT],
+}
+
+impl<S> Front<S> {
+    /// `table` behind a front keeping at most `max_bytes` of pages (they
+    /// are the page cache's own, shared, not copied).
+    pub fn new(state: &AppState, table: S, max_bytes: u64) -> Self {
+        let pages = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|url: &String, entry: &Arc<Entry>| {
+                entry.page.weight().saturating_add(url.len() as u32)
+            })
+            .build();
+        let media = [
+            MediaRoute::new("variants", "/media/variants/", "/media/variants", state),
+            MediaRoute::new("originals", "/media/originals/", "/media/originals", state),
+        ];
+        let kept = Kept {
+            pages,
+            media,
+            state: state.clone(),
+            csp: state.urls.content_security_policy(),
+            lookups: HitsAndMisses::new(&state.metrics.cache_lookups, "front"),
+        };
+        Self {
+            table,
+            kept: Arc::new(kept),
+        }
+    }
+}
+
+type Answer = Result<warp::reply::Response, Infallible>;
+
+impl<S, B> Service<Request<B>> for Front<S>
+where
+    S: Service<Request<B>, Response = warp::reply::Response, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = warp::reply::Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Answer>, Either<S::Future, BoxFuture<'static, Answer>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.table.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if let Some(route) = self.kept.media_route(&req) {
+            let kept = self.kept.clone();
+            return Either::Right(Either::Right(Box::pin(async move {
+                Ok(kept.media(route, req).await)
+            })));
+        }
+        let Some(url) = anonymous_url(&req) else {
+            return Either::Right(Either::Left(self.table.call(req)));
+        };
+        if let Some(resp) = self.kept.answer(url, req.headers()) {
+            return Either::Left(ready(Ok(resp)));
+        }
+        let url = url.to_owned();
+        let answer = self.table.call(req);
+        let kept = self.kept.clone();
+        Either::Right(Either::Right(Box::pin(async move {
+            let mut resp = answer.await?;
+            if let Some(page) = resp.extensions_mut().remove::<Anonymous>() {
+                kept.keep(url, page);
+            }
+            Ok(resp)
+        })))
+    }
+}
+
+/// The path and query of a request the front may answer: a `GET` by
+/// someone not logged in, for a path that may be a page.
+fn anonymous_url<B>(req: &Request<B>) -> Option<&str> {
+    let headers = req.headers();
+    let path = req.uri().path();
+    let candidate = req.method() == Method::GET
+        && !headers.contains_key(header::COOKIE)
+        && !headers.contains_key(header::AUTHORIZATION)
+        && !NEVER_PAGES.iter().any(|p| path.starts_with(p));
+    candidate.then(|| req.uri().path_and_query().map_or(path, |pq| pq.as_str()))
+}
+
+impl Kept {
+    /// The kept page's answer to a request with `headers`, if there is a
+    /// current one.
+    fn answer(&self, url: &str, headers: &HeaderMap) -> Option<warp::reply::Response> {
+        let started = Instant::now();
+        let current = |e: &Entry| e.version == self.state.app.version();
+        let entry = self.pages.get(url).filter(|e| current(e));
+        self.lookups.count(entry.is_some());
+        let entry = entry?;
+        let validators = Validators::of(headers)?;
+        let case = entry.page.case(&validators, self.state.compress_min_bytes);
+        let head = entry.heads[case.index()].get_or_init(|| {
+            let mut head = HeaderMap::new();
+            entry.page.headers_of(case, &mut head);
+            security_headers(&mut head, &self.csp);
+            head
+        });
+        let mut resp = entry.page.body_of(case);
+        *resp.headers_mut() = head.clone();
+        let status = resp.status();
+        match status {
+            StatusCode::OK => entry.ok.inc(),
+            StatusCode::NOT_MODIFIED => entry.not_modified.inc(),
+            _ => self.count(entry.route, status),
+        }
+        entry.duration.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(route = entry.route, status = status.as_u16(), "request");
+        Some(resp)
+    }
+
+    /// Which of the media routes a request is for, if it is a `GET` or
+    /// `HEAD` of one.
+    fn media_route<B>(&self, req: &Request<B>) -> Option<usize> {
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return None;
+        }
+        let path = req.uri().path();
+        self.media.iter().position(|r| path.starts_with(r.path))
+    }
+
+    /// A media request answered as the table's media route answers it:
+    /// the same handler, failures as JSON, the security headers.
+    async fn media<B>(&self, route: usize, req: Request<B>) -> warp::reply::Response {
+        let started = Instant::now();
+        let route = &self.media[route];
+        let (ask, _body) = req.into_parts();
+        let tail = &ask.uri.path()[route.path.len()..];
+        let answer = media::by_key(route.prefix, tail, ask.method, &ask.headers, &self.state);
+        let mut resp = answer
+            .await
+            .unwrap_or_else(|f| render(&f.shaped(Shape::Json)));
+        security_headers(resp.headers_mut(), &self.csp);
+        let status = resp.status();
+        match status {
+            StatusCode::OK => route.ok.inc(),
+            _ => self.count(route.label, status),
+        }
+        route.duration.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(route = route.label, status = status.as_u16(), "request");
+        resp
+    }
+
+    fn count(&self, label: &str, status: StatusCode) {
+        let metrics = &self.state.metrics;
+        let counter = metrics
+            .http_requests
+            .with_label_values(&[label, status.as_str()]);
+        counter.inc();
+    }
+
+    fn keep(&self, url: String, page: Anonymous) {
+        let metrics = &self.state.metrics;
+        let count = |status: StatusCode| {
+            metrics
+                .http_requests
+                .with_label_values(&[page.route, status.as_str()])
+        };
+        let entry = Entry {
+            version: page.version,
+            route: page.route,
+            ok: count(StatusCode::OK),
+            not_modified: count(StatusCode::NOT_MODIFIED),
+            duration: metrics.http_duration.with_label_values(&[page.route]),
+            page: page.page,
+            heads: Default::default(),
+        };
+        self.pages.insert(url, Arc::new(entry));
+    }
+}

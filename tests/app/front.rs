@@ -1,0 +1,152 @@
+//! The front (`web::front`, issue 17): a logged-out visitor's page is
+//! answered by its URL before the route table, with exactly the table's
+//! answer, never to someone logged in, and never after a change.
+
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, HeaderMap};
+
+use crate::helpers::{TestApp, spawn_app};
+
+const FRONT_HITS: &str = "scoot_cache_lookups_total{cache=\"front\",result=\"hit\"}";
+
+/// `GET path` with `headers`; its status, headers but `Date`, and body.
+async fn answer(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = app.client.get(app.url(path));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let mut kept = resp.headers().clone();
+    kept.remove(reqwest::header::DATE);
+    (status, kept, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn the_front_answers_as_the_table_does() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    app.settled(&photo.id).await;
+    let photo_page = format!("/photos/{}", photo.id);
+    for path in ["/", "/?sort=oldest", photo_page.as_str(), "/albums"] {
+        // The first logged-out request goes through the table and leaves
+        // the page with the front.
+        let first = answer(&app, path, &[]).await;
+        assert_eq!(first.0, StatusCode::OK, "{path}");
+        let etag = first.1[ETAG].to_str().unwrap().to_owned();
+        for asked in [
+            vec![],
+            vec![("accept-encoding", "gzip, br")],
+            vec![("if-none-match", etag.as_str())],
+        ] {
+            let hits = app.counted(FRONT_HITS).await;
+            let front = answer(&app, path, &asked).await;
+            assert_eq!(app.counted(FRONT_HITS).await, hits + 1, "{path} {asked:?}");
+            // A cookie that is not a session's sends the same request
+            // through the table, still logged out.
+            let mut through_table = asked.clone();
+            through_table.push(("cookie", "theme=dark"));
+            let table = answer(&app, path, &through_table).await;
+            assert_eq!(app.counted(FRONT_HITS).await, hits + 1, "{path} {asked:?}");
+            assert_eq!(front, table, "{path} {asked:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_change_is_shown_at_once() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    app.settled(&photo.id).await;
+    let page = format!("/photos/{}", photo.id);
+    app.get(&page).await;
+    let hits = app.counted(FRONT_HITS).await;
+    app.get(&page).await;
+    assert_eq!(app.counted(FRONT_HITS).await, hits + 1, "kept");
+
+    app.edit_photo(&photo.id, serde_json::json!({"title": "Renamed just now"}))
+        .await;
+    let shown = app.get(&page).await.text().await.unwrap();
+    assert!(shown.contains("Renamed just now"), "{shown}");
+    assert_eq!(
+        app.counted(FRONT_HITS).await,
+        hits + 1,
+        "not from the front"
+    );
+
+    // Made private, it is gone for the logged-out at once.
+    app.edit_photo(&photo.id, serde_json::json!({"visibility": "private"}))
+        .await;
+    assert_eq!(app.get(&page).await.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !app.get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(&*photo.id)
+    );
+}
+
+#[tokio::test]
+async fn the_logged_in_never_get_the_logged_out_page() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    app.settled(&photo.id).await;
+    for _ in 0..2 {
+        let page = app.get("/").await.text().await.unwrap();
+        assert!(page.contains("Log in") && !page.contains("Log out"));
+    }
+    let (cookie, _) = app.session("alice").await;
+    let page = app
+        .get_with_cookie("/", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Log out"), "{page}");
+    let page = app.get_as("/", &app.token).await.text().await.unwrap();
+    assert!(!page.contains("href=\"/login\""), "{page}");
+    let hits = app.counted(FRONT_HITS).await;
+    app.get_with_cookie("/", &cookie).await;
+    app.get_as("/", &app.token).await;
+    assert_eq!(app.counted(FRONT_HITS).await, hits);
+}
+
+#[tokio::test]
+async fn media_from_the_front_is_wrapped_as_the_table_wraps_it() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let url = &photo.variants[0].url;
+    let served = |status: &str| {
+        format!("scoot_http_requests_total{{route=\"/media/variants\",status=\"{status}\"}}")
+    };
+    let before = app.counted(&served("200")).await;
+    let resp = app.get(url).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "public, max-age=31536000, immutable"),
+    ] {
+        assert_eq!(resp.headers()[name], value, "{name}");
+    }
+    assert!(resp.headers().contains_key("content-security-policy"));
+    assert_eq!(app.counted(&served("200")).await, before + 1);
+    let head = app.client.head(app.url(url)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()[ETAG], resp.headers()[ETAG]);
+
+    // A malformed key is the route's JSON 404; another method, the table's 405.
+    let missing = app.get("/media/variants/zz/not-a-key.jpg").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["content-type"], "application/json");
+    assert_eq!(app.counted(&served("404")).await, 1);
+    let post = app.client.post(app.url(url)).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -30,8 +30,9 @@
 //!   the entry.
 //! - The answer is the one the table gives: the same [`Rendered`] page,
 //!   the same choice of coding and of `304` ([`Rendered::case`]), the same
-//!   headers and security headers (made once per case and copied), counted under the same route label. Lookups count as cache
-//!   `front` in `/metrics`.
+//!   headers and security headers (made once per case and copied),
+//!   counted under the same route label. Lookups count as cache `front`
+//!   in `/metrics`.
 //! - A request whose validators the table would refuse (not visible
 //!   ASCII) goes to the table, which says why.
 
@@ -42,7 +43,7 @@ use std::time::Instant;
 
 use futures_util::future::{BoxFuture, Either, Ready, ready};
 use moka::sync::Cache;
-use prometheus::{Histogram, IntCounter};
+use prometheus::{Histogram, IntCounter, IntCounterVec};
 use tower_service::Service;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 
@@ -81,10 +82,7 @@ struct MediaRoute {
     path: &'static str,
     /// The first part of the storage key.
     prefix: &'static str,
-    /// The route's metric label, as the table has it.
-    label: &'static str,
-    ok: IntCounter,
-    duration: Histogram,
+    counts: RouteCounts,
 }
 
 impl MediaRoute {
@@ -94,14 +92,49 @@ impl MediaRoute {
         label: &'static str,
         state: &AppState,
     ) -> Self {
-        let metrics = &state.metrics;
         Self {
             path,
             prefix,
-            label,
-            ok: metrics.http_requests.with_label_values(&[label, "200"]),
-            duration: metrics.http_duration.with_label_values(&[label]),
+            counts: RouteCounts::new(state, label),
         }
+    }
+}
+
+/// A route's request counters and duration histogram, as the table counts
+/// them (`web::layered`), with the usual statuses' series looked up once.
+struct RouteCounts {
+    route: &'static str,
+    requests: IntCounterVec,
+    ok: IntCounter,
+    not_modified: IntCounter,
+    duration: Histogram,
+}
+
+impl RouteCounts {
+    fn new(state: &AppState, route: &'static str) -> Self {
+        let metrics = &state.metrics;
+        let requests = metrics.http_requests.clone();
+        Self {
+            route,
+            ok: requests.with_label_values(&[route, "200"]),
+            not_modified: requests.with_label_values(&[route, "304"]),
+            duration: metrics.http_duration.with_label_values(&[route]),
+            requests,
+        }
+    }
+
+    /// Counts a request answered with `status`, begun at `started`.
+    fn record(&self, status: StatusCode, started: Instant) {
+        match status {
+            StatusCode::OK => self.ok.inc(),
+            StatusCode::NOT_MODIFIED => self.not_modified.inc(),
+            _ => self
+                .requests
+                .with_label_values(&[self.route, status.as_str()])
+                .inc(),
+        }
+        self.duration.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(route = self.route, status = status.as_u16(), "request");
     }
 }
 
@@ -109,10 +142,7 @@ impl MediaRoute {
 struct Entry {
     version: Millis,
     page: Arc<Rendered>,
-    route: &'static str,
-    ok: IntCounter,
-    not_modified: IntCounter,
-    duration: Histogram,
+    counts: RouteCounts,
     /// The whole of each case's headers (see [`Case`]), made the first
     /// time a request needs them: copying a map is a fraction of filling
     /// one a header at a time.
@@ -220,14 +250,7 @@ impl Kept {
         });
         let mut resp = entry.page.body_of(case);
         *resp.headers_mut() = head.clone();
-        let status = resp.status();
-        match status {
-            StatusCode::OK => entry.ok.inc(),
-            StatusCode::NOT_MODIFIED => entry.not_modified.inc(),
-            _ => self.count(entry.route, status),
-        }
-        entry.duration.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(route = entry.route, status = status.as_u16(), "request");
+        entry.counts.record(resp.status(), started);
         Some(resp)
     }
 
@@ -253,37 +276,14 @@ impl Kept {
             .await
             .unwrap_or_else(|f| render(&f.shaped(Shape::Json)));
         security_headers(resp.headers_mut(), &self.csp);
-        let status = resp.status();
-        match status {
-            StatusCode::OK => route.ok.inc(),
-            _ => self.count(route.label, status),
-        }
-        route.duration.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(route = route.label, status = status.as_u16(), "request");
+        route.counts.record(resp.status(), started);
         resp
     }
 
-    fn count(&self, label: &str, status: StatusCode) {
-        let metrics = &self.state.metrics;
-        let counter = metrics
-            .http_requests
-            .with_label_values(&[label, status.as_str()]);
-        counter.inc();
-    }
-
     fn keep(&self, url: String, page: Anonymous) {
-        let metrics = &self.state.metrics;
-        let count = |status: StatusCode| {
-            metrics
-                .http_requests
-                .with_label_values(&[page.route, status.as_str()])
-        };
         let entry = Entry {
             version: page.version,
-            route: page.route,
-            ok: count(StatusCode::OK),
-            not_modified: count(StatusCode::NOT_MODIFIED),
-            duration: metrics.http_duration.with_label_values(&[page.route]),
+            counts: RouteCounts::new(&self.state, page.route),
             page: page.page,
             heads: Default::default(),
         };

@@ -60,6 +60,9 @@ pub struct Caches {
     changed_at: Arc<AtomicI64>,
     /// How many photo changes have begun; see [`PhotoFill`].
     photo_changes: Arc<AtomicU64>,
+    /// How many blobs have been dropped as deleted; see
+    /// [`media_generation`](Self::media_generation).
+    media_deletions: Arc<AtomicU64>,
 }
 
 /// Taken before a photo record is read from the database on a cache miss,
@@ -92,6 +95,7 @@ impl Caches {
             },
             changed_at: Arc::new(AtomicI64::new(0)),
             photo_changes: Arc::new(AtomicU64::new(0)),
+            media_deletions: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -174,8 +178,19 @@ impl Caches {
         self.media.insert(key, blob).await;
     }
 
+    /// Drops a deleted blob's bytes, then moves the media generation on.
     pub async fn invalidate_media(&self, key: &str) {
         self.media.invalidate(key).await;
+        self.media_deletions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moves on whenever a deleted blob is dropped from the byte cache.
+    /// Bytes kept elsewhere (the web front's) are good while the
+    /// generation read before they were read from this cache or the store
+    /// is current: a deletion after that read moves it on, and a read
+    /// after it finds the blob gone.
+    pub fn media_generation(&self) -> u64 {
+        self.media_deletions.load(Ordering::SeqCst)
     }
 }
 

@@ -234,7 +234,9 @@ impl RenderConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
-    /// Budget for cached media bytes.
+    /// Budget for cached media bytes. The front's plain media answers
+    /// (`web::front`) share these bytes, and may keep a quarter as much
+    /// again of ones the byte cache has dropped.
     pub media_bytes: u64,
     /// Objects larger than this are streamed from the store, not cached.
     pub media_max_object: u64,

@@ -374,7 +374,7 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
     })?;
     let serving = web::server::spawn(
         listener,
-        web::service(&state, config.cache.page_bytes),
+        web::service(&state, &config.cache),
         web::server::Limits {
             header_timeout: Duration::from_secs(config.web.header_timeout_seconds),
             stall_timeout: Duration::from_secs(config.web.stall_timeout_seconds),

@@ -114,6 +114,13 @@ impl Media {
             .await?)
     }
 
+    /// Read before a blob's bytes, to keep them beyond this service: they
+    /// are good while the generation has not moved on (see
+    /// [`Caches::media_generation`]).
+    pub fn generation(&self) -> u64 {
+        self.caches.media_generation()
+    }
+
     /// The blob under `key`: from the byte cache, or read into it if it is
     /// small enough (unless only its headers are wanted), else left in the
     /// store to stream.

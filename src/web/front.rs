@@ -9,6 +9,14 @@
 //! headers, the route's counters. The table's filters (route matching,
 //! extractors, the viewer's cookie, `recover`) were a fifth of an image
 //! request's own work. Other methods go to the table, which says 405.
+//! A plain request's answer (no validators, no range) is kept whole by URL
+//! ([`media::Ready`]: the bytes and the head as sent), and the next plain
+//! `GET` or `HEAD` of that URL is given a copy of the head with the same
+//! bytes, at once, until any blob is deleted: checking the key, hashing
+//! it into an `ETag`, looking it up, dating it and adding the security
+//! headers were most of what was left. Kept answers share their bytes with
+//! the byte cache; they are bounded by a quarter of its budget, which is
+//! what they can add to it when it has dropped bytes the front still has.
 //!
 //! **Pages.**
 //! A cached page's request through the table still costs most of what a
@@ -53,6 +61,7 @@ use super::media;
 use super::page_cache::Anonymous;
 use super::respond::security_headers;
 use super::state::AppState;
+use crate::config::CacheConfig;
 use crate::domain::Millis;
 use crate::metrics::HitsAndMisses;
 
@@ -67,13 +76,24 @@ pub struct Front<S> {
     kept: Arc<Kept>,
 }
 
+/// The front's caches hash every request's URL: with foldhash rather than
+/// SipHash, a lookup costs a third less (seeded per process, as SipHash's
+/// keys are).
+type ByUrl<V> = Cache<String, Arc<V>, foldhash::fast::RandomState>;
+
 struct Kept {
-    pages: Cache<String, Arc<Entry>>,
+    pages: ByUrl<Entry>,
     media: [MediaRoute; 2],
+    /// Plain media answers by URL.
+    ready: ByUrl<media::Ready>,
     state: AppState,
     csp: HeaderValue,
     lookups: HitsAndMisses,
+    ready_lookups: HitsAndMisses,
 }
+
+/// What share of the byte cache's budget kept media answers may take.
+const READY_MEDIA_SHARE: u64 = 4;
 
 /// A media route the front answers (`GET` and `HEAD`), with its counters
 /// looked up once.
@@ -150,25 +170,34 @@ struct Entry {
 }
 
 impl<S> Front<S> {
-    /// `table` behind a front keeping at most `max_bytes` of pages (they
-    /// are the page cache's own, shared, not copied).
-    pub fn new(state: &AppState, table: S, max_bytes: u64) -> Self {
+    /// `table` behind a front keeping at most `budget.page_bytes` of pages
+    /// (they are the page cache's own, shared, not copied) and a quarter
+    /// of `budget.media_bytes` of media answers.
+    pub fn new(state: &AppState, table: S, budget: &CacheConfig) -> Self {
         let pages = Cache::builder()
-            .max_capacity(max_bytes)
+            .max_capacity(budget.page_bytes)
             .weigher(|url: &String, entry: &Arc<Entry>| {
                 entry.page.weight().saturating_add(url.len() as u32)
             })
-            .build();
+            .build_with_hasher(Default::default());
         let media = [
             MediaRoute::new("variants", "/media/variants/", "/media/variants", state),
             MediaRoute::new("originals", "/media/originals/", "/media/originals", state),
         ];
+        let lookups = &state.metrics.cache_lookups;
         let kept = Kept {
             pages,
             media,
+            ready: Cache::builder()
+                .max_capacity(budget.media_bytes / READY_MEDIA_SHARE)
+                .weigher(|url: &String, ready: &Arc<media::Ready>| {
+                    ready.weight().saturating_add(url.len() as u32)
+                })
+                .build_with_hasher(Default::default()),
             state: state.clone(),
             csp: state.urls.content_security_policy(),
-            lookups: HitsAndMisses::new(&state.metrics.cache_lookups, "front"),
+            lookups: HitsAndMisses::new(lookups, "front"),
+            ready_lookups: HitsAndMisses::new(lookups, "front_media"),
         };
         Self {
             table,
@@ -195,6 +224,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if let Some(route) = self.kept.media_route(&req) {
+            if let Some(resp) = self.kept.ready_media(route, &req) {
+                return Either::Left(ready(Ok(resp)));
+            }
             let kept = self.kept.clone();
             return Either::Right(Either::Right(Box::pin(async move {
                 Ok(kept.media(route, req).await)
@@ -264,18 +296,39 @@ impl Kept {
         self.media.iter().position(|r| path.starts_with(r.path))
     }
 
+    /// The kept answer to a plain media request, if there is a good one.
+    fn ready_media<B>(&self, route: usize, req: &Request<B>) -> Option<warp::reply::Response> {
+        if !media::is_plain(req.headers()) {
+            return None;
+        }
+        let started = Instant::now();
+        let ready = self.ready.get(req.uri().path());
+        self.ready_lookups.count(ready.is_some());
+        let resp = ready?.answer(req.method(), &self.state)?;
+        self.media[route].counts.record(resp.status(), started);
+        Some(resp)
+    }
+
     /// A media request answered as the table's media route answers it:
-    /// the same handler, failures as JSON, the security headers.
+    /// the same handler, failures as JSON, the security headers. A plain
+    /// one's answer is kept for the next ([`Self::ready_media`]).
     async fn media<B>(&self, route: usize, req: Request<B>) -> warp::reply::Response {
         let started = Instant::now();
+        let generation = self.state.app.media.generation();
         let route = &self.media[route];
         let (ask, _body) = req.into_parts();
-        let tail = &ask.uri.path()[route.path.len()..];
+        let path = ask.uri.path();
+        let tail = &path[route.path.len()..];
         let answer = media::by_key(route.prefix, tail, ask.method, &ask.headers, &self.state);
         let mut resp = answer
             .await
             .unwrap_or_else(|f| render(&f.shaped(Shape::Json)));
         security_headers(resp.headers_mut(), &self.csp);
+        if let Some(marked) = resp.extensions_mut().remove::<media::Plain>() {
+            let head = resp.headers().clone();
+            let ready = media::Ready::new(marked, head, generation);
+            self.ready.insert(path.to_owned(), Arc::new(ready));
+        }
         route.counts.record(resp.status(), started);
         resp
     }

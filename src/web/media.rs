@@ -9,12 +9,19 @@
 //! by `sendfile` from their file ([`super::zero_copy`]); large ones
 //! (originals) stream from the store without being held in memory.
 //!
+//! A plain `GET` of a cached blob (no validators, no range) is answered
+//! with a [`Plain`] mark: what the front needs to keep the whole answer
+//! ([`Ready`]) and give it again to the next plain request for that URL,
+//! until a blob is deleted.
+//!
 //! `/photos/<id>/<variant>` names a size without a format: WebP when the
 //! request's `Accept` lists `image/webp`, the universal format otherwise,
 //! with `Vary: Accept`. Each concrete format keeps its own immutable
 //! `/media/…` URL for caches that ignore `Vary`; pages use those in a
 //! `<picture>`.
 
+use std::fs::File;
+use std::sync::{Arc, Weak};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -46,7 +53,87 @@ pub async fn by_key(
     if let Some(url) = state.app.media.redirect(&key).await? {
         return Ok(redirect_to_bucket(&url));
     }
-    serve_key(key, method, headers, state).await
+    serve_key(key, method, headers, state, true).await
+}
+
+/// Whether a request asks for a whole blob without conditions: no
+/// validators and no range, so its answer depends on the blob alone.
+pub fn is_plain(headers: &HeaderMap) -> bool {
+    [
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::RANGE,
+        header::IF_RANGE,
+    ]
+    .iter()
+    .all(|name| !headers.contains_key(name))
+}
+
+/// Marks the answer to a plain `GET` ([`is_plain`]) of a blob from the
+/// byte cache: what is needed to give it again.
+#[derive(Clone)]
+pub struct Plain {
+    /// The whole blob.
+    bytes: Bytes,
+    /// The file it was sent from, if any (held weakly, as [`FileBytes`]).
+    file: Option<Weak<File>>,
+}
+
+/// The answer to a plain request for a blob, kept whole: the bytes, and
+/// the head as it was sent once, copied into each answer (the front's;
+/// checking the key, hashing it into an `ETag`, dating the blob and adding
+/// the security headers were half of a media request's own work).
+pub struct Ready {
+    plain: Plain,
+    head: HeaderMap,
+    /// The media generation read before the bytes were (see
+    /// [`crate::cache::Caches::media_generation`]).
+    generation: u64,
+}
+
+impl Ready {
+    /// What was marked [`Plain`], the whole head it was sent with, and the
+    /// media generation read before the request began.
+    pub fn new(plain: Plain, head: HeaderMap, generation: u64) -> Self {
+        Self {
+            plain,
+            head,
+            generation,
+        }
+    }
+
+    /// How much it holds, for a cache's budget: the bytes (shared with
+    /// the byte cache while it holds them too) and about as much as its
+    /// head takes.
+    pub fn weight(&self) -> u32 {
+        u32::try_from(self.plain.bytes.len() + 1024).unwrap_or(u32::MAX)
+    }
+
+    /// The same answer to another plain `GET` or `HEAD`, unless a blob was
+    /// deleted since (the full path finds out whether it was this one) or,
+    /// for a `GET` sent from a file, the file has been closed since.
+    pub fn answer(&self, method: &Method, state: &AppState) -> Option<warp::reply::Response> {
+        if state.app.media.generation() != self.generation {
+            return None;
+        }
+        let plain = &self.plain;
+        let mut resp = if method == Method::HEAD {
+            warp::reply::Response::new(Bytes::new().into())
+        } else {
+            let file = match &plain.file {
+                Some(weak) => Some(weak.upgrade()?),
+                None => None,
+            };
+            let mut resp = warp::reply::Response::new(plain.bytes.clone().into());
+            if let Some(file) = file {
+                let bytes = FileBytes::new(plain.bytes.clone(), &file, 0);
+                resp.extensions_mut().insert(bytes);
+            }
+            resp
+        };
+        *resp.headers_mut() = self.head.clone();
+        Some(resp)
+    }
 }
 
 /// `307` to a presigned bucket URL. A CDN may keep the redirect, but only
@@ -82,7 +169,7 @@ pub async fn negotiated(
         .or_else(|| photo.variant(&name))
         .ok_or_else(|| Failure::not_found("variant"))?;
     let key = BlobKey::parse(&variant.key).ok_or_else(|| Failure::not_found("variant"))?;
-    let mut resp = serve_key(key, method, &headers, &state).await?;
+    let mut resp = serve_key(key, method, &headers, &state, false).await?;
     let h = resp.headers_mut();
     // Not content-addressed: the photo may be deleted or re-rendered.
     // Only public photos go into shared caches.
@@ -95,7 +182,15 @@ pub async fn negotiated(
     Ok(resp)
 }
 
-async fn serve_key(key: BlobKey, method: Method, headers: &HeaderMap, state: &AppState) -> Answer {
+/// A blob's answer; a plain `GET` of a cached one is marked [`Plain`] when
+/// `mark` says so.
+async fn serve_key(
+    key: BlobKey,
+    method: Method,
+    headers: &HeaderMap,
+    state: &AppState,
+    mark: bool,
+) -> Answer {
     let etag = etag_of(&key);
     if matches_etag(headers.get(header::IF_NONE_MATCH), etag_str(&etag), true) {
         let mut resp = response(Bytes::new());
@@ -144,7 +239,14 @@ async fn serve_key(key: BlobKey, method: Method, headers: &HeaderMap, state: &Ap
             Body::Cached(blob) => {
                 let part = blob.bytes.slice(start as usize..end as usize);
                 let mut resp = response(part.clone());
-                if let Some(file) = media.file(&key, blob.bytes.len()).await {
+                let file = media.file(&key, blob.bytes.len()).await;
+                if mark && range.is_none() && is_plain(headers) {
+                    resp.extensions_mut().insert(Plain {
+                        bytes: blob.bytes.clone(),
+                        file: file.as_ref().map(Arc::downgrade),
+                    });
+                }
+                if let Some(file) = file {
                     let bytes = FileBytes::new(part, &file, start);
                     resp.extensions_mut().insert(bytes);
                 }

@@ -4,7 +4,8 @@
 //! errors map to statuses in one place.
 //!
 //! - [`front`]: logged-out visitors' pages answered by their URL before
-//!   the table, while the data they were built from is current.
+//!   the table, while the data they were built from is current, and
+//!   media bytes, plain requests' answers kept whole.
 //! - [`server`]: accepting connections and serving the table on them,
 //!   bounded ([`connections`]: which are busy, which to close), with
 //!   cross-site requests refused first ([`cross_site`]) and file-backed
@@ -85,15 +86,15 @@ pub use state::{AppState, Shared};
 /// The whole site as a service: each group of routes (see
 /// [`routes::Site`]) with its failures rendered, each request counted
 /// under its route's label, and the security headers; logged-out
-/// visitors' pages answered before them by [`front`], keeping at most
-/// `front_bytes`.
-pub fn service(state: &AppState, front_bytes: u64) -> impl server::Routes {
+/// visitors' pages and plain media requests answered before them by
+/// [`front`], within `budget`'s page and media budgets.
+pub fn service(state: &AppState, budget: &crate::config::CacheConfig) -> impl server::Routes {
     let served = |table| warp::service(layered(state.clone(), table));
     let groups = routes::groups(state)
         .into_iter()
         .map(|(segment, table)| (segment, served(table)));
     let site = routes::Site::new(groups, served(routes::nowhere()));
-    front::Front::new(state, site, front_bytes)
+    front::Front::new(state, site, budget)
 }
 
 /// `table` with its failures rendered, its requests counted and the

@@ -1,6 +1,8 @@
 //! The front (`web::front`, issue 17): a logged-out visitor's page is
 //! answered by its URL before the route table, with exactly the table's
-//! answer, never to someone logged in, and never after a change.
+//! answer, never to someone logged in, and never after a change; a plain
+//! media request, with the answer the last one got, until a blob is
+//! deleted.
 
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, HeaderMap};
@@ -149,4 +151,48 @@ async fn media_from_the_front_is_wrapped_as_the_table_wraps_it() {
     assert_eq!(app.counted(&served("404")).await, 1);
     let post = app.client.post(app.url(url)).send().await.unwrap();
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn plain_media_is_answered_whole_from_the_front_until_deleted() {
+    const READY_HITS: &str = "scoot_cache_lookups_total{cache=\"front_media\",result=\"hit\"}";
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let variant = photo.variants[0].url.clone();
+    for url in [variant.as_str(), photo.original_url.as_str()] {
+        // The first plain GET goes through the handler and leaves its
+        // answer with the front; the next is that answer, exactly.
+        let first = answer(&app, url, &[]).await;
+        assert_eq!(first.0, StatusCode::OK, "{url}");
+        let hits = app.counted(READY_HITS).await;
+        assert_eq!(answer(&app, url, &[]).await, first, "{url}");
+        assert_eq!(app.counted(READY_HITS).await, hits + 1, "{url}");
+        let head = app.client.head(app.url(url)).send().await.unwrap();
+        assert_eq!(app.counted(READY_HITS).await, hits + 2, "{url}");
+        let mut head_headers = head.headers().clone();
+        head_headers.remove(reqwest::header::DATE);
+        assert_eq!((head.status(), head_headers), (first.0, first.1.clone()));
+        assert!(head.bytes().await.unwrap().is_empty());
+
+        // Validators and ranges are the handler's to judge.
+        let etag = first.1[ETAG].to_str().unwrap().to_owned();
+        let revalidated = answer(&app, url, &[("if-none-match", etag.as_str())]).await;
+        assert_eq!(revalidated.0, StatusCode::NOT_MODIFIED, "{url}");
+        let part = answer(&app, url, &[("range", "bytes=0-9")]).await;
+        assert_eq!(part.0, StatusCode::PARTIAL_CONTENT, "{url}");
+        assert_eq!(part.2, first.2[..10], "{url}");
+        assert_eq!(app.counted(READY_HITS).await, hits + 2, "{url}");
+    }
+
+    // Deleted for good, the blobs are gone at once, kept answers or not.
+    let resp = app.delete_for_good(&photo.id, &app.token).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for url in [variant.as_str(), photo.original_url.as_str()] {
+        assert_eq!(
+            answer(&app, url, &[]).await.0,
+            StatusCode::NOT_FOUND,
+            "{url}"
+        );
+    }
 }

@@ -20,8 +20,6 @@
 //! `/media/…` URL for caches that ignore `Vary`; pages use those in a
 //! `<picture>`.
 
-use std::fs::File;
-use std::sync::{Arc, Weak};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -75,8 +73,8 @@ pub fn is_plain(headers: &HeaderMap) -> bool {
 pub struct Plain {
     /// The whole blob.
     bytes: Bytes,
-    /// The file it was sent from, if any (held weakly, as [`FileBytes`]).
-    file: Option<Weak<File>>,
+    /// The same bytes as its file's, when they were sent from one.
+    sent: Option<FileBytes>,
 }
 
 /// The answer to a plain request for a blob, kept whole: the bytes, and
@@ -120,14 +118,12 @@ impl Ready {
         let mut resp = if method == Method::HEAD {
             warp::reply::Response::new(Bytes::new().into())
         } else {
-            let file = match &plain.file {
-                Some(weak) => Some(weak.upgrade()?),
-                None => None,
-            };
             let mut resp = warp::reply::Response::new(plain.bytes.clone().into());
-            if let Some(file) = file {
-                let bytes = FileBytes::new(plain.bytes.clone(), &file, 0);
-                resp.extensions_mut().insert(bytes);
+            if let Some(sent) = &plain.sent {
+                if !sent.is_open() {
+                    return None;
+                }
+                resp.extensions_mut().insert(sent.clone());
             }
             resp
         };
@@ -240,15 +236,15 @@ async fn serve_key(
                 let part = blob.bytes.slice(start as usize..end as usize);
                 let mut resp = response(part.clone());
                 let file = media.file(&key, blob.bytes.len()).await;
+                let sent = file.map(|file| FileBytes::new(part, &file, start));
                 if mark && range.is_none() && is_plain(headers) {
                     resp.extensions_mut().insert(Plain {
                         bytes: blob.bytes.clone(),
-                        file: file.as_ref().map(Arc::downgrade),
+                        sent: sent.clone(),
                     });
                 }
-                if let Some(file) = file {
-                    let bytes = FileBytes::new(part, &file, start);
-                    resp.extensions_mut().insert(bytes);
+                if let Some(sent) = sent {
+                    resp.extensions_mut().insert(sent);
                 }
                 resp
             }

@@ -66,6 +66,12 @@ impl FileBytes {
         }
     }
 
+    /// Whether the file is still open, so that these bytes would leave by
+    /// `sendfile` rather than from memory.
+    pub fn is_open(&self) -> bool {
+        self.file.strong_count() > 0
+    }
+
     /// Where `part` starts in these bytes, if it lies within them.
     fn position_of(&self, part: &[u8]) -> Option<usize> {
         let start = self.bytes.as_ptr() as usize;

@@ -7,6 +7,7 @@
 //! fresh prefix in the bucket ([`backends`]), in the app and in every
 //! process a test starts on that data dir alike.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,9 @@ use std::time::{Duration, Instant};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Response, StatusCode};
 use scoot::RunningApp;
+use scoot::changes::Change;
 use scoot::config::Config;
+use scoot::domain::PhotoId;
 use scoot::model::TokenKind;
 use scoot::web::api::PhotoJson;
 use tempfile::TempDir;
@@ -49,8 +52,40 @@ pub struct TestApp {
     /// Bearer token of `alice`, an admin.
     pub token: String,
     pub config: Config,
+    /// What the app announced, for [`TestApp::settled`].
+    heard: std::sync::Mutex<Heard>,
     app: Option<RunningApp>,
     _dir: TempDir,
+}
+
+/// The app's announcements since it started, as far as tests need them.
+struct Heard {
+    events: tokio::sync::broadcast::Receiver<Change>,
+    /// Photos whose render's end was announced.
+    settled: HashSet<PhotoId>,
+    /// Announcements were missed: every photo counts as announced.
+    lagged: bool,
+}
+
+impl Heard {
+    /// Whether the end of `id`'s render was announced, as far as heard.
+    fn settled(&mut self, id: &str) -> bool {
+        use tokio::sync::broadcast::error::TryRecvError;
+        loop {
+            match self.events.try_recv() {
+                Ok(Change::Photo {
+                    id,
+                    settled: Some(_),
+                }) => {
+                    self.settled.insert(id);
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => self.lagged = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        self.lagged || self.settled.iter().any(|s| s.as_str() == id)
+    }
 }
 
 /// A test configuration: port 0, everything under `dir` (or in the
@@ -110,6 +145,11 @@ pub async fn spawn_app_on(
     let app = scoot::start_on(config.clone(), db, wrap(store))
         .await
         .expect("scoot starts");
+    let heard = Heard {
+        events: app.app().changes().subscribe(),
+        settled: HashSet::new(),
+        lagged: false,
+    };
     TestApp {
         base: format!("http://{}", app.local_addr()),
         client: Client::builder()
@@ -118,6 +158,7 @@ pub async fn spawn_app_on(
             .unwrap(),
         token,
         config,
+        heard: std::sync::Mutex::new(heard),
         app: Some(app),
         _dir: dir,
     }
@@ -297,13 +338,24 @@ impl TestApp {
         }
     }
 
-    /// Waits until a photo is no longer pending.
+    /// Waits until a photo is no longer pending, and the app has
+    /// announced so: the row says `ready` a moment before the data
+    /// version moves on, and a page built in that moment is kept under
+    /// the old version.
+    ///
+    /// A photo another process rendered (on SQLite, the app hears of it
+    /// only as a resync) counts as announced after a few seconds.
     pub async fn settled(&self, id: &str) -> PhotoJson {
         let deadline = Instant::now() + Duration::from_secs(120);
+        let mut unannounced_since = None;
         loop {
             let p = self.photo(id).await.expect("photo exists");
             if p.status != "pending" {
-                return p;
+                let since = *unannounced_since.get_or_insert_with(Instant::now);
+                let heard = self.heard.lock().unwrap().settled(id);
+                if heard || since.elapsed() > Duration::from_secs(3) {
+                    return p;
+                }
             }
             if Instant::now() > deadline {
                 // What the render pool was doing, for a hang that shows up

@@ -307,10 +307,8 @@ pub struct WebConfig {
     /// store only) redirects to a short-lived presigned URL on the bucket,
     /// so that the bytes go from the bucket to the client (or the CDN).
     pub media_redirect: String,
-    /// A request head must arrive within this many seconds of the
-    /// connection opening or its last response, and an idle keep-alive
-    /// connection is closed after as long (looked at once a second, so
-    /// up to a second later).
+    /// A request head must arrive within this many seconds, and an idle
+    /// keep-alive connection is closed after as long.
     pub header_timeout_seconds: u64,
     /// A request body that sends nothing, or a client that reads nothing of
     /// its response, for this many seconds is cut off.

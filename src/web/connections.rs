@@ -8,18 +8,10 @@
 //! run out, the idle connection open the longest is closed to make room,
 //! so a stalled client never keeps a real one out; at shutdown every idle
 //! connection is closed at once and only busy ones are waited for.
-//!
-//! A connection idle for longer than the head timeout is closed by
-//! [`Connections::sweep`], which looks once a second, as nginx's
-//! `client_header_timeout` and `keepalive_timeout` do with one timer
-//! tree for all connections. hyper's own header timeout did it with a
-//! timer per request, allocated, registered in tokio's timer wheel and
-//! taken out again on every keep-alive request. Here a request's end
-//! only stores the sweep's clock, a whole number of seconds.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,8 +24,6 @@ use tokio::sync::Notify;
 #[derive(Clone, Default)]
 pub struct Connections {
     inner: Arc<Mutex<Table>>,
-    /// Seconds since the table was made, as [`Self::sweep`] counts them.
-    clock: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -44,38 +34,17 @@ struct Table {
 
 struct Entry {
     opened: Instant,
-    busy: Arc<Activity>,
+    busy: Arc<AtomicUsize>,
     close: Arc<Notify>,
-}
-
-/// What a connection is doing, for the table to see.
-pub struct Activity {
-    /// Requests in progress (more than one only with HTTP/2).
-    requests: AtomicUsize,
-    /// The table's clock when a request last began or ended, or the
-    /// connection opened.
-    active_at: AtomicU64,
-    clock: Arc<AtomicU64>,
-}
-
-impl Activity {
-    fn is_idle(&self) -> bool {
-        self.requests.load(Ordering::Acquire) == 0
-    }
-
-    fn touch(&self) {
-        let now = self.clock.load(Ordering::Relaxed);
-        self.active_at.store(now, Ordering::Release);
-    }
 }
 
 /// One connection's side of the table; dropping it removes the entry.
 pub struct Handle {
     id: u64,
     table: Connections,
-    /// Requests in progress on this connection, and since when it has
-    /// had none.
-    pub busy: Arc<Activity>,
+    /// Requests in progress on this connection (more than one only with
+    /// HTTP/2).
+    pub busy: Arc<AtomicUsize>,
     /// Notified when the connection must close now.
     pub close: Arc<Notify>,
 }
@@ -91,11 +60,7 @@ impl Connections {
 
     /// Registers a new connection.
     pub fn open(&self) -> Handle {
-        let busy = Arc::new(Activity {
-            requests: AtomicUsize::new(0),
-            active_at: AtomicU64::new(self.clock.load(Ordering::Relaxed)),
-            clock: self.clock.clone(),
-        });
+        let busy = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(Notify::new());
         let mut table = self.lock();
         let id = table.next_id;
@@ -123,7 +88,7 @@ impl Connections {
         let oldest = table
             .open
             .values()
-            .filter(|e| e.busy.is_idle())
+            .filter(|e| e.busy.load(Ordering::Acquire) == 0)
             .min_by_key(|e| e.opened);
         match oldest {
             Some(entry) => {
@@ -137,38 +102,11 @@ impl Connections {
     /// Closes every idle connection; returns how many were closed.
     pub fn close_idle(&self) -> usize {
         let table = self.lock();
-        let idle = table.open.values().filter(|e| e.busy.is_idle());
+        let idle = table
+            .open
+            .values()
+            .filter(|e| e.busy.load(Ordering::Acquire) == 0);
         idle.map(|e| e.close.notify_one()).count()
-    }
-
-    /// Closes, once a second until `stopping`, every connection idle for
-    /// longer than `limit` (rounded up to whole seconds): one that sends
-    /// its head too slowly, or keeps alive with nothing to ask.
-    pub async fn sweep(self, limit: Duration, mut stopping: tokio::sync::watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stopping.wait_for(|s| *s) => return,
-            }
-            self.close_idle_for(limit);
-        }
-    }
-
-    /// Moves the clock on a second and closes the connections idle for
-    /// longer than `limit`; how many.
-    fn close_idle_for(&self, limit: Duration) -> usize {
-        let now = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
-        let limit = limit.as_secs() + u64::from(limit.subsec_nanos() > 0);
-        let table = self.lock();
-        // The count first: a request that begins meanwhile has stored
-        // its time before counting itself, one that ends is still counted.
-        let stale = table.open.values().filter(|e| {
-            e.busy.is_idle() && now.saturating_sub(e.busy.active_at.load(Ordering::Acquire)) > limit
-        });
-        stale.map(|e| e.close.notify_one()).count()
     }
 
     /// Closes every connection.
@@ -202,22 +140,18 @@ impl Drop for Handle {
 }
 
 /// Marks a connection busy while alive.
-pub struct Busy(Arc<Activity>);
+pub struct Busy(Arc<AtomicUsize>);
 
 impl Busy {
-    pub fn new(activity: &Arc<Activity>) -> Self {
-        activity.touch();
-        activity.requests.fetch_add(1, Ordering::AcqRel);
-        Self(activity.clone())
+    pub fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        // Idle from now: the time is stored before the count falls, so a
-        // sweep that sees no request in progress sees this time.
-        self.0.touch();
-        self.0.requests.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -351,31 +285,5 @@ mod tests {
         drop(third);
         assert_eq!(table.len(), 1);
         assert!(!table.close_oldest_idle(), "the only one left is busy");
-    }
-
-    fn told_to_close(handle: &Handle) -> bool {
-        futures_util::FutureExt::now_or_never(handle.close.notified()).is_some()
-    }
-
-    #[test]
-    fn a_connection_idle_for_longer_than_the_limit_is_closed() {
-        let limit = Duration::from_secs(2);
-        let table = Connections::default();
-        let waiting = table.open();
-        let working = table.open();
-        let busy = Busy::new(&working.busy);
-        // Two seconds idle is not more than two.
-        assert_eq!(table.close_idle_for(limit), 0);
-        assert_eq!(table.close_idle_for(limit), 0);
-        assert_eq!(table.close_idle_for(limit), 1);
-        assert!(told_to_close(&waiting));
-        assert!(!told_to_close(&working), "busy, however long");
-        // Idle from the end of its request, not from when it opened.
-        drop(busy);
-        assert_eq!(table.close_idle_for(limit), 1, "the first, not yet gone");
-        drop(waiting);
-        assert_eq!(table.close_idle_for(limit), 0);
-        assert_eq!(table.close_idle_for(limit), 1);
-        assert!(told_to_close(&working));
     }
 }

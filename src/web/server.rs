@@ -5,10 +5,9 @@
 //! 2 000 of them ran the process out of descriptors, and a stop waited for
 //! them all.
 //!
-//! - A request head must arrive within `header_timeout` of the connection
-//!   opening or its last response ending, which is also how long an idle
-//!   keep-alive connection stays open ([`Connections::sweep`], to the
-//!   second above).
+//! - A request head must arrive within `header_timeout`, which is also how
+//!   long an idle keep-alive connection stays open (hyper restarts the timer
+//!   whenever it waits for a head).
 //! - A request body that sends nothing for `stall_timeout` fails, and so
 //!   does a response the client stops reading.
 //! - At most `max_connections` are open, below the descriptor limit; when
@@ -32,7 +31,7 @@ use tokio::sync::watch;
 use tower_service::Service;
 use warp::http;
 
-use super::connections::{Activity, Busy, BusyBody, Connections, StallLimited};
+use super::connections::{Busy, BusyBody, Connections, StallLimited};
 use super::cross_site;
 use super::error::{Failure, Shape};
 use super::zero_copy::{self, FileBytes, Sends};
@@ -127,17 +126,10 @@ async fn accept_loop(
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Slow and idle heads are the sweep's: hyper's timer per request was
-    // ~1 400 of a media hit's 19 000 instructions (docs/benchmarks.md).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
-    tokio::spawn(
-        connections
-            .clone()
-            .sweep(limits.header_timeout, stopping.clone()),
-    );
+        .header_read_timeout(limits.header_timeout);
     let mut warned = Warned::default();
     loop {
         let accepted = tokio::select! {
@@ -247,7 +239,7 @@ impl Warned {
 struct RequestService<S> {
     routes: S,
     peer: Peer,
-    busy: std::sync::Arc<Activity>,
+    busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stall: Duration,
     sends: Sends,
 }

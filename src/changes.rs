@@ -46,6 +46,18 @@ pub enum Change {
 }
 
 impl Change {
+    /// The photo whose render this change says reached its end, and the
+    /// status it ended in.
+    pub fn settled(&self) -> Option<(&PhotoId, PhotoStatus)> {
+        match self {
+            Self::Photo {
+                id,
+                settled: Some(status),
+            } => Some((id, *status)),
+            _ => None,
+        }
+    }
+
     /// How the change travels between nodes: one line of words.
     fn encode(&self) -> String {
         match self {

@@ -252,13 +252,11 @@ impl Waiting<'_> {
 
 /// The render outcome a change announces, if it is one.
 fn settled(change: Change) -> Option<Settled> {
-    match change {
-        Change::Photo {
-            id,
-            settled: Some(status),
-        } => Some(Settled { photo: id, status }),
-        _ => None,
-    }
+    let (photo, status) = change.settled()?;
+    Some(Settled {
+        photo: photo.clone(),
+        status,
+    })
 }
 
 async fn owner(core: &Core, name: Option<&str>) -> Result<User, ImportError> {

@@ -18,7 +18,6 @@ use reqwest::{Client, Response, StatusCode};
 use scoot::RunningApp;
 use scoot::changes::Change;
 use scoot::config::Config;
-use scoot::domain::PhotoId;
 use scoot::model::TokenKind;
 use scoot::web::api::PhotoJson;
 use tempfile::TempDir;
@@ -62,7 +61,7 @@ pub struct TestApp {
 struct Heard {
     events: tokio::sync::broadcast::Receiver<Change>,
     /// Photos whose render's end was announced.
-    settled: HashSet<PhotoId>,
+    settled: HashSet<String>,
     /// Announcements were missed: every photo counts as announced.
     lagged: bool,
 }
@@ -73,18 +72,16 @@ impl Heard {
         use tokio::sync::broadcast::error::TryRecvError;
         loop {
             match self.events.try_recv() {
-                Ok(Change::Photo {
-                    id,
-                    settled: Some(_),
-                }) => {
-                    self.settled.insert(id);
+                Ok(change) => {
+                    if let Some((photo, _)) = change.settled() {
+                        self.settled.insert(photo.as_str().to_owned());
+                    }
                 }
-                Ok(_) => {}
                 Err(TryRecvError::Lagged(_)) => self.lagged = true,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
-        self.lagged || self.settled.iter().any(|s| s.as_str() == id)
+        self.lagged || self.settled.contains(id)
     }
 }
 

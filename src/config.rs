@@ -316,6 +316,9 @@ pub struct WebConfig {
     /// Connections open at once; 0 picks the descriptor limit less an
     /// eighth (the database, the store and renders need the rest).
     pub max_connections: usize,
+    /// Threads that serve connections, each with its own; 0 picks one per
+    /// core (nginx's `worker_processes auto`).
+    pub connection_threads: usize,
     /// Load balancers in front of Scoot (addresses or CIDR ranges, such
     /// as `"127.0.0.1"` or `"10.0.0.0/8"`): from these, the client's
     /// address is read from `X-Forwarded-For`. Empty trusts no one.
@@ -332,6 +335,7 @@ impl Default for WebConfig {
             header_timeout_seconds: 10,
             stall_timeout_seconds: 60,
             max_connections: 0,
+            connection_threads: 0,
             trusted_proxies: Vec::new(),
         }
     }
@@ -360,6 +364,14 @@ impl WebConfig {
         }
         let descriptors = descriptor_limit().unwrap_or(1024);
         (descriptors - descriptors / 8).clamp(16, 1 << 20) as usize
+    }
+
+    /// [`Self::connection_threads`], or one per core.
+    pub fn thread_count(&self) -> usize {
+        match self.connection_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 }
 

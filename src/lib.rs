@@ -379,8 +379,13 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
             header_timeout: Duration::from_secs(config.web.header_timeout_seconds),
             stall_timeout: Duration::from_secs(config.web.stall_timeout_seconds),
             max_connections: config.web.connection_limit(),
+            threads: config.web.thread_count(),
         },
-    );
+    )
+    .map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     tracing::info!(%addr, "listening");
 
     let setup_url = setup_token.map(|t| format!("http://{addr}/setup?token={t}"));

@@ -43,20 +43,30 @@
 //!   in `/metrics`.
 //! - A request whose validators the table would refuse (not visible
 //!   ASCII) goes to the table, which says why.
+//!
+//! **Where each runs.** The front runs on the connection's thread
+//! ([`super::shards`]), and what it answers from what it keeps is
+//! answered there and then, without a wake-up or a task. Everything else
+//! (the table, a media request it must look up) is handed to the
+//! application's runtime as a task of its own ([`Handed`]), where the
+//! database, the store and the background work live; the task is
+//! cancelled if its connection goes, as the future would have been.
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_util::future::{BoxFuture, Either, Ready, ready};
+use futures_util::future::{Either, Ready, ready};
 use moka::sync::Cache;
 use prometheus::{Histogram, IntCounter, IntCounterVec};
+use tokio::runtime::Handle;
+use tokio_util::task::AbortOnDropHandle;
 use tower_service::Service;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 
 use super::conditional::{Case, Rendered, Validators};
-use super::error::{Shape, render};
+use super::error::{Failure, Shape, render};
 use super::media;
 use super::page_cache::Anonymous;
 use super::respond::security_headers;
@@ -74,6 +84,8 @@ const NEVER_PAGES: [&str; 3] = ["/media/", "/assets/", "/api/"];
 pub struct Front<S> {
     table: S,
     kept: Arc<Kept>,
+    /// The application's runtime, where what is not kept is answered.
+    app: Handle,
 }
 
 /// The front's caches hash every request's URL: with foldhash rather than
@@ -172,7 +184,8 @@ struct Entry {
 impl<S> Front<S> {
     /// `table` behind a front keeping at most `budget.page_bytes` of pages
     /// (they are the page cache's own, shared, not copied) and a quarter
-    /// of `budget.media_bytes` of media answers.
+    /// of `budget.media_bytes` of media answers. Made on the application's
+    /// runtime, which is where it hands requests.
     pub fn new(state: &AppState, table: S, budget: &CacheConfig) -> Self {
         let pages = Cache::builder()
             .max_capacity(budget.page_bytes)
@@ -202,7 +215,12 @@ impl<S> Front<S> {
         Self {
             table,
             kept: Arc::new(kept),
+            app: Handle::current(),
         }
+    }
+
+    fn hand(&self, answer: impl Future<Output = Answer> + Send + 'static) -> Handed {
+        Handed(AbortOnDropHandle::new(self.app.spawn(answer)))
     }
 }
 
@@ -216,7 +234,7 @@ where
 {
     type Response = warp::reply::Response;
     type Error = Infallible;
-    type Future = Either<Ready<Answer>, Either<S::Future, BoxFuture<'static, Answer>>>;
+    type Future = Either<Ready<Answer>, Handed>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.table.poll_ready(cx)
@@ -228,12 +246,11 @@ where
                 return Either::Left(ready(Ok(resp)));
             }
             let kept = self.kept.clone();
-            return Either::Right(Either::Right(Box::pin(async move {
-                Ok(kept.media(route, req).await)
-            })));
+            return Either::Right(self.hand(async move { Ok(kept.media(route, req).await) }));
         }
         let Some(url) = anonymous_url(&req) else {
-            return Either::Right(Either::Left(self.table.call(req)));
+            let answer = self.table.call(req);
+            return Either::Right(self.hand(answer));
         };
         if let Some(resp) = self.kept.answer(url, req.headers()) {
             return Either::Left(ready(Ok(resp)));
@@ -241,13 +258,32 @@ where
         let url = url.to_owned();
         let answer = self.table.call(req);
         let kept = self.kept.clone();
-        Either::Right(Either::Right(Box::pin(async move {
+        Either::Right(self.hand(async move {
             let mut resp = answer.await?;
             if let Some(page) = resp.extensions_mut().remove::<Anonymous>() {
                 kept.keep(url, page);
             }
             Ok(resp)
-        })))
+        }))
+    }
+}
+
+/// A request being answered on the application's runtime; dropping it
+/// cancels the task.
+pub struct Handed(AbortOnDropHandle<Answer>);
+
+impl Future for Handed {
+    type Output = Answer;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let joined = std::task::ready!(std::pin::Pin::new(&mut self.0).poll(cx));
+        Poll::Ready(joined.unwrap_or_else(|e| {
+            let failure = match e.is_panic() {
+                true => Failure::internal("a request's handler panicked"),
+                false => Failure::busy("shutting down", 1),
+            };
+            Ok(render(&failure))
+        }))
     }
 }
 
@@ -341,5 +377,33 @@ impl Kept {
             heads: Default::default(),
         };
         self.pages.insert(url, Arc::new(entry));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handed_request_that_panics_is_a_500() {
+        let handed = Handed(AbortOnDropHandle::new(tokio::spawn(async {
+            panic!("a handler's bug");
+        })));
+        let resp = handed.await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[tokio::test]
+    async fn a_handed_request_dropped_by_its_connection_is_cancelled() {
+        let (held, mut heard) = tokio::sync::mpsc::channel::<()>(1);
+        let (started, began) = tokio::sync::oneshot::channel();
+        let handed = Handed(AbortOnDropHandle::new(tokio::spawn(async move {
+            let _held = held;
+            started.send(()).unwrap();
+            std::future::pending::<Answer>().await
+        })));
+        began.await.unwrap();
+        drop(handed);
+        assert_eq!(heard.recv().await, None, "the task was dropped");
     }
 }

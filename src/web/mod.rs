@@ -9,7 +9,8 @@
 //! - [`server`]: accepting connections and serving the table on them,
 //!   bounded ([`connections`]: which are busy, which to close), with
 //!   cross-site requests refused first ([`cross_site`]) and file-backed
-//!   bytes sent by `sendfile` ([`zero_copy`]).
+//!   bytes sent by `sendfile` ([`zero_copy`]), each connection on one of
+//!   a few threads with a runtime of their own ([`shards`]).
 //! - [`routes`]: every route in one table (method, path, extractors,
 //!   handler, metric label).
 //! - Handlers, one file per feature: [`gallery`], [`photo`] (and
@@ -68,6 +69,7 @@ pub mod routes;
 pub mod selection_api;
 pub mod server;
 pub mod session;
+pub mod shards;
 pub mod state;
 pub mod timeline;
 pub mod trash;

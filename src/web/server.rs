@@ -19,8 +19,11 @@
 //! - A client that hangs up is not an error; it is logged at debug.
 //! - An unsafe request from another site is refused before it reaches a
 //!   route ([`super::cross_site`]).
+//! - Connections are accepted here, on the main runtime, and each is
+//!   served on one of the connection threads ([`super::shards`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -34,6 +37,7 @@ use warp::http;
 use super::connections::{Busy, BusyBody, Connections, StallLimited};
 use super::cross_site;
 use super::error::{Failure, Shape};
+use super::shards::Shards;
 use super::zero_copy::{self, FileBytes, Sends};
 
 /// The peer a connection comes from, as a request extension (the client,
@@ -47,6 +51,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub stall_timeout: Duration,
     pub max_connections: usize,
+    /// How many connection threads serve them.
+    pub threads: usize,
 }
 
 /// A server accepting and serving until [`Serving::stop`].
@@ -54,6 +60,7 @@ pub struct Serving {
     stop: watch::Sender<bool>,
     connections: Connections,
     accepting: tokio::task::JoinHandle<()>,
+    shards: Arc<Shards>,
 }
 
 /// The route table as a service (`warp::service(routes)`).
@@ -81,22 +88,30 @@ impl<S> Routes for S where
 {
 }
 
-/// Starts serving `routes` on `listener`.
-pub fn spawn(listener: TcpListener, routes: impl Routes, limits: Limits) -> Serving {
+/// Starts serving `routes` on `listener`; fails only if the connection
+/// threads cannot be started.
+pub fn spawn(
+    listener: TcpListener,
+    routes: impl Routes,
+    limits: Limits,
+) -> std::io::Result<Serving> {
     let (stop, stopping) = watch::channel(false);
     let connections = Connections::default();
+    let shards = Arc::new(Shards::start(limits.threads)?);
     let accepting = tokio::spawn(accept_loop(
         listener,
         routes,
         limits,
         connections.clone(),
+        shards.clone(),
         stopping,
     ));
-    Serving {
+    Ok(Serving {
         stop,
         connections,
         accepting,
-    }
+        shards,
+    })
 }
 
 impl Serving {
@@ -115,6 +130,10 @@ impl Serving {
             self.connections.close_all();
             self.connections.wait_empty(Duration::from_secs(1)).await;
         }
+        // The accept loop, which held the other reference, has ended.
+        if let Some(shards) = Arc::into_inner(self.shards) {
+            shards.end().await;
+        }
     }
 }
 
@@ -123,6 +142,7 @@ async fn accept_loop(
     routes: impl Routes,
     limits: Limits,
     connections: Connections,
+    shards: Arc<Shards>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -159,6 +179,14 @@ async fn accept_loop(
             refuse(&stream);
             continue;
         }
+        // The stream moves to a connection thread's runtime.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "accept");
+                continue;
+            }
+        };
         let handle = connections.open();
         let mut stopping = stopping.clone();
         let sends = Sends::default();
@@ -171,7 +199,14 @@ async fn accept_loop(
         };
         let builder = builder.clone();
         let stall = limits.stall_timeout;
-        tokio::spawn(async move {
+        shards.serve(async move {
+            let stream = match TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, %peer, "cannot serve a connection");
+                    return;
+                }
+            };
             let stream = zero_copy::Stream::new(stream, sends);
             let mut io = tokio_io_timeout::TimeoutStream::new(stream);
             io.set_write_timeout(Some(stall));

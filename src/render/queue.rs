@@ -422,6 +422,11 @@ impl Worker {
                 false => Encodes::InTurn,
             };
             let rendered = pool.install(|| self.render(&job, original, &mut scratch, encodes));
+            tracing::debug!(
+                photo = %job.photo_id,
+                ms = started.elapsed().as_millis() as u64,
+                "variants made, to be stored"
+            );
             m.renders_in_flight.dec();
             // The decoded pixels are gone: the next job may be admitted.
             drop((slot, memory));

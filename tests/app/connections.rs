@@ -216,3 +216,14 @@ async fn when_every_connection_is_busy_a_newcomer_gets_a_bare_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Connections are served on threads of their own, so the server closes an
+/// idle one on time even while the test's runtime is blocked (by a CLI run,
+/// say); the test client must not send its next request into it.
+#[tokio::test]
+async fn a_test_that_blocks_past_the_idle_limit_still_gets_answers() {
+    let app = spawn_app_with(|c| c.web.header_timeout_seconds = 1).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}

@@ -151,6 +151,13 @@ pub async fn spawn_app_on(
         base: format!("http://{}", app.local_addr()),
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The server closes a connection idle for `header_timeout`, on
+            // its own threads, even while a test blocks this runtime (a
+            // CLI run, a restore): a client that kept the connection for
+            // longer would send its next request into the closed socket.
+            .pool_idle_timeout(Duration::from_millis(
+                config.web.header_timeout_seconds * 500,
+            ))
             .build()
             .unwrap(),
         token,

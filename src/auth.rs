@@ -146,7 +146,7 @@ impl Hasher {
 
     /// One thread per CPU core.
     pub fn per_core() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        Self::new(crate::config::cores())
     }
 
     /// Runs `f` on a hashing thread once one is free.

@@ -225,8 +225,7 @@ impl RenderConfig {
         if self.threads > 0 {
             return self.threads;
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        cores.saturating_sub(1).max(1)
+        cores().saturating_sub(1).max(1)
     }
 }
 
@@ -369,10 +368,16 @@ impl WebConfig {
     /// [`Self::connection_threads`], or one per core.
     pub fn thread_count(&self) -> usize {
         match self.connection_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => cores(),
             n => n,
         }
     }
+}
+
+/// The CPU cores this process may use (at least one): what the settings
+/// that say 0 for "one per core" count.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// This process's soft limit on open file descriptors.

@@ -136,6 +136,9 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The threads that serve connections cannot be started.
+    #[error("cannot start the connection threads: {0}")]
+    Threads(#[source] std::io::Error),
 }
 
 /// The database and store named by a configuration, once both answer.
@@ -278,9 +281,7 @@ pub async fn start_core_on(
         limits,
         staging_dir,
         max_bytes: config.upload.max_bytes,
-        checking: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        )),
+        checking: Arc::new(tokio::sync::Semaphore::new(crate::config::cores())),
         check_duration: metrics.upload_check_duration.clone(),
         floor: disk::SpaceFloor::start(disk::local_dirs(config), config.storage.min_free_mb),
     };
@@ -382,10 +383,7 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
             threads: config.web.thread_count(),
         },
     )
-    .map_err(|source| StartError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    .map_err(StartError::Threads)?;
     tracing::info!(%addr, "listening");
 
     let setup_url = setup_token.map(|t| format!("http://{addr}/setup?token={t}"));

@@ -130,9 +130,8 @@ impl RenderPool {
         let (done_tx, workers_done) = mpsc::channel::<()>(1);
         // A thread per core at least, so that a photo rendered alone can
         // spread its encodes over every core; jobs at once stay `threads`.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(cores))
+            .num_threads(threads.max(crate::config::cores()))
             .thread_name(|i| format!("render-{i}"))
             .start_handler(move |_| lower_priority(nice))
             // Rayon aborts the process on a panic without a handler; a

@@ -404,6 +404,7 @@ mod tests {
         })));
         began.await.unwrap();
         drop(handed);
-        assert_eq!(heard.recv().await, None, "the task was dropped");
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv());
+        assert_eq!(gone.await, Ok(None), "the task was dropped");
     }
 }

@@ -8,9 +8,10 @@
 //! Why: on tokio's shared, work-stealing runtime a connection's wake-ups
 //! move between threads, and the threads wake each other to look for work.
 //! A connection that stays on one thread costs fewer context switches and
-//! cache misses per request: on a 2-core box, warp alone serving a 163 KB
-//! page answered 13–17 % more requests on two such threads than on the
-//! shared runtime (docs/benchmarks.md).
+//! cache misses per request: on a 2-core box, warp alone serving a 166 KB
+//! page answered 10–17 % more requests on two such threads than on the
+//! shared runtime in four rounds of five (docs/benchmarks.md), and Scoot's
+//! gallery page 8.5 % more (the median of six paired rounds).
 //!
 //! A new connection goes to the thread with the fewest open. Dropping
 //! [`Shards`] lets each thread finish: its runtime is dropped, and with it
@@ -154,7 +155,8 @@ mod tests {
             let _held = dropped;
             std::future::pending::<()>().await;
         });
-        shards.end().await;
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), shards.end());
+        ended.await.expect("the threads end");
         assert_eq!(heard.recv().await, None, "the connection was dropped");
     }
 }

@@ -278,6 +278,9 @@ impl Ingest {
         .await
         .map_err(std::io::Error::other)??;
         drop(turn);
+        // While the original is stored and the job committed, an idle
+        // machine may as well be rendering it.
+        self.queue.render_ahead(&staged.hash);
 
         let photo = NewPhoto {
             id: PhotoId::generate(),

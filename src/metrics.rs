@@ -73,7 +73,7 @@ impl Metrics {
         let render_sources = IntCounterVec::new(
             Opts::new(
                 "render_sources_total",
-                "What renders started from: planes the upload's check decoded and kept, or the stored original",
+                "What renders started from: planes the upload's check decoded and kept, their render started ahead of the job, or the stored original",
             ),
             &["source"],
         )

@@ -4,7 +4,9 @@
 //! - [`probe`]: format, dimensions and EXIF from the header, without decoding.
 //! - [`verify`]: at upload, that the whole stream decodes, cheaply.
 //! - [`predecoded`]: that check, for a JPEG the render decodes as planes,
-//!   made the render's way, the planes kept for it: one decode per photo.
+//!   made the render's way, the planes kept for it: one decode per photo
+//!   (with `ahead`: on an idle machine, their render started at once,
+//!   before the upload has committed its job).
 //! - [`exif`]: the camera's facts (date, lens, exposure, GPS) from EXIF.
 //! - [`pipeline`]: bytes in, variant bytes out; pure CPU work (with
 //!   `variants`: the sizes and formats of a decoded image, encoded in
@@ -14,13 +16,16 @@
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
 //! - [`types`]: pixels, options, limits and errors the others share.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
-//!   pipeline; the only part that does I/O (with `leases`: the renewal of
-//!   the node's claims, and the notices that wake it; and `outcome`: what
-//!   became of an attempt, written down with prompt retries).
+//!   pipeline; the only part that does I/O (with `worker`: a worker
+//!   thread's loop, from a claimed job to its variants stored; `leases`:
+//!   the renewal of the node's claims, and the notices that wake it; and
+//!   `outcome`: what became of an attempt, written down with prompt
+//!   retries).
 //!
 //! Architecture invariant: `probe`, `verify`, `predecoded` and `pipeline` never touch the database,
 //! the store or the network.
 
+mod ahead;
 pub mod colour;
 pub mod exif;
 pub mod jpeg;
@@ -35,7 +40,9 @@ pub mod queue;
 pub mod types;
 mod variants;
 pub mod verify;
+mod worker;
 
 pub use pipeline::RenderSettings;
 pub use probe::PixelLimits;
-pub use queue::{RenderDeps, RenderPool, RenderQueue};
+pub use queue::{RenderPool, RenderQueue};
+pub use worker::RenderDeps;

@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::queue::RenderDeps;
+use super::worker::RenderDeps;
 use crate::blobs;
 use crate::db::{ClaimedJob, DbResult};
 use crate::domain::{PhotoStatus, now_millis};

@@ -13,14 +13,20 @@
 //! original itself; so does a render on another node, or after a restart.
 //! Keeping is only ever a shortcut: the planes are the same the render
 //! would have decoded from the stored original.
+//!
+//! On an idle machine the planes do not wait: their render starts at once
+//! ([`super::ahead`]), and what waits here for the job is its result.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use image::metadata::Orientation;
 
+use crossbeam_channel::Receiver;
+
+use super::pipeline::Rendered;
 use super::probe::Probe;
-use super::types::{PixelLimits, ProbeError};
+use super::types::{PixelLimits, ProbeError, RenderError};
 use super::verify::verify;
 use crate::domain::ContentHash;
 
@@ -39,9 +45,20 @@ pub const KEEP_FOR: Duration = Duration::from_secs(60);
 pub struct Predecoded {
     /// Taken once: the render removes the entry and empties the slot (moka
     /// hands out clones of a value, and planes are megabytes).
-    planes: moka::sync::Cache<ContentHash, Arc<Mutex<Option<Decoded>>>>,
+    planes: moka::sync::Cache<ContentHash, Slot>,
     /// The render's largest size, which the planes are shrunk on load to.
     largest: u32,
+}
+
+type Slot = Arc<Mutex<Option<Kept>>>;
+
+/// What waits for a photo's render job.
+pub enum Kept {
+    /// The planes its upload's check decoded.
+    Planes(Decoded),
+    /// Their render, started ahead of the job: the result arrives here
+    /// once made. The sender is dropped without a word if it panicked.
+    Ahead(Receiver<Result<Rendered, RenderError>>),
 }
 
 /// Planes with the orientation still to apply.
@@ -56,12 +73,13 @@ impl Predecoded {
     pub fn new(largest: u32, budget: u64) -> Self {
         let planes = moka::sync::Cache::builder()
             .max_capacity(budget)
-            .weigher(|_, slot: &Arc<Mutex<Option<Decoded>>>| {
-                let bytes = slot
-                    .lock()
-                    .expect("kept planes")
-                    .as_ref()
-                    .map_or(0, |d| byte_len(&d.planes));
+            // Weighed as inserted, as planes; a render ahead that takes
+            // their place keeps their weight until its job takes it.
+            .weigher(|_, slot: &Slot| {
+                let bytes = match slot.lock().expect("kept planes").as_ref() {
+                    Some(Kept::Planes(d)) => byte_len(&d.planes),
+                    _ => 0,
+                };
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .time_to_live(KEEP_FOR)
@@ -92,21 +110,47 @@ impl Predecoded {
                     planes,
                     orientation,
                 };
+                let kept = Kept::Planes(decoded);
                 self.planes
-                    .insert(hash.clone(), Arc::new(Mutex::new(Some(decoded))));
+                    .insert(hash.clone(), Arc::new(Mutex::new(Some(kept))));
                 return Ok(());
             }
         }
         verify(bytes, probe.format, limits)
     }
 
-    /// The planes kept for `hash`, if they are still here; once.
-    pub fn take(&self, hash: &ContentHash, largest: u32) -> Option<Decoded> {
+    /// What is kept for `hash`, if it is still here; once.
+    pub fn take(&self, hash: &ContentHash, largest: u32) -> Option<Kept> {
         if largest != self.largest {
             return None;
         }
         let slot = self.planes.remove(hash)?;
         slot.lock().expect("kept planes").take()
+    }
+
+    /// Hands the planes kept for `hash` to `start`, which starts their
+    /// render and returns where its result will arrive, kept in their
+    /// place for the job. False, and `start` not called, when no planes
+    /// are kept for `hash` (none were, or their render has started).
+    pub(super) fn render_ahead(
+        &self,
+        hash: &ContentHash,
+        start: impl FnOnce(Decoded) -> Receiver<Result<Rendered, RenderError>>,
+    ) -> bool {
+        let Some(slot) = self.planes.get(hash) else {
+            return false;
+        };
+        let mut kept = slot.lock().expect("kept planes");
+        match kept.take() {
+            Some(Kept::Planes(decoded)) => {
+                *kept = Some(Kept::Ahead(start(decoded)));
+                true
+            }
+            other => {
+                *kept = other;
+                false
+            }
+        }
     }
 
     /// Whether the planes of `probe` would fit beside those already kept;
@@ -136,24 +180,24 @@ fn byte_len(planes: &Planes) -> usize {
 }
 
 #[cfg(all(test, feature = "turbojpeg"))]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::OutputFormat;
     use crate::render::pipeline::{self, Encodes, Scratch};
     use crate::render::probe::probe_bytes;
 
-    const LIMITS: PixelLimits = PixelLimits {
+    pub(in crate::render) const LIMITS: PixelLimits = PixelLimits {
         max_pixels: 100_000_000,
         max_side: 20_000,
         max_frames: 1_000,
     };
 
-    fn fixture(path: &str) -> Vec<u8> {
+    pub(in crate::render) fn fixture(path: &str) -> Vec<u8> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
         std::fs::read(format!("{dir}{path}")).unwrap()
     }
 
-    fn hash(bytes: &[u8]) -> ContentHash {
+    pub(in crate::render) fn hash(bytes: &[u8]) -> ContentHash {
         use sha2::Digest;
         ContentHash::from_digest(sha2::Sha256::new_with_prefix(bytes))
     }
@@ -169,7 +213,9 @@ mod tests {
             let probe = probe_bytes(&bytes, &LIMITS).unwrap();
             let hash = hash(&bytes);
             kept.verify(&hash, &bytes, &probe, &LIMITS).unwrap();
-            let decoded = kept.take(&hash, largest).expect("kept");
+            let Some(Kept::Planes(decoded)) = kept.take(&hash, largest) else {
+                panic!("orientation {n}: planes kept");
+            };
             assert!(kept.take(&hash, largest).is_none(), "taken once");
             let scratch = &mut Scratch::default();
             let shortcut = pipeline::render_planes(

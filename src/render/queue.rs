@@ -15,7 +15,9 @@
 //!
 //! A photo just uploaded may find its original already decoded: the
 //! upload's check keeps the planes when it can ([`super::predecoded`]), and
-//! the worker takes them instead of decoding again.
+//! the worker takes them instead of decoding again. On an idle machine it
+//! finds more: the render of those planes, started the moment the check
+//! kept them ([`super::ahead`]).
 //!
 //! Render threads only compute. The dispatcher keeps two jobs per worker
 //! claimed (one rendering, one waiting with its original already read), and
@@ -37,44 +39,26 @@
 //! the job (`super::leases`); a notice that jobs were queued wakes an idle
 //! dispatcher, and an idle one also polls every second.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use rayon::ThreadPool;
+use crossbeam_channel::{Sender, TrySendError};
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
+use super::ahead::{Ahead, Busy};
 use super::leases::{Held, renew_leases, wake_on_notices};
-use super::outcome::{Outcome, persist, record};
-use super::pipeline::{self, Encodes, RenderSettings, Rendered, Scratch};
+use super::pipeline::{self, RenderSettings};
 use super::predecoded::Predecoded;
-use crate::changes::Changes;
+use super::worker::{RenderDeps, Reservation, Task, Worker, panic_message};
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo};
-use crate::domain::now_millis;
+use crate::domain::{ContentHash, now_millis};
 use crate::metrics::Metrics;
-use crate::model::Variant;
-use crate::store::{BlobKey, Store, StoreError, StoreResult};
+use crate::store::{BlobKey, Store};
 
 /// How often an idle dispatcher looks for jobs whose retry time has come.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-
-/// The I/O a worker needs around the pure pipeline.
-#[derive(Clone)]
-pub struct RenderDeps {
-    pub db: Arc<dyn Repo>,
-    pub store: Store,
-    /// Told about every photo whose render moved on, and every photo
-    /// that became `ready` or `failed`.
-    pub changes: Changes,
-    pub metrics: Metrics,
-    /// This process among the nodes sharing the queue: the holder of its
-    /// leases.
-    pub node: Arc<str>,
-}
 
 /// A cheap handle for waking the dispatcher after committing a job, and
 /// for leaving it the planes an upload's check decoded.
@@ -82,6 +66,7 @@ pub struct RenderDeps {
 pub struct RenderQueue {
     wake: Arc<Notify>,
     predecoded: Predecoded,
+    ahead: Ahead,
 }
 
 impl RenderQueue {
@@ -92,6 +77,12 @@ impl RenderQueue {
     /// Where an upload's check leaves what it decoded for the render.
     pub fn predecoded(&self) -> &Predecoded {
         &self.predecoded
+    }
+
+    /// Starts rendering the planes the check just kept for `hash`, if no
+    /// render is running, for its job to find done ([`super::ahead`]).
+    pub fn render_ahead(&self, hash: &ContentHash) {
+        self.ahead.start(&self.predecoded, hash);
     }
 }
 
@@ -107,14 +98,6 @@ pub struct RenderPool {
     stop: watch::Sender<bool>,
     dispatcher: tokio::task::JoinHandle<()>,
     workers_done: mpsc::Receiver<()>,
-}
-
-struct Task {
-    job: ClaimedJob,
-    /// Fetched by the dispatcher, so that a worker only computes.
-    original: StoreResult<Bytes>,
-    _slot: OwnedSemaphorePermit,
-    _memory: Reservation,
 }
 
 impl RenderPool {
@@ -141,12 +124,14 @@ impl RenderPool {
             .expect("spawning render threads");
         let pool = Arc::new(pool);
         let held = Held::default();
+        let busy = Busy::default();
         let queue = RenderQueue {
             wake: Arc::default(),
             predecoded: Predecoded::new(
                 settings.largest_edge(),
                 (u64::from(cfg.memory_budget_mb) << 20) / PREDECODED_SHARE,
             ),
+            ahead: Ahead::new(pool.clone(), settings.clone(), busy.clone()),
         };
         let worker = Arc::new(Worker {
             deps: deps.clone(),
@@ -158,6 +143,7 @@ impl RenderPool {
             finishing: Arc::new(Semaphore::new(depth)),
             held: held.clone(),
             predecoded: queue.predecoded.clone(),
+            busy,
         });
         for i in 0..threads {
             let (rx, worker, done) = (rx.clone(), worker.clone(), done_tx.clone());
@@ -268,19 +254,6 @@ struct Dispatcher {
     stop: watch::Receiver<bool>,
 }
 
-/// Memory reserved for one render; given back (and counted) on drop.
-struct Reservation {
-    _permit: OwnedSemaphorePermit,
-    bytes: i64,
-    metrics: Metrics,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.metrics.render_memory_reserved.sub(self.bytes);
-    }
-}
-
 impl Dispatcher {
     async fn run(mut self) {
         loop {
@@ -316,8 +289,8 @@ impl Dispatcher {
                         let task = Task {
                             job,
                             original,
-                            _slot: slot,
-                            _memory: memory,
+                            slot,
+                            memory,
                         };
                         if let Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) =
                             self.tx.try_send(task)
@@ -373,198 +346,4 @@ impl Dispatcher {
             metrics: self.metrics.clone(),
         })
     }
-}
-
-struct Worker {
-    deps: RenderDeps,
-    settings: RenderSettings,
-    max_attempts: u32,
-    /// How long writing an outcome is tried again: half the lease.
-    patience: Duration,
-    /// When a render the storage kept from finishing is due again.
-    retry_after: Duration,
-    runtime: Handle,
-    /// Bounds the jobs whose variants are still being stored and recorded.
-    finishing: Arc<Semaphore>,
-    held: Held,
-    predecoded: Predecoded,
-}
-
-impl Worker {
-    /// Renders jobs until the channel closes, each on `pool`. Only the CPU
-    /// half is done here: the original arrives with the job, and storing
-    /// the variants and
-    /// recording the outcome go to the runtime, so the thread moves on to
-    /// the next job instead of waiting for fsyncs and a database commit.
-    /// `done` is dropped when this thread and everything it handed off
-    /// have finished.
-    fn serve(self: &Arc<Self>, rx: Receiver<Task>, done: mpsc::Sender<()>, pool: &ThreadPool) {
-        let mut scratch = Scratch::default();
-        while let Ok(task) = rx.recv() {
-            let started = Instant::now();
-            let Task {
-                job,
-                original,
-                _slot: slot,
-                _memory: memory,
-            } = task;
-            let m = &self.deps.metrics;
-            m.renders_in_flight.inc();
-            m.renders_in_flight_peak.set(
-                m.renders_in_flight_peak
-                    .get()
-                    .max(m.renders_in_flight.get()),
-            );
-            // Nothing else waiting: the photo may have every render thread.
-            let encodes = match rx.is_empty() {
-                true => Encodes::Shared,
-                false => Encodes::InTurn,
-            };
-            let rendered = pool.install(|| self.render(&job, original, &mut scratch, encodes));
-            tracing::debug!(
-                photo = %job.photo_id,
-                ms = started.elapsed().as_millis() as u64,
-                "variants made, to be stored"
-            );
-            m.renders_in_flight.dec();
-            // The decoded pixels are gone: the next job may be admitted.
-            drop((slot, memory));
-            let Ok(permit) = self
-                .runtime
-                .block_on(self.finishing.clone().acquire_owned())
-            else {
-                return;
-            };
-            let (worker, done) = (self.clone(), done.clone());
-            self.runtime.spawn(async move {
-                let outcome = match rendered {
-                    Ok(rendered) => worker.store(&job, rendered).await,
-                    Err(outcome) => outcome,
-                };
-                let deps = &worker.deps;
-                record(
-                    deps,
-                    &job,
-                    outcome,
-                    started,
-                    worker.patience,
-                    worker.retry_after,
-                )
-                .await;
-                worker.held.remove(&job.id);
-                drop((permit, done));
-            });
-        }
-    }
-
-    /// The CPU half of a job; an error is the job's outcome already.
-    fn render(
-        &self,
-        job: &ClaimedJob,
-        original: StoreResult<Bytes>,
-        scratch: &mut Scratch,
-        encodes: Encodes,
-    ) -> Result<Rendered, Outcome> {
-        if job.attempts > self.max_attempts {
-            return Err(Outcome::Failed(format!(
-                "gave up after {} attempts",
-                job.attempts - 1
-            )));
-        }
-        let original = match original {
-            Ok(bytes) => bytes,
-            Err(StoreError::NotFound) => {
-                return Err(Outcome::Failed(
-                    "the original is missing from the store".into(),
-                ));
-            }
-            // The store's failure, not the photo's.
-            Err(e) => return Err(Outcome::Wait(e.to_string())),
-        };
-        let largest = self.settings.largest_edge();
-        let decoded = self.predecoded.take(&job.hash, largest);
-        let source = if decoded.is_some() {
-            "kept"
-        } else {
-            "original"
-        };
-        self.deps
-            .metrics
-            .render_sources
-            .with_label_values(&[source])
-            .inc();
-        let rendered = catch_unwind(AssertUnwindSafe(|| match decoded {
-            #[cfg(feature = "turbojpeg")]
-            Some(kept) => pipeline::render_planes(
-                scratch,
-                kept.planes,
-                kept.orientation,
-                &self.settings,
-                encodes,
-            ),
-            _ => pipeline::render_with(scratch, &original, job.format, &self.settings, encodes),
-        }));
-        match rendered {
-            Ok(Ok(rendered)) => Ok(rendered),
-            Ok(Err(e)) => Err(Outcome::Failed(e.to_string())),
-            Err(panic) => {
-                *scratch = Scratch::default();
-                Err(Outcome::Failed(format!(
-                    "the renderer crashed: {}",
-                    panic_message(&panic)
-                )))
-            }
-        }
-    }
-
-    /// Stores the variants (concurrently) and completes the job.
-    async fn store(&self, job: &ClaimedJob, rendered: Rendered) -> Outcome {
-        let store = &self.deps.store;
-        let mut variants = Vec::with_capacity(rendered.variants.len());
-        let mut puts = Vec::with_capacity(rendered.variants.len());
-        for r in rendered.variants {
-            let key = BlobKey::variant(
-                &job.hash,
-                &r.spec,
-                &self.settings.encoding_tag(r.format),
-                r.format,
-            );
-            variants.push(Variant {
-                name: r.spec.name,
-                format: r.format,
-                width: r.width,
-                height: r.height,
-                byte_size: r.bytes.len() as u64,
-                key: key.as_str().to_owned(),
-            });
-            puts.push(async move { store.put(&key, r.bytes.into()).await });
-        }
-        if let Err(e) = futures_util::future::try_join_all(puts).await {
-            return Outcome::Wait(e.to_string());
-        }
-        let db = &self.deps.db;
-        let completed = persist(self.patience, job, "a finished render", || {
-            db.complete_job(
-                &job.id,
-                &job.photo_id,
-                &variants,
-                Some(&rendered.thumbhash),
-                now_millis(),
-            )
-        })
-        .await;
-        match completed {
-            Ok(true) => Outcome::Ready,
-            Ok(false) => Outcome::Gone,
-            Err(e) => Outcome::Wait(e.to_string()),
-        }
-    }
-}
-
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }

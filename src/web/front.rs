@@ -220,7 +220,10 @@ impl<S> Front<S> {
     }
 
     fn hand(&self, answer: impl Future<Output = Answer> + Send + 'static) -> Handed {
-        Handed(AbortOnDropHandle::new(self.app.spawn(answer)))
+        Handed {
+            task: AbortOnDropHandle::new(self.app.spawn(answer)),
+            csp: self.kept.csp.clone(),
+        }
     }
 }
 
@@ -270,19 +273,26 @@ where
 
 /// A request being answered on the application's runtime; dropping it
 /// cancels the task.
-pub struct Handed(AbortOnDropHandle<Answer>);
+pub struct Handed {
+    task: AbortOnDropHandle<Answer>,
+    /// For the answer given when the task could not: the table's wrapping,
+    /// which adds the security headers, is what failed.
+    csp: HeaderValue,
+}
 
 impl Future for Handed {
     type Output = Answer;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
-        let joined = std::task::ready!(std::pin::Pin::new(&mut self.0).poll(cx));
+        let joined = std::task::ready!(std::pin::Pin::new(&mut self.task).poll(cx));
         Poll::Ready(joined.unwrap_or_else(|e| {
             let failure = match e.is_panic() {
                 true => Failure::internal("a request's handler panicked"),
                 false => Failure::busy("shutting down", 1),
             };
-            Ok(render(&failure))
+            let mut resp = render(&failure);
+            security_headers(resp.headers_mut(), &self.csp);
+            Ok(resp)
         }))
     }
 }
@@ -384,24 +394,33 @@ impl Kept {
 mod tests {
     use super::*;
 
+    fn handed(task: impl Future<Output = Answer> + Send + 'static) -> Handed {
+        Handed {
+            task: AbortOnDropHandle::new(tokio::spawn(task)),
+            csp: HeaderValue::from_static("default-src 'self'"),
+        }
+    }
+
     #[tokio::test]
-    async fn a_handed_request_that_panics_is_a_500() {
-        let handed = Handed(AbortOnDropHandle::new(tokio::spawn(async {
-            panic!("a handler's bug");
-        })));
-        let resp = handed.await.unwrap();
+    async fn a_handed_request_that_panics_is_a_500_with_the_security_headers() {
+        let resp = handed(async { panic!("a handler's bug") }).await.unwrap();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let h = resp.headers();
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store", "an error is not kept");
     }
 
     #[tokio::test]
     async fn a_handed_request_dropped_by_its_connection_is_cancelled() {
         let (held, mut heard) = tokio::sync::mpsc::channel::<()>(1);
         let (started, began) = tokio::sync::oneshot::channel();
-        let handed = Handed(AbortOnDropHandle::new(tokio::spawn(async move {
+        let handed = handed(async move {
             let _held = held;
             started.send(()).unwrap();
             std::future::pending::<Answer>().await
-        })));
+        });
         began.await.unwrap();
         drop(handed);
         let gone = tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv());

@@ -31,6 +31,10 @@
 //!   logged-out visitor marks the response ([`Anonymous`], from
 //!   `respond::serve_page`), and the front keeps that page under the
 //!   request's path and query. Nothing else is kept.
+//! - A page is kept under one URL: the shortest that asked for it, so
+//!   that query strings a page ignores cannot fill the front with copies
+//!   of it. Other URLs of the page are answered by the table, from the
+//!   page cache.
 //! - A kept page is used only while the data version it was built from is
 //!   current, the rule the page cache keys follow (see
 //!   [`super::page_cache::PageCache`]). Any change moves the version on,
@@ -95,6 +99,8 @@ type ByUrl<V> = Cache<String, Arc<V>, foldhash::fast::RandomState>;
 
 struct Kept {
     pages: ByUrl<Entry>,
+    /// The one URL each page is kept under, by page key.
+    urls: ByUrl<String>,
     media: [MediaRoute; 2],
     /// Plain media answers by URL.
     ready: ByUrl<media::Ready>,
@@ -103,6 +109,10 @@ struct Kept {
     lookups: HitsAndMisses,
     ready_lookups: HitsAndMisses,
 }
+
+/// How many bytes of page keys and URLs the front may hold to know which
+/// URL each page is kept under: some 30 000 pages' worth.
+const URLS_BYTES: u64 = 4 << 20;
 
 /// What share of the byte cache's budget kept media answers may take.
 const READY_MEDIA_SHARE: u64 = 4;
@@ -200,6 +210,10 @@ impl<S> Front<S> {
         let lookups = &state.metrics.cache_lookups;
         let kept = Kept {
             pages,
+            urls: Cache::builder()
+                .max_capacity(URLS_BYTES)
+                .weigher(|key: &String, url: &Arc<String>| (key.len() + url.len()) as u32)
+                .build_with_hasher(Default::default()),
             media,
             ready: Cache::builder()
                 .max_capacity(budget.media_bytes / READY_MEDIA_SHARE)
@@ -379,7 +393,21 @@ impl Kept {
         resp
     }
 
+    /// Keeps `page` under `url`, unless it is kept under a URL no longer.
+    /// A page is kept under one URL, the shortest it was asked for by:
+    /// query parameters a page ignores (`?utm_source=…`, or junk) make new
+    /// URLs of the same page without end, and each would take a page's
+    /// room in the front and crowd out the pages visitors ask for.
     fn keep(&self, url: String, page: Anonymous) {
+        if let Some(kept) = self.urls.get(&page.key) {
+            if *kept != url {
+                if kept.len() <= url.len() && self.pages.contains_key(kept.as_str()) {
+                    return;
+                }
+                self.pages.invalidate(kept.as_str());
+            }
+        }
+        self.urls.insert(page.key, Arc::new(url.clone()));
         let entry = Entry {
             version: page.version,
             counts: RouteCounts::new(&self.state, page.route),

@@ -170,14 +170,17 @@ pub struct Anonymous {
     pub version: Millis,
     pub page: Arc<Rendered>,
     pub route: &'static str,
+    /// The page's [`PageKey`]: which URLs show the same page.
+    pub key: String,
 }
 
 impl Anonymous {
-    pub fn new(version: Millis, page: Arc<Rendered>) -> Self {
+    pub fn new(key: &PageKey, page: Arc<Rendered>) -> Self {
         Self {
-            version,
+            version: key.version(),
             page,
             route: "",
+            key: key.as_str().to_owned(),
         }
     }
 }

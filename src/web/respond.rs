@@ -88,11 +88,11 @@ pub async fn serve_page<F>(
 where
     F: std::future::Future<Output = Result<Rendered, Failure>>,
 {
-    let anonymous = key.is_anonymous().then(|| key.version());
+    let anonymous = key.is_anonymous().then(|| key.clone());
     let page = state.pages.get_or_render(key, build).await?;
     let mut resp = page.respond(validators, state.compress_min_bytes);
-    if let Some(version) = anonymous {
-        resp.extensions_mut().insert(Anonymous::new(version, page));
+    if let Some(key) = anonymous {
+        resp.extensions_mut().insert(Anonymous::new(&key, page));
     }
     Ok(resp)
 }

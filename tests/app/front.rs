@@ -94,6 +94,42 @@ async fn a_change_is_shown_at_once() {
     );
 }
 
+/// Query parameters a page ignores make endless URLs of one page: the
+/// front keeps it under one of them, the shortest, so that a flood of such
+/// URLs cannot crowd the pages visitors ask for out of it.
+#[tokio::test]
+async fn a_page_is_kept_under_one_url_however_its_query_is_padded() {
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    app.settled(&photo.id).await;
+    let from_front = async |path: &str| {
+        let hits = app.counted(FRONT_HITS).await;
+        let resp = app.get(path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let body = resp.bytes().await.unwrap();
+        (app.counted(FRONT_HITS).await > hits, body)
+    };
+
+    // Asked first with a padded query, the page is kept under that URL...
+    assert!(!from_front("/?utm_source=mail").await.0);
+    let (kept, padded) = from_front("/?utm_source=mail").await;
+    assert!(kept, "kept under the only URL it was asked by");
+    // ...until a shorter URL asks for it: then under that one alone.
+    assert!(!from_front("/").await.0);
+    let (kept, plain) = from_front("/").await;
+    assert!(kept, "kept under the shortest URL");
+    assert_eq!(plain, padded, "the same page");
+    assert!(!from_front("/?utm_source=mail").await.0, "no longer kept");
+    for n in 0..20 {
+        let junk = format!("/?junk={n}");
+        from_front(&junk).await;
+        let (kept, body) = from_front(&junk).await;
+        assert!(!kept, "{junk}: answered by the table");
+        assert_eq!(body, plain, "{junk}");
+    }
+    assert!(from_front("/").await.0, "still kept");
+}
+
 #[tokio::test]
 async fn the_logged_in_never_get_the_logged_out_page() {
     let app = spawn_app().await;

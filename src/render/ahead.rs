@@ -19,9 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use rayon::ThreadPool;
 
-use super::pipeline::{RenderSettings, Rendered, Scratch};
-use super::predecoded::{Decoded, Predecoded};
-use super::types::RenderError;
+use super::pipeline::{Encodes, RenderSettings, Scratch};
+use super::predecoded::Predecoded;
 use crate::domain::ContentHash;
 
 /// Starts renders ahead of their jobs on the render threads.
@@ -59,9 +58,9 @@ impl Ahead {
                 let _running = running;
                 let started = std::time::Instant::now();
                 let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
-                match catch_unwind(AssertUnwindSafe(|| {
-                    render(&mut scratch, decoded, &settings)
-                })) {
+                // Every render thread is free to take its encodes.
+                let render = || decoded.render(&mut scratch, &settings, Encodes::Shared);
+                match catch_unwind(AssertUnwindSafe(render)) {
                     Ok(rendered) => {
                         tracing::debug!(
                             waited_ms = (started - queued).as_millis() as u64,
@@ -79,32 +78,6 @@ impl Ahead {
             rx
         })
     }
-}
-
-/// The render a job would make of the same planes, with every render
-/// thread free to take its encodes.
-#[cfg(feature = "turbojpeg")]
-fn render(
-    scratch: &mut Scratch,
-    decoded: Decoded,
-    settings: &RenderSettings,
-) -> Result<Rendered, RenderError> {
-    super::pipeline::render_planes(
-        scratch,
-        decoded.planes,
-        decoded.orientation,
-        settings,
-        super::pipeline::Encodes::Shared,
-    )
-}
-
-#[cfg(not(feature = "turbojpeg"))]
-fn render(
-    _scratch: &mut Scratch,
-    decoded: Decoded,
-    _settings: &RenderSettings,
-) -> Result<Rendered, RenderError> {
-    match decoded.planes {}
 }
 
 /// How many renders are running on the render threads: a job's, on each

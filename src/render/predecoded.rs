@@ -24,7 +24,7 @@ use image::metadata::Orientation;
 
 use crossbeam_channel::Receiver;
 
-use super::pipeline::Rendered;
+use super::pipeline::{Encodes, RenderSettings, Rendered, Scratch};
 use super::probe::Probe;
 use super::types::{PixelLimits, ProbeError, RenderError};
 use super::verify::verify;
@@ -65,6 +65,27 @@ pub enum Kept {
 pub struct Decoded {
     pub planes: Planes,
     pub orientation: Orientation,
+}
+
+impl Decoded {
+    /// Their variants: what the render of the original would make.
+    pub fn render(
+        self,
+        scratch: &mut Scratch,
+        settings: &RenderSettings,
+        encodes: Encodes,
+    ) -> Result<Rendered, RenderError> {
+        #[cfg(feature = "turbojpeg")]
+        return super::pipeline::render_planes(
+            scratch,
+            self.planes,
+            self.orientation,
+            settings,
+            encodes,
+        );
+        #[cfg(not(feature = "turbojpeg"))]
+        match (self.planes, scratch, settings, encodes) {}
+    }
 }
 
 impl Predecoded {

@@ -208,15 +208,8 @@ impl Worker {
         encodes: Encodes,
     ) -> Result<Rendered, Outcome> {
         let rendered = catch_unwind(AssertUnwindSafe(|| match decoded {
-            #[cfg(feature = "turbojpeg")]
-            Some(kept) => pipeline::render_planes(
-                scratch,
-                kept.planes,
-                kept.orientation,
-                &self.settings,
-                encodes,
-            ),
-            _ => pipeline::render_with(scratch, original, job.format, &self.settings, encodes),
+            Some(kept) => kept.render(scratch, &self.settings, encodes),
+            None => pipeline::render_with(scratch, original, job.format, &self.settings, encodes),
         }));
         match rendered {
             Ok(Ok(rendered)) => Ok(rendered),

@@ -399,13 +399,11 @@ impl Kept {
     /// URLs of the same page without end, and each would take a page's
     /// room in the front and crowd out the pages visitors ask for.
     fn keep(&self, url: String, page: Anonymous) {
-        if let Some(kept) = self.urls.get(&page.key) {
-            if *kept != url {
-                if kept.len() <= url.len() && self.pages.contains_key(kept.as_str()) {
-                    return;
-                }
-                self.pages.invalidate(kept.as_str());
+        if let Some(kept) = self.urls.get(&page.key).filter(|kept| **kept != url) {
+            if kept.len() <= url.len() && self.pages.contains_key(kept.as_str()) {
+                return;
             }
+            self.pages.invalidate(kept.as_str());
         }
         self.urls.insert(page.key, Arc::new(url.clone()));
         let entry = Entry {

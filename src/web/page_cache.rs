@@ -175,12 +175,12 @@ pub struct Anonymous {
 }
 
 impl Anonymous {
-    pub fn new(key: &PageKey, page: Arc<Rendered>) -> Self {
+    pub fn new(key: PageKey, page: Arc<Rendered>) -> Self {
         Self {
-            version: key.version(),
+            version: key.version,
             page,
             route: "",
-            key: key.as_str().to_owned(),
+            key: key.text,
         }
     }
 }

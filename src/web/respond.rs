@@ -92,7 +92,7 @@ where
     let page = state.pages.get_or_render(key, build).await?;
     let mut resp = page.respond(validators, state.compress_min_bytes);
     if let Some(key) = anonymous {
-        resp.extensions_mut().insert(Anonymous::new(&key, page));
+        resp.extensions_mut().insert(Anonymous::new(key, page));
     }
     Ok(resp)
 }

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: ports, HTTP requests, uploads, the
-machine line. Imported by scripts/bench-serve and scripts/bench-scale."""
+pages and variants they load, the machine line. Imported by
+scripts/bench-serve, scripts/bench-pair and scripts/bench-scale."""
 import json
 import os
 import socket
@@ -48,6 +49,31 @@ def upload_bytes(base, token, data):
 
 def upload(base, token, path):
     return upload_bytes(base, token, path.read_bytes())
+
+
+def settle(base, token, ids):
+    """Waits until none of the photos `ids` is pending any more."""
+    for pid in ids:
+        while json.loads(request("GET", f"{base}/api/photos/{pid}", token))["status"] == "pending":
+            time.sleep(0.1)
+
+
+def display_near(base, token, ids, size=200_000):
+    """The URL of the JPEG `display` variant, of the first 12 photos `ids`,
+    whose size is closest to `size` bytes."""
+    urls = [v["url"] for pid in ids[:12]
+            for v in json.loads(request("GET", f"{base}/api/photos/{pid}", token))["variants"]
+            if v["name"] == "display" and v["format"] == "jpeg"]
+    return min(urls, key=lambda u: abs(len(request("GET", base + u)) - size))
+
+
+def last_page(base, photos):
+    """The gallery's page of its 3 oldest photos, by the keyset cursor (the
+    page a site with 3 photos shows), of a site with `photos` photos."""
+    after = json.loads(request("GET", f"{base}/api/photos?sort=newest&limit={photos - 3}"))["next_cursor"]
+    url = f"{base}/?after={after}"
+    assert request("GET", url).count(b'<li class="tile ') == 3, "the small page shows 3 photos"
+    return url
 
 
 def machine():

@@ -373,9 +373,12 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
         addr: config.listen,
         source,
     })?;
+    let site = web::service(&state, &config.cache);
+    let express = site.express();
     let serving = web::server::spawn(
         listener,
-        web::service(&state, &config.cache),
+        site,
+        express,
         web::server::Limits {
             header_timeout: Duration::from_secs(config.web.header_timeout_seconds),
             stall_timeout: Duration::from_secs(config.web.stall_timeout_seconds),

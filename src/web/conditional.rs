@@ -21,7 +21,7 @@ use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use warp::{Filter, Rejection};
 
 use super::negotiate::Coding;
-use super::zero_copy::MemoryFile;
+use super::zero_copy::{FileBytes, MemoryFile};
 use crate::domain::{ContentHash, Millis};
 
 /// The validators a request came with, and the codings it accepts.
@@ -37,10 +37,25 @@ impl Validators {
     /// [`validators`] takes them; `None` where a value is not visible
     /// ASCII, which that filter refuses with a 400.
     pub fn of(headers: &HeaderMap) -> Option<Self> {
-        let visible = |name: header::HeaderName| match headers.get(name) {
+        Self::gather(|name| match headers.get(name) {
             Some(v) if v.to_str().is_err() => None,
             v => Some(v.cloned()),
-        };
+        })
+    }
+
+    /// The same from a way of finding a header's first value by name.
+    pub fn read<'a>(value: impl Fn(header::HeaderName) -> Option<&'a [u8]>) -> Option<Self> {
+        Self::gather(|name| match value(name) {
+            Some(v) => HeaderValue::from_bytes(v)
+                .ok()
+                .filter(|v| v.to_str().is_ok())
+                .map(Some),
+            None => Some(None),
+        })
+    }
+
+    /// The three, each as `visible` finds it: `None` refuses the request.
+    fn gather(visible: impl Fn(header::HeaderName) -> Option<Option<HeaderValue>>) -> Option<Self> {
         Some(Self {
             if_none_match: visible(header::IF_NONE_MATCH)?,
             if_modified_since: visible(header::IF_MODIFIED_SINCE)?,
@@ -223,21 +238,29 @@ impl Rendered {
 
     /// The response for `case`: its status and body, no headers yet.
     pub fn body_of(&self, case: Case) -> warp::reply::Response {
-        let mut resp = match (case.fresh, case.coding) {
-            (true, _) => Response::new(Bytes::new().into()),
-            (false, Some(c)) => Response::new(self.encoded(c).into()),
-            (false, None) => {
-                let mut r = Response::new(self.body.clone().into());
-                if let Some(file) = &self.body_file {
-                    r.extensions_mut().insert(file.holding(self.body.clone()));
-                }
-                r
-            }
-        };
-        if case.fresh {
-            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        let (body, file) = self.bytes_of(case);
+        let mut resp = Response::new(body.into());
+        if let Some(file) = file {
+            resp.extensions_mut().insert(file);
         }
+        *resp.status_mut() = case.status();
         resp
+    }
+
+    /// The body for `case`, and the same bytes as a file's when they can
+    /// be sent from one.
+    pub fn bytes_of(&self, case: Case) -> (Bytes, Option<FileBytes>) {
+        match (case.fresh, case.coding) {
+            (true, _) => (Bytes::new(), None),
+            (false, Some(c)) => (self.encoded(c), None),
+            (false, None) => {
+                let file = self.body_file.as_ref();
+                (
+                    self.body.clone(),
+                    file.map(|f| f.holding(self.body.clone())),
+                )
+            }
+        }
     }
 
     /// The page's own headers for `case`, the same for every request in
@@ -271,6 +294,14 @@ pub struct Case {
 impl Case {
     /// How many cases there are.
     pub const COUNT: usize = 6;
+
+    /// The status a page is answered with in this case.
+    pub fn status(self) -> StatusCode {
+        match self.fresh {
+            true => StatusCode::NOT_MODIFIED,
+            false => StatusCode::OK,
+        }
+    }
 
     /// A number below [`Self::COUNT`], different for each case.
     pub fn index(self) -> usize {

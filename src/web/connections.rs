@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 /// Every open connection, by id.
@@ -263,6 +264,92 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// How long a connection closing with its client still sending goes on
+/// reading, for the client to finish and read the answer (nginx's
+/// `lingering_time`, shorter).
+pub const LINGER: Duration = Duration::from_secs(2);
+
+pin_project_lite::pin_project! {
+    /// A connection that closes as nginx's `lingering_close` does.
+    ///
+    /// A server that answers before it has read a request's body (a `413`
+    /// for an upload declared too large, a `401` before any of it is read)
+    /// and then closes would leave the rest unread, and the kernel answers
+    /// a close with unread bytes by resetting the connection. A client
+    /// still sending gets the reset instead of the answer (`EPIPE` while
+    /// writing its body). So closing here sends the end of the stream,
+    /// then reads and drops what still comes, until the client closes too
+    /// or [`LINGER`] has passed.
+    pub struct Lingering<IO> {
+        #[pin]
+        io: IO,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<IO> Lingering<IO> {
+    pub fn new(io: IO) -> Self {
+        Self { io, deadline: None }
+    }
+}
+
+impl<IO: AsyncRead> AsyncRead for Lingering<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Lingering<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut this = self.project();
+        if this.deadline.is_none() {
+            std::task::ready!(this.io.as_mut().poll_shutdown(cx))?;
+            *this.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        let deadline = this.deadline.as_mut().expect("set above");
+        let mut dropped = [0u8; 8192];
+        loop {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut dropped);
+            match std::task::ready!(this.io.as_mut().poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => continue,
+                // The client closed too, or the connection failed.
+                _ => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 

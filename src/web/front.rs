@@ -61,16 +61,18 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures_util::future::{Either, Ready, ready};
 use moka::sync::Cache;
 use prometheus::{Histogram, IntCounter, IntCounterVec};
 use tokio::runtime::Handle;
 use tokio_util::task::AbortOnDropHandle;
 use tower_service::Service;
-use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 
 use super::conditional::{Case, Rendered, Validators};
 use super::error::{Failure, Shape, render};
+use super::express::{self, Ask, Quick};
 use super::media;
 use super::page_cache::Anonymous;
 use super::respond::security_headers;
@@ -189,6 +191,20 @@ struct Entry {
     /// time a request needs them: copying a map is a fraction of filling
     /// one a header at a time.
     heads: [OnceLock<HeaderMap>; Case::COUNT],
+    /// The same heads as the express lane writes them.
+    wires: [OnceLock<Bytes>; Case::COUNT],
+}
+
+impl Entry {
+    /// The whole of `case`'s headers, the page's and the security headers.
+    fn head(&self, case: Case, csp: &HeaderValue) -> &HeaderMap {
+        self.heads[case.index()].get_or_init(|| {
+            let mut head = HeaderMap::new();
+            self.page.headers_of(case, &mut head);
+            security_headers(&mut head, csp);
+            head
+        })
+    }
 }
 
 impl<S> Front<S> {
@@ -231,6 +247,11 @@ impl<S> Front<S> {
             kept: Arc::new(kept),
             app: Handle::current(),
         }
+    }
+
+    /// What the front keeps, for the express lane.
+    pub fn express(&self) -> Express {
+        Express(self.kept.clone())
     }
 
     fn hand(&self, answer: impl Future<Output = Answer> + Send + 'static) -> Handed {
@@ -316,11 +337,54 @@ impl Future for Handed {
 fn anonymous_url<B>(req: &Request<B>) -> Option<&str> {
     let headers = req.headers();
     let path = req.uri().path();
-    let candidate = req.method() == Method::GET
-        && !headers.contains_key(header::COOKIE)
-        && !headers.contains_key(header::AUTHORIZATION)
-        && !NEVER_PAGES.iter().any(|p| path.starts_with(p));
+    let candidate = is_anonymous_page(req.method(), path, |name| headers.contains_key(name));
     candidate.then(|| req.uri().path_and_query().map_or(path, |pq| pq.as_str()))
+}
+
+/// Whether a request may be for a page kept for logged-out visitors,
+/// `has` telling which headers it came with.
+fn is_anonymous_page(method: &Method, path: &str, has: impl Fn(HeaderName) -> bool) -> bool {
+    method == Method::GET
+        && !has(header::COOKIE)
+        && !has(header::AUTHORIZATION)
+        && !NEVER_PAGES.iter().any(|p| path.starts_with(p))
+}
+
+/// What the front keeps, answered in the express lane (see
+/// [`super::express`]): the same answers to the same requests as
+/// [`Front`] gives them, from the same caches, counted the same way.
+#[derive(Clone)]
+pub struct Express(Arc<Kept>);
+
+impl express::Answers for Express {
+    fn answer(&self, ask: &Ask<'_>) -> Option<Quick> {
+        let kept = &*self.0;
+        let path = ask.path();
+        if let Some(route) = kept.media_route_of(&ask.method, path) {
+            if ask.has_any(&media::CONDITIONS) {
+                return None;
+            }
+            let started = Instant::now();
+            let ready = kept.ready.get(path);
+            kept.ready_lookups.count(ready.is_some());
+            let quick = ready?.quick(&ask.method, &kept.state)?;
+            kept.media[route].counts.record(StatusCode::OK, started);
+            return Some(quick);
+        }
+        if !is_anonymous_page(&ask.method, path, |name| ask.header(&name).is_some()) {
+            return None;
+        }
+        let started = Instant::now();
+        let entry = kept.current_page(ask.target)?;
+        let validators = Validators::read(|name| ask.header(&name))?;
+        let case = entry.page.case(&validators, kept.state.compress_min_bytes);
+        let (body, file) = entry.page.bytes_of(case);
+        let wire = entry.wires[case.index()].get_or_init(|| {
+            express::wire_head(case.status(), entry.head(case, &kept.csp), body.len())
+        });
+        entry.counts.record(case.status(), started);
+        Some(Quick::new(wire.clone(), body, file))
+    }
 }
 
 impl Kept {
@@ -328,31 +392,33 @@ impl Kept {
     /// current one.
     fn answer(&self, url: &str, headers: &HeaderMap) -> Option<warp::reply::Response> {
         let started = Instant::now();
+        let entry = self.current_page(url)?;
+        let validators = Validators::of(headers)?;
+        let case = entry.page.case(&validators, self.state.compress_min_bytes);
+        let mut resp = entry.page.body_of(case);
+        *resp.headers_mut() = entry.head(case, &self.csp).clone();
+        entry.counts.record(resp.status(), started);
+        Some(resp)
+    }
+
+    /// The page kept under `url`, if it is current; counted.
+    fn current_page(&self, url: &str) -> Option<Arc<Entry>> {
         let current = |e: &Entry| e.version == self.state.app.version();
         let entry = self.pages.get(url).filter(|e| current(e));
         self.lookups.count(entry.is_some());
-        let entry = entry?;
-        let validators = Validators::of(headers)?;
-        let case = entry.page.case(&validators, self.state.compress_min_bytes);
-        let head = entry.heads[case.index()].get_or_init(|| {
-            let mut head = HeaderMap::new();
-            entry.page.headers_of(case, &mut head);
-            security_headers(&mut head, &self.csp);
-            head
-        });
-        let mut resp = entry.page.body_of(case);
-        *resp.headers_mut() = head.clone();
-        entry.counts.record(resp.status(), started);
-        Some(resp)
+        entry
     }
 
     /// Which of the media routes a request is for, if it is a `GET` or
     /// `HEAD` of one.
     fn media_route<B>(&self, req: &Request<B>) -> Option<usize> {
-        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        self.media_route_of(req.method(), req.uri().path())
+    }
+
+    fn media_route_of(&self, method: &Method, path: &str) -> Option<usize> {
+        if !matches!(*method, Method::GET | Method::HEAD) {
             return None;
         }
-        let path = req.uri().path();
         self.media.iter().position(|r| path.starts_with(r.path))
     }
 
@@ -411,6 +477,7 @@ impl Kept {
             counts: RouteCounts::new(&self.state, page.route),
             page: page.page,
             heads: Default::default(),
+            wires: Default::default(),
         };
         self.pages.insert(url, Arc::new(entry));
     }

@@ -30,6 +30,7 @@ use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::conditional::{IMMUTABLE, http_date, matches_etag, response};
 use super::error::{Answer, Failure};
+use super::express::{self, Quick};
 use super::extract::Viewer;
 use super::negotiate::accepts_type;
 use super::state::AppState;
@@ -54,17 +55,19 @@ pub async fn by_key(
     serve_key(key, method, headers, state, true).await
 }
 
+/// The headers that make a request for a blob conditional or partial.
+pub const CONDITIONS: [header::HeaderName; 4] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::RANGE,
+    header::IF_RANGE,
+];
+
 /// Whether a request asks for a whole blob without conditions: no
-/// validators and no range, so its answer depends on the blob alone.
+/// validators and no range ([`CONDITIONS`]), so its answer depends on the
+/// blob alone.
 pub fn is_plain(headers: &HeaderMap) -> bool {
-    [
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::RANGE,
-        header::IF_RANGE,
-    ]
-    .iter()
-    .all(|name| !headers.contains_key(name))
+    CONDITIONS.iter().all(|name| !headers.contains_key(name))
 }
 
 /// Marks the answer to a plain `GET` ([`is_plain`]) of a blob from the
@@ -84,6 +87,8 @@ pub struct Plain {
 pub struct Ready {
     plain: Plain,
     head: HeaderMap,
+    /// The same head as the express lane writes it.
+    wire: Bytes,
     /// The media generation read before the bytes were (see
     /// [`crate::cache::Caches::media_generation`]).
     generation: u64,
@@ -93,9 +98,11 @@ impl Ready {
     /// What was marked [`Plain`], the whole head it was sent with, and the
     /// media generation read before the request began.
     pub fn new(plain: Plain, head: HeaderMap, generation: u64) -> Self {
+        let wire = express::wire_head(StatusCode::OK, &head, plain.bytes.len());
         Self {
             plain,
             head,
+            wire,
             generation,
         }
     }
@@ -111,24 +118,34 @@ impl Ready {
     /// deleted since (the full path finds out whether it was this one) or,
     /// for a `GET` sent from a file, the file has been closed since.
     pub fn answer(&self, method: &Method, state: &AppState) -> Option<warp::reply::Response> {
+        let (body, file) = self.body(method, state)?;
+        let mut resp = warp::reply::Response::new(body.into());
+        if let Some(file) = file {
+            resp.extensions_mut().insert(file);
+        }
+        *resp.headers_mut() = self.head.clone();
+        Some(resp)
+    }
+
+    /// [`Self::answer`], for the express lane.
+    pub fn quick(&self, method: &Method, state: &AppState) -> Option<Quick> {
+        let (body, file) = self.body(method, state)?;
+        Some(Quick::new(self.wire.clone(), body, file))
+    }
+
+    /// The body for `method`, and its file, if the answer still holds.
+    fn body(&self, method: &Method, state: &AppState) -> Option<(Bytes, Option<FileBytes>)> {
         if state.app.media.generation() != self.generation {
             return None;
         }
+        if method == Method::HEAD {
+            return Some((Bytes::new(), None));
+        }
         let plain = &self.plain;
-        let mut resp = if method == Method::HEAD {
-            warp::reply::Response::new(Bytes::new().into())
-        } else {
-            let mut resp = warp::reply::Response::new(plain.bytes.clone().into());
-            if let Some(sent) = &plain.sent {
-                if !sent.is_open() {
-                    return None;
-                }
-                resp.extensions_mut().insert(sent.clone());
-            }
-            resp
-        };
-        *resp.headers_mut() = self.head.clone();
-        Some(resp)
+        if plain.sent.as_ref().is_some_and(|sent| !sent.is_open()) {
+            return None;
+        }
+        Some((plain.bytes.clone(), plain.sent.clone()))
     }
 }
 

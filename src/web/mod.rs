@@ -50,6 +50,7 @@ pub mod cross_site;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod express;
 pub mod extract;
 pub mod front;
 pub mod gallery;
@@ -90,7 +91,10 @@ pub use state::{AppState, Shared};
 /// under its route's label, and the security headers; logged-out
 /// visitors' pages and plain media requests answered before them by
 /// [`front`], within `budget`'s page and media budgets.
-pub fn service(state: &AppState, budget: &crate::config::CacheConfig) -> impl server::Routes {
+pub fn service(
+    state: &AppState,
+    budget: &crate::config::CacheConfig,
+) -> front::Front<impl server::Routes> {
     let served = |table| warp::service(layered(state.clone(), table));
     let groups = routes::groups(state)
         .into_iter()

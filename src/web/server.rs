@@ -34,9 +34,10 @@ use tokio::sync::watch;
 use tower_service::Service;
 use warp::http;
 
-use super::connections::{Busy, BusyBody, Connections, StallLimited};
+use super::connections::{Busy, BusyBody, Connections, Lingering, StallLimited};
 use super::cross_site;
 use super::error::{Failure, Shape};
+use super::express::{self, Answers};
 use super::shards::Shards;
 use super::zero_copy::{self, FileBytes, Sends};
 
@@ -93,14 +94,15 @@ impl<S> Routes for S where
 pub fn spawn(
     listener: TcpListener,
     routes: impl Routes,
+    express: impl Answers + Clone + 'static,
     limits: Limits,
 ) -> std::io::Result<Serving> {
     let (stop, stopping) = watch::channel(false);
     let connections = Connections::default();
     let shards = Arc::new(Shards::start(limits.threads)?);
     let accepting = tokio::spawn(accept_loop(
+        Site { routes, express },
         listener,
-        routes,
         limits,
         connections.clone(),
         shards.clone(),
@@ -137,9 +139,16 @@ impl Serving {
     }
 }
 
+/// What connections are served: the express lane's answers first, then
+/// the route table.
+struct Site<R, E> {
+    routes: R,
+    express: E,
+}
+
 async fn accept_loop(
+    site: Site<impl Routes, impl Answers + Clone + 'static>,
     listener: TcpListener,
-    routes: impl Routes,
     limits: Limits,
     connections: Connections,
     shards: Arc<Shards>,
@@ -188,17 +197,21 @@ async fn accept_loop(
             }
         };
         let handle = connections.open();
-        let mut stopping = stopping.clone();
         let sends = Sends::default();
         let service = RequestService {
-            routes: routes.clone(),
+            routes: site.routes.clone(),
             peer: Peer(peer),
             busy: handle.busy.clone(),
             stall: limits.stall_timeout,
             sends: sends.clone(),
         };
-        let builder = builder.clone();
-        let stall = limits.stall_timeout;
+        let served = Connection {
+            express: site.express.clone(),
+            builder: builder.clone(),
+            sends,
+            stopping: stopping.clone(),
+            limits: limits.clone(),
+        };
         shards.serve(async move {
             let stream = match TcpStream::from_std(stream) {
                 Ok(stream) => stream,
@@ -207,30 +220,62 @@ async fn accept_loop(
                     return;
                 }
             };
-            let stream = zero_copy::Stream::new(stream, sends);
-            let mut io = tokio_io_timeout::TimeoutStream::new(stream);
-            io.set_write_timeout(Some(stall));
-            let io = TokioIo::new(Box::pin(io));
-            let hyper_service = hyper_util::service::TowerToHyperService::new(service);
-            let conn = builder.serve_connection(io, hyper_service);
-            tokio::pin!(conn);
             let ended = tokio::select! {
-                ended = conn.as_mut() => Some(ended),
-                _ = handle.close.notified() => None,
-                () = stopped(&mut stopping) => {
-                    conn.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        ended = conn.as_mut() => Some(ended),
-                        _ = handle.close.notified() => None,
-                    }
-                }
+                ended = served.serve(stream, service, &handle.busy) => ended,
+                _ = handle.close.notified() => Ok(()),
             };
-            if let Some(Err(e)) = ended {
+            if let Err(e) = ended {
                 // Clients hang up, time out and send garbage all the time.
                 tracing::debug!(error = %e, %peer, "connection ended");
             }
             drop(handle);
         });
+    }
+}
+
+/// One connection's serving, on its connection thread.
+struct Connection<E> {
+    express: E,
+    builder: auto::Builder<TokioExecutor>,
+    sends: Sends,
+    stopping: watch::Receiver<bool>,
+    limits: Limits,
+}
+
+impl<E: Answers> Connection<E> {
+    /// Serves `stream` until it ends: in the express lane while it lasts,
+    /// then with hyper and the route table.
+    async fn serve(
+        mut self,
+        stream: TcpStream,
+        service: RequestService<impl Routes>,
+        busy: &Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let stream = zero_copy::Stream::new(stream, self.sends.clone());
+        let mut io = tokio_io_timeout::TimeoutStream::new(stream);
+        io.set_write_timeout(Some(self.limits.stall_timeout));
+        let mut io = Box::pin(io);
+        let lane = express::Lane {
+            io: &mut io,
+            sends: &self.sends,
+            busy,
+            header_timeout: self.limits.header_timeout,
+            stopping: &mut self.stopping,
+        };
+        let read = match lane.serve(&self.express).await {
+            express::Ended::Closed => return Ok(()),
+            express::Ended::Handed(read) => read.freeze(),
+        };
+        let io = TokioIo::new(Lingering::new(express::Rewound::new(read, io)));
+        let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+        let conn = self.builder.serve_connection(io, hyper_service);
+        tokio::pin!(conn);
+        tokio::select! {
+            ended = conn.as_mut() => return ended,
+            () = stopped(&mut self.stopping) => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        conn.await
     }
 }
 

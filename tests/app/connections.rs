@@ -153,6 +153,47 @@ async fn stalled_upload(addr: &str, token: &str) -> TcpStream {
     stream
 }
 
+/// A client still sending a body that was refused before it was read
+/// gets the answer, not a reset: closing with the body unread made the
+/// kernel reset the connection, and the client failed with `EPIPE` while
+/// sending instead of reading its `413`.
+#[tokio::test]
+async fn an_upload_refused_before_its_body_is_read_gets_its_answer() {
+    let app = spawn_app_with(|c| c.upload.max_bytes = 64 * 1024).await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/photos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        app.token,
+        64 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..(16 << 20) / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the body is taken while the server closes");
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .expect("the answer, not a reset");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_upload_that_stalls_is_cut_off_and_leaves_nothing_staged() {
     let app = spawn_app_with(|c| c.web.stall_timeout_seconds = 1).await;

@@ -232,3 +232,107 @@ async fn plain_media_is_answered_whole_from_the_front_until_deleted() {
         );
     }
 }
+
+/// One answer read off a raw connection: its head's lines but the date,
+/// and its body (none for `HEAD`).
+async fn read_answer(
+    stream: &mut tokio::net::TcpStream,
+    pending: &mut Vec<u8>,
+    head_only: bool,
+) -> (Vec<String>, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 16384];
+    let end = loop {
+        if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed mid-answer");
+        pending.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8(pending.drain(..end).collect()).unwrap();
+    let lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with("date: "))
+        .map(str::to_owned)
+        .collect();
+    let length = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.parse::<usize>().unwrap());
+    let length = if head_only { 0 } else { length };
+    while pending.len() < length {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed mid-body");
+        pending.extend_from_slice(&buf[..n]);
+    }
+    (lines, pending.drain(..length).collect())
+}
+
+/// `request` alone on a new connection, and its answer.
+async fn asked_alone(app: &TestApp, request: &str) -> (Vec<String>, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut stream, &mut Vec::new(), request.starts_with("HEAD")).await
+}
+
+/// The express lane (`web::express`) answers what the front keeps on the
+/// connection, without hyper: its answers are hyper's, byte for byte but
+/// the date, and a request it does not take gets hyper's answer, in turn.
+#[tokio::test]
+async fn the_express_lane_answers_as_hyper_does() {
+    const PAGE_HITS: &str = FRONT_HITS;
+    const MEDIA_HITS: &str = "scoot_cache_lookups_total{cache=\"front_media\",result=\"hit\"}";
+    let app = spawn_app().await;
+    let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
+    let photo = app.settled(&photo.id).await;
+    let variant = photo.variants[0].url.clone();
+    let etag = answer(&app, "/", &[]).await.1[ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    answer(&app, &variant, &[]).await;
+    let asks = [
+        ("GET", "/", "", PAGE_HITS),
+        ("GET", "/", "Accept-Encoding: gzip, br\r\n", PAGE_HITS),
+        ("GET", "/", &format!("If-None-Match: {etag}\r\n"), PAGE_HITS),
+        ("GET", &variant, "", MEDIA_HITS),
+        ("HEAD", &variant, "Connection: keep-alive\r\n", MEDIA_HITS),
+    ];
+    for (method, path, extra, hits) in asks {
+        let ask = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}");
+        // A body's length, even 0, is hyper's to read: the same request,
+        // through hyper and the front's service.
+        let before = app.counted(hits).await;
+        let by_hyper = asked_alone(&app, &format!("{ask}Content-Length: 0\r\n\r\n")).await;
+        let by_lane = asked_alone(&app, &format!("{ask}\r\n")).await;
+        assert_eq!(app.counted(hits).await, before + 2, "{ask}");
+        assert_eq!(by_lane, by_hyper, "{ask}");
+        let status = &by_lane.0[0];
+        assert!(status == "HTTP/1.1 200 OK" || status == "HTTP/1.1 304 Not Modified");
+    }
+
+    // Pipelined: two kept answers, then one only hyper gives, then a kept
+    // one again, now through hyper; each in turn.
+    use tokio::io::AsyncWriteExt;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let paths = ["/", variant.as_str(), "/healthz", "/"];
+    let asked: String = paths
+        .iter()
+        .map(|p| format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    stream.write_all(asked.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let mut bodies = Vec::new();
+    for path in paths {
+        let (lines, body) = read_answer(&mut stream, &mut pending, false).await;
+        assert_eq!(lines[0], "HTTP/1.1 200 OK", "{path}");
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[3]);
+    assert_eq!(bodies[2], b"ok\n");
+    assert!(bodies[1].starts_with(&[0xFF, 0xD8]), "a JPEG");
+}

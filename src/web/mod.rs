@@ -7,7 +7,9 @@
 //!   the table, while the data they were built from is current, and
 //!   media bytes, plain requests' answers kept whole.
 //! - [`server`]: accepting connections and serving the table on them,
-//!   bounded ([`connections`]: which are busy, which to close), with
+//!   the front's kept answers first in the [`express`] lane without
+//!   hyper, bounded ([`connections`]: which are busy, which to close,
+//!   closing without resetting a client still sending), with
 //!   cross-site requests refused first ([`cross_site`]) and file-backed
 //!   bytes sent by `sendfile` ([`zero_copy`]), each connection on one of
 //!   a few threads with a runtime of their own ([`shards`]).
@@ -34,7 +36,9 @@
 //!   headings, sorting and the justified rows' sizes).
 //!
 //! Arrows point one way: `server` → `front` → `routes` → handlers → shared modules → `app`,
-//! `model`, `domain`. Nothing here touches the database or the store.
+//! `model`, `domain`. `express` is one of the shared modules: the server
+//! runs it, the front and media make its answers. Nothing here touches
+//! the database or the store.
 
 pub mod admin;
 pub mod album_photo;

@@ -20,7 +20,12 @@
 //! - An unsafe request from another site is refused before it reaches a
 //!   route ([`super::cross_site`]).
 //! - Connections are accepted here, on the main runtime, and each is
-//!   served on one of the connection threads ([`super::shards`]).
+//!   served on one of the connection threads ([`super::shards`]): in the
+//!   express lane while its requests are ones the front answers from what
+//!   it keeps ([`super::express`]), then by hyper.
+//! - A connection closing while its client still sends lingers, reading
+//!   and dropping, so the client reads its answer instead of a reset
+//!   ([`super::connections::Lingering`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

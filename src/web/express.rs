@@ -39,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use warp::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 
+use super::conditional::http_date;
 use super::connections::Busy;
 use super::zero_copy::{FileBytes, Sends};
 
@@ -276,8 +277,8 @@ fn date_line() -> DateLine {
             return line;
         }
         let mut line = *b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n";
-        let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
-        line[6..35].copy_from_slice(date.as_bytes());
+        let ms = i64::try_from(second).map_or(0, |s| s.saturating_mul(1000));
+        line[6..35].copy_from_slice(http_date(ms).as_bytes());
         cell.set((second, line));
         line
     })

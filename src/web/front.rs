@@ -361,29 +361,22 @@ impl express::Answers for Express {
         let kept = &*self.0;
         let path = ask.path();
         if let Some(route) = kept.media_route_of(&ask.method, path) {
-            if ask.has_any(&media::CONDITIONS) {
-                return None;
-            }
-            let started = Instant::now();
-            let ready = kept.ready.get(path);
-            kept.ready_lookups.count(ready.is_some());
-            let quick = ready?.quick(&ask.method, &kept.state)?;
-            kept.media[route].counts.record(StatusCode::OK, started);
-            return Some(quick);
+            let plain = !ask.has_any(&media::CONDITIONS);
+            return kept.kept_media(route, path, plain, |ready| {
+                ready.quick(&ask.method, &kept.state)
+            });
         }
         if !is_anonymous_page(&ask.method, path, |name| ask.header(&name).is_some()) {
             return None;
         }
-        let started = Instant::now();
-        let entry = kept.current_page(ask.target)?;
-        let validators = Validators::read(|name| ask.header(&name))?;
-        let case = entry.page.case(&validators, kept.state.compress_min_bytes);
-        let (body, file) = entry.page.bytes_of(case);
-        let wire = entry.wires[case.index()].get_or_init(|| {
-            express::wire_head(case.status(), entry.head(case, &kept.csp), body.len())
-        });
-        entry.counts.record(case.status(), started);
-        Some(Quick::new(wire.clone(), body, file))
+        let validators = || Validators::read(|name| ask.header(&name));
+        kept.kept_page(ask.target, validators, |entry, case| {
+            let (body, file) = entry.page.bytes_of(case);
+            let wire = entry.wires[case.index()].get_or_init(|| {
+                express::wire_head(case.status(), entry.head(case, &kept.csp), body.len())
+            });
+            Quick::new(wire.clone(), body, file)
+        })
     }
 }
 
@@ -391,22 +384,38 @@ impl Kept {
     /// The kept page's answer to a request with `headers`, if there is a
     /// current one.
     fn answer(&self, url: &str, headers: &HeaderMap) -> Option<warp::reply::Response> {
-        let started = Instant::now();
-        let entry = self.current_page(url)?;
-        let validators = Validators::of(headers)?;
-        let case = entry.page.case(&validators, self.state.compress_min_bytes);
-        let mut resp = entry.page.body_of(case);
-        *resp.headers_mut() = entry.head(case, &self.csp).clone();
-        entry.counts.record(resp.status(), started);
-        Some(resp)
+        self.kept_page(
+            url,
+            || Validators::of(headers),
+            |entry, case| {
+                let mut resp = entry.page.body_of(case);
+                *resp.headers_mut() = entry.head(case, &self.csp).clone();
+                resp
+            },
+        )
     }
 
-    /// The page kept under `url`, if it is current; counted.
-    fn current_page(&self, url: &str) -> Option<Arc<Entry>> {
+    /// What `give` makes of the page kept under `url`, in the case the
+    /// request's `validators` call for, if the page is current; looked up
+    /// and counted as the table counts it. `None` from `validators` (a
+    /// value the table refuses) leaves the request to the table.
+    fn kept_page<T>(
+        &self,
+        url: &str,
+        validators: impl FnOnce() -> Option<Validators>,
+        give: impl FnOnce(&Entry, Case) -> T,
+    ) -> Option<T> {
+        let started = Instant::now();
         let current = |e: &Entry| e.version == self.state.app.version();
         let entry = self.pages.get(url).filter(|e| current(e));
         self.lookups.count(entry.is_some());
-        entry
+        let entry = entry?;
+        let case = entry
+            .page
+            .case(&validators()?, self.state.compress_min_bytes);
+        let given = give(&entry, case);
+        entry.counts.record(case.status(), started);
+        Some(given)
     }
 
     /// Which of the media routes a request is for, if it is a `GET` or
@@ -424,15 +433,32 @@ impl Kept {
 
     /// The kept answer to a plain media request, if there is a good one.
     fn ready_media<B>(&self, route: usize, req: &Request<B>) -> Option<warp::reply::Response> {
-        if !media::is_plain(req.headers()) {
+        let plain = media::is_plain(req.headers());
+        self.kept_media(route, req.uri().path(), plain, |ready| {
+            ready.answer(req.method(), &self.state)
+        })
+    }
+
+    /// What `give` makes of the answer kept for a plain request of `path`
+    /// on media route `route`, if there is one; looked up and counted as
+    /// the table's route counts it. A request that is not plain is not
+    /// looked up.
+    fn kept_media<T>(
+        &self,
+        route: usize,
+        path: &str,
+        plain: bool,
+        give: impl FnOnce(&media::Ready) -> Option<T>,
+    ) -> Option<T> {
+        if !plain {
             return None;
         }
         let started = Instant::now();
-        let ready = self.ready.get(req.uri().path());
+        let ready = self.ready.get(path);
         self.ready_lookups.count(ready.is_some());
-        let resp = ready?.answer(req.method(), &self.state)?;
-        self.media[route].counts.record(resp.status(), started);
-        Some(resp)
+        let given = give(&*ready?)?;
+        self.media[route].counts.record(StatusCode::OK, started);
+        Some(given)
     }
 
     /// A media request answered as the table's media route answers it:

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub renders: IntCounterVec,
     pub render_sources: IntCounterVec,
     pub cache_lookups: IntCounterVec,
+    pub express_answers: IntCounter,
     pub uploads: IntCounterVec,
     pub upload_check_duration: Histogram,
 }
@@ -83,6 +84,11 @@ impl Metrics {
             &["cache", "result"],
         )
         .expect("valid metric");
+        let express_answers = IntCounter::new(
+            "express_answers_total",
+            "Requests answered in the express lane, from what the front keeps, without hyper",
+        )
+        .expect("valid metric");
         let uploads = IntCounterVec::new(
             Opts::new("uploads_total", "Uploads by outcome"),
             &["outcome"],
@@ -110,6 +116,7 @@ impl Metrics {
             Box::new(renders.clone()),
             Box::new(render_sources.clone()),
             Box::new(cache_lookups.clone()),
+            Box::new(express_answers.clone()),
             Box::new(uploads.clone()),
             Box::new(upload_check_duration.clone()),
         ] {
@@ -128,6 +135,7 @@ impl Metrics {
             renders,
             render_sources,
             cache_lookups,
+            express_answers,
             uploads,
             upload_check_duration,
         }

@@ -110,6 +110,8 @@ struct Kept {
     csp: HeaderValue,
     lookups: HitsAndMisses,
     ready_lookups: HitsAndMisses,
+    /// Requests the express lane answered.
+    express_answers: IntCounter,
 }
 
 /// How many bytes of page keys and URLs the front may hold to know which
@@ -241,6 +243,7 @@ impl<S> Front<S> {
             csp: state.urls.content_security_policy(),
             lookups: HitsAndMisses::new(lookups, "front"),
             ready_lookups: HitsAndMisses::new(lookups, "front_media"),
+            express_answers: state.metrics.express_answers.clone(),
         };
         Self {
             table,
@@ -358,6 +361,16 @@ pub struct Express(Arc<Kept>);
 
 impl express::Answers for Express {
     fn answer(&self, ask: &Ask<'_>) -> Option<Quick> {
+        let quick = self.find(ask);
+        if quick.is_some() {
+            self.0.express_answers.inc();
+        }
+        quick
+    }
+}
+
+impl Express {
+    fn find(&self, ask: &Ask<'_>) -> Option<Quick> {
         let kept = &*self.0;
         let path = ask.path();
         if let Some(route) = kept.media_route_of(&ask.method, path) {

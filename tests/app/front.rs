@@ -285,6 +285,7 @@ async fn asked_alone(app: &TestApp, request: &str) -> (Vec<String>, Vec<u8>) {
 async fn the_express_lane_answers_as_hyper_does() {
     const PAGE_HITS: &str = FRONT_HITS;
     const MEDIA_HITS: &str = "scoot_cache_lookups_total{cache=\"front_media\",result=\"hit\"}";
+    const LANE: &str = "scoot_express_answers_total";
     let app = spawn_app().await;
     let photo = app.upload_fixture("orientation/Landscape_1.jpg").await;
     let photo = app.settled(&photo.id).await;
@@ -306,8 +307,15 @@ async fn the_express_lane_answers_as_hyper_does() {
         // A body's length, even 0, is hyper's to read: the same request,
         // through hyper and the front's service.
         let before = app.counted(hits).await;
+        let lane_before = app.counted(LANE).await;
         let by_hyper = asked_alone(&app, &format!("{ask}Content-Length: 0\r\n\r\n")).await;
+        assert_eq!(app.counted(LANE).await, lane_before, "hyper's: {ask}");
         let by_lane = asked_alone(&app, &format!("{ask}\r\n")).await;
+        assert_eq!(
+            app.counted(LANE).await,
+            lane_before + 1,
+            "the lane's: {ask}"
+        );
         assert_eq!(app.counted(hits).await, before + 2, "{ask}");
         assert_eq!(by_lane, by_hyper, "{ask}");
         let status = &by_lane.0[0];
@@ -319,6 +327,7 @@ async fn the_express_lane_answers_as_hyper_does() {
     use tokio::io::AsyncWriteExt;
     let addr = app.url("").trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let lane_before = app.counted(LANE).await;
     let paths = ["/", variant.as_str(), "/healthz", "/"];
     let asked: String = paths
         .iter()
@@ -335,4 +344,6 @@ async fn the_express_lane_answers_as_hyper_does() {
     assert_eq!(bodies[0], bodies[3]);
     assert_eq!(bodies[2], b"ok\n");
     assert!(bodies[1].starts_with(&[0xFF, 0xD8]), "a JPEG");
+    // The lane answered the first two; hyper the rest, kept or not.
+    assert_eq!(app.counted(LANE).await, lane_before + 2);
 }

@@ -20,7 +20,8 @@
 //!   thread's loop, from a claimed job to its variants stored; `leases`:
 //!   the renewal of the node's claims, and the notices that wake it; and
 //!   `outcome`: what became of an attempt, written down with prompt
-//!   retries).
+//!   retries; `priority`: how much of the CPU render threads take from
+//!   serving).
 //!
 //! Architecture invariant: `probe`, `verify`, `predecoded` and `pipeline` never touch the database,
 //! the store or the network.
@@ -35,6 +36,7 @@ pub mod pipeline;
 #[cfg(feature = "turbojpeg")]
 pub mod planes;
 pub mod predecoded;
+mod priority;
 pub mod probe;
 pub mod queue;
 pub mod types;

@@ -50,6 +50,7 @@ use super::ahead::{Ahead, Busy};
 use super::leases::{Held, renew_leases, wake_on_notices};
 use super::pipeline::{self, RenderSettings};
 use super::predecoded::Predecoded;
+use super::priority::Priority;
 use super::worker::{RenderDeps, Reservation, Task, Worker, panic_message};
 use crate::config::RenderConfig;
 use crate::db::{ClaimedJob, Repo};
@@ -105,7 +106,10 @@ impl RenderPool {
     /// called inside a tokio runtime.
     pub fn start(cfg: RenderConfig, settings: RenderSettings, deps: RenderDeps) -> Self {
         let threads = cfg.effective_threads();
-        let nice = cfg.nice;
+        let priority = Priority {
+            nice: cfg.nice,
+            idle: cfg.idle_priority,
+        };
         // One job rendering and one ready to go per worker, so a worker never
         // waits for the dispatcher's next claim.
         let depth = threads * 2;
@@ -116,7 +120,7 @@ impl RenderPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(crate::config::cores()))
             .thread_name(|i| format!("render-{i}"))
-            .start_handler(move |_| lower_priority(nice))
+            .start_handler(move |_| priority.take())
             // Rayon aborts the process on a panic without a handler; a
             // render must never take the site down.
             .panic_handler(|p| tracing::error!("render thread panicked: {}", panic_message(&p)))
@@ -151,7 +155,7 @@ impl RenderPool {
             std::thread::Builder::new()
                 .name(format!("render-worker-{i}"))
                 .spawn(move || {
-                    lower_priority(nice);
+                    priority.take();
                     worker.serve(rx, done, &pool);
                 })
                 .expect("spawning render workers");
@@ -218,23 +222,6 @@ impl RenderPool {
         }
     }
 }
-
-/// Lowers the calling thread's CPU priority to niceness `nice` (Linux sets
-/// it per thread), so that renders yield to serving requests: an import
-/// of a thousand photos must not make the gallery slow. Never raises it.
-#[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) {
-    use rustix::process::{getpriority_process, setpriority_process};
-    let current = getpriority_process(None).unwrap_or(0);
-    if nice > current {
-        if let Err(e) = setpriority_process(Some(rustix::thread::gettid()), nice) {
-            tracing::warn!(nice, error = %e, "cannot lower the render threads' priority");
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) {}
 
 /// Claims jobs and hands them to workers, up to two per worker, admitting
 /// each only when its estimated memory fits in the budget.

@@ -212,6 +212,19 @@ async fn renders_are_admitted_within_the_memory_budget() {
 /// (Linux: field 19 of /proc/self/task/TID/stat).
 #[cfg(target_os = "linux")]
 fn thread_niceness(prefix: &str) -> Vec<i64> {
+    thread_stat_field(prefix, 16)
+}
+
+/// The scheduling class of those threads (field 41; 5 is `SCHED_IDLE`).
+#[cfg(target_os = "linux")]
+fn thread_policy(prefix: &str) -> Vec<i64> {
+    thread_stat_field(prefix, 38)
+}
+
+/// Field `n` after the name of /proc/self/task/TID/stat, for each thread
+/// whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn thread_stat_field(prefix: &str, n: usize) -> Vec<i64> {
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
@@ -221,8 +234,8 @@ fn thread_niceness(prefix: &str) -> Vec<i64> {
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
         // The name may hold spaces; fields resume after its closing ')'.
         let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        if let Some(nice) = after.split_whitespace().nth(16) {
-            found.push(nice.parse().unwrap());
+        if let Some(field) = after.split_whitespace().nth(n) {
+            found.push(field.parse().unwrap());
         }
     }
     found
@@ -246,11 +259,25 @@ async fn render_threads_yield_the_cpu_to_serving() {
     // Other apps of this test binary run render threads too (default 10).
     assert!(nice.contains(&12), "{nice:?}");
     assert!(nice.iter().all(|&n| n >= 10), "{nice:?}");
+    // And by default (no app here turns it off) in the idle class: a
+    // request's thread takes the core from a render at once.
+    const SCHED_IDLE: i64 = 5;
+    let mut classes = thread_policy("render-");
+    for _ in 0..100 {
+        if classes.iter().all(|&c| c == SCHED_IDLE) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        classes = thread_policy("render-");
+    }
+    assert!(classes.iter().all(|&c| c == SCHED_IDLE), "{classes:?}");
     let main = thread_niceness("tokio-runtime");
     assert!(
         main.iter().all(|&n| n == 0),
         "serving keeps its priority: {main:?}"
     );
+    let main = thread_policy("tokio-runtime");
+    assert!(main.iter().all(|&c| c == 0), "and its class: {main:?}");
     app.shutdown().await;
 }
 

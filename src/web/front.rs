@@ -74,7 +74,7 @@ use super::conditional::{Case, Rendered, Validators};
 use super::error::{Failure, Shape, render};
 use super::express::{self, Ask, Quick};
 use super::media;
-use super::page_cache::Anonymous;
+use super::page_cache::{Anonymous, Sweeps};
 use super::respond::security_headers;
 use super::state::AppState;
 use crate::config::CacheConfig;
@@ -112,6 +112,8 @@ struct Kept {
     ready_lookups: HitsAndMisses,
     /// Requests the express lane answered.
     express_answers: IntCounter,
+    /// Pages of older versions are let go as the page cache's are.
+    sweeps: Sweeps,
 }
 
 /// How many bytes of page keys and URLs the front may hold to know which
@@ -220,6 +222,7 @@ impl<S> Front<S> {
             .weigher(|url: &String, entry: &Arc<Entry>| {
                 entry.page.weight().saturating_add(url.len() as u32)
             })
+            .support_invalidation_closures()
             .build_with_hasher(Default::default());
         let media = [
             MediaRoute::new("variants", "/media/variants/", "/media/variants", state),
@@ -244,6 +247,7 @@ impl<S> Front<S> {
             lookups: HitsAndMisses::new(lookups, "front"),
             ready_lookups: HitsAndMisses::new(lookups, "front_media"),
             express_answers: state.metrics.express_answers.clone(),
+            sweeps: Sweeps::default(),
         };
         Self {
             table,
@@ -518,7 +522,15 @@ impl Kept {
             heads: Default::default(),
             wires: Default::default(),
         };
+        let version = entry.version;
         self.pages.insert(url, Arc::new(entry));
+        // A page of an older version is never answered again: let it go
+        // now, with its memory file, rather than when it is asked for.
+        if self.sweeps.newer(version) {
+            let _ = self
+                .pages
+                .invalidate_entries_if(move |_, kept| kept.version < version);
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use moka::future::Cache;
 use prometheus::IntCounterVec;
@@ -105,12 +106,35 @@ impl PageKey {
 ///
 /// Keys start with the photo data's version (`App::version`), read before
 /// the page's data is: any change to any photo moves it on, so a page built
-/// from older data is never found again (it ages out), with no invalidation
-/// to race against.
+/// from older data is never found again, with no invalidation to race
+/// against. Such pages are let go once a page of a newer version is kept
+/// ([`Sweeps`]): they would only take room, and a large one its memory
+/// file (`zero_copy::MemoryFile`), of which there are few.
 #[derive(Clone)]
 pub struct PageCache {
     pages: Cache<String, Arc<Rendered>>,
     lookups: HitsAndMisses,
+    sweeps: Arc<Sweeps>,
+}
+
+/// The newest data version a cache has kept a page of, so that the pages
+/// of older versions are swept out once per version.
+#[derive(Debug, Default)]
+pub struct Sweeps(AtomicI64);
+
+impl Sweeps {
+    /// Whether `version` is newer than any before it: then the pages of
+    /// older versions can go.
+    pub fn newer(&self, version: Millis) -> bool {
+        self.0.fetch_max(version, Ordering::Relaxed) < version
+    }
+}
+
+/// The data version a page's key starts with.
+fn version_of(key: &str) -> Millis {
+    key.split_once(' ')
+        .and_then(|(version, _)| version.parse().ok())
+        .unwrap_or(Millis::MIN)
 }
 
 impl PageCache {
@@ -121,8 +145,10 @@ impl PageCache {
             pages: Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
+                .support_invalidation_closures()
                 .build(),
             lookups: HitsAndMisses::new(lookups, "html"),
+            sweeps: Arc::default(),
         }
     }
 
@@ -145,6 +171,7 @@ impl PageCache {
             self.lookups.count(true);
             return Ok(page);
         }
+        let version = key.version;
         // Boxed: the entry API's future is several kilobytes, and every
         // request's future would otherwise carry (and move) that much for
         // the rare miss.
@@ -157,6 +184,12 @@ impl PageCache {
         .map_err(|e| E::clone(&e))?;
         // Not fresh: another request rendered it meanwhile.
         self.lookups.count(!entry.is_fresh());
+        if entry.is_fresh() && self.sweeps.newer(version) {
+            // Only fails where closures are not supported, and they are.
+            let _ = self
+                .pages
+                .invalidate_entries_if(move |key, _| version_of(key) < version);
+        }
         Ok(entry.into_value())
     }
 }
@@ -245,5 +278,35 @@ mod tests {
         assert_eq!(renders.load(std::sync::atomic::Ordering::Relaxed), 2);
         let count = |r: &str| lookups.with_label_values(&["html", r]).get();
         assert_eq!((count("hit"), count("miss")), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn pages_of_older_versions_are_let_go() {
+        let lookups = IntCounterVec::new(
+            prometheus::Opts::new("lookups", "test"),
+            &["cache", "result"],
+        )
+        .unwrap();
+        let cache = PageCache::new(64 << 20, &lookups);
+        let mut kept = Vec::new();
+        for version in 1..=5 {
+            for route in ["gallery", "album"] {
+                let page = cache
+                    .get_or_render(PageKey::new(version, route), || async {
+                        Ok::<_, Arc<str>>(Rendered::new("<p>hi</p>".into(), None))
+                    })
+                    .await
+                    .unwrap();
+                kept.push((version, Arc::downgrade(&page)));
+            }
+        }
+        for _ in 0..10 {
+            cache.pages.run_pending_tasks().await;
+        }
+        for (version, page) in kept {
+            let held = page.upgrade().is_some();
+            assert_eq!(held, version == 5, "a page of version {version}");
+        }
+        assert_eq!(version_of("17 gallery u  0"), 17);
     }
 }

@@ -185,8 +185,9 @@ pub struct RenderConfig {
     /// serving pages sooner. Never below the process's own niceness.
     pub nice: i32,
     /// Whether render threads run under `SCHED_IDLE` (Linux): only on CPU
-    /// time that serving does not want, so a request never waits for a
-    /// render. Off, they compete at `nice`.
+    /// time that nothing else wants, so a request never waits for a
+    /// render, but any other busy program on the box holds renders up.
+    /// Off (the default), they compete at `nice`.
     pub idle_priority: bool,
     /// How long a node's claim on a render job lasts unless renewed (it
     /// renews a third of the way through while the render goes on): after
@@ -210,7 +211,7 @@ impl Default for RenderConfig {
             retry_seconds: 10,
             memory_budget_mb: 1024,
             nice: 10,
-            idle_priority: true,
+            idle_priority: false,
             lease_seconds: 60,
             // Each twice the one before, so a justified row's tile finds a
             // size at most twice its width (see web::timeline).

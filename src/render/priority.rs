@@ -4,20 +4,22 @@
 //! make the gallery slow. Each render thread lowers its own priority as it
 //! starts (Linux sets priority per thread):
 //!
-//! - by default to `SCHED_IDLE`, the class Linux keeps for work that should
-//!   run only on CPU time nothing else wants. A request's thread waking up
-//!   takes the core from a render at once, instead of waiting out the
-//!   render's time slice as it must at any niceness; on an idle machine a
-//!   render runs as fast as ever. Measured beside a `scoot import`, the
-//!   gallery's p99 fell from 1.6× its idle figure to about 1×
-//!   (docs/benchmarks.md, eleventh session).
-//! - to the niceness `render.nice` as well, which is what counts where
-//!   `SCHED_IDLE` is off (`render.idle_priority = false`) or refused.
+//! - to the niceness `render.nice` (10 by default);
+//! - with `render.idle_priority`, into `SCHED_IDLE` too, the class Linux
+//!   keeps for work that should run only on CPU time nothing else wants.
+//!   A request's thread waking up then takes the core from a render at
+//!   once, instead of waiting out the render's time slice as it must at
+//!   any niceness; on an idle machine a render runs as fast as ever.
+//!   Measured beside a `scoot import`, the gallery's p99 fell from 1.6×
+//!   its idle figure to about 1× (docs/benchmarks.md, eleventh session).
 //!
-//! A thread under `SCHED_IDLE` still gets a sliver of a busy CPU, so a
-//! site kept busy all the time renders slowly rather than never. Render
-//! threads hold no lock a request waits on for longer than a map update,
-//! and no database transaction, so a starved render holds up no request.
+//! The class is not the default because it yields to every other program
+//! too: a thread under `SCHED_IDLE` gets only a sliver of a busy CPU, so
+//! on a box that also runs a browser or a build, uploads stay `pending`
+//! for as long as that lasts (the browser suite saw it, run beside a
+//! build). Render threads hold no lock a request waits on for longer than
+//! a map update, and no database transaction, so a starved render holds
+//! up no request.
 
 /// The priority render threads take.
 #[derive(Debug, Clone, Copy)]

@@ -250,13 +250,14 @@ mod tests {
         );
     }
 
+    fn lookups() -> IntCounterVec {
+        let opts = prometheus::Opts::new("lookups", "test");
+        IntCounterVec::new(opts, &["cache", "result"]).unwrap()
+    }
+
     #[tokio::test]
     async fn a_page_is_rendered_once_and_counted() {
-        let lookups = IntCounterVec::new(
-            prometheus::Opts::new("lookups", "test"),
-            &["cache", "result"],
-        )
-        .unwrap();
+        let lookups = lookups();
         let cache = PageCache::new(1 << 20, &lookups);
         let renders = std::sync::atomic::AtomicUsize::new(0);
         let render = || {
@@ -282,11 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn pages_of_older_versions_are_let_go() {
-        let lookups = IntCounterVec::new(
-            prometheus::Opts::new("lookups", "test"),
-            &["cache", "result"],
-        )
-        .unwrap();
+        let lookups = lookups();
         let cache = PageCache::new(64 << 20, &lookups);
         let mut kept = Vec::new();
         for version in 1..=5 {

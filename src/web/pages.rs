@@ -1,6 +1,8 @@
 //! The askama template structs behind every HTML page. Templates live in
 //! `templates/`, extend `base.html`, and are auto-escaped.
 
+use std::sync::Arc;
+
 use askama::Template;
 
 use super::conditional;
@@ -100,7 +102,7 @@ pub struct Tile {
     pub img: Option<Sources>,
     pub failed: bool,
     /// The ThumbHash preview as a `data:` URL, drawn under the image.
-    pub placeholder: Option<String>,
+    pub placeholder: Option<Arc<str>>,
     /// In an album, for its owner: the album's id (for the cover and
     /// remove buttons) and whether this photo is the cover.
     pub album: Option<(String, bool)>,
@@ -183,7 +185,7 @@ pub struct PhotoPage {
     pub display: Option<Sources>,
     /// Whether a pending photo is swapped in live (see `events`).
     pub live: bool,
-    pub placeholder: Option<String>,
+    pub placeholder: Option<Arc<str>>,
     pub error: Option<String>,
     /// The EXIF panel: label and value, in reading order.
     pub facts: Vec<(&'static str, String)>,
@@ -274,7 +276,7 @@ pub struct AlbumCardView {
     pub title: String,
     pub photos: u32,
     pub cover: Option<Sources>,
-    pub placeholder: Option<String>,
+    pub placeholder: Option<Arc<str>>,
     /// Shown to the owner when it is not public.
     pub visibility: Option<&'static str>,
 }
@@ -439,7 +441,7 @@ pub struct TrashItem {
     pub id: String,
     pub alt: String,
     pub img: Option<Sources>,
-    pub placeholder: Option<String>,
+    pub placeholder: Option<Arc<str>>,
     /// "in 29 days": when it will be deleted for good.
     pub purge_in: String,
 }

@@ -169,8 +169,8 @@ async fn a_selection_downloads_what_the_viewer_may_open() {
     app.shutdown().await;
 }
 
-/// An original lost from the store part-way through an archive: the
-/// answer has begun (200), so the body must end in an error, never in a
+/// An original lost from the store part-way through an archive: once the
+/// answer has begun (200), the body must end in an error, never in a
 /// clean end that would pass a short archive off as whole.
 #[tokio::test]
 async fn a_download_that_fails_part_way_ends_in_an_error() {
@@ -186,12 +186,22 @@ async fn a_download_that_fails_part_way_ends_in_an_error() {
         .unwrap();
 
     let path = format!("/api/photos/download?ids={},{}", kept.id, lost.id);
-    let resp = app.get_as(&path, &app.token).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.bytes().await.is_err(),
-        "the transfer is broken, not short"
-    );
+    // When the loss is met before the head has left (the kept photo is a
+    // few bytes), the connection closes with nothing sent: an error too.
+    let broken = match app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+    {
+        Err(_) => true,
+        Ok(resp) => {
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.bytes().await.is_err()
+        }
+    };
+    assert!(broken, "the transfer is broken, not short");
     app.shutdown().await;
 }
 

@@ -195,7 +195,10 @@ async fn a_download_that_fails_part_way_ends_in_an_error() {
         .send()
         .await
     {
-        Err(_) => true,
+        Err(e) => {
+            assert!(!e.is_connect() && !e.is_timeout(), "{e}");
+            true
+        }
         Ok(resp) => {
             assert_eq!(resp.status(), StatusCode::OK);
             resp.bytes().await.is_err()

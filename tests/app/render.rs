@@ -215,6 +215,13 @@ fn thread_niceness(prefix: &str) -> Vec<i64> {
     thread_stat_field(prefix, 16)
 }
 
+/// The calling thread's niceness.
+#[cfg(target_os = "linux")]
+fn own_niceness() -> i64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    stat_field(&stat, 16).expect("a niceness")
+}
+
 /// The scheduling class of those threads (field 41; 5 is `SCHED_IDLE`).
 #[cfg(target_os = "linux")]
 fn thread_policy(prefix: &str) -> Vec<i64> {
@@ -232,13 +239,17 @@ fn thread_stat_field(prefix: &str, n: usize) -> Vec<i64> {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // The name may hold spaces; fields resume after its closing ')'.
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        if let Some(field) = after.split_whitespace().nth(n) {
-            found.push(field.parse().unwrap());
-        }
+        found.extend(stat_field(&stat, n));
     }
     found
+}
+
+/// Field `n` after the name in a thread's `stat` line.
+#[cfg(target_os = "linux")]
+fn stat_field(stat: &str, n: usize) -> Option<i64> {
+    // The name may hold spaces; fields resume after its closing ')'.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest)?;
+    Some(after.split_whitespace().nth(n)?.parse().unwrap())
 }
 
 #[cfg(target_os = "linux")]
@@ -279,13 +290,20 @@ async fn render_threads_yield_the_cpu_to_serving() {
         classes.iter().all(|&c| c == SCHED_IDLE || c == 0),
         "{classes:?}"
     );
-    let main = thread_niceness("tokio-runtime");
+    // The threads that serve connections keep the process's priority
+    // (whatever niceness the suite was started at) and class.
+    let own = own_niceness();
+    let serving = thread_niceness("scoot-http-");
+    assert!(!serving.is_empty(), "no connection threads found");
     assert!(
-        main.iter().all(|&n| n == 0),
-        "serving keeps its priority: {main:?}"
+        serving.iter().all(|&n| n == own),
+        "serving keeps its priority ({own}): {serving:?}"
     );
-    let main = thread_policy("tokio-runtime");
-    assert!(main.iter().all(|&c| c == 0), "and its class: {main:?}");
+    let serving = thread_policy("scoot-http-");
+    assert!(
+        serving.iter().all(|&c| c == 0),
+        "and its class: {serving:?}"
+    );
     app.shutdown().await;
 }
 

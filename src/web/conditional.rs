@@ -183,6 +183,18 @@ impl Rendered {
             .clone()
     }
 
+    #[cfg(test)]
+    pub(super) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Whether `other` has this page's body: then it is answered the same
+    /// way and can be answered with this one, and what this one has made
+    /// for its answers (compressed copies) serves it too.
+    pub(super) fn same_bytes(&self, other: &Self) -> bool {
+        self.body == other.body
+    }
+
     /// Bytes to charge this page in a cache. Weighed once, at insertion,
     /// before any compressed copy exists: a third of the body is allowed
     /// for those (HTML compresses to well under a sixth, two codings), and

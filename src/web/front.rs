@@ -515,12 +515,18 @@ impl Kept {
             self.pages.invalidate(kept.as_str());
         }
         self.urls.insert(page.key, Arc::new(url.clone()));
+        // The same page at a newer version (the page cache found it
+        // unchanged): its heads, made already, are still its heads.
+        let same = self
+            .pages
+            .get(url.as_str())
+            .filter(|kept| Arc::ptr_eq(&kept.page, &page.page));
         let entry = Entry {
             version: page.version,
             counts: RouteCounts::new(&self.state, page.route),
             page: page.page,
-            heads: Default::default(),
-            wires: Default::default(),
+            heads: same.as_ref().map(|e| e.heads.clone()).unwrap_or_default(),
+            wires: same.map(|e| e.wires.clone()).unwrap_or_default(),
         };
         let version = entry.version;
         self.pages.insert(url, Arc::new(entry));

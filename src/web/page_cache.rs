@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
 use prometheus::IntCounterVec;
 
 use super::conditional::Rendered;
@@ -20,13 +21,13 @@ use crate::domain::Millis;
 use crate::metrics::HitsAndMisses;
 use crate::model::Cursor;
 
-/// Names one cached page: the data version it was built from, then its
-/// route and everything else it depends on, separated by spaces.
+/// Names one page: its route and everything else it depends on,
+/// separated by spaces, and the data version it must be at least as new
+/// as, read before the page's data is (see [`PageCache`]).
 ///
-/// The version comes first, read before the page's data is (see
-/// [`PageCache`]). Parts are ids, tokens, numbers, paths and fixed words,
-/// none with a space in it, and each route always writes the same number
-/// of parts in the same order, so two different pages never share a key.
+/// Parts are ids, tokens, numbers, paths and fixed words, none with a
+/// space in it, and each route always writes the same number of parts in
+/// the same order, so two different pages never share a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageKey {
     text: String,
@@ -42,8 +43,6 @@ impl PageKey {
     /// The key of `route` at data `version`, to add parts to.
     pub fn new(version: Millis, route: &'static str) -> Self {
         let mut text = String::with_capacity(Self::CAPACITY);
-        text.push_str(itoa::Buffer::new().format(version));
-        text.push(' ');
         text.push_str(route);
         Self {
             text,
@@ -96,7 +95,7 @@ impl PageKey {
         self
     }
 
-    /// The key as the cache holds it.
+    /// The key as the cache holds it (without the version).
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -104,17 +103,27 @@ impl PageKey {
 
 /// Rendered pages, each under its [`PageKey`].
 ///
-/// Keys start with the photo data's version (`App::version`), read before
-/// the page's data is: any change to any photo moves it on, so a page built
-/// from older data is never found again, with no invalidation to race
-/// against. Such pages are let go once a page of a newer version is kept
-/// ([`Sweeps`]): they would only take room, and a large one its memory
-/// file (`zero_copy::MemoryFile`), of which there are few.
+/// Each page is kept with the data version it was built at. That version
+/// (`App::version`) is read before the page's data is, and any change to
+/// any photo moves it on: a page kept at an older version than a
+/// request's is never answered to it, with no invalidation to race
+/// against. It is built again, and replaces the old one in place.
+///
+/// Most changes leave most pages as they were (an import adds photos to
+/// the top of one gallery). A page built again with the same bytes as the
+/// one it replaces is not kept twice: the old one is kept, at the new
+/// version, with what it has made since (its compressed copies, its
+/// memory file), which are then not made again for every change.
 #[derive(Clone)]
 pub struct PageCache {
-    pages: Cache<String, Arc<Rendered>>,
+    pages: Cache<String, Arc<Kept>>,
     lookups: HitsAndMisses,
-    sweeps: Arc<Sweeps>,
+}
+
+/// A page and the data version it was built at, or found unchanged at.
+struct Kept {
+    version: Millis,
+    page: Arc<Rendered>,
 }
 
 /// The newest data version a cache has kept a page of, so that the pages
@@ -130,13 +139,6 @@ impl Sweeps {
     }
 }
 
-/// The data version a page's key starts with.
-fn version_of(key: &str) -> Millis {
-    key.split_once(' ')
-        .and_then(|(version, _)| version.parse().ok())
-        .unwrap_or(Millis::MIN)
-}
-
 impl PageCache {
     /// At most `max_bytes` of pages; `lookups` counts hits and misses as
     /// cache `html`.
@@ -144,16 +146,15 @@ impl PageCache {
         Self {
             pages: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|_key: &String, page: &Arc<Rendered>| page.weight())
-                .support_invalidation_closures()
+                .weigher(|_key: &String, kept: &Arc<Kept>| kept.page.weight())
                 .build(),
             lookups: HitsAndMisses::new(lookups, "html"),
-            sweeps: Arc::default(),
         }
     }
 
     /// The page under `key`, rendered by the future `render` makes if it
-    /// is not cached (concurrent misses render it once).
+    /// is not kept at `key`'s version or a newer one (concurrent misses
+    /// render it once).
     ///
     /// `render` makes the future only on a miss: a future is as large as
     /// its largest state, and a page's rendering (database reads, the
@@ -163,34 +164,46 @@ impl PageCache {
     where
         R: FnOnce() -> F,
         F: Future<Output = Result<Rendered, E>>,
-        E: Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
     {
-        // A hit, the usual case, skips the entry API's bookkeeping for
-        // concurrent misses.
-        if let Some(page) = self.pages.get(key.as_str()).await {
-            self.lookups.count(true);
-            return Ok(page);
-        }
         let version = key.version;
+        // A hit, the usual case, skips the entry API's per-key lock.
+        if let Some(kept) = self.pages.get(key.as_str()).await
+            && kept.version >= version
+        {
+            self.lookups.count(true);
+            return Ok(kept.page.clone());
+        }
+        let mut rendered_here = false;
         // Boxed: the entry API's future is several kilobytes, and every
         // request's future would otherwise carry (and move) that much for
-        // the rare miss.
-        let entry = Box::pin(
-            self.pages
-                .entry(key.text)
-                .or_try_insert_with(async { render().await.map(Arc::new) }),
-        )
-        .await
-        .map_err(|e| E::clone(&e))?;
-        // Not fresh: another request rendered it meanwhile.
-        self.lookups.count(!entry.is_fresh());
-        if entry.is_fresh() && self.sweeps.newer(version) {
-            // Only fails where closures are not supported, and they are.
-            let _ = self
-                .pages
-                .invalidate_entries_if(move |key, _| version_of(key) < version);
+        // the rare miss. Calls for one key run one at a time, so a page
+        // is rendered once however many requests missed it.
+        let outcome = Box::pin(self.pages.entry(key.text).and_try_compute_with(|old| {
+            let old = old.map(|entry| entry.into_value());
+            rendered_here = old.as_ref().is_none_or(|old| old.version < version);
+            async move {
+                if !rendered_here {
+                    return Ok(Op::Nop);
+                }
+                let page = render().await?;
+                let page = match old {
+                    Some(old) if old.page.same_bytes(&page) => old.page.clone(),
+                    _ => Arc::new(page),
+                };
+                Ok(Op::Put(Arc::new(Kept { version, page })))
+            }
+        }))
+        .await?;
+        self.lookups.count(!rendered_here);
+        match outcome {
+            CompResult::Inserted(kept)
+            | CompResult::ReplacedWith(kept)
+            | CompResult::Unchanged(kept) => Ok(kept.into_value().page.clone()),
+            CompResult::StillNone(_) | CompResult::Removed(_) => {
+                unreachable!("a page is put unless one as new is kept")
+            }
         }
-        Ok(entry.into_value())
     }
 }
 
@@ -237,17 +250,11 @@ mod tests {
             .part("1");
         assert_eq!(
             key.as_str(),
-            format!(
-                "1796406693890 gallery  newest {} 1",
-                Cursor::encode(&cursor)
-            )
+            format!("gallery  newest {} 1", Cursor::encode(&cursor))
         );
+        assert_eq!(key.version(), 1_796_406_693_890);
         let start = PageKey::new(7, "gallery").part("u").cursor(None).part("0");
-        assert_eq!(start.as_str(), "7 gallery u  0");
-        assert_ne!(
-            start,
-            PageKey::new(8, "gallery").part("u").cursor(None).part("0")
-        );
+        assert_eq!(start.as_str(), "gallery u  0");
     }
 
     fn lookups() -> IntCounterVec {
@@ -281,29 +288,104 @@ mod tests {
         assert_eq!((count("hit"), count("miss")), (2, 2));
     }
 
-    #[tokio::test]
-    async fn pages_of_older_versions_are_let_go() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_render_once() {
         let lookups = lookups();
-        let cache = PageCache::new(64 << 20, &lookups);
+        let cache = PageCache::new(1 << 20, &lookups);
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let requests = (0..8).map(|_| {
+            let (cache, renders) = (cache.clone(), renders.clone());
+            tokio::spawn(async move {
+                let render = || async move {
+                    renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Ok::<_, Arc<str>>(Rendered::new("<p>hi</p>".into(), None))
+                };
+                cache
+                    .get_or_render(PageKey::new(3, "gallery"), render)
+                    .await
+            })
+        });
+        for request in requests.collect::<Vec<_>>() {
+            request.await.unwrap().unwrap();
+        }
+        assert_eq!(renders.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let count = |r: &str| lookups.with_label_values(&["html", r]).get();
+        assert_eq!((count("hit"), count("miss")), (7, 1));
+    }
+
+    /// A page that `render` makes with `body`, counting its renders.
+    fn page_of<'a>(
+        body: &'a str,
+        renders: &'a std::sync::atomic::AtomicUsize,
+    ) -> impl FnOnce() -> std::future::Ready<Result<Rendered, Arc<str>>> + 'a {
+        move || {
+            renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::future::ready(Ok(Rendered::new(body.into(), None)))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_of_an_older_version_is_replaced_and_let_go() {
+        let cache = PageCache::new(64 << 20, &lookups());
+        let renders = std::sync::atomic::AtomicUsize::new(0);
         let mut kept = Vec::new();
         for version in 1..=5 {
             for route in ["gallery", "album"] {
+                let body = format!("<p>{route} at {version}</p>");
                 let page = cache
-                    .get_or_render(PageKey::new(version, route), || async {
-                        Ok::<_, Arc<str>>(Rendered::new("<p>hi</p>".into(), None))
-                    })
+                    .get_or_render(PageKey::new(version, route), page_of(&body, &renders))
                     .await
                     .unwrap();
+                assert_eq!(page.body(), body.as_bytes());
                 kept.push((version, Arc::downgrade(&page)));
             }
         }
-        for _ in 0..10 {
-            cache.pages.run_pending_tasks().await;
-        }
+        cache.pages.run_pending_tasks().await;
         for (version, page) in kept {
             let held = page.upgrade().is_some();
             assert_eq!(held, version == 5, "a page of version {version}");
         }
-        assert_eq!(version_of("17 gallery u  0"), 17);
+    }
+
+    #[tokio::test]
+    async fn a_page_built_again_unchanged_is_the_one_kept() {
+        let cache = PageCache::new(64 << 20, &lookups());
+        let renders = std::sync::atomic::AtomicUsize::new(0);
+        let count = || renders.load(std::sync::atomic::Ordering::Relaxed);
+        let key = |version| PageKey::new(version, "gallery").part("u");
+        let first = cache
+            .get_or_render(key(1), page_of("<p>same</p>", &renders))
+            .await
+            .unwrap();
+        // A change elsewhere: built again, found the same, and the page
+        // first built (with whatever it has made since) is answered.
+        let again = cache
+            .get_or_render(key(2), page_of("<p>same</p>", &renders))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(count(), 2);
+        // It is kept at the new version: not built a third time.
+        let hit = cache
+            .get_or_render(key(2), page_of("<p>same</p>", &renders))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &hit));
+        assert_eq!(count(), 2);
+        // A request that read an older version gets the newer page.
+        let late = cache
+            .get_or_render(key(1), page_of("<p>old</p>", &renders))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &late));
+        assert_eq!(count(), 2);
+        // A change to the page itself gives the new page.
+        let changed = cache
+            .get_or_render(key(3), page_of("<p>changed</p>", &renders))
+            .await
+            .unwrap();
+        assert_eq!(changed.body(), &b"<p>changed</p>"[..]);
+        assert_eq!(count(), 3);
     }
 }

@@ -13,7 +13,7 @@
 //! allows ([`Coding`]); each coding is its own representation with its own
 //! ETag (`"<hash>-br"`), so a 304 never needs to compress anything.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -127,7 +127,7 @@ const SENT_FROM_FILE: usize = 64 * 1024;
 pub struct Rendered {
     body: Bytes,
     /// A large body's copy to send from (see [`MemoryFile`]).
-    body_file: Option<MemoryFile>,
+    body_file: Option<Arc<MemoryFile>>,
     etags: Etags,
     /// In whole seconds, as HTTP dates have them, and as the header says it.
     last_modified: Option<(i64, HeaderValue)>,
@@ -160,7 +160,7 @@ impl Rendered {
         };
         let last_modified = last_modified.map(|ms| (ms.div_euclid(1000), http_date(ms)));
         let body_file = if body.len() >= SENT_FROM_FILE {
-            MemoryFile::of(body.as_bytes())
+            MemoryFile::of(body.as_bytes()).map(Arc::new)
         } else {
             None
         };
@@ -183,16 +183,19 @@ impl Rendered {
             .clone()
     }
 
-    #[cfg(test)]
-    pub(super) fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    /// Whether `other` has this page's body: then it is answered the same
-    /// way and can be answered with this one, and what this one has made
-    /// for its answers (compressed copies) serves it too.
-    pub(super) fn same_bytes(&self, other: &Self) -> bool {
-        self.body == other.body
+    /// This page, with what `before` made for its answers (its compressed
+    /// copies, its memory file) when `before` has the same body: a page
+    /// built again after a change elsewhere is compressed once, not once
+    /// per change. Its own `Last-Modified` stays, so every node dates the
+    /// page by the version it was built at, whichever built it first.
+    pub(super) fn carrying_over(mut self, before: &Self) -> Self {
+        if self.body == before.body {
+            self.body = before.body.clone();
+            self.body_file = before.body_file.clone();
+            self.br = before.br.clone();
+            self.gzip = before.gzip.clone();
+        }
+        self
     }
 
     /// Bytes to charge this page in a cache. Weighed once, at insertion,

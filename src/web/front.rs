@@ -36,7 +36,7 @@
 //!   of it. Other URLs of the page are answered by the table, from the
 //!   page cache.
 //! - A kept page is used only while the data version it was built from is
-//!   current, the rule the page cache keys follow (see
+//!   current, the rule the page cache follows (see
 //!   [`super::page_cache::PageCache`]). Any change moves the version on,
 //!   the next request goes through the table, and its answer replaces
 //!   the entry.
@@ -57,6 +57,7 @@
 //! cancelled if its connection goes, as the future would have been.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -74,7 +75,7 @@ use super::conditional::{Case, Rendered, Validators};
 use super::error::{Failure, Shape, render};
 use super::express::{self, Ask, Quick};
 use super::media;
-use super::page_cache::{Anonymous, Sweeps};
+use super::page_cache::Anonymous;
 use super::respond::security_headers;
 use super::state::AppState;
 use crate::config::CacheConfig;
@@ -112,8 +113,23 @@ struct Kept {
     ready_lookups: HitsAndMisses,
     /// Requests the express lane answered.
     express_answers: IntCounter,
-    /// Pages of older versions are let go as the page cache's are.
+    /// Pages of older versions are let go once a newer one is kept.
     sweeps: Sweeps,
+}
+
+/// The newest data version the front has kept a page of, so that the
+/// pages of older versions are swept out once per version: they are never
+/// answered again, and would only take room, and a large one its memory
+/// file (`zero_copy::MemoryFile`), of which there are few.
+#[derive(Debug, Default)]
+struct Sweeps(AtomicI64);
+
+impl Sweeps {
+    /// Whether `version` is newer than any before it: then the pages of
+    /// older versions can go.
+    fn newer(&self, version: Millis) -> bool {
+        self.0.fetch_max(version, Ordering::Relaxed) < version
+    }
 }
 
 /// How many bytes of page keys and URLs the front may hold to know which
@@ -515,18 +531,12 @@ impl Kept {
             self.pages.invalidate(kept.as_str());
         }
         self.urls.insert(page.key, Arc::new(url.clone()));
-        // The same page at a newer version (the page cache found it
-        // unchanged): its heads, made already, are still its heads.
-        let same = self
-            .pages
-            .get(url.as_str())
-            .filter(|kept| Arc::ptr_eq(&kept.page, &page.page));
         let entry = Entry {
             version: page.version,
             counts: RouteCounts::new(&self.state, page.route),
             page: page.page,
-            heads: same.as_ref().map(|e| e.heads.clone()).unwrap_or_default(),
-            wires: same.map(|e| e.wires.clone()).unwrap_or_default(),
+            heads: Default::default(),
+            wires: Default::default(),
         };
         let version = entry.version;
         self.pages.insert(url, Arc::new(entry));

@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
@@ -111,32 +110,19 @@ impl PageKey {
 ///
 /// Most changes leave most pages as they were (an import adds photos to
 /// the top of one gallery). A page built again with the same bytes as the
-/// one it replaces is not kept twice: the old one is kept, at the new
-/// version, with what it has made since (its compressed copies, its
-/// memory file), which are then not made again for every change.
+/// one it replaces takes over what that one made for its answers (its
+/// compressed copies, its memory file: [`Rendered::carrying_over`]),
+/// which are then not made again for every change.
 #[derive(Clone)]
 pub struct PageCache {
     pages: Cache<String, Arc<Kept>>,
     lookups: HitsAndMisses,
 }
 
-/// A page and the data version it was built at, or found unchanged at.
+/// A page and the data version it was built at.
 struct Kept {
     version: Millis,
     page: Arc<Rendered>,
-}
-
-/// The newest data version a cache has kept a page of, so that the pages
-/// of older versions are swept out once per version.
-#[derive(Debug, Default)]
-pub struct Sweeps(AtomicI64);
-
-impl Sweeps {
-    /// Whether `version` is newer than any before it: then the pages of
-    /// older versions can go.
-    pub fn newer(&self, version: Millis) -> bool {
-        self.0.fetch_max(version, Ordering::Relaxed) < version
-    }
 }
 
 impl PageCache {
@@ -186,11 +172,11 @@ impl PageCache {
                 if !rendered_here {
                     return Ok(Op::Nop);
                 }
-                let page = render().await?;
-                let page = match old {
-                    Some(old) if old.page.same_bytes(&page) => old.page.clone(),
-                    _ => Arc::new(page),
-                };
+                let mut page = render().await?;
+                if let Some(old) = old {
+                    page = page.carrying_over(&old.page);
+                }
+                let page = Arc::new(page);
                 Ok(Op::Put(Arc::new(Kept { version, page })))
             }
         }))
@@ -233,6 +219,10 @@ impl Anonymous {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use warp::http::{HeaderMap, HeaderValue, header};
+
+    use super::super::conditional::{Validators, http_date};
     use super::*;
     use crate::domain::PhotoId;
 
@@ -314,15 +304,34 @@ mod tests {
         assert_eq!((count("hit"), count("miss")), (7, 1));
     }
 
-    /// A page that `render` makes with `body`, counting its renders.
+    /// A page that `render` makes with `body`, dated by `version` as pages
+    /// are, counting its renders.
     fn page_of<'a>(
         body: &'a str,
+        version: Millis,
         renders: &'a std::sync::atomic::AtomicUsize,
     ) -> impl FnOnce() -> std::future::Ready<Result<Rendered, Arc<str>>> + 'a {
         move || {
             renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            std::future::ready(Ok(Rendered::new(body.into(), None)))
+            std::future::ready(Ok(Rendered::new(body.into(), Some(version))))
         }
+    }
+
+    /// What a browser that takes Brotli is sent of `page`: the compressed
+    /// body, and the `Last-Modified` date.
+    fn brotli_answer(page: &Rendered) -> (Bytes, HeaderValue) {
+        let mut asks = HeaderMap::new();
+        asks.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br"));
+        let case = page.case(&Validators::of(&asks).unwrap(), 0);
+        let mut head = HeaderMap::new();
+        page.headers_of(case, &mut head);
+        (page.bytes_of(case).0, head[header::LAST_MODIFIED].clone())
+    }
+
+    /// The body of `page`, as sent uncompressed.
+    fn body_of(page: &Rendered) -> Bytes {
+        page.bytes_of(page.case(&Validators::default(), usize::MAX))
+            .0
     }
 
     #[tokio::test]
@@ -334,10 +343,13 @@ mod tests {
             for route in ["gallery", "album"] {
                 let body = format!("<p>{route} at {version}</p>");
                 let page = cache
-                    .get_or_render(PageKey::new(version, route), page_of(&body, &renders))
+                    .get_or_render(
+                        PageKey::new(version, route),
+                        page_of(&body, version, &renders),
+                    )
                     .await
                     .unwrap();
-                assert_eq!(page.body(), body.as_bytes());
+                assert_eq!(body_of(&page), body.as_bytes());
                 kept.push((version, Arc::downgrade(&page)));
             }
         }
@@ -349,43 +361,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_page_built_again_unchanged_is_the_one_kept() {
+    async fn a_page_built_again_unchanged_keeps_what_it_made() {
         let cache = PageCache::new(64 << 20, &lookups());
         let renders = std::sync::atomic::AtomicUsize::new(0);
         let count = || renders.load(std::sync::atomic::Ordering::Relaxed);
-        let key = |version| PageKey::new(version, "gallery").part("u");
-        let first = cache
-            .get_or_render(key(1), page_of("<p>same</p>", &renders))
-            .await
-            .unwrap();
-        // A change elsewhere: built again, found the same, and the page
-        // first built (with whatever it has made since) is answered.
-        let again = cache
-            .get_or_render(key(2), page_of("<p>same</p>", &renders))
-            .await
-            .unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
+        let get = async |version: Millis, body: &str| {
+            let key = PageKey::new(version, "gallery").part("u");
+            let page = page_of(body, version, &renders);
+            cache.get_or_render(key, page).await.unwrap()
+        };
+        let first = get(1_000, "<p>same</p>").await;
+        let (compressed, _) = brotli_answer(&first);
+        // A change elsewhere: built again and found the same, it is sent
+        // with the copy compressed for the first build, dated by the new
+        // version as a node building it afresh would date it.
+        let again = get(2_000, "<p>same</p>").await;
+        let (carried, dated) = brotli_answer(&again);
+        assert_eq!(carried.as_ptr(), compressed.as_ptr(), "compressed again");
+        assert_eq!(dated, http_date(2_000));
         assert_eq!(count(), 2);
         // It is kept at the new version: not built a third time.
-        let hit = cache
-            .get_or_render(key(2), page_of("<p>same</p>", &renders))
-            .await
-            .unwrap();
-        assert!(Arc::ptr_eq(&first, &hit));
+        let hit = get(2_000, "<p>same</p>").await;
+        assert!(Arc::ptr_eq(&again, &hit));
         assert_eq!(count(), 2);
         // A request that read an older version gets the newer page.
-        let late = cache
-            .get_or_render(key(1), page_of("<p>old</p>", &renders))
-            .await
-            .unwrap();
-        assert!(Arc::ptr_eq(&first, &late));
+        let late = get(1_000, "<p>old</p>").await;
+        assert!(Arc::ptr_eq(&again, &late));
         assert_eq!(count(), 2);
         // A change to the page itself gives the new page.
-        let changed = cache
-            .get_or_render(key(3), page_of("<p>changed</p>", &renders))
-            .await
-            .unwrap();
-        assert_eq!(changed.body(), &b"<p>changed</p>"[..]);
+        let changed = get(3_000, "<p>changed</p>").await;
+        assert_eq!(body_of(&changed), &b"<p>changed</p>"[..]);
+        assert_ne!(brotli_answer(&changed).0, compressed);
         assert_eq!(count(), 3);
     }
 }

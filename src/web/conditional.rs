@@ -118,7 +118,10 @@ const RESPONSE_HEADERS: usize = 12;
 
 /// Pages at least this long are also kept in a [`MemoryFile`], sent
 /// without being copied out of the process: a 160 KB gallery page spent a
-/// quarter of its time in that copy.
+/// quarter of its time in that copy. The file is made when a request first
+/// asks for the page uncompressed: a page only browsers ask for (they take
+/// it compressed) never holds its bytes twice, nor one of the few memory
+/// files a process may have.
 const SENT_FROM_FILE: usize = 64 * 1024;
 
 /// A page rendered once: its bytes, the hash its ETags derive from, when
@@ -126,8 +129,10 @@ const SENT_FROM_FILE: usize = 64 * 1024;
 /// first time a request asks for it.
 pub struct Rendered {
     body: Bytes,
-    /// A large body's copy to send from (see [`MemoryFile`]).
-    body_file: Option<Arc<MemoryFile>>,
+    /// A large body's copy to send from (see [`MemoryFile`]), made the
+    /// first time it is sent: `None` inside when the body is short or the
+    /// system would not make one.
+    body_file: OnceLock<Option<Arc<MemoryFile>>>,
     etags: Etags,
     /// In whole seconds, as HTTP dates have them, and as the header says it.
     last_modified: Option<(i64, HeaderValue)>,
@@ -159,14 +164,9 @@ impl Rendered {
             gzip: etag(Some(Coding::Gzip)),
         };
         let last_modified = last_modified.map(|ms| (ms.div_euclid(1000), http_date(ms)));
-        let body_file = if body.len() >= SENT_FROM_FILE {
-            MemoryFile::of(body.as_bytes()).map(Arc::new)
-        } else {
-            None
-        };
         Self {
             body: Bytes::from(body),
-            body_file,
+            body_file: OnceLock::new(),
             etags,
             last_modified,
             br: OnceLock::new(),
@@ -198,12 +198,25 @@ impl Rendered {
         self
     }
 
+    /// The memory file to send the body from, made on first use, if the
+    /// body is long enough to be worth one.
+    fn body_file(&self) -> Option<&Arc<MemoryFile>> {
+        self.body_file
+            .get_or_init(|| {
+                let long = self.body.len() >= SENT_FROM_FILE;
+                long.then(|| MemoryFile::of(&self.body).map(Arc::new))
+                    .flatten()
+            })
+            .as_ref()
+    }
+
     /// Bytes to charge this page in a cache. Weighed once, at insertion,
-    /// before any compressed copy exists: a third of the body is allowed
-    /// for those (HTML compresses to well under a sixth, two codings), and
-    /// the body again for its memory file, if it has one.
+    /// before any compressed copy or memory file exists: a third of the
+    /// body is allowed for the copies (HTML compresses to well under a
+    /// sixth, two codings), and for a long body, the body again for the
+    /// memory file it may come to have.
     pub(super) fn weight(&self) -> u32 {
-        let copy = if self.body_file.is_some() {
+        let copy = if self.body.len() >= SENT_FROM_FILE {
             self.body.len()
         } else {
             0
@@ -269,7 +282,7 @@ impl Rendered {
             (true, _) => (Bytes::new(), None),
             (false, Some(c)) => (self.encoded(c), None),
             (false, None) => {
-                let file = self.body_file.as_ref();
+                let file = self.body_file();
                 (
                     self.body.clone(),
                     file.map(|f| f.holding(self.body.clone())),
@@ -481,5 +494,35 @@ mod tests {
         assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
         let short = page("<p>hi</p>".into(), &v, None, 1024);
         assert!(short.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[test]
+    fn a_long_page_gets_its_memory_file_when_first_sent_uncompressed() {
+        let rendered = Rendered::new("<li>tile</li>".repeat(SENT_FROM_FILE / 10), None);
+        let browser = Validators {
+            accept_encoding: Some(HeaderValue::from_static("gzip, deflate, br")),
+            ..Validators::default()
+        };
+        let br = rendered.respond(&browser, 1024);
+        assert_eq!(br.headers()[header::CONTENT_ENCODING], "br");
+        assert!(br.extensions().get::<FileBytes>().is_none());
+        assert!(
+            rendered.body_file.get().is_none(),
+            "a memory file made for a page only sent compressed"
+        );
+
+        let plain = rendered.respond(&Validators::default(), 1024);
+        assert!(
+            plain.extensions().get::<FileBytes>().is_some(),
+            "not sent from a file"
+        );
+        let file = rendered.body_file().expect("made when first sent");
+        let again = Rendered::new(String::from_utf8(rendered.body.to_vec()).unwrap(), None)
+            .carrying_over(&rendered);
+        assert!(Arc::ptr_eq(again.body_file().unwrap(), file), "made again");
+
+        let short = Rendered::new("<p>hi</p>".into(), None);
+        short.respond(&Validators::default(), 1024);
+        assert!(short.body_file().is_none());
     }
 }

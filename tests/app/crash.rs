@@ -8,21 +8,21 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use scoot::web::api::{PhotoJson, PhotoList};
 
-use crate::helpers::{cli, file_form, read_fixture, serve};
+use crate::helpers::{cli_blocking, file_form, read_fixture, serve};
 
 #[tokio::test]
 async fn kill_9_with_queued_renders_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     assert_eq!(
-        cli(
+        cli_blocking(
             data,
             &["user", "add", "carol", "--admin"],
             "a good password\n"
         ),
         "created admin carol"
     );
-    let token = cli(data, &["token", "create", "carol"], "");
+    let token = cli_blocking(data, &["token", "create", "carol"], "");
     assert_eq!(token.len(), 64, "only the token is printed: {token:?}");
 
     let (mut child, base) = serve(data);

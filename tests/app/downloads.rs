@@ -9,7 +9,7 @@ use scoot::web::albums_api::AlbumJson;
 use scoot::web::api::PhotoJson;
 use serde_json::json;
 
-use crate::helpers::{TestApp, cli, create_user, file_form, png, spawn_app};
+use crate::helpers::{TestApp, cli_blocking, create_user, file_form, png, spawn_app};
 
 /// The archive's entries: name and bytes, in order.
 fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -253,8 +253,8 @@ async fn a_large_album_streams_in_bounded_memory() {
     const PHOTOS: u64 = 24;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    cli(data, &["user", "add", "dora"], "a good password\n");
-    let token = cli(data, &["token", "create", "dora"], "");
+    cli_blocking(data, &["user", "add", "dora"], "a good password\n");
+    let token = cli_blocking(data, &["token", "create", "dora"], "");
     let mut cmd = crate::helpers::scoot(data);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env("SCOOT_CACHE__MEDIA_BYTES", (8u64 << 20).to_string());

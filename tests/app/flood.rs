@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{cli, scoot, serve_command};
+use crate::helpers::{cli_blocking, scoot, serve_command};
 
 /// Resident memory of process `pid`, in MiB.
 fn rss_mib(pid: u32) -> u64 {
@@ -24,7 +24,7 @@ fn rss_mib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_login_flood_is_bounded_in_memory_and_keeps_healthz_fast() {
     let dir = tempfile::tempdir().unwrap();
-    cli(dir.path(), &["user", "add", "dora"], "a long password\n");
+    cli_blocking(dir.path(), &["user", "add", "dora"], "a long password\n");
     // With the attempt limits off: a crowd of addresses gets past them, and
     // then only the hashing bound stands between the flood and memory.
     let mut cmd = scoot(dir.path());

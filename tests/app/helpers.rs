@@ -531,7 +531,28 @@ pub fn scoot(data: &Path) -> Command {
 }
 
 /// Runs a CLI command to completion and returns its stdout, trimmed.
-pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
+///
+/// The command is waited for off this runtime's thread. The app under test
+/// runs its database connections and a render's finishing on this runtime:
+/// a command that waits for a row lock, which a render's transaction holds,
+/// would wait for ever if the runtime that must finish that transaction were
+/// blocked waiting for the command. A CI run hung on exactly that
+/// (`user delete` beside a render's `complete_job`, on PostgreSQL).
+pub async fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
+    let data = data.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli_blocking(&data, &args, &stdin)
+    })
+    .await
+    .unwrap()
+}
+
+/// [`cli`], blocking the thread it runs on: only where no app runs on
+/// this thread's runtime.
+pub fn cli_blocking(data: &Path, args: &[&str], stdin: &str) -> String {
     let mut child = scoot(data)
         .args(args)
         .stdin(Stdio::piped())

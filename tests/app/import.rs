@@ -7,7 +7,7 @@ use scoot::domain::{PhotoStatus, Visibility};
 use scoot::import::ImportAs;
 use scoot::timeline::PhotoOrder;
 
-use crate::helpers::{cli, create_user, fixture, png, read_fixture, scoot, test_config};
+use crate::helpers::{cli_blocking, create_user, fixture, png, read_fixture, scoot, test_config};
 
 /// A folder of photos: six good ones (one nested), a duplicate, a text file
 /// dressed as a JPEG and a broken image.
@@ -174,7 +174,7 @@ fn the_cli_prints_a_summary_and_fails_on_refused_files() {
     let photos = dir.path().join("photos");
     let good = library(&photos);
     let data = dir.path().join("data");
-    cli(
+    cli_blocking(
         &data,
         &["user", "add", "dave", "--admin"],
         "a good password\n",

@@ -237,11 +237,11 @@ async fn only_administrators_manage_people_and_one_always_remains() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("needs an administrator"));
     }
     assert_eq!(
-        cli(&data, &["user", "promote", "bob"], ""),
+        cli(&data, &["user", "promote", "bob"], "").await,
         "bob is an administrator"
     );
     assert_eq!(
-        cli(&data, &["user", "demote", "alice"], ""),
+        cli(&data, &["user", "demote", "alice"], "").await,
         "alice is no longer an administrator"
     );
     assert_eq!(
@@ -317,13 +317,14 @@ async fn a_reset_ends_sessions_and_the_old_password_at_once() {
         &data,
         &["user", "reset-password", "bob"],
         "typed at the console\n",
-    );
+    )
+    .await;
     assert!(out.contains("password of bob set"), "{out}");
     assert_eq!(
         log_in(&app, "bob", "typed at the console").await,
         StatusCode::SEE_OTHER
     );
-    let out = cli(&data, &["user", "reset-password", "bob", "--link"], "");
+    let out = cli(&data, &["user", "reset-password", "bob", "--link"], "").await;
     let url = out.split_whitespace().last().unwrap();
     let path = &url[url.find("/password").unwrap()..];
     assert_eq!(
@@ -500,7 +501,7 @@ async fn a_deleted_user_is_purged_with_their_photos_after_trash_days() {
     let page = format!("/photos/{}", photo.id);
     assert_eq!(app.get(&page).await.status(), StatusCode::OK);
     let data = app.data_dir().to_owned();
-    let out = cli(&data, &["user", "delete", "bob"], "");
+    let out = cli(&data, &["user", "delete", "bob"], "").await;
     assert!(
         out.contains("deleted bob: 1 photo(s) moved to the trash"),
         "{out}"
@@ -515,7 +516,7 @@ async fn a_deleted_user_is_purged_with_their_photos_after_trash_days() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let listing = cli(&data, &["user", "list"], "");
+    let listing = cli(&data, &["user", "list"], "").await;
     let row = listing
         .lines()
         .find(|l| l.starts_with("bob "))
@@ -535,7 +536,7 @@ async fn a_deleted_user_is_purged_with_their_photos_after_trash_days() {
         Retired::Done(1)
     );
     assert_eq!(app.services().trash.purge_due().await.unwrap(), 1);
-    let listing = cli(&data, &["user", "list"], "");
+    let listing = cli(&data, &["user", "list"], "").await;
     assert!(
         !listing.contains("dan ") && listing.contains("bob "),
         "{listing}"
@@ -545,7 +546,7 @@ async fn a_deleted_user_is_purged_with_their_photos_after_trash_days() {
         StatusCode::NOT_FOUND
     );
     // His name is free again.
-    let out = cli(&data, &["user", "add", "dan", "--link"], "");
+    let out = cli(&data, &["user", "add", "dan", "--link"], "").await;
     assert!(
         out.starts_with("created user dan\nset-password link (works once, for 7 days): http://"),
         "{out}"

@@ -32,10 +32,11 @@ async fn the_cli_lists_and_revokes_tokens_without_showing_secrets() {
             "30",
         ],
         "",
-    );
+    )
+    .await;
     assert_eq!(secret.len(), 64, "only the secret is printed: {secret:?}");
 
-    let listing = cli(&data, &["token", "list", "alice"], "");
+    let listing = cli(&data, &["token", "list", "alice"], "").await;
     assert!(listing.starts_with("ID "), "{listing}");
     let backup = row(&listing, "backup").expect("the new token is listed");
     let cells: Vec<&str> = backup.split("  ").filter(|c| !c.is_empty()).collect();
@@ -50,18 +51,18 @@ async fn the_cli_lists_and_revokes_tokens_without_showing_secrets() {
     // Using it marks it used.
     let used = app.get_as("/api/photos", &secret).await;
     assert_eq!(used.status(), StatusCode::OK);
-    let listing = cli(&data, &["token", "list", "alice"], "");
+    let listing = cli(&data, &["token", "list", "alice"], "").await;
     let backup = row(&listing, "backup").unwrap();
     assert!(!backup.contains("never  "), "used: {backup}");
 
     // Revoked, it opens nothing, at once.
     assert_eq!(
-        cli(&data, &["token", "revoke", &id], ""),
+        cli(&data, &["token", "revoke", &id], "").await,
         format!("revoked token {id}")
     );
     let refused = app.get_as("/api/photos", &secret).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    assert!(row(&cli(&data, &["token", "list", "alice"], ""), "backup").is_none());
+    assert!(row(&cli(&data, &["token", "list", "alice"], "").await, "backup").is_none());
     // An unknown id, or the same one again, is an error.
     for id in [id.as_str(), "0123456789ab", "not-an-id"] {
         let again = scoot(&data).args(["token", "revoke", id]).output().unwrap();

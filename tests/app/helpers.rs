@@ -530,14 +530,10 @@ pub fn scoot(data: &Path) -> Command {
     cmd
 }
 
-/// Runs a CLI command to completion and returns its stdout, trimmed.
-///
-/// The command is waited for off this runtime's thread. The app under test
-/// runs its database connections and a render's finishing on this runtime:
-/// a command that waits for a row lock, which a render's transaction holds,
-/// would wait for ever if the runtime that must finish that transaction were
-/// blocked waiting for the command. A CI run hung on exactly that
-/// (`user delete` beside a render's `complete_job`, on PostgreSQL).
+/// Runs a CLI command to completion and returns its stdout, trimmed. It is
+/// waited for off this runtime's thread: the app under test finishes its
+/// renders' transactions on this runtime, and a command waiting for a row
+/// one of them locked would otherwise wait for ever (a CI run hung so).
 pub async fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
     let data = data.to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();

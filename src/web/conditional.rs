@@ -203,11 +203,15 @@ impl Rendered {
     fn body_file(&self) -> Option<&Arc<MemoryFile>> {
         self.body_file
             .get_or_init(|| {
-                let long = self.body.len() >= SENT_FROM_FILE;
-                long.then(|| MemoryFile::of(&self.body).map(Arc::new))
-                    .flatten()
+                let file = || MemoryFile::of(&self.body).map(Arc::new);
+                self.sent_from_file().then(file).flatten()
             })
             .as_ref()
+    }
+
+    /// Whether the body is long enough to be sent from a memory file.
+    fn sent_from_file(&self) -> bool {
+        self.body.len() >= SENT_FROM_FILE
     }
 
     /// Bytes to charge this page in a cache. Weighed once, at insertion,
@@ -216,7 +220,7 @@ impl Rendered {
     /// sixth, two codings), and for a long body, the body again for the
     /// memory file it may come to have.
     pub(super) fn weight(&self) -> u32 {
-        let copy = if self.body.len() >= SENT_FROM_FILE {
+        let copy = if self.sent_from_file() {
             self.body.len()
         } else {
             0

@@ -25,6 +25,8 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::imageops::{self, FilterType as Resample};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, RgbaImage};
 
+use crate::domain::VariantSpec;
+
 /// Pixels on a preview's long side.
 pub const LONG_SIDE: u32 = 16;
 
@@ -56,32 +58,22 @@ fn draw(thumbhash: &[u8]) -> Option<String> {
     let decoded = std::panic::catch_unwind(|| thumbhash::thumb_hash_to_rgba(thumbhash));
     let (w, h, rgba) = decoded.ok()?.ok()?;
     let drawn = RgbaImage::from_raw(u32::try_from(w).ok()?, u32::try_from(h).ok()?, rgba)?;
-    let png = encode(&scaled_down(&drawn))?;
+    let (w, h) = VariantSpec::new("placeholder", LONG_SIDE).fit(drawn.width(), drawn.height());
+    let png = encode(imageops::resize(&drawn, w, h, Resample::Triangle))?;
     let mut url = String::from("data:image/png;base64,");
     BASE64.encode_string(&png, &mut url);
     Some(url)
 }
 
-/// The decoder's drawing scaled to [`LONG_SIDE`] on its long side.
-fn scaled_down(drawn: &RgbaImage) -> RgbaImage {
-    let (w, h) = drawn.dimensions();
-    let long = w.max(h);
-    if long <= LONG_SIDE {
-        return drawn.clone();
-    }
-    let side = |s: u32| (s * LONG_SIDE + long / 2) / long;
-    imageops::resize(drawn, side(w).max(1), side(h).max(1), Resample::Triangle)
-}
-
 /// A preview as a PNG: RGB when every pixel is opaque, squeezed hard (it is
 /// drawn once per hash and sent with every page that shows it).
-fn encode(preview: &RgbaImage) -> Option<Vec<u8>> {
+fn encode(preview: RgbaImage) -> Option<Vec<u8>> {
     let (w, h) = preview.dimensions();
     let mut png = Vec::with_capacity(512);
     let encoder =
         PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive);
     let written = if preview.pixels().all(|p| p[3] == u8::MAX) {
-        let rgb = DynamicImage::ImageRgba8(preview.clone()).into_rgb8();
+        let rgb = DynamicImage::ImageRgba8(preview).into_rgb8();
         encoder.write_image(rgb.as_raw(), w, h, ExtendedColorType::Rgb8)
     } else {
         encoder.write_image(preview.as_raw(), w, h, ExtendedColorType::Rgba8)
@@ -139,6 +131,40 @@ mod tests {
         assert!(url.len() < 800, "{} bytes inline", url.len());
         let img = png_of(&url);
         assert_eq!((img.width(), img.height()), (LONG_SIDE, 12));
+    }
+
+    /// DSSIM between two previews as a browser shows them in the same
+    /// tile: each scaled bilinearly to 320 px wide, `a`'s shape.
+    fn seen_apart(a: &RgbaImage, b: &RgbaImage) -> f64 {
+        let dssim = dssim_core::Dssim::new();
+        let (w, h) = (320, 320 * a.height() / a.width());
+        let shown = |img: &RgbaImage| {
+            let big = imageops::resize(img, w, h, Resample::Triangle);
+            let px: Vec<_> = big
+                .pixels()
+                .map(|p| rgb::RGB::new(p[0], p[1], p[2]))
+                .collect();
+            dssim.create_image_rgb(&px, w as usize, h as usize).unwrap()
+        };
+        f64::from(dssim.compare(&shown(a), shown(b)).0)
+    }
+
+    #[test]
+    fn a_preview_at_16_px_looks_as_the_decoder_s_32_px_one() {
+        for name in ["Landscape_0.jpg", "Landscape_5.jpg", "Portrait_3.jpg"] {
+            let path = format!(
+                "{}/tests/fixtures/orientation/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let photo = image::open(path).unwrap().thumbnail(100, 100).into_rgba8();
+            let (w, h) = (photo.width() as usize, photo.height() as usize);
+            let hash = thumbhash::rgba_to_thumb_hash(w, h, photo.as_raw());
+            let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&hash).unwrap();
+            let full = RgbaImage::from_raw(w as u32, h as u32, rgba).unwrap();
+            let small = png_of(&data_url(&hash).unwrap()).into_rgba8();
+            let apart = seen_apart(&full, &small);
+            assert!(apart < 0.003, "{name}: DSSIM {apart}");
+        }
     }
 
     #[test]

@@ -535,36 +535,34 @@ pub fn scoot(data: &Path) -> Command {
 /// renders' transactions on this runtime, and a command waiting for a row
 /// one of them locked would otherwise wait for ever (a CI run hung so).
 pub async fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
-    let data = data.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let stdin = stdin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli_blocking(&data, &args, &stdin)
-    })
-    .await
-    .unwrap()
+    let (cmd, stdin) = (cli_command(data, args), stdin.to_owned());
+    tokio::task::spawn_blocking(move || run_cli(cmd, &stdin))
+        .await
+        .unwrap()
 }
 
 /// [`cli`], blocking the thread it runs on: only where no app runs on
 /// this thread's runtime.
 pub fn cli_blocking(data: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = scoot(data)
-        .args(args)
+    run_cli(cli_command(data, args), stdin)
+}
+
+fn cli_command(data: &Path, args: &[&str]) -> Command {
+    let mut cmd = scoot(data);
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+        .stderr(Stdio::null());
+    cmd
+}
+
+fn run_cli(mut cmd: Command, stdin: &str) -> String {
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, stdin.as_bytes()).unwrap();
+    drop(input);
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "scoot {args:?} failed");
+    assert!(out.status.success(), "{cmd:?} failed");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

@@ -39,6 +39,26 @@ function pictureFor(photo, wanted, sizes) {
   return picture;
 }
 
+// A rendered photo's <picture> carries its ThumbHash (25-odd bytes, in
+// base64) rather than a drawing of it: drawn here, under the picture, it is
+// the blurred preview seen until the image loads. A hash that does not
+// decode draws nothing; the image still loads.
+function drawPreview(picture) {
+  try {
+    const hash = Uint8Array.from(atob(picture.dataset.preview), (c) => c.charCodeAt(0));
+    const preview = new Image();
+    preview.className = "ph";
+    preview.alt = "";
+    preview.setAttribute("aria-hidden", "true");
+    preview.src = thumbHashToDataURL(hash);
+    picture.before(preview);
+  } catch (e) {
+    // Not a ThumbHash: no preview.
+  }
+}
+
+document.querySelectorAll("picture[data-preview]").forEach(drawPreview);
+
 // ---- live render status ---------------------------------------------------
 
 // Photo id → callbacks waiting for it to settle.

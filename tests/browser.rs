@@ -538,6 +538,15 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
         assert_eq!(layout["oversized"], json!([]), "{label}: {layout}");
         assert!(layout["checked"].as_u64() >= Some(4), "{label}: {layout}");
         eprintln!("justified rows, {label}: tiles per row {}", layout["rows"]);
+        // Under each image, the preview drawn from its ThumbHash, in the
+        // photo's colours.
+        let previews = timeline::previews(&fresh).await?;
+        assert_eq!(previews["far"], json!([]), "{label}: {previews}");
+        assert!(previews["drawn"].as_u64() >= Some(4), "{label}: {previews}");
+        assert_eq!(
+            previews["drawn"], previews["pictures"],
+            "{label}: {previews}"
+        );
         let cost = until(
             &fresh,
             "the gallery loaded",

@@ -284,7 +284,7 @@ async fn build_list(
             placeholder: cover
                 .as_deref()
                 .and_then(|p| p.thumbhash.as_deref())
-                .and_then(placeholder::data_url),
+                .and_then(placeholder::preview),
             visibility: (is_owner && card.album.visibility != Visibility::Public)
                 .then(|| card.album.visibility.as_str()),
         });

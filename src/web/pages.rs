@@ -1,8 +1,6 @@
 //! The askama template structs behind every HTML page. Templates live in
 //! `templates/`, extend `base.html`, and are auto-escaped.
 
-use std::sync::Arc;
-
 use askama::Template;
 
 use super::conditional;
@@ -101,8 +99,8 @@ pub struct Tile {
     pub alt: String,
     pub img: Option<Sources>,
     pub failed: bool,
-    /// The ThumbHash preview as a `data:` URL, drawn under the image.
-    pub placeholder: Option<Arc<str>>,
+    /// The ThumbHash, in base64, that app.js draws under the image.
+    pub placeholder: Option<String>,
     /// In an album, for its owner: the album's id (for the cover and
     /// remove buttons) and whether this photo is the cover.
     pub album: Option<(String, bool)>,
@@ -134,7 +132,7 @@ impl Tile {
             alt: alt_text(photo),
             img: Sources::of(photo, "thumb", urls),
             failed: photo.status == PhotoStatus::Failed,
-            placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
+            placeholder: photo.thumbhash.as_deref().and_then(placeholder::preview),
             album: None,
             live: true,
             badge: match photo.visibility {
@@ -185,7 +183,7 @@ pub struct PhotoPage {
     pub display: Option<Sources>,
     /// Whether a pending photo is swapped in live (see `events`).
     pub live: bool,
-    pub placeholder: Option<Arc<str>>,
+    pub placeholder: Option<String>,
     pub error: Option<String>,
     /// The EXIF panel: label and value, in reading order.
     pub facts: Vec<(&'static str, String)>,
@@ -276,7 +274,7 @@ pub struct AlbumCardView {
     pub title: String,
     pub photos: u32,
     pub cover: Option<Sources>,
-    pub placeholder: Option<Arc<str>>,
+    pub placeholder: Option<String>,
     /// Shown to the owner when it is not public.
     pub visibility: Option<&'static str>,
 }
@@ -441,7 +439,7 @@ pub struct TrashItem {
     pub id: String,
     pub alt: String,
     pub img: Option<Sources>,
-    pub placeholder: Option<Arc<str>>,
+    pub placeholder: Option<String>,
     /// "in 29 days": when it will be deleted for good.
     pub purge_in: String,
 }

@@ -196,7 +196,7 @@ async fn build(
             .error
             .clone()
             .filter(|_| photo.status == PhotoStatus::Failed),
-        placeholder: photo.thumbhash.as_deref().and_then(placeholder::data_url),
+        placeholder: photo.thumbhash.as_deref().and_then(placeholder::preview),
         facts: exif_panel(&photo.shot),
         location: photo.shot.gps.filter(|_| is_owner).map(location),
         original_url: state.urls.original(&photo),

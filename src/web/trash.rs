@@ -142,7 +142,7 @@ fn item(t: &Trashed, state: &AppState, now: i64) -> TrashItem {
         id: p.id.to_string(),
         alt: alt_text(p),
         img: Sources::of(p, "thumb", &state.urls),
-        placeholder: p.thumbhash.as_deref().and_then(placeholder::data_url),
+        placeholder: p.thumbhash.as_deref().and_then(placeholder::preview),
         purge_in: until(t.purge_at, now),
     }
 }

@@ -76,3 +76,40 @@ pub async fn open_with_tiles(c: &Client, url: &str, tiles: usize) -> Result {
 pub async fn measure(c: &Client) -> Result<Value> {
     until(c, "the timeline's images on screen", MEASURE).await
 }
+
+/// Checks the previews drawn under the timeline's pictures (app.js draws
+/// each from the ThumbHash its `<picture>` carries), once every image on
+/// screen has loaded: each such picture with a hash has an `img.ph` before it
+/// that decoded, and the preview's average colour is within 24 of 255 of
+/// its photo's, channel by channel. Returns `{ pictures, drawn, far }`.
+const PREVIEWS: &str = r#"
+const pictures = [...document.querySelectorAll(".timeline .tile picture[data-preview]")]
+  .filter((p) => p.getBoundingClientRect().top < innerHeight);
+const loaded = (i) => i && i.complete && i.naturalWidth > 0;
+if (document.readyState !== "complete" || !pictures.every((p) => loaded(p.querySelector("img")))) return null;
+const average = (img) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 8;
+  const g = canvas.getContext("2d");
+  g.drawImage(img, 0, 0, 8, 8);
+  const px = g.getImageData(0, 0, 8, 8).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < px.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += px[i + c];
+  return sum.map((s) => s / 64);
+};
+let drawn = 0;
+const far = [];
+for (const p of pictures) {
+  const ph = p.previousElementSibling;
+  if (!ph || !ph.matches("img.ph") || !loaded(ph)) continue;
+  drawn += 1;
+  const [a, b] = [average(ph), average(p.querySelector("img"))];
+  if (a.some((v, c) => Math.abs(v - b[c]) > 24)) far.push(`${p.closest(".tile").dataset.id}: ${a} against ${b}`);
+}
+return { pictures: pictures.length, drawn, far };
+"#;
+
+/// The previews under the timeline on the current page (see [`PREVIEWS`]).
+pub async fn previews(c: &Client) -> Result<Value> {
+    until(c, "the timeline's previews and images loaded", PREVIEWS).await
+}

@@ -1,7 +1,7 @@
 //! Rendered pages kept between requests ([`PageCache`]), and the keys they
 //! are found by ([`PageKey`]).
 //!
-//! A page is built (photo rows → template → placeholders → hash) once per
+//! A page is built (photo rows → template → hash) once per
 //! change, not once per request. A cached page's request does little else
 //! than find it, so finding it is kept cheap: its key is written straight
 //! into one buffer sized for it, with no `format!` (which grew a string

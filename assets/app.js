@@ -39,7 +39,7 @@ function pictureFor(photo, wanted, sizes) {
   return picture;
 }
 
-// A rendered photo's <picture> carries its ThumbHash (25-odd bytes, in
+// A rendered photo's <picture> carries its ThumbHash (about 20 bytes, in
 // base64) rather than a drawing of it: drawn here, under the picture, it is
 // the blurred preview seen until the image loads. A hash that does not
 // decode draws nothing; the image still loads.

@@ -5,9 +5,10 @@
 //!
 //! The page carries the hash, not a drawing of it. A drawing, inlined as a
 //! PNG `data:` URL, was some 650 bytes a tile even at 16 px, in base64 that
-//! no compression shrinks: a third of the gallery's HTML and most of what a
-//! browser downloads of it. The hash is about 25 bytes (36 in base64), and
-//! the server no longer decodes one per tile when a page is built. Without
+//! no compression shrinks: over a quarter of the gallery's HTML and most of
+//! what a browser downloads of it. The hash is 19 bytes for an opaque
+//! photo (28 in base64), and the server neither draws previews
+//! nor keeps a cache of drawings to make page builds cheap. Without
 //! JavaScript a tile shows no preview until its image loads; nothing else
 //! changes.
 
@@ -35,7 +36,8 @@ mod tests {
         let attr = preview(&hash).unwrap();
         assert!(attr.len() < 48, "{attr}");
         assert_eq!(BASE64.decode(&attr).unwrap(), hash);
-        // What the browser draws from it is the photo's colour.
+        // The hash holds the photo's colour (what app.js draws from it is
+        // checked in the browser suite, `timeline::previews`).
         let (r, g, b, _) = thumbhash::thumb_hash_to_average_rgba(&hash).unwrap();
         let drawn = [r, g, b].map(|c| (c * 255.0).round() as u8);
         assert!(

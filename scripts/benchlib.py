@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -35,8 +36,14 @@ def request(method, url, token=None, body=None, headers=None):
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req) as r:
-        return r.read()
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.read()
+    except urllib.error.HTTPError as e:
+        # The status alone does not say which 400 it was: keep what the
+        # server said, so a failed run names its cause.
+        e.msg = f"{e.msg}: {e.read()[:500].decode(errors='replace')}"
+        raise
 
 
 def upload_bytes(base, token, data):

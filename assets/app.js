@@ -119,9 +119,34 @@ function swapWhenReady(el) {
       label.textContent = "Could not render" + (photo.error ? `: ${photo.error}` : "");
     } else {
       const picture = pictureFor(photo, wanted, sizes);
-      if (picture) el.replaceWith(picture);
+      if (!picture) return;
+      el.replaceWith(readyAs(el, picture, photo));
+      if (picture.dataset.preview) drawPreview(picture);
     }
   });
+}
+
+// What the server renders for a ready photo, in place of the placeholder
+// `el`: a timeline tile's link and the photo page's frame carry the
+// original's address and size for the viewer, and the picture its
+// ThumbHash, drawn under it as on a fresh page. (The upload queue's small
+// thumbnails take the picture alone.)
+function readyAs(el, picture, photo) {
+  const original = { original: photo.original_url, size: `${photo.width}x${photo.height}` };
+  const link = el.closest(".tile a");
+  let holder = null;
+  if (link) {
+    Object.assign(link.dataset, original);
+    holder = picture;
+  } else if (el.closest(".photo figure")) {
+    holder = document.createElement("div");
+    holder.className = "frame";
+    Object.assign(holder.dataset, original);
+    holder.append(picture);
+  }
+  if (!holder) return picture;
+  if (photo.thumbhash) picture.dataset.preview = photo.thumbhash;
+  return holder;
 }
 
 document.querySelectorAll("[data-pending]").forEach(swapWhenReady);

@@ -10,8 +10,9 @@
 //! then a fresh logged-out browser that opens the album's unlisted link and
 //! is refused a private photo; the album's ZIP, the trash (restore, and
 //! delete for good after a confirmation); the admin's people (a newcomer's
-//! one-time link, admin rights, deleting and restoring); phone widths and
-//! axe-core. Each page is saved as a screenshot under
+//! one-time link, admin rights, deleting and restoring); phone widths,
+//! axe-core, a cold load's previews, and a pending tile and photo page
+//! swapped into what the server renders for a ready photo. Each page is saved as a screenshot under
 //! `target/browser-screenshots/` for a person to look at.
 
 use fantoccini::Locator;
@@ -19,6 +20,8 @@ use serde_json::json;
 
 #[path = "support/chromium.rs"]
 mod chromium;
+#[path = "support/live_swap.rs"]
+mod live_swap;
 #[path = "support/organising.rs"]
 mod organising;
 #[path = "support/people.rs"]
@@ -563,6 +566,12 @@ async fn a_person_uses_scoot_in_chromium() -> Result {
             "cold gallery load, {label} {width}x{height}: {} requests, {} bytes",
             cost["requests"], cost["bytes"]
         );
+        if label == "desktop" {
+            // A photo still rendering when its page loaded becomes, once
+            // ready, what the server renders for a ready photo.
+            let swap = live_swap::check(&fresh).await?;
+            assert!(swap.is_empty(), "live swap: {swap:?}");
+        }
         fresh.close().await?;
     }
 

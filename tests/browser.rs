@@ -12,8 +12,9 @@
 //! delete for good after a confirmation); the admin's people (a newcomer's
 //! one-time link, admin rights, deleting and restoring); phone widths,
 //! axe-core, a cold load's previews, and a pending tile and photo page
-//! swapped into what the server renders for a ready photo. Each page is saved as a screenshot under
-//! `target/browser-screenshots/` for a person to look at.
+//! swapped into what the server renders for a ready photo. Each page is
+//! saved as a screenshot under `target/browser-screenshots/` for a person
+//! to look at.
 
 use fantoccini::Locator;
 use serde_json::json;

@@ -37,12 +37,13 @@ swapWhenReady(pending);
 return id;
 "#;
 
-/// Once the swap has happened and its images have loaded: what the
-/// tile's link or the photo's frame around the picture carries (`null`
-/// where there is no frame), as `{ original, size, preview }` (whether one
-/// preview was drawn, before the picture).
+/// Once the swap has happened and its images have loaded (`WHERE` is
+/// "tile" or "frame", as for [`MAKE_PENDING`]): what the tile's link or
+/// the photo's frame around the picture carries (`null` where there is no
+/// frame), as `{ original, size, preview }` (whether one preview was
+/// drawn, before the picture).
 const SWAPPED: &str = r#"
-const [where] = arguments;
+const where = WHERE;
 const picture = document.querySelector(where === "tile" ? ".timeline .tile a picture" : ".photo figure picture");
 if (!picture || document.querySelector("[data-pending]")) return null;
 const loaded = (i) => i && i.complete && i.naturalWidth > 0;
@@ -81,7 +82,7 @@ pub async fn check(c: &Client) -> Result<Vec<String>> {
         let swapped = until(
             c,
             &format!("the {place} swapped"),
-            &SWAPPED.replace("arguments", &format!("[{}]", json!(where_))),
+            &SWAPPED.replace("WHERE", &json!(where_).to_string()),
         )
         .await?;
         let served = c.execute("return window.served", vec![]).await?;

@@ -132,19 +132,17 @@ function swapWhenReady(el) {
 // ThumbHash, drawn under it as on a fresh page. (The upload queue's small
 // thumbnails take the picture alone.)
 function readyAs(el, picture, photo) {
-  const original = { original: photo.original_url, size: `${photo.width}x${photo.height}` };
-  const link = el.closest(".tile a");
-  let holder = null;
-  if (link) {
-    Object.assign(link.dataset, original);
-    holder = picture;
-  } else if (el.closest(".photo figure")) {
-    holder = document.createElement("div");
+  // `holder` takes the placeholder's place; `carrier` tells the viewer.
+  let holder = picture;
+  let carrier = el.closest(".tile a");
+  if (!carrier && el.closest(".photo figure")) {
+    holder = carrier = document.createElement("div");
     holder.className = "frame";
-    Object.assign(holder.dataset, original);
     holder.append(picture);
   }
-  if (!holder) return picture;
+  if (!carrier) return picture;
+  carrier.dataset.original = photo.original_url;
+  carrier.dataset.size = `${photo.width}x${photo.height}`;
   if (photo.thumbhash) picture.dataset.preview = photo.thumbhash;
   return holder;
 }

@@ -7,19 +7,20 @@
 //! once for a photo already ready.
 
 use fantoccini::Client;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::chromium::{Result, until};
 
-/// Turns the first timeline tile (or the photo page's frame) back into a
-/// pending placeholder and starts its live swap. Keeps what the server had
-/// rendered in `window.served`.
+/// Turns the first timeline tile (`arguments[0]` is "tile") or the photo
+/// page's frame ("frame") back into a pending placeholder and starts its
+/// live swap. Keeps which it was, and what the server had rendered there,
+/// in `window.served`.
 const MAKE_PENDING: &str = r#"
 const [where] = arguments;
 const holder = where === "tile"
   ? document.querySelector(".timeline .tile a")
   : document.querySelector(".photo .frame");
-window.served = { original: holder.dataset.original, size: holder.dataset.size };
+window.served = { where, original: holder.dataset.original, size: holder.dataset.size };
 const id = where === "tile" ? holder.closest(".tile").dataset.id : location.pathname.split("/").pop();
 const pending = document.createElement(where === "tile" ? "span" : "div");
 pending.className = "placeholder";
@@ -34,16 +35,14 @@ if (where === "tile") {
   holder.replaceWith(pending);
 }
 swapWhenReady(pending);
-return id;
 "#;
 
-/// Once the swap has happened and its images have loaded (`WHERE` is
-/// "tile" or "frame", as for [`MAKE_PENDING`]): what the tile's link or
-/// the photo's frame around the picture carries (`null` where there is no
-/// frame), as `{ original, size, preview }` (whether one preview was
-/// drawn, before the picture).
+/// Once the swap has happened and its images have loaded: what the tile's
+/// link or the photo's frame around the picture carries (`null` where
+/// there is no frame), as `{ original, size, preview }` (whether one
+/// preview was drawn, before the picture).
 const SWAPPED: &str = r#"
-const where = WHERE;
+const { where } = window.served;
 const picture = document.querySelector(where === "tile" ? ".timeline .tile a picture" : ".photo figure picture");
 if (!picture || document.querySelector("[data-pending]")) return null;
 const loaded = (i) => i && i.complete && i.naturalWidth > 0;
@@ -57,43 +56,36 @@ return {
 };
 "#;
 
-/// Swaps the first tile of the timeline on the current page, then its
-/// photo page's frame; returns what was wrong (empty when nothing was).
+/// Swaps the first tile of the timeline on the current page, then the
+/// frame of that tile's photo page; returns what was wrong (empty when
+/// nothing was).
 pub async fn check(c: &Client) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    for place in ["tile", "photo page"] {
-        if place == "photo page" {
-            let href = c
-                .execute(
-                    "return document.querySelector('.timeline .tile a').href",
-                    vec![],
-                )
-                .await?;
-            c.goto(href.as_str().unwrap_or_default()).await?;
-            until(
-                c,
-                "the photo page",
-                "return document.querySelector('.photo .frame')",
-            )
-            .await?;
-        }
-        let where_ = if place == "tile" { "tile" } else { "frame" };
-        c.execute(MAKE_PENDING, vec![json!(where_)]).await?;
-        let swapped = until(
-            c,
-            &format!("the {place} swapped"),
-            &SWAPPED.replace("WHERE", &json!(where_).to_string()),
+    let photo_page = c
+        .execute(
+            "return document.querySelector('.timeline .tile a').href",
+            vec![],
         )
         .await?;
-        let served = c.execute("return window.served", vec![]).await?;
-        if swapped["original"] != served["original"] || swapped["size"] != served["size"] {
-            problems.push(format!("{place}: swapped to {swapped}, served {served}"));
-        }
-        if swapped["preview"] != Value::Bool(true) {
-            problems.push(format!(
-                "{place}: no preview drawn under the swapped picture"
-            ));
-        }
-    }
+    swap(c, "tile", &mut problems).await?;
+    c.goto(photo_page.as_str().unwrap_or_default()).await?;
+    swap(c, "frame", &mut problems).await?;
     Ok(problems)
+}
+
+/// Makes `place` ("tile" or "frame") pending, waits for its swap, and
+/// adds to `problems` where the result differs from what the server sent.
+async fn swap(c: &Client, place: &str, problems: &mut Vec<String>) -> Result {
+    c.execute(MAKE_PENDING, vec![json!(place)]).await?;
+    let swapped = until(c, &format!("the {place} swapped"), SWAPPED).await?;
+    let served = c.execute("return window.served", vec![]).await?;
+    if swapped["original"] != served["original"] || swapped["size"] != served["size"] {
+        problems.push(format!("{place}: swapped to {swapped}, served {served}"));
+    }
+    if swapped["preview"] != json!(true) {
+        problems.push(format!(
+            "{place}: no preview drawn under the swapped picture"
+        ));
+    }
+    Ok(())
 }

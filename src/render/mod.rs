@@ -12,7 +12,8 @@
 //!   `variants`: the sizes and formats of a decoded image, encoded in
 //!   parallel when render threads are free).
 //! - [`jpeg`]: libjpeg-turbo decode (shrink-on-load) and encode.
-//! - [`planes`]: JPEG to JPEG variants as YCbCr planes, never RGB.
+//! - [`planes`]: JPEG to JPEG variants as YCbCr planes, never RGB (with
+//!   `webp_planes`: to WebP variants too).
 //! - [`colour`]: embedded ICC profiles converted to sRGB.
 //! - [`types`]: pixels, options, limits and errors the others share.
 //! - [`queue`]: the durable job queue, dispatcher and worker pool around the
@@ -42,6 +43,8 @@ pub mod queue;
 pub mod types;
 mod variants;
 pub mod verify;
+#[cfg(feature = "turbojpeg")]
+mod webp_planes;
 mod worker;
 
 pub use pipeline::RenderSettings;

@@ -315,7 +315,7 @@ pub fn encode(
     }
 }
 
-pub(super) fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
+fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
     let layout = if p.alpha {
         webp::PixelLayout::Rgba
     } else {

@@ -7,8 +7,9 @@
 //! variant's size, Cb and Cr (together, as one two-channel image) straight
 //! to the variant's 4:2:0 chroma size — half the bytes of RGB. The encoder
 //! takes the planes as they are. Neither the decoder's colour conversion nor
-//! the encoder's conversion and downsampling run. WebP variants and the
-//! ThumbHash want RGB; the `yuv` crate converts the (small) resized planes.
+//! the encoder's conversion and downsampling run. WebP variants take them
+//! too, moved into VP8's range ([`super::webp_planes`]); the ThumbHash
+//! wants RGB, which the `yuv` crate converts from the smallest size.
 //!
 //! Resizing luma and chroma separately is the same as resizing RGB: YCbCr
 //! is an affine function of the same gamma-encoded RGB, and a resize is a
@@ -25,7 +26,8 @@ use image::metadata::Orientation;
 use turbojpeg::{Colorspace, Decompressor, ScalingFactor, Subsamp, YuvImage};
 
 use super::jpeg::{self, corrupt};
-use super::types::{JpegOptions, PixelLimits, Pixels, RenderError, Scratch};
+use super::types::{JpegOptions, PixelLimits, Pixels, RenderError, Scratch, WebpOptions};
+use super::webp_planes;
 
 /// A YCbCr (or greyscale) image as separate planes.
 pub struct Planes {
@@ -289,6 +291,22 @@ impl Planes {
         c.compress_yuv_planes_to_vec(&image).map_err(tj_err)
     }
 
+    /// Encodes the planes as a lossy WebP, handing libwebp the 4:2:0 planes
+    /// as they are ([`super::webp_planes`]).
+    pub fn encode_webp(&self, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
+        let planes: Vec<webp_planes::Plane> = (self.planes().into_iter())
+            .map(|(bytes, stride, _)| (bytes, stride as usize))
+            .collect();
+        let chroma = match (self.subsamp, &planes[..]) {
+            (Subsamp::Gray, [_]) => None,
+            (Subsamp::Sub2x2, &[_, cb, cr]) => Some((cb, cr)),
+            (other, _) => {
+                return Err(RenderError::Encode(format!("no WebP for {other:?} planes")));
+            }
+        };
+        webp_planes::encode(self.width, self.height, planes[0], chroma, options)
+    }
+
     /// The same image as 8-bit RGB (JPEG's full-range BT.601 YCbCr).
     pub fn to_rgb(&self, scratch: &mut Scratch) -> Result<Pixels, RenderError> {
         use yuv::{YuvGrayImage, YuvPlanarImage, YuvRange, YuvStandardMatrix};
@@ -386,6 +404,8 @@ fn pad(plane: &mut [u8], pw: u32, ph: u32, w: u32, h: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::OutputFormat;
+    use crate::render::pipeline::{self, RenderSettings};
     use image::{DynamicImage, RgbImage};
 
     /// A smooth, colourful test card with a hard edge.
@@ -454,6 +474,34 @@ mod tests {
             .into_rgb8();
         assert_eq!(again.dimensions(), (w, h));
         assert!(distance(again.as_raw(), &ours.data) < 3.0);
+
+        // So does the WebP encoder, in its own range: a browser shows what
+        // the planes hold, as it does a WebP encoded from their RGB. (Luma
+        // or chroma left in JPEG's range shifts each colour by ~10 levels.)
+        let options = WebpOptions {
+            quality: 90,
+            effort: 2,
+        };
+        let shown = |webp: Vec<u8>| image::load_from_memory(&webp).unwrap().into_rgb8();
+        let direct = shown(small.encode_webp(&options).unwrap());
+        let settings = RenderSettings {
+            webp: options,
+            ..pipeline::tests::settings()
+        };
+        let via_rgb = shown(
+            pipeline::encode(&ours, OutputFormat::Webp, &settings)
+                .unwrap()
+                .1,
+        );
+        assert_eq!(direct.dimensions(), (w, h));
+        let (to_planes, to_rgb_route) = (
+            distance(direct.as_raw(), &ours.data),
+            distance(direct.as_raw(), via_rgb.as_raw()),
+        );
+        assert!(
+            to_planes < 3.0 && to_rgb_route < 2.0,
+            "WebP: {to_planes} {to_rgb_route}"
+        );
     }
 
     #[test]

@@ -68,18 +68,13 @@ impl Raster for super::planes::Planes {
 
     fn encode(
         &self,
-        scratch: &mut Scratch,
+        _scratch: &mut Scratch,
         output: OutputFormat,
         settings: &RenderSettings,
     ) -> Result<(ImageFormat, Vec<u8>), RenderError> {
         match output {
             OutputFormat::Jpeg => Ok((ImageFormat::Jpeg, self.encode_jpeg(&settings.jpeg)?)),
-            OutputFormat::Webp => {
-                let rgb = self.to_rgb(scratch)?;
-                let encoded = super::pipeline::encode_webp(&rgb, &settings.webp);
-                scratch.keep(rgb.data);
-                Ok((ImageFormat::Webp, encoded?))
-            }
+            OutputFormat::Webp => Ok((ImageFormat::Webp, self.encode_webp(&settings.webp)?)),
         }
     }
 

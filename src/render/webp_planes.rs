@@ -96,9 +96,8 @@ impl Picture {
         // SAFETY: `p` is initialised (WebPPictureInit), its size and
         // colourspace set; on failure nothing is allocated.
         if unsafe { sys::WebPPictureAlloc(&mut p) } == 0 {
-            return Err(RenderError::Encode(format!(
-                "WebP: no memory for {width}×{height}"
-            )));
+            let why = format!("WebP: libwebp could not allocate a {width}×{height} picture");
+            return Err(RenderError::Encode(why));
         }
         Ok(Self(p))
     }
@@ -178,5 +177,23 @@ mod tests {
         assert_eq!((LUMA[0], LUMA[128], LUMA[255]), (16, 126, 235));
         assert_eq!((CHROMA[0], CHROMA[128], CHROMA[255]), (16, 128, 240));
         assert!(LUMA.is_sorted() && CHROMA.is_sorted());
+    }
+
+    #[test]
+    fn what_webp_cannot_hold_is_an_error() {
+        let options = WebpOptions {
+            quality: 80,
+            effort: 0,
+        };
+        // VP8 stops at 16 383 px a side.
+        let (w, h) = (16_384, 2);
+        let luma = vec![0; w * h];
+        let chroma = vec![128; w / 2];
+        let planes = Some(((&chroma[..], w / 2), (&chroma[..], w / 2)));
+        let made = encode(w as u32, h as u32, (&luma, w), planes, &options);
+        assert!(matches!(made, Err(RenderError::Encode(_))), "{made:?}");
+        let (w, h) = (16_383, 2);
+        let made = encode(w as u32, h as u32, (&luma, w), planes, &options);
+        assert!(made.is_ok_and(|webp| webp.starts_with(b"RIFF")));
     }
 }

@@ -476,8 +476,8 @@ mod tests {
         assert!(distance(again.as_raw(), &ours.data) < 3.0);
 
         // So does the WebP encoder, in its own range: a browser shows what
-        // the planes hold, as it does a WebP encoded from their RGB. (Luma
-        // or chroma left in JPEG's range shifts each colour by ~10 levels.)
+        // the planes hold, as it does a WebP encoded from their RGB. (Planes
+        // handed over in JPEG's range read ~10 levels off on both counts.)
         let options = WebpOptions {
             quality: 90,
             effort: 2,

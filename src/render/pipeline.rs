@@ -321,12 +321,8 @@ fn encode_webp(p: &Pixels, options: &WebpOptions) -> Result<Vec<u8>, RenderError
     } else {
         webp::PixelLayout::Rgb
     };
-    let mut config =
-        webp::WebPConfig::new().map_err(|()| RenderError::Encode("libwebp config".into()))?;
-    config.quality = f32::from(options.quality);
-    config.method = i32::from(options.effort);
     let encoded = webp::Encoder::new(&p.data, layout, p.width, p.height)
-        .encode_advanced(&config)
+        .encode_advanced(&options.config()?)
         .map_err(|e| RenderError::Encode(format!("WebP: {e:?}")))?;
     Ok(encoded.to_vec())
 }

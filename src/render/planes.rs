@@ -294,17 +294,16 @@ impl Planes {
     /// Encodes the planes as a lossy WebP, handing libwebp the 4:2:0 planes
     /// as they are ([`super::webp_planes`]).
     pub fn encode_webp(&self, options: &WebpOptions) -> Result<Vec<u8>, RenderError> {
-        let planes: Vec<webp_planes::Plane> = (self.planes().into_iter())
-            .map(|(bytes, stride, _)| (bytes, stride as usize))
-            .collect();
-        let chroma = match (self.subsamp, &planes[..]) {
-            (Subsamp::Gray, [_]) => None,
-            (Subsamp::Sub2x2, &[_, cb, cr]) => Some((cb, cr)),
+        let (luma, chroma) = match (self.subsamp, &self.planes()[..]) {
+            (Subsamp::Gray, &[(y, y_stride, _)]) => ((y, y_stride), None),
+            (Subsamp::Sub2x2, &[(y, y_stride, _), (u, u_stride, _), (v, v_stride, _)]) => {
+                ((y, y_stride), Some(((u, u_stride), (v, v_stride))))
+            }
             (other, _) => {
                 return Err(RenderError::Encode(format!("no WebP for {other:?} planes")));
             }
         };
-        webp_planes::encode(self.width, self.height, planes[0], chroma, options)
+        webp_planes::encode(self.width, self.height, luma, chroma, options)
     }
 
     /// The same image as 8-bit RGB (JPEG's full-range BT.601 YCbCr).

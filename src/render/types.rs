@@ -88,6 +88,16 @@ impl WebpOptions {
     pub fn tag(&self) -> String {
         format!("w{}e{}", self.quality, self.effort)
     }
+
+    /// libwebp's configuration for these options: lossy, at `quality`,
+    /// with `effort` as its method.
+    pub fn config(&self) -> Result<libwebp_sys::WebPConfig, RenderError> {
+        let mut config = libwebp_sys::WebPConfig::new()
+            .map_err(|()| RenderError::Encode("libwebp config".into()))?;
+        config.quality = f32::from(self.quality);
+        config.method = i32::from(self.effort);
+        Ok(config)
+    }
 }
 
 /// How JPEG variants are encoded (always 4:2:0, never with metadata).

@@ -3,8 +3,8 @@
 //! A lossy WebP is VP8, which codes 4:2:0 YCbCr: what [`super::planes`]
 //! already holds for a JPEG. Through RGB, the chroma would be upsampled
 //! to make RGB, and libwebp would pack that RGB and convert it back to
-//! 4:2:0 YCbCr, about an eighth of the encode's time (`perf`, on the
-//! 1600 px WebP that is the longest task of a 12 MP photo's render). Here
+//! 4:2:0 YCbCr: 11–19 ms of the 83–89 ms the 1600 px WebP took that way,
+//! the longest task of a 12 MP photo's render (docs/benchmarks.md). Here
 //! the planes go to the encoder with only their range changed: JPEG's
 //! YCbCr is full range (JFIF), VP8's is BT.601's studio range (luma
 //! 16–235, chroma 16–240), the same matrix. That is what libwebp's own RGB
@@ -24,7 +24,7 @@ use libwebp_sys as sys;
 use super::types::{RenderError, WebpOptions};
 
 /// One plane's bytes and the distance between its rows.
-pub(super) type Plane<'a> = (&'a [u8], usize);
+pub(super) type Plane<'a> = (&'a [u8], u32);
 
 /// Encodes a `width` × `height` image from its full-range `luma` and its
 /// 4:2:0 `chroma` (Cb, Cr; none for greyscale) as a lossy WebP.
@@ -35,10 +35,7 @@ pub(super) fn encode(
     chroma: Option<(Plane, Plane)>,
     options: &WebpOptions,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut config =
-        sys::WebPConfig::new().map_err(|()| RenderError::Encode("libwebp config".into()))?;
-    config.quality = f32::from(options.quality);
-    config.method = i32::from(options.effort);
+    let config = options.config()?;
     let mut picture = Picture::new(width, height)?;
     let (w, h) = (width as usize, height as usize);
     let [y, u, v] = picture.planes_mut();
@@ -59,7 +56,7 @@ pub(super) fn encode(
 
 /// Copies the `w` × `h` image part of `from` into `to`, through `range`.
 fn copy(from: Plane, to: (&mut [u8], usize), w: usize, h: usize, range: &[u8; 256]) {
-    let rows = from.0.chunks(from.1).zip(to.0.chunks_mut(to.1)).take(h);
+    let rows = (from.0.chunks(from.1 as usize).zip(to.0.chunks_mut(to.1))).take(h);
     for (src, dst) in rows {
         for (d, &s) in dst[..w].iter_mut().zip(&src[..w]) {
             *d = range[usize::from(s)];
@@ -189,11 +186,11 @@ mod tests {
         let (w, h) = (16_384, 2);
         let luma = vec![0; w * h];
         let chroma = vec![128; w / 2];
-        let planes = Some(((&chroma[..], w / 2), (&chroma[..], w / 2)));
-        let made = encode(w as u32, h as u32, (&luma, w), planes, &options);
+        let planes = Some(((&chroma[..], w as u32 / 2), (&chroma[..], w as u32 / 2)));
+        let made = encode(w as u32, h as u32, (&luma, w as u32), planes, &options);
         assert!(matches!(made, Err(RenderError::Encode(_))), "{made:?}");
         let (w, h) = (16_383, 2);
-        let made = encode(w as u32, h as u32, (&luma, w), planes, &options);
+        let made = encode(w as u32, h as u32, (&luma, w as u32), planes, &options);
         assert!(made.is_ok_and(|webp| webp.starts_with(b"RIFF")));
     }
 }

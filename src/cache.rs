@@ -17,7 +17,7 @@
 //! the read, which drops it again if any photo changed meanwhile: a record
 //! read just before a render finished must not stay `pending` in the cache.
 //! Media bytes live under immutable keys and only need dropping when a blob
-//! is deleted.
+//! is deleted (or, after missed notices, may have been).
 //! Hits and misses are counted for `/metrics`.
 
 use std::sync::Arc;
@@ -176,6 +176,11 @@ impl Caches {
 
     pub async fn put_media(&self, key: String, blob: CachedBlob) {
         self.media.insert(key, blob).await;
+    }
+
+    /// The keys of every blob whose bytes are cached.
+    pub fn media_keys(&self) -> Vec<String> {
+        self.media.iter().map(|(key, _)| (*key).clone()).collect()
     }
 
     /// Drops a deleted blob's bytes, then moves the media generation on.

@@ -12,8 +12,11 @@
 //! node. [`Changes::follow`] applies what other nodes announced exactly as
 //! if it had happened here (their renders settle pages watched here), and
 //! when the notice connection was lost, drops every cached record and page,
-//! since what it missed is unknown.
+//! since what it missed is unknown, and the cached bytes of every blob the
+//! database no longer counts as live (media URLs need no session, so a
+//! deletion missed would leave its bytes served from here).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -21,7 +24,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::cache::Caches;
 use crate::db::{Notice, Repo};
-use crate::domain::{AlbumId, PhotoId, PhotoStatus, now_millis, random_hex};
+use crate::domain::{AlbumId, ContentHash, PhotoId, PhotoStatus, now_millis, random_hex};
+use crate::keys::BlobKey;
 
 /// What [`Changes::load_version`] announces when it gives a database its
 /// first version: nothing changed but the version.
@@ -258,14 +262,44 @@ impl Changes {
         self.send(change);
     }
 
-    /// Notices were missed: forget every record and page cached here.
+    /// Notices were missed: forget every record and page cached here, and
+    /// the bytes of blobs deleted meanwhile.
     async fn resync(&self) {
         self.caches.invalidate_records();
+        self.drop_deleted_media().await;
         match self.db.data_version().await {
             Ok(version) => self.caches.adopt_version(version),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the data version");
                 self.caches.adopt_version(now_millis());
+            }
+        }
+    }
+
+    /// Drops the cached bytes of every blob that is not live: deleted, or
+    /// being deleted, by a change whose notice never came. All of them
+    /// when the database cannot say which.
+    async fn drop_deleted_media(&self) {
+        let keys = self.caches.media_keys();
+        if keys.is_empty() {
+            return;
+        }
+        let hashes: HashSet<ContentHash> = keys
+            .iter()
+            .filter_map(|key| BlobKey::parse(key)?.hash())
+            .collect();
+        let hashes: Vec<ContentHash> = hashes.into_iter().collect();
+        let live: HashSet<ContentHash> = match self.db.live_blobs(&hashes).await {
+            Ok(live) => live.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell which blobs are live; dropping every cached one");
+                HashSet::new()
+            }
+        };
+        for key in keys {
+            let hash = BlobKey::parse(&key).and_then(|k| k.hash());
+            if !hash.is_some_and(|h| live.contains(&h)) {
+                self.caches.invalidate_media(&key).await;
             }
         }
     }

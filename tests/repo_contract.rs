@@ -940,6 +940,14 @@ async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
     let mut anns = new_photo(&ann, "shared", Visibility::Public);
     anns.format = ImageFormat::Png;
     let anns = repo.insert_photo(anns, &r.id, T0).await.unwrap().unwrap();
+    let only = std::slice::from_ref(&hash);
+    assert_eq!(
+        repo.live_blobs(&[ContentHash::of(b"never stored"), hash.clone()])
+            .await
+            .unwrap(),
+        only,
+        "only blobs with a row are live"
+    );
     assert!(
         repo.insert_photo(new_photo(&ann, "shared", Visibility::Public), &r.id, T0)
             .await
@@ -999,13 +1007,26 @@ async fn blobs_are_released_by_their_last_user(repo: Arc<dyn Repo>) {
             .unwrap(),
         Release::Deleting
     );
+    assert!(
+        repo.live_blobs(only).await.unwrap().is_empty(),
+        "blobs being deleted are not live"
+    );
     repo.forget_blob(&released).await.unwrap();
+    assert!(
+        repo.live_blobs(only).await.unwrap().is_empty(),
+        "nor are forgotten ones"
+    );
     assert!(matches!(
         repo.reserve_blob(&hash, ImageFormat::Png, T0 + 6)
             .await
             .unwrap(),
         Reserve::Reserved(_)
     ));
+    assert_eq!(
+        repo.live_blobs(only).await.unwrap(),
+        only,
+        "reserved again: about to be used"
+    );
 
     // An abandoned upload releases what nobody else uses; unknown bytes a
     // render left behind can be released too.

@@ -75,6 +75,10 @@ pub trait BlobRepo: Send + Sync {
     /// After the store deleted released blobs: drops their record, unless
     /// another claim has taken them over since.
     async fn forget_blob(&self, released: &Released) -> DbResult<()>;
+    /// Which of `hashes` have live blobs: in use, or about to be. The
+    /// blobs of the others are deleted or being deleted, so bytes kept of
+    /// them anywhere must go (a node that missed the news asks this).
+    async fn live_blobs(&self, hashes: &[ContentHash]) -> DbResult<Vec<ContentHash>>;
     /// Recovers from processes that died mid-way: ends reservations started
     /// before `uploads_before` (releasing blobs they leave unused), and
     /// claims afresh the blobs whose deletion was claimed before

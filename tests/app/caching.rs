@@ -1,11 +1,15 @@
 //! What caches are told (issue 14, found by REDbot): every answer says
 //! how it may be cached, private and session answers are never stored, and
-//! media honour `If-Modified-Since` as well as `If-None-Match`.
+//! media honour `If-Modified-Since` as well as `If-None-Match`; and bytes
+//! kept here go when their blob is deleted, wherever it was deleted.
+
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_MODIFIED_SINCE, LAST_MODIFIED};
+use scoot::domain::PhotoId;
 
-use crate::helpers::{png, spawn_app};
+use crate::helpers::{png, spawn_app, spawn_app_with};
 
 fn cache_control(resp: &reqwest::Response) -> &str {
     resp.headers()
@@ -102,4 +106,47 @@ async fn metrics_can_require_a_bearer_token() {
             .unwrap()
             .contains("scoot_http_requests_total")
     );
+}
+
+/// Media URLs need no session, so a node must stop serving a blob's bytes
+/// once it is deleted, even when another process deleted it: on SQLite
+/// this node hears only that the file changed (a resync), on PostgreSQL
+/// the change itself, and a resync is also what a node does after it lost
+/// its notices. Either way the bytes it cached must go.
+#[tokio::test]
+async fn bytes_another_process_deleted_stop_being_served() {
+    let app = spawn_app_with(|c| c.trash.days = 0).await;
+    let photo = app.upload_bytes("p.png", png(20, 10, [9, 8, 7])).await;
+    let photo: scoot::web::api::PhotoJson = photo.json().await.unwrap();
+    let photo = app.settled(&photo.id).await;
+    let urls = [&photo.original_url, &photo.variants[0].url];
+    // Twice each: into the byte cache, then kept whole by the front.
+    for url in urls {
+        for _ in 0..2 {
+            assert_eq!(app.get(url).await.status(), StatusCode::OK, "{url}");
+        }
+    }
+
+    // Another process on the same database and store deletes it for good.
+    let other = scoot::start_core(&app.config).await.unwrap();
+    let (alice, _) = other.db.user_by_name("alice").await.unwrap().unwrap();
+    let id: PhotoId = photo.id.parse().unwrap();
+    other.app.photos.delete(&alice, &id).await.unwrap();
+    other.render.shutdown(Duration::from_secs(10)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for url in urls {
+        loop {
+            let status = app.get(url).await.status();
+            if status == StatusCode::NOT_FOUND {
+                break;
+            }
+            assert_eq!(status, StatusCode::OK, "{url}");
+            assert!(
+                Instant::now() < deadline,
+                "{url} still served after its blob was deleted elsewhere"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

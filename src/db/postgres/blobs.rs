@@ -253,6 +253,19 @@ impl BlobRepo for PostgresRepo {
         Ok(())
     }
 
+    async fn live_blobs(&self, hashes: &[ContentHash]) -> DbResult<Vec<ContentHash>> {
+        let hashes: Vec<&str> = hashes.iter().map(ContentHash::as_str).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT hash FROM blobs WHERE hash = ANY($1) AND state = 'live'",
+                &[&hashes],
+            )
+            .await?;
+        rows.iter().map(|row| parsed(row, 0, "blob hash")).collect()
+    }
+
     async fn stale_blobs(
         &self,
         uploads_before: Millis,

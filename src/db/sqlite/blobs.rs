@@ -304,6 +304,22 @@ impl BlobRepo for SqliteRepo {
         self.write(move |tx| forget(tx, &released)).await
     }
 
+    async fn live_blobs(&self, hashes: &[ContentHash]) -> DbResult<Vec<ContentHash>> {
+        let hashes = hashes.to_vec();
+        self.read(move |conn| {
+            let mut live =
+                conn.prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1 AND state = 'live'")?;
+            let mut kept = Vec::with_capacity(hashes.len());
+            for hash in hashes {
+                if live.exists([hash.as_str()])? {
+                    kept.push(hash);
+                }
+            }
+            Ok(kept)
+        })
+        .await
+    }
+
     async fn stale_blobs(
         &self,
         uploads_before: Millis,

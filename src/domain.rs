@@ -238,6 +238,16 @@ pub enum OutputFormat {
     Webp,
 }
 
+impl OutputFormat {
+    /// The formats a variant asked for in this format is written in.
+    pub fn written_as(self) -> &'static [ImageFormat] {
+        match self {
+            OutputFormat::Jpeg => &[ImageFormat::Jpeg, ImageFormat::Png],
+            OutputFormat::Webp => &[ImageFormat::Webp],
+        }
+    }
+}
+
 /// What the camera recorded about a shot, read from the original's EXIF at
 /// upload. Variants never carry any of it; [`gps`](Self::gps) is shown to
 /// the photo's owner only.

@@ -19,17 +19,17 @@
 //!
 //! What `--repair` does: deletes unused blobs and finishes deletions a
 //! dead process left; removes leftover files; queues renders that were
-//! abandoned, never queued, or whose variants went missing; marks photos
-//! whose original is missing as failed, with the reason; deletes variants
-//! no row names that the current settings would never write, once they
-//! are a day old. It cannot mend a corrupt original or a damaged database
+//! abandoned, never queued, or whose variants went missing, and renders
+//! photos rendered under other settings again; marks photos whose
+//! original is missing as failed, with the reason; deletes variants no
+//! row names that the current settings would never write, once they are
+//! a day old. It cannot mend a corrupt original or a damaged database
 //! file: those need a backup.
 
 mod leftovers;
 mod report;
 mod shard;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,7 +37,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 pub use report::{Kind, Report, Tally};
-use shard::{Findings, Judge, Listing};
+use shard::{Findings, Judge, Listing, Written};
 
 use crate::blobs::{self, BlobError, DELETION_LEASE_MS, UPLOAD_LEASE_MS};
 use crate::cache::Caches;
@@ -196,23 +196,25 @@ impl Checker {
         Ok(found)
     }
 
-    /// The file names of the variants the current settings write for a
-    /// hash, in any format: never taken back, since a render may be about
-    /// to name them.
-    fn current_variants(&self, hash: &ContentHash) -> HashSet<String> {
-        let formats = [
-            ImageFormat::Jpeg,
-            ImageFormat::Png,
-            ImageFormat::Webp,
-            ImageFormat::Gif,
-        ];
+    /// The keys of the variants the current settings write for a hash:
+    /// never taken back, since a render may be about to name them.
+    fn current_variants(&self, hash: &ContentHash) -> Written {
+        let key = |spec, format| {
+            let tag = self.settings.encoding_tag(format);
+            BlobKey::variant(hash, spec, &tag, format)
+                .as_str()
+                .to_owned()
+        };
         self.settings
             .variants
             .iter()
             .flat_map(|spec| {
-                formats.map(|f| {
-                    let key = BlobKey::variant(hash, spec, &self.settings.encoding_tag(f), f);
-                    key.file_name().to_owned()
+                self.settings.formats.iter().map(move |output| {
+                    output
+                        .written_as()
+                        .iter()
+                        .map(|&format| key(spec, format))
+                        .collect()
                 })
             })
             .collect()
@@ -235,6 +237,12 @@ impl Checker {
             report.found(Kind::MissingVariant, format!("photo {id}: {key}"), 0);
             if self.repair && self.db.queue_render(id, now).await? {
                 report.repaired(Kind::MissingVariant, 1);
+            }
+        }
+        for id in &found.outdated {
+            report.found(Kind::Outdated, format!("photo {id}"), 0);
+            if self.repair && self.db.queue_render(id, now).await? {
+                report.repaired(Kind::Outdated, 1);
             }
         }
         for orphan in &found.orphans {

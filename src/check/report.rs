@@ -20,10 +20,13 @@ pub enum Kind {
     Unqueued,
     /// Not trouble: space that can be taken back.
     StaleVariant,
+    /// Not trouble: photos rendered under other settings, which pages
+    /// still show as they are.
+    Outdated,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Integrity,
         Kind::MissingOriginal,
         Kind::MissingVariant,
@@ -34,6 +37,7 @@ impl Kind {
         Kind::ExpiredRender,
         Kind::Unqueued,
         Kind::StaleVariant,
+        Kind::Outdated,
     ];
 
     fn label(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Kind {
             Kind::ExpiredRender => "abandoned renders",
             Kind::Unqueued => "renders never queued",
             Kind::StaleVariant => "old variants",
+            Kind::Outdated => "renders of other settings",
         }
     }
 
@@ -66,7 +71,14 @@ impl Kind {
             Kind::ExpiredRender => Remedy::Repair("queued again"),
             Kind::Unqueued => Remedy::Repair("queued"),
             Kind::StaleVariant => Remedy::Repair("deleted"),
+            Kind::Outdated => Remedy::Repair("render queued"),
         }
+    }
+
+    /// Whether it is something wrong, rather than something `--repair`
+    /// can tidy: only trouble makes the check fail.
+    fn is_trouble(self) -> bool {
+        !matches!(self, Kind::StaleVariant | Kind::Outdated)
     }
 
     /// Its place in [`Kind::ALL`], which lists the kinds in declaration
@@ -142,11 +154,12 @@ impl Report {
         &self.tallies[kind.index()]
     }
 
-    /// Trouble found and not mended; old variants are not trouble.
+    /// Trouble found and not mended; old variants and renders are not
+    /// trouble.
     pub fn problems_left(&self) -> u64 {
         Kind::ALL
             .iter()
-            .filter(|k| **k != Kind::StaleVariant)
+            .filter(|k| k.is_trouble())
             .map(|k| {
                 let t = self.tally(*k);
                 t.found.saturating_sub(t.repaired)
@@ -211,6 +224,9 @@ impl Report {
                 Remedy::Repair(_) if self.repair => {
                     let _ = write!(out, " · none mended (in use again, or see the log)");
                 }
+                Remedy::Repair(done) if !kind.is_trouble() => {
+                    let _ = write!(out, " · `--repair`: {done}");
+                }
                 Remedy::Repair(_) => {}
                 Remedy::Person(what) => {
                     let _ = write!(out, " · {what}");
@@ -227,9 +243,7 @@ impl Report {
             (n, false) => {
                 let mendable: u64 = Kind::ALL
                     .iter()
-                    .filter(|k| {
-                        matches!(k.remedy(), Remedy::Repair(_)) && **k != Kind::StaleVariant
-                    })
+                    .filter(|k| matches!(k.remedy(), Remedy::Repair(_)) && k.is_trouble())
                     .map(|k| self.tally(*k).found)
                     .sum();
                 write!(

@@ -58,6 +58,10 @@ pub struct Findings {
     pub missing_originals: Vec<(PhotoId, BlobKey)>,
     /// Ready photos with a variant row whose key is not in the store.
     pub missing_variants: Vec<(PhotoId, String)>,
+    /// Ready photos whose variants are not the ones the current settings
+    /// write: rendered at other sizes, formats or qualities, or by an older
+    /// render revision.
+    pub outdated: Vec<PhotoId>,
     pub orphans: Vec<Orphan>,
     /// Deletions claimed before the deletion lease and never finished.
     pub stuck_deletions: Vec<ContentHash>,
@@ -69,10 +73,14 @@ pub struct Findings {
     pub to_hash: Vec<(BlobKey, u64)>,
 }
 
+/// What a render with the current settings writes for a hash: one entry
+/// per size and output format, each the keys that variant may take (a
+/// JPEG output is a PNG for a source with alpha).
+pub type Written = Vec<Vec<String>>;
+
 /// The thresholds a shard is judged by.
 pub struct Judge<'a> {
-    /// File names of the variants the current settings write, for a hash.
-    pub current: &'a dyn Fn(&ContentHash) -> HashSet<String>,
+    pub current: &'a dyn Fn(&ContentHash) -> Written,
     /// A deletion claimed before this is stuck.
     pub deletions_before: Millis,
     /// A stale variant must be older than this to be taken back.
@@ -94,6 +102,8 @@ pub fn judge(listing: &Listing, rows: &ShardRows, judge: &Judge<'_>) -> Findings
         if photo.status == PhotoStatus::Ready {
             if let Some((key, _)) = photo.variants.iter().find(|(k, _)| !listing.holds(k)) {
                 found.missing_variants.push((photo.id.clone(), key.clone()));
+            } else if !written_as_now(&photo.variants, &(judge.current)(&photo.hash)) {
+                found.outdated.push(photo.id.clone());
             }
         }
     }
@@ -134,12 +144,12 @@ pub fn judge(listing: &Listing, rows: &ShardRows, judge: &Judge<'_>) -> Findings
             }
             continue;
         };
-        let current = (judge.current)(hash);
+        let current: HashSet<String> = (judge.current)(hash).into_iter().flatten().collect();
         for (key, meta) in keys {
             if !key.is_variant() {
                 found.to_hash.push((key.clone(), meta.size));
             } else if !refs.contains(key.as_str())
-                && !current.contains(key.file_name())
+                && !current.contains(key.as_str())
                 && meta.last_modified < judge.stale_before
             {
                 found.stale_variants.push((key.clone(), meta.size));
@@ -147,6 +157,17 @@ pub fn judge(listing: &Listing, rows: &ShardRows, judge: &Judge<'_>) -> Findings
         }
     }
     found
+}
+
+/// Whether a photo's variant rows are exactly what `written` lists: one
+/// for each size and format, each under a name it may take. The entries
+/// name disjoint keys, so as many rows as entries, each entry matched, is
+/// a match one for one.
+fn written_as_now(rows: &[(String, u64)], written: &Written) -> bool {
+    rows.len() == written.len()
+        && written
+            .iter()
+            .all(|keys| rows.iter().any(|(row, _)| keys.contains(row)))
 }
 
 #[cfg(test)]
@@ -227,12 +248,11 @@ mod tests {
                 },
             ],
         };
-        let current_names = |_: &ContentHash| HashSet::from([current.file_name().to_owned()]);
         let found = judge(
             &listing,
             &rows,
             &Judge {
-                current: &current_names,
+                current: &written_q82p,
                 deletions_before: 200,
                 stale_before: 1000,
             },
@@ -263,5 +283,61 @@ mod tests {
         assert_eq!(found.stuck_deletions, [deleting]);
         assert_eq!(found.stale_variants, [(old, 20)]);
         assert_eq!(found.to_hash, [(original(&live), 1000)]);
+        assert!(found.outdated.is_empty());
+    }
+
+    /// What the test's settings write: one size, one format, at `q82p`.
+    fn written_q82p(hash: &ContentHash) -> Written {
+        vec![vec![variant(hash, "q82p").as_str().to_owned()]]
+    }
+
+    #[test]
+    fn photos_rendered_under_other_settings_are_outdated() {
+        let [now, older, more, fewer, pending] =
+            [b"now_", b"oldr", b"more", b"fewr", b"pend"].map(|b| ContentHash::of(b));
+        let extra = BlobKey::variant(
+            &more,
+            &VariantSpec::new("display", 1600),
+            "q82p",
+            ImageFormat::Jpeg,
+        );
+        let photos = [
+            photo(&now, PhotoStatus::Ready, &[&variant(&now, "q82p")]),
+            // Another quality, or an older render revision.
+            photo(&older, PhotoStatus::Ready, &[&variant(&older, "q80")]),
+            // A size the settings no longer name.
+            photo(
+                &more,
+                PhotoStatus::Ready,
+                &[&variant(&more, "q82p"), &extra],
+            ),
+            // None yet of a size the settings name now.
+            photo(&fewer, PhotoStatus::Ready, &[]),
+            // Not rendered yet: its render will write what is current.
+            photo(&pending, PhotoStatus::Pending, &[]),
+        ];
+        let listing = Listing::new(photos.iter().flat_map(|p| {
+            let original = BlobKey::original(&p.hash, p.format);
+            std::iter::once((original.as_str().to_owned(), meta(5, 0)))
+                .chain(p.variants.iter().map(|(k, _)| (k.clone(), meta(1, 0))))
+        }));
+        let rows = ShardRows {
+            photos: photos.to_vec(),
+            holds: vec![],
+        };
+        let found = judge(
+            &listing,
+            &rows,
+            &Judge {
+                current: &written_q82p,
+                deletions_before: 0,
+                stale_before: 1000,
+            },
+        );
+        assert!(found.missing_variants.is_empty() && found.stale_variants.is_empty());
+        assert_eq!(
+            found.outdated,
+            [&photos[1], &photos[2], &photos[3]].map(|p| p.id.clone())
+        );
     }
 }

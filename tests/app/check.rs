@@ -284,3 +284,83 @@ async fn abandoned_renders_are_queued_again_and_the_cli_exits_1_until_they_are()
     assert!(report.is_clean(), "{}", report.summary());
     assert_eq!(db.queue_depth().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn repair_renders_again_what_other_settings_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let before = scoot::start_core(&config).await.unwrap();
+    let alice = owner(before.db.as_ref()).await;
+    let id = upload(&before, dir.path(), &alice, 50).await;
+    let rendered = settled(&before, &id).await;
+    assert_eq!(rendered.variants.len(), 8, "4 sizes in JPEG and WebP");
+    before.render.shutdown(Duration::from_secs(5)).await;
+
+    // New settings: one size gone and one added, WebP dropped, another
+    // JPEG quality. The photo is shown as it was until it is rendered again.
+    let mut changed = config.clone();
+    changed.render.variants.retain(|spec| spec.name != "small");
+    changed
+        .render
+        .variants
+        .push(VariantSpec::new("poster", 1200));
+    changed.render.formats = vec![scoot::domain::OutputFormat::Jpeg];
+    changed.render.jpeg_quality = 70;
+    let after = scoot::start_core(&changed).await.unwrap();
+    assert_eq!(found(&run(&config, false).await, Kind::Outdated), 0);
+    let report = run(&changed, false).await;
+    let summary = report.summary();
+    assert_eq!(found(&report, Kind::Outdated), 1, "{summary}");
+    assert!(report.is_clean(), "not a problem: {summary}");
+    assert!(
+        summary.contains("renders of other settings")
+            && summary.contains("`--repair`: render queued"),
+        "{summary}"
+    );
+    assert_eq!(
+        after.db.photo(&id).await.unwrap().unwrap().variants.len(),
+        8,
+        "a check without --repair changes nothing"
+    );
+
+    let repaired = run(&changed, true).await;
+    assert_eq!(
+        repaired.tally(Kind::Outdated).repaired,
+        1,
+        "{}",
+        repaired.summary()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let photo = loop {
+        let photo = after.db.photo(&id).await.unwrap().unwrap();
+        if photo.variants.iter().any(|v| v.name == "poster") {
+            break photo;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the photo was not rendered again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(photo.status, PhotoStatus::Ready);
+    let mut names: Vec<_> = photo
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.format))
+        .collect();
+    names.sort_by_key(|(name, _)| *name);
+    assert_eq!(
+        names,
+        ["display", "medium", "poster", "thumb"].map(|n| (n, ImageFormat::Jpeg))
+    );
+    for variant in &photo.variants {
+        let key = BlobKey::parse(&variant.key).unwrap();
+        assert!(after.store.head(&key).await.unwrap().is_some(), "{key:?}");
+    }
+    let again = run(&changed, false).await;
+    assert_eq!(found(&again, Kind::Outdated), 0, "{}", again.summary());
+    assert!(again.is_clean(), "{}", again.summary());
+    // The old variants are kept a day, for a node still on the old
+    // settings, before a repair takes them back.
+    assert_eq!(found(&again, Kind::StaleVariant), 0, "{}", again.summary());
+}

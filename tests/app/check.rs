@@ -360,7 +360,7 @@ async fn repair_renders_again_what_other_settings_rendered() {
     let again = run(&changed, false).await;
     assert_eq!(found(&again, Kind::Outdated), 0, "{}", again.summary());
     assert!(again.is_clean(), "{}", again.summary());
-    // The old variants are kept a day, for a node still on the old
-    // settings, before a repair takes them back.
+    // The old variants, written moments ago, are not taken back until
+    // they are a day old (counted from their writing, not the re-render).
     assert_eq!(found(&again, Kind::StaleVariant), 0, "{}", again.summary());
 }

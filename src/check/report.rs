@@ -154,8 +154,8 @@ impl Report {
         &self.tallies[kind.index()]
     }
 
-    /// Trouble found and not mended; old variants and renders are not
-    /// trouble.
+    /// Trouble found and not mended; old variants and photos rendered
+    /// under other settings are not trouble.
     pub fn problems_left(&self) -> u64 {
         Kind::ALL
             .iter()

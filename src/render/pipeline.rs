@@ -356,6 +356,30 @@ pub(super) mod tests {
         }
     }
 
+    /// `scoot check` judges a photo's variants by the formats
+    /// [`OutputFormat::written_as`] lists: they must be what `encode`
+    /// writes, with alpha and without.
+    #[test]
+    fn each_output_is_written_in_a_format_it_lists() {
+        let settings = settings();
+        for alpha in [false, true] {
+            let channels = if alpha { 4 } else { 3 };
+            let pixels = Pixels {
+                width: 8,
+                height: 8,
+                alpha,
+                data: vec![128; 8 * 8 * channels],
+            };
+            for output in [OutputFormat::Jpeg, OutputFormat::Webp] {
+                let (format, _) = encode(&pixels, output, &settings).unwrap();
+                assert!(
+                    output.written_as().contains(&format),
+                    "{output:?} with alpha {alpha} was written as {format:?}"
+                );
+            }
+        }
+    }
+
     fn png(img: DynamicImage) -> Vec<u8> {
         let mut out = Vec::new();
         img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)

@@ -373,6 +373,8 @@ async fn serve(config: Config, core: Core) -> Result<RunningApp, StartError> {
         addr: config.listen,
         source,
     })?;
+    // Large pages leave by `sendfile` from a copy on the data's disk.
+    web::zero_copy::keep_copies_in(config.data_dir.clone());
     let site = web::service(&state, &config.cache);
     let express = site.express();
     let serving = web::server::spawn(

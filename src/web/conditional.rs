@@ -21,7 +21,7 @@ use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use warp::{Filter, Rejection};
 
 use super::negotiate::Coding;
-use super::zero_copy::{FileBytes, MemoryFile};
+use super::zero_copy::{CopyFile, FileBytes};
 use crate::domain::{ContentHash, Millis};
 
 /// The validators a request came with, and the codings it accepts.
@@ -116,7 +116,7 @@ pub fn response(body: Bytes) -> warp::reply::Response {
 /// reserved at once rather than grown into.
 const RESPONSE_HEADERS: usize = 12;
 
-/// Pages at least this long are also kept in a [`MemoryFile`], sent
+/// Pages at least this long are also kept in a [`CopyFile`], sent
 /// without being copied out of the process: a 160 KB gallery page spent a
 /// quarter of its time in that copy. The file is made when a request first
 /// asks for the page uncompressed: a page only browsers ask for (they take
@@ -129,10 +129,10 @@ const SENT_FROM_FILE: usize = 64 * 1024;
 /// first time a request asks for it.
 pub struct Rendered {
     body: Bytes,
-    /// A large body's copy to send from (see [`MemoryFile`]), made the
+    /// A large body's copy to send from (see [`CopyFile`]), made the
     /// first time it is sent: `None` inside when the body is short or the
     /// system would not make one.
-    body_file: OnceLock<Option<Arc<MemoryFile>>>,
+    body_file: OnceLock<Option<Arc<CopyFile>>>,
     etags: Etags,
     /// In whole seconds, as HTTP dates have them, and as the header says it.
     last_modified: Option<(i64, HeaderValue)>,
@@ -184,7 +184,7 @@ impl Rendered {
     }
 
     /// This page, with what `before` made for its answers (its compressed
-    /// copies, its memory file) when `before` has the same body: a page
+    /// copies, its copy file) when `before` has the same body: a page
     /// built again after a change elsewhere is compressed once, not once
     /// per change. Its own `Last-Modified` stays, so every node dates the
     /// page by the version it was built at, whichever built it first.
@@ -198,27 +198,27 @@ impl Rendered {
         self
     }
 
-    /// The memory file to send the body from, made on first use, if the
+    /// The copy file to send the body from, made on first use, if the
     /// body is long enough to be worth one.
-    fn body_file(&self) -> Option<&Arc<MemoryFile>> {
+    fn body_file(&self) -> Option<&Arc<CopyFile>> {
         self.body_file
             .get_or_init(|| {
-                let file = || MemoryFile::of(&self.body).map(Arc::new);
+                let file = || CopyFile::of(&self.body).map(Arc::new);
                 self.sent_from_file().then(file).flatten()
             })
             .as_ref()
     }
 
-    /// Whether the body is long enough to be sent from a memory file.
+    /// Whether the body is long enough to be sent from a copy file.
     fn sent_from_file(&self) -> bool {
         self.body.len() >= SENT_FROM_FILE
     }
 
     /// Bytes to charge this page in a cache. Weighed once, at insertion,
-    /// before any compressed copy or memory file exists: a third of the
+    /// before any compressed copy or copy file exists: a third of the
     /// body is allowed for the copies (HTML compresses to well under a
     /// sixth, two codings), and for a long body, the body again for the
-    /// memory file it may come to have.
+    /// copy file it may come to have.
     pub(super) fn weight(&self) -> u32 {
         let copy = if self.sent_from_file() {
             self.body.len()
@@ -512,7 +512,7 @@ mod tests {
         assert!(br.extensions().get::<FileBytes>().is_none());
         assert!(
             rendered.body_file.get().is_none(),
-            "a memory file made for a page only sent compressed"
+            "a copy file made for a page only sent compressed"
         );
 
         let plain = rendered.respond(&Validators::default(), 1024);

@@ -120,7 +120,7 @@ struct Kept {
 /// The newest data version the front has kept a page of, so that the
 /// pages of older versions are swept out once per version: they are never
 /// answered again, and would only take room, and a large one its memory
-/// file (`zero_copy::MemoryFile`), of which there are few.
+/// file (`zero_copy::CopyFile`), of which there are few.
 #[derive(Debug, Default)]
 struct Sweeps(AtomicI64);
 
@@ -541,7 +541,7 @@ impl Kept {
         let version = entry.version;
         self.pages.insert(url, Arc::new(entry));
         // A page of an older version is never answered again: let it go
-        // now, with its memory file, rather than when it is asked for.
+        // now, with its copy file, rather than when it is asked for.
         if self.sweeps.newer(version) {
             let _ = self
                 .pages

@@ -111,7 +111,7 @@ impl PageKey {
 /// Most changes leave most pages as they were (an import adds photos to
 /// the top of one gallery). A page built again with the same bytes as the
 /// one it replaces takes over what that one made for its answers (its
-/// compressed copies, its memory file: [`Rendered::carrying_over`]),
+/// compressed copies, its copy file: [`Rendered::carrying_over`]),
 /// which are then not made again for every change.
 #[derive(Clone)]
 pub struct PageCache {

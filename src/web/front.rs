@@ -119,7 +119,7 @@ struct Kept {
 
 /// The newest data version the front has kept a page of, so that the
 /// pages of older versions are swept out once per version: they are never
-/// answered again, and would only take room, and a large one its memory
+/// answered again, and would only take room, and a large one its copy
 /// file (`zero_copy::CopyFile`), of which there are few.
 #[derive(Debug, Default)]
 struct Sweeps(AtomicI64);

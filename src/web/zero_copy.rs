@@ -30,10 +30,16 @@
 //! way from a copy in a file of their own ([`CopyFile`]), on the data
 //! directory's disk where [`keep_copies_in`] names one, else in memory
 //! (`memfd`). The disk's page cache is the faster of the two to send from:
-//! on Linux 6.18 a filesystem with large folios (ext4) hands the socket a
-//! few large pages where shared memory hands it many 4 KiB ones, and nginx
-//! answers the gallery page 14 % faster from ext4 than from `/dev/shm`
-//! (docs/benchmarks.md, twentieth session).
+//! on Linux 6.18 the same nginx answered the gallery page 10–17 % more
+//! often from ext4 than from `/dev/shm`, and its client spent less per
+//! answer (docs/benchmarks.md, twentieth session). Why was not traced; ext4
+//! keeping the file in large folios, shared memory in 4 KiB pages, is the
+//! likely reason.
+//!
+//! Making a copy on the disk is a blocking call on the connection's thread,
+//! as the `memfd` was, but one that may wait for the filesystem's journal:
+//! it happens once per page version, and only for a client that takes the
+//! page uncompressed (browsers take Brotli).
 //!
 //! Off Linux, or when nothing is registered, writes go to the socket as
 //! they would without this module.

@@ -50,6 +50,8 @@ impl Ahead {
         let Some(running) = self.busy.enter_if_idle() else {
             return false;
         };
+        #[cfg(all(test, feature = "turbojpeg"))]
+        let fails = tests::made_to_panic(hash);
         predecoded.render_ahead(hash, |decoded| {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let (settings, scratch) = (self.settings.clone(), self.scratch.clone());
@@ -59,7 +61,11 @@ impl Ahead {
                 let started = std::time::Instant::now();
                 let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
                 // Every render thread is free to take its encodes.
-                let render = || decoded.render(&mut scratch, &settings, Encodes::Shared);
+                let render = || {
+                    #[cfg(all(test, feature = "turbojpeg"))]
+                    assert!(!fails, "a render ahead made to panic");
+                    decoded.render(&mut scratch, &settings, Encodes::Shared)
+                };
                 match catch_unwind(AssertUnwindSafe(render)) {
                     Ok(rendered) => {
                         tracing::debug!(
@@ -135,6 +141,26 @@ mod tests {
         (kept, hash, bytes)
     }
 
+    /// Photos whose render ahead panics, as a bug in a decoder or an
+    /// encoder would make it.
+    static PANICKING: std::sync::Mutex<Vec<ContentHash>> = std::sync::Mutex::new(Vec::new());
+
+    pub(super) fn made_to_panic(hash: &ContentHash) -> bool {
+        PANICKING.lock().unwrap().contains(hash)
+    }
+
+    /// Waits for `busy` to count no render, as it must once a render ahead
+    /// has ended, however it ended.
+    fn wait_until_idle(busy: &Busy) {
+        for _ in 0..500 {
+            if busy.enter_if_idle().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("a finished render ahead still counts as running");
+    }
+
     fn ahead(busy: &Busy) -> Ahead {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -168,13 +194,38 @@ mod tests {
             assert!(a.bytes == b.bytes, "{:?} {:?}", a.spec, a.format);
         }
         // Done, the render ahead counts no more.
-        for _ in 0..500 {
-            if busy.enter_if_idle().is_some() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("a finished render ahead still counts as running");
+        wait_until_idle(&busy);
+    }
+
+    #[test]
+    fn a_render_ahead_that_panics_leaves_its_job_to_the_original() {
+        let busy = Busy::default();
+        let ahead = ahead(&busy);
+        let largest = settings().largest_edge();
+        let (failing, hash, _) = kept("orientation/Landscape_3.jpg");
+        PANICKING.lock().unwrap().push(hash.clone());
+        assert!(ahead.start(&failing, &hash));
+        let Some(Kept::Ahead(result)) = failing.take(&hash, largest) else {
+            panic!("the render ahead waits for the job");
+        };
+        // The job's worker takes a closed channel to mean "render the
+        // stored original" (`Worker::render`).
+        assert!(
+            result.recv().is_err(),
+            "no result from a render that panicked"
+        );
+        wait_until_idle(&busy);
+
+        // The threads and the scratch buffers serve the next photo.
+        let (next, hash, _) = kept("orientation/Landscape_5.jpg");
+        assert!(ahead.start(&next, &hash));
+        let Some(Kept::Ahead(result)) = next.take(&hash, largest) else {
+            panic!("the render ahead waits for the job");
+        };
+        let rendered = result.recv().expect("a result").expect("rendered");
+        let made = settings().variants.len() * settings().formats.len();
+        assert_eq!(rendered.variants.len(), made);
+        wait_until_idle(&busy);
     }
 
     #[test]

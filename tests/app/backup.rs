@@ -5,35 +5,12 @@
 //! what its manifest says, and then writes nothing.
 
 use std::path::Path;
-use std::process::Output;
 
 use reqwest::StatusCode;
 use scoot::db::copy::{TABLES, key_of};
 use scoot::store::Store;
 
-use crate::helpers::{TestApp, create_user, png, scoot, serve, spawn_app, test_config};
-
-/// Runs the CLI to completion off this runtime's thread, as
-/// `helpers::cli` does: the app under test finishes its renders'
-/// transactions on this runtime, which a blocking wait would stall.
-async fn run(data: &Path, args: &[&str]) -> Output {
-    let mut cmd = scoot(data);
-    cmd.args(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn ok(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args).await;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "scoot {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
+use crate::helpers::{TestApp, cli, cli_output, create_user, png, serve, spawn_app, test_config};
 
 /// The number before `word` in `text`, e.g. `12` in "12 blobs".
 fn number_before(text: &str, word: &str) -> u64 {
@@ -128,7 +105,7 @@ async fn a_backup_taken_while_serving_restores_byte_for_byte() {
 
     let dest = tempfile::tempdir().unwrap();
     let dest_arg = dest.path().to_str().unwrap();
-    let first = ok(app.data_dir(), &["backup", dest_arg]).await;
+    let first = cli(app.data_dir(), &["backup", dest_arg], "").await;
     assert!(first.contains("backed up 3 photos"), "{first}");
     let blob_count = number_before(&first, "blobs (");
 
@@ -143,14 +120,14 @@ async fn a_backup_taken_while_serving_restores_byte_for_byte() {
         assert!(resp.status().is_success());
     };
     let backup = ["backup", dest_arg];
-    let (during, ()) = tokio::join!(ok(app.data_dir(), &backup), busy);
+    let (during, ()) = tokio::join!(cli(app.data_dir(), &backup, ""), busy);
     assert!(
         number_before(&during, "already in the backup") >= blob_count,
         "{during}"
     );
-    let after_busy = ok(app.data_dir(), &["backup", dest_arg]).await;
+    let after_busy = cli(app.data_dir(), &["backup", dest_arg], "").await;
     assert!(after_busy.contains("backed up 5 photos"), "{after_busy}");
-    let last = ok(app.data_dir(), &["backup", dest_arg]).await;
+    let last = cli(app.data_dir(), &["backup", dest_arg], "").await;
     assert_eq!(
         number_before(&last, "blobs fetched"),
         0,
@@ -163,14 +140,14 @@ async fn a_backup_taken_while_serving_restores_byte_for_byte() {
 
     // Into empty engines: the same rows and the same bytes.
     let restored = tempfile::tempdir().unwrap();
-    let out = ok(restored.path(), &["restore", dest_arg]).await;
+    let out = cli(restored.path(), &["restore", dest_arg], "").await;
     assert!(out.contains("restored 5 photos"), "{out}");
     let (before, after) = (rows(app.data_dir()).await, rows(restored.path()).await);
     for ((table, a), (_, b)) in before.iter().zip(&after) {
         assert_eq!(a, b, "{table}");
     }
     assert_eq!(blobs(app.data_dir()).await, blobs(restored.path()).await);
-    let check = ok(restored.path(), &["check"]).await;
+    let check = cli(restored.path(), &["check"], "").await;
     assert!(check.contains("no problems left"), "{check}");
 
     // The restored site serves the same library to the same tokens.
@@ -225,7 +202,7 @@ async fn a_backup_taken_while_serving_restores_byte_for_byte() {
     let _ = server.wait();
 
     // A target with data is refused.
-    let again = run(restored.path(), &["restore", dest_arg]).await;
+    let again = cli_output(restored.path(), &["restore", dest_arg], "").await;
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already holds data"),
@@ -240,7 +217,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_written() {
     upload(&app, 70).await;
     let dest = tempfile::tempdir().unwrap();
     let dest_arg = dest.path().to_str().unwrap();
-    ok(app.data_dir(), &["backup", dest_arg]).await;
+    cli(app.data_dir(), &["backup", dest_arg], "").await;
     let manifest = std::fs::read_to_string(dest.path().join("manifest")).unwrap();
     let variant = manifest
         .lines()
@@ -253,7 +230,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_written() {
     std::fs::write(&file, bytes).unwrap();
 
     let target = tempfile::tempdir().unwrap();
-    let out = run(target.path(), &["restore", dest_arg]).await;
+    let out = cli_output(target.path(), &["restore", dest_arg], "").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("not what the manifest says"), "{stderr}");
@@ -266,9 +243,19 @@ async fn a_damaged_backup_is_refused_before_anything_is_written() {
     // A folder that is not a backup is neither restored nor written into.
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("notes.txt"), b"mine").unwrap();
-    let out = run(app.data_dir(), &["backup", other.path().to_str().unwrap()]).await;
+    let out = cli_output(
+        app.data_dir(),
+        &["backup", other.path().to_str().unwrap()],
+        "",
+    )
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds files but no backup"));
-    let out = run(target.path(), &["restore", other.path().to_str().unwrap()]).await;
+    let out = cli_output(
+        target.path(),
+        &["restore", other.path().to_str().unwrap()],
+        "",
+    )
+    .await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a backup"));
 }

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
@@ -530,13 +530,20 @@ pub fn scoot(data: &Path) -> Command {
     cmd
 }
 
-/// Runs a CLI command to completion and returns its stdout, trimmed. It is
-/// waited for off this runtime's thread: the app under test finishes its
-/// renders' transactions on this runtime, and a command waiting for a row
-/// one of them locked would otherwise wait for ever (a CI run hung so).
+/// Runs a CLI command to completion and returns its stdout, trimmed; it
+/// must succeed. It is waited for off this runtime's thread: the app under
+/// test finishes its renders' transactions on this runtime, and a command
+/// waiting for a row one of them locked would otherwise wait for ever (a
+/// CI run hung so).
 pub async fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
+    succeeded(cli_output(data, args, stdin).await, args)
+}
+
+/// [`cli`] for a command that may fail: its whole output, whatever its
+/// status.
+pub async fn cli_output(data: &Path, args: &[&str], stdin: &str) -> Output {
     let (cmd, stdin) = (cli_command(data, args), stdin.to_owned());
-    tokio::task::spawn_blocking(move || run_cli(cmd, &stdin))
+    tokio::task::spawn_blocking(move || output_of(cmd, &stdin))
         .await
         .unwrap()
 }
@@ -544,7 +551,7 @@ pub async fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
 /// [`cli`], blocking the thread it runs on: only where no app runs on
 /// this thread's runtime.
 pub fn cli_blocking(data: &Path, args: &[&str], stdin: &str) -> String {
-    run_cli(cli_command(data, args), stdin)
+    succeeded(output_of(cli_command(data, args), stdin), args)
 }
 
 fn cli_command(data: &Path, args: &[&str]) -> Command {
@@ -552,17 +559,26 @@ fn cli_command(data: &Path, args: &[&str]) -> Command {
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     cmd
 }
 
-fn run_cli(mut cmd: Command, stdin: &str) -> String {
+fn output_of(mut cmd: Command, stdin: &str) -> Output {
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut input, stdin.as_bytes()).unwrap();
     drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed");
+    child.wait_with_output().unwrap()
+}
+
+/// The stdout of a command that must have succeeded, trimmed.
+fn succeeded(out: Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "scoot {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
